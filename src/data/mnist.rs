@@ -1,0 +1,125 @@
+//! MNIST from a directory of IDX files (the four standard names, gzip or raw).
+
+use super::idx::{read_idx_images, read_idx_labels, IdxImages};
+use crate::linalg::Mat;
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// A labelled image set: one image per row, pixels / 255.
+#[derive(Clone, Debug)]
+pub struct LabelledImages {
+    /// `count × (rows·cols)` pixels in [0, 1].
+    pub images: Mat,
+    /// One label per row.
+    pub labels: Vec<u8>,
+    /// Image height.
+    pub rows: usize,
+    /// Image width.
+    pub cols: usize,
+}
+
+impl LabelledImages {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    /// Splits off the last `n` examples: `(first, last_n)`.
+    pub fn split_last(self, n: usize) -> (LabelledImages, LabelledImages) {
+        let n = n.min(self.len());
+        let k = self.len() - n;
+        let first = LabelledImages {
+            images: self.images.row_range(0, k).to_owned(),
+            labels: self.labels[..k].to_vec(),
+            rows: self.rows,
+            cols: self.cols,
+        };
+        let last = LabelledImages {
+            images: self.images.row_range(k, self.len()).to_owned(),
+            labels: self.labels[k..].to_vec(),
+            rows: self.rows,
+            cols: self.cols,
+        };
+        (first, last)
+    }
+    /// The first `n` examples.
+    pub fn take(self, n: usize) -> LabelledImages {
+        if n >= self.len() {
+            return self;
+        }
+        LabelledImages {
+            images: self.images.row_range(0, n).to_owned(),
+            labels: self.labels[..n].to_vec(),
+            rows: self.rows,
+            cols: self.cols,
+        }
+    }
+}
+
+/// MNIST's training and test sets.
+#[derive(Clone, Debug)]
+pub struct Mnist {
+    /// The training images (60,000 in full MNIST).
+    pub train: LabelledImages,
+    /// The test images (10,000).
+    pub test: LabelledImages,
+}
+
+fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
+    for name in [format!("{stem}.gz"), stem.to_string()] {
+        let p = dir.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(Error::io(
+        dir.join(format!("{stem}[.gz]")),
+        std::io::Error::new(std::io::ErrorKind::NotFound, "MNIST file not found"),
+    ))
+}
+
+fn load_set(dir: &Path, images: &str, labels: &str) -> Result<LabelledImages> {
+    let img: IdxImages = read_idx_images(find(dir, images)?)?;
+    let lab = read_idx_labels(find(dir, labels)?)?;
+    if lab.len() != img.count {
+        return Err(Error::format(
+            "IDX",
+            format!(
+                "{images}: {} images but {labels}: {} labels",
+                img.count,
+                lab.len()
+            ),
+        ));
+    }
+    if let Some(i) = lab.iter().position(|&l| l > 9) {
+        return Err(Error::format(
+            "IDX",
+            format!("{labels}: label {} at index {i} is not a digit", lab[i]),
+        ));
+    }
+    let pixels = img.pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    Ok(LabelledImages {
+        images: Mat::from_vec(img.count, img.rows * img.cols, pixels),
+        labels: lab,
+        rows: img.rows,
+        cols: img.cols,
+    })
+}
+
+impl Mnist {
+    /// Loads `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`
+    /// and `t10k-labels-idx1-ubyte` (each optionally `.gz`) from `dir`.
+    ///
+    /// # Errors
+    /// A missing or malformed file, or image and label counts that disagree.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Mnist> {
+        let dir = dir.as_ref();
+        Ok(Mnist {
+            train: load_set(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")?,
+            test: load_set(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?,
+        })
+    }
+}

@@ -1,0 +1,15 @@
+//! Data: IDX (MNIST) and PGM readers, patches, preprocessing, minibatches.
+
+mod batches;
+pub mod idx;
+mod mnist;
+mod patches;
+pub mod pgm;
+mod preprocess;
+
+pub use batches::{gather_rows, Minibatches};
+pub use idx::{parse_idx, read_idx_images, read_idx_labels, Idx, IdxImages};
+pub use mnist::{LabelledImages, Mnist};
+pub use patches::sample_patches;
+pub use pgm::{parse_pgm, read_pgm, read_pgm_dir, GrayImage};
+pub use preprocess::{contrast_normalize_rows, normalize_rows_l2, remove_row_means, Zca};

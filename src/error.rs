@@ -1,0 +1,108 @@
+//! The crate's error type: everything that comes from user input (files, hyper-parameters,
+//! training that diverged). Shape mismatches between the crate's own arguments are
+//! programmer errors and panic instead.
+
+use std::fmt;
+
+/// Errors returned by drsae.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O error while reading or writing `path`.
+    Io {
+        /// The file involved.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A file's contents are malformed: `what` names the problem.
+    Format {
+        /// The kind of file ("IDX", "PGM", "safetensors", ...).
+        format: &'static str,
+        /// What is wrong, in words.
+        what: String,
+    },
+    /// A hyper-parameter or argument has an invalid value.
+    InvalidParameter {
+        /// The parameter's name.
+        name: &'static str,
+        /// Why the value is invalid.
+        reason: String,
+    },
+    /// Input data holds a NaN or infinity.
+    NonFiniteInput {
+        /// Which input.
+        what: String,
+        /// Flat index of the first bad value.
+        index: usize,
+    },
+    /// Training produced a non-finite loss, gradient or parameter.
+    Diverged {
+        /// The optimisation step (0-based) at which it happened.
+        step: u64,
+        /// What became non-finite.
+        what: String,
+    },
+}
+
+/// `Result` with the crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, source } => write!(f, "{path}: {source}"),
+            Error::Format { format, what } => write!(f, "malformed {format} data: {what}"),
+            Error::InvalidParameter { name, reason } => {
+                write!(f, "invalid parameter `{name}`: {reason}")
+            }
+            Error::NonFiniteInput { what, index } => {
+                write!(f, "{what} holds a non-finite value at index {index}")
+            }
+            Error::Diverged { step, what } => {
+                write!(f, "training diverged at step {step}: {what} is not finite")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn format(format: &'static str, what: impl Into<String>) -> Self {
+        Error::Format {
+            format,
+            what: what.into(),
+        }
+    }
+    pub(crate) fn param(name: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidParameter {
+            name,
+            reason: reason.into(),
+        }
+    }
+    pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+}
+
+/// Returns `Err(NonFiniteInput)` naming the first non-finite value of `values`.
+pub fn check_finite(what: &str, values: &[f32]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(Error::NonFiniteInput {
+            what: what.to_string(),
+            index,
+        }),
+    }
+}

@@ -1,0 +1,10 @@
+//! SIMD kernels shared by every model: shrinkage (soft-threshold, ReLU-shrink) and group
+//! norms. Each has a scalar reference it is tested against.
+
+mod group_norm;
+mod shrink;
+
+pub use group_norm::Groups;
+pub use shrink::{
+    shrink, shrink_in_place, shrink_mask, shrink_mask_reference, shrink_reference, Shrink, Theta,
+};

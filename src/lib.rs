@@ -1,0 +1,57 @@
+//! # drsae
+//!
+//! Sparse auto-encoders of Yann LeCun's group as fast, dependency-light Rust: sparse
+//! inference for the lasso `min_z ½‖x − Dz‖² + λ‖z‖₁` (ISTA, FISTA, coordinate descent and an
+//! exact active-set solver), the Discriminative Recurrent Sparse Auto-Encoder (DrSAE,
+//! Rolfe & LeCun 2013) and LISTA (Gregor & LeCun 2010), with every gradient derived by hand.
+//!
+//! The layers, bottom up:
+//! - [`linalg`]: dense f32 matrices, strided views, `C ← αAB + βC` through `matrixmultiply`;
+//! - [`kernels`]: SIMD shrinkage and group-norm kernels, each with a scalar reference;
+//! - [`solvers`]: batch lasso solvers over a cached Gram matrix;
+//! - [`models`]: DrSAE and LISTA (parameters, forward, backward);
+//! - [`train`]: optimisers, hyper-parameters and training loops;
+//! - [`data`]: IDX / PGM readers, patches, preprocessing, minibatches;
+//! - [`io`]: model files (safetensors).
+//!
+//! ## Features
+//! - `safetensors` (default): model files readable from PyTorch (`safetensors.torch.load_file`).
+//! - `threading` (default): multi-threaded GEMM (matrixmultiply's `threading`).
+//!
+//! ## Portability and performance
+//! The SIMD kernels use `wide::f32x8`, whose width is fixed at compile time. This
+//! repository's `.cargo/config.toml` builds with `-C target-cpu=native`, so on an AVX2 + FMA
+//! machine `f32x8` is one AVX register and `mul_add` one FMA. A crate that depends on drsae
+//! without enabling those target features gets the same results through two SSE halves per
+//! `f32x8` (about half the kernel throughput); matrixmultiply selects AVX2/FMA GEMM kernels
+//! at run time either way. To get full speed in a dependent crate, build it with
+//! `RUSTFLAGS="-C target-cpu=native"` or `-C target-feature=+avx2,+fma`.
+//!
+//! ## MSRV
+//! Rust 1.75.
+
+#![warn(missing_docs)]
+
+pub mod data;
+mod error;
+pub mod io;
+pub mod kernels;
+pub mod linalg;
+pub mod models;
+pub mod solvers;
+pub mod train;
+
+pub use error::{check_finite, Error, Result};
+
+/// The SIMD width compiled into the kernels: `"avx2+fma"`, `"avx"`, `"sse2"` or `"scalar"`.
+pub fn simd_width() -> &'static str {
+    if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
+        "avx2+fma (f32x8 in one register)"
+    } else if cfg!(target_feature = "avx") {
+        "avx (f32x8 in one register, no FMA)"
+    } else if cfg!(target_feature = "sse2") {
+        "sse2 (f32x8 as two halves)"
+    } else {
+        "scalar fallback"
+    }
+}

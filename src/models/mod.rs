@@ -1,0 +1,1 @@
+//! Models: DrSAE and LISTA.

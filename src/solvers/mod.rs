@@ -1,0 +1,1 @@
+//! Sparse inference solvers for the lasso.

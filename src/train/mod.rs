@@ -1,0 +1,1 @@
+//! Training: optimisers, hyper-parameters, loops.
