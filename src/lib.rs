@@ -16,7 +16,6 @@
 //!
 //! ## Features
 //! - `safetensors` (default): model files readable from PyTorch (`safetensors.torch.load_file`).
-//! - `threading` (default): multi-threaded GEMM (matrixmultiply's `threading`).
 //!
 //! ## Portability and performance
 //! The SIMD kernels use `wide::f32x8`, whose width is fixed at compile time. This

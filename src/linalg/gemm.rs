@@ -1,38 +1,31 @@
 //! `C ← α A B + β C` through `matrixmultiply::sgemm`, behind one safe, shape-checked function.
 
 use super::matrix::{MatMut, MatRef};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-static GEMM_THREADS: OnceLock<usize> = OnceLock::new();
+static GEMM_THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// Sets how many threads GEMM uses (1–4; matrixmultiply's limit) and returns the count in
-/// effect. Only the first call (or the first GEMM) decides: matrixmultiply reads its thread
-/// count once per process from `MATMUL_NUM_THREADS`. Without a call, GEMM uses
-/// `MATMUL_NUM_THREADS` if set, else all logical cores (at most 4).
+/// Below this many flops (2mnk) a GEMM runs on the calling thread: spawning costs more.
+const PARALLEL_MIN_FLOPS: usize = 4_000_000;
+
+/// Sets how many threads GEMM uses (≥ 1) and returns it. Without a call, GEMM uses all
+/// logical cores.
 ///
-/// Results do not depend on the thread count: matrixmultiply splits the output into
-/// disjoint blocks and every element is accumulated in the same order.
+/// GEMM results do not depend on the thread count: the threads compute disjoint blocks of
+/// rows (or columns) of C with the same single-threaded matrixmultiply kernel, and every
+/// element of C is accumulated over k in the same order whatever the split (tested).
 pub fn set_gemm_threads(threads: usize) -> usize {
-    *GEMM_THREADS.get_or_init(|| {
-        let n = threads.clamp(1, 4);
-        // SAFETY-free but racy in principle: called before any other thread reads the
-        // environment (the examples call it first thing in `main`).
-        std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
-        n
-    })
+    let n = threads.max(1);
+    GEMM_THREADS.store(n, Ordering::Relaxed);
+    n
 }
 
 /// The number of threads GEMM uses.
 pub fn gemm_threads() -> usize {
-    *GEMM_THREADS.get_or_init(|| {
-        let n = std::env::var("MATMUL_NUM_THREADS")
-            .ok()
-            .and_then(|s| s.parse::<usize>().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .clamp(1, 4);
-        std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
-        n
-    })
+    match GEMM_THREADS.load(Ordering::Relaxed) {
+        0 => set_gemm_threads(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        n => n,
+    }
 }
 
 /// `C ← α A B + β C`.
@@ -68,7 +61,99 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
     if m == 0 || n == 0 {
         return;
     }
-    gemm_threads();
+    let threads = gemm_threads().min(if 2 * m * n * k >= PARALLEL_MIN_FLOPS {
+        usize::MAX
+    } else {
+        1
+    });
+    if threads <= 1 {
+        sgemm_serial(alpha, a, b, beta, c);
+        return;
+    }
+    // Split the longer of C's dimensions into `threads` contiguous blocks of rows or
+    // columns; each thread runs the serial kernel on its block.
+    let split_rows = m >= n;
+    let len = if split_rows { m } else { n };
+    let threads = threads.min(len.div_ceil(8));
+    let chunk = len.div_ceil(threads);
+    let (ars, acs, brs, bcs, crs, ccs) = (
+        a.row_stride(),
+        a.col_stride(),
+        b.row_stride(),
+        b.col_stride(),
+        c.row_stride(),
+        c.col_stride(),
+    );
+    let (pa, pb, pc) = (
+        SendPtr(a.as_ptr() as *mut f32),
+        SendPtr(b.as_ptr() as *mut f32),
+        SendPtr(c.as_mut_ptr()),
+    );
+    let block = move |start: usize, end: usize| {
+        let (pa, pb, pc) = (pa, pb, pc);
+        let (mm, nn, a0, b0, c0) = if split_rows {
+            (
+                end - start,
+                n,
+                start as isize * ars,
+                0,
+                start as isize * crs,
+            )
+        } else {
+            (
+                m,
+                end - start,
+                0,
+                start as isize * bcs,
+                start as isize * ccs,
+            )
+        };
+        // SAFETY: the blocks [start, end) partition C's rows (or columns), so no two
+        // threads write the same element of C; every offset stays inside the checked views
+        // (start < m or n), and A, B are only read. The scope joins all threads before the
+        // borrows of a, b, c end.
+        unsafe {
+            matrixmultiply::sgemm(
+                mm,
+                k,
+                nn,
+                alpha,
+                pa.0.offset(a0),
+                ars,
+                acs,
+                pb.0.offset(b0),
+                brs,
+                bcs,
+                beta,
+                pc.0.offset(c0),
+                crs,
+                ccs,
+            );
+        }
+    };
+    std::thread::scope(|scope| {
+        let mut start = chunk;
+        while start < len {
+            let end = (start + chunk).min(len);
+            scope.spawn(move || block(start, end));
+            start = end;
+        }
+        block(0, chunk.min(len));
+    });
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: used only to hand disjoint blocks of one GEMM to scoped threads (see `gemm`).
+unsafe impl Send for SendPtr {}
+
+fn sgemm_serial(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'_>) {
+    let (m, k) = a.shape();
+    let n = b.ncols();
+    debug_assert!(b.nrows() == k && c.shape() == (m, n));
+    if m == 0 || n == 0 {
+        return;
+    }
     // SAFETY: the views were checked on construction to lie inside their slices for the
     // given shapes and (non-negative) strides, and `c` is a non-aliasing mutable view that
     // cannot overlap `a` or `b` (it is borrowed mutably while they are borrowed shared).
@@ -160,6 +245,25 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn thread_count_does_not_change_bits() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let a = rand_mat(300, 200, &mut rng);
+        let b = rand_mat(200, 90, &mut rng);
+        let mut one = Mat::zeros(300, 90);
+        sgemm_serial(1.0, a.view(), b.view(), 0.0, one.view_mut());
+        for threads in [2, 3, 4] {
+            set_gemm_threads(threads);
+            let mut many = Mat::zeros(300, 90);
+            gemm(1.0, a.view(), b.view(), 0.0, many.view_mut());
+            assert!(many == one, "{threads} threads");
+            let (mut one_t, mut many_t) = (Mat::zeros(90, 300), Mat::zeros(90, 300));
+            sgemm_serial(1.0, b.t(), a.t(), 0.0, one_t.view_mut());
+            gemm(1.0, b.t(), a.t(), 0.0, many_t.view_mut());
+            assert!(many_t == one_t, "{threads} threads, column split");
         }
     }
 

@@ -2,14 +2,21 @@
 
 use wide::f32x8;
 
+/// Loads `s[..8]` (unaligned).
 #[inline(always)]
 pub(crate) fn load8(s: &[f32]) -> f32x8 {
-    f32x8::from(<[f32; 8]>::try_from(&s[..8]).unwrap())
+    assert!(s.len() >= 8);
+    // SAFETY: 8 f32 are in bounds (asserted; the check folds away in chunked loops) and
+    // f32x8 is plain data; `read_unaligned` has no alignment requirement.
+    unsafe { (s.as_ptr() as *const f32x8).read_unaligned() }
 }
 
+/// Stores `v` into `d[..8]` (unaligned).
 #[inline(always)]
 pub(crate) fn store8(d: &mut [f32], v: f32x8) {
-    d[..8].copy_from_slice(&v.to_array());
+    assert!(d.len() >= 8);
+    // SAFETY: as in `load8`, for a write.
+    unsafe { (d.as_mut_ptr() as *mut f32x8).write_unaligned(v) }
 }
 
 /// `Σ a_i b_i`.

@@ -1,0 +1,134 @@
+//! Throughput benchmarks as JSON lines: `cargo run --release --example bench -- [kernels|train|solvers|all]`.
+//!
+//! Each line is `{"bench": NAME, "value": X, "unit": U}`; the best of several timed
+//! repetitions is reported.
+
+mod common;
+
+use common::{die, Args};
+use drsae::kernels::{shrink, shrink_reference, Shrink, Theta};
+use drsae::linalg::{gemm, Mat};
+use rand::SeedableRng;
+use std::time::Instant;
+
+fn emit(name: &str, value: f64, unit: &str) {
+    println!("{{\"bench\": \"{name}\", \"value\": {value:.4}, \"unit\": \"{unit}\"}}");
+}
+
+/// Best seconds per call of `f` over `reps` repetitions of about `target` seconds each.
+fn time_best(mut f: impl FnMut(), target: f64, reps: usize) -> f64 {
+    f();
+    let t = Instant::now();
+    f();
+    let once = t.elapsed().as_secs_f64().max(1e-9);
+    let iters = ((target / once) as usize).max(1);
+    let mut best = f64::MAX;
+    for _ in 0..reps {
+        let t = Instant::now();
+        for _ in 0..iters {
+            f();
+        }
+        best = best.min(t.elapsed().as_secs_f64() / iters as f64);
+    }
+    best
+}
+
+fn kernels() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let x = Mat::random(1, 4096, rand_distr::Uniform::new(-1.0f32, 1.0), &mut rng).into_vec();
+    let mut out = vec![0.0f32; 4096];
+    let t_pure = time_best(
+        || {
+            shrink(
+                Shrink::NonNegative,
+                Theta::Uniform(0.1),
+                std::hint::black_box(&x),
+                &mut out,
+            )
+        },
+        0.2,
+        5,
+    );
+    emit("shrink_l1", 4096.0 / t_pure / 1e9, "Gelem/s");
+    let ts = time_best(
+        || {
+            shrink_reference(
+                Shrink::NonNegative,
+                Theta::Uniform(0.1),
+                std::hint::black_box(&x),
+                &mut out,
+            )
+        },
+        0.2,
+        5,
+    );
+    emit("shrink_scalar_l1", 4096.0 / ts / 1e9, "Gelem/s");
+    let tsigned = time_best(
+        || {
+            shrink(
+                Shrink::Signed,
+                Theta::Uniform(0.1),
+                std::hint::black_box(&x),
+                &mut out,
+            )
+        },
+        0.2,
+        5,
+    );
+    emit("soft_threshold_l1", 4096.0 / tsigned / 1e9, "Gelem/s");
+
+    let n = 64 << 20;
+    let big: Vec<f32> = (0..n).map(|i| ((i % 1000) as f32 - 500.0) * 1e-3).collect();
+    let mut dst = vec![0.0f32; n];
+    let bytes = 2.0 * 4.0 * n as f64;
+    let ts = time_best(
+        || {
+            shrink(
+                Shrink::NonNegative,
+                Theta::Uniform(0.1),
+                std::hint::black_box(&big),
+                &mut dst,
+            )
+        },
+        0.5,
+        3,
+    );
+    let tc = time_best(|| dst.copy_from_slice(std::hint::black_box(&big)), 0.5, 3);
+    emit("shrink_64m", bytes / ts / 1e9, "GB/s");
+    emit("copy_64m", bytes / tc / 1e9, "GB/s");
+    drop((big, dst));
+
+    for &(m, k, n) in &[(256, 784, 400), (256, 400, 400), (256, 400, 784)] {
+        let a = Mat::random(m, k, rand_distr::Uniform::new(-1.0f32, 1.0), &mut rng);
+        let b = Mat::random(k, n, rand_distr::Uniform::new(-1.0f32, 1.0), &mut rng);
+        let mut c = Mat::zeros(m, n);
+        let t = time_best(|| gemm(1.0, a.view(), b.view(), 0.0, c.view_mut()), 0.3, 5);
+        emit(
+            &format!("sgemm_{m}x{k}x{n}"),
+            2.0 * (m * n * k) as f64 / t / 1e9,
+            "GFLOP/s",
+        );
+    }
+}
+
+fn main() {
+    let args = Args::parse(&[]);
+    let threads = common::threads(&args);
+    let group = args
+        .positional
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "kernels".into());
+    args.finish();
+    eprintln!("simd: {}, gemm threads: {threads}", drsae::simd_width());
+    println!(
+        "{{\"bench\": \"simd_width\", \"value\": {}, \"unit\": \"{}\"}}",
+        if cfg!(target_feature = "avx") { 8 } else { 4 },
+        drsae::simd_width()
+    );
+    match group.as_str() {
+        "kernels" => kernels(),
+        "all" => kernels(),
+        other => die(format!("unknown bench group `{other}` (kernels, all)")),
+    }
+}

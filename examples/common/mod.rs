@@ -1,0 +1,225 @@
+//! Shared command-line plumbing for the examples: flag parsing, progress with ETA, JSON
+//! output, PNG writing. Not part of the library.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Parsed `--flag value` / `--switch` arguments plus positionals.
+pub struct Args {
+    map: HashMap<String, String>,
+    pub positional: Vec<String>,
+    used: std::cell::RefCell<Vec<String>>,
+}
+
+/// Prints one human line on stderr and exits with status 2.
+pub fn die(msg: impl std::fmt::Display) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(2)
+}
+
+impl Args {
+    pub fn parse(switches: &[&str]) -> Args {
+        let mut map = HashMap::new();
+        let mut positional = Vec::new();
+        let mut it = std::env::args().skip(1);
+        while let Some(a) = it.next() {
+            if let Some(name) = a.strip_prefix("--") {
+                if let Some((k, v)) = name.split_once('=') {
+                    map.insert(k.to_string(), v.to_string());
+                } else if switches.contains(&name) {
+                    map.insert(name.to_string(), "true".to_string());
+                } else {
+                    match it.next() {
+                        Some(v) => {
+                            map.insert(name.to_string(), v);
+                        }
+                        None => die(format!("--{name} needs a value")),
+                    }
+                }
+            } else {
+                positional.push(a);
+            }
+        }
+        Args {
+            map,
+            positional,
+            used: Default::default(),
+        }
+    }
+
+    pub fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> T {
+        self.opt(name).unwrap_or(default)
+    }
+
+    pub fn opt<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
+        self.used.borrow_mut().push(name.to_string());
+        self.map.get(name).map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| die(format!("--{name}: cannot parse `{v}`")))
+        })
+    }
+
+    pub fn str(&self, name: &str) -> Option<String> {
+        self.opt::<String>(name)
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        self.used.borrow_mut().push(name.to_string());
+        self.map.contains_key(name)
+    }
+
+    /// Rejects flags nobody asked for (call after reading every option).
+    pub fn finish(&self) {
+        let used = self.used.borrow();
+        for k in self.map.keys() {
+            if !used.contains(k) {
+                die(format!("unknown option --{k}"));
+            }
+        }
+    }
+}
+
+/// Sets the GEMM thread count from `--threads` (default: all cores) and returns it.
+pub fn threads(args: &Args) -> usize {
+    let default = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t: usize = args.get("threads", default);
+    if t == 0 {
+        die("--threads must be ≥ 1");
+    }
+    drsae::linalg::set_gemm_threads(t)
+}
+
+/// Progress reporting on stderr with an ETA.
+pub struct Progress {
+    start: Instant,
+    label: String,
+}
+
+impl Progress {
+    pub fn new(label: &str) -> Progress {
+        Progress {
+            start: Instant::now(),
+            label: label.to_string(),
+        }
+    }
+    pub fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+    /// `done` of `total` units finished; prints elapsed and ETA plus `msg`.
+    pub fn report(&self, done: f64, total: f64, msg: &str) {
+        let el = self.elapsed();
+        let eta = if done > 0.0 {
+            el * (total - done).max(0.0) / done
+        } else {
+            f64::NAN
+        };
+        eprintln!(
+            "[{}] {:5.1}% {} elapsed {:.0}s, ETA {:.0}s",
+            self.label,
+            100.0 * done / total.max(1e-12),
+            msg,
+            el,
+            eta
+        );
+    }
+}
+
+/// Minimal JSON object writer for the last stdout line.
+pub struct Json(Vec<String>);
+
+impl Json {
+    pub fn new() -> Json {
+        Json(Vec::new())
+    }
+    pub fn num(mut self, k: &str, v: f64) -> Json {
+        let s = if v.is_finite() {
+            format!("{v}")
+        } else {
+            "null".to_string()
+        };
+        self.0.push(format!("\"{k}\":{s}"));
+        self
+    }
+    pub fn str(mut self, k: &str, v: &str) -> Json {
+        self.0.push(format!(
+            "\"{k}\":\"{}\"",
+            v.replace('\\', "\\\\").replace('"', "\\\"")
+        ));
+        self
+    }
+    pub fn print(self) {
+        println!("{{{}}}", self.0.join(", "));
+    }
+}
+
+/// Writes an 8-bit grayscale PNG.
+pub fn write_png_gray(
+    path: &std::path::Path,
+    width: usize,
+    height: usize,
+    pixels: &[u8],
+) -> std::io::Result<()> {
+    let f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut enc = png::Encoder::new(f, width as u32, height as u32);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().map_err(std::io::Error::other)?;
+    w.write_image_data(pixels).map_err(std::io::Error::other)?;
+    Ok(())
+}
+
+/// Writes an 8-bit RGB PNG.
+pub fn write_png_rgb(
+    path: &std::path::Path,
+    width: usize,
+    height: usize,
+    pixels: &[u8],
+) -> std::io::Result<()> {
+    let f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut enc = png::Encoder::new(f, width as u32, height as u32);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().map_err(std::io::Error::other)?;
+    w.write_image_data(pixels).map_err(std::io::Error::other)?;
+    Ok(())
+}
+
+/// Lays out `tiles` (each `th × tw` values, row-major) on a grid, each tile scaled to its own
+/// [min, max], with a 1-pixel border; writes a grayscale PNG.
+pub fn write_tiles_png(
+    path: &std::path::Path,
+    tiles: &[&[f32]],
+    th: usize,
+    tw: usize,
+    cols: usize,
+) -> std::io::Result<()> {
+    let cols = cols.max(1);
+    let rows = tiles.len().div_ceil(cols);
+    let (w, h) = (cols * (tw + 1) + 1, rows * (th + 1) + 1);
+    let mut px = vec![64u8; w * h];
+    for (k, t) in tiles.iter().enumerate() {
+        let (lo, hi) = t
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        let span = if hi > lo { hi - lo } else { 1.0 };
+        let (r, c) = (k / cols, k % cols);
+        for y in 0..th {
+            for x in 0..tw {
+                let v = ((t[y * tw + x] - lo) / span * 255.0).clamp(0.0, 255.0) as u8;
+                px[(r * (th + 1) + 1 + y) * w + c * (tw + 1) + 1 + x] = v;
+            }
+        }
+    }
+    write_png_gray(path, w, h, &px)
+}
+
+/// Creates `--out DIR` if given.
+pub fn out_dir(args: &Args) -> Option<std::path::PathBuf> {
+    args.str("out").map(|d| {
+        let p = std::path::PathBuf::from(d);
+        std::fs::create_dir_all(&p)
+            .unwrap_or_else(|e| die(format!("cannot create {}: {e}", p.display())));
+        p
+    })
+}
