@@ -1,0 +1,104 @@
+//! A dictionary `D` (m × n, one atom per column) with what every solver reuses: the Gram
+//! matrix `G = DᵀD` and the Lipschitz constant `L = λ_max(G)` of the smooth part's gradient.
+
+use crate::linalg::{dot, gemm, norm, Mat};
+use crate::{Error, Result};
+
+/// A validated dictionary with its cached Gram matrix and Lipschitz constant.
+#[derive(Clone, Debug)]
+pub struct Dictionary {
+    d: Mat,
+    gram: Mat,
+    lipschitz: f32,
+}
+
+impl Dictionary {
+    /// Wraps `d` (m × n, atoms in columns), computing `G = DᵀD` and `L` by power iteration.
+    ///
+    /// # Errors
+    /// If `d` is empty, holds a NaN or infinity, or has an all-zero column.
+    pub fn new(d: Mat) -> Result<Dictionary> {
+        if d.nrows() == 0 || d.ncols() == 0 {
+            return Err(Error::param(
+                "dictionary",
+                format!("empty ({}×{})", d.nrows(), d.ncols()),
+            ));
+        }
+        crate::check_finite("dictionary", d.as_slice())?;
+        let mut gram = Mat::zeros(d.ncols(), d.ncols());
+        gemm(1.0, d.t(), d.view(), 0.0, gram.view_mut());
+        if let Some(j) = (0..d.ncols()).find(|&j| gram[(j, j)] <= 0.0) {
+            return Err(Error::param("dictionary", format!("column {j} is zero")));
+        }
+        let lipschitz = largest_eigenvalue(&gram);
+        Ok(Dictionary { d, gram, lipschitz })
+    }
+
+    /// A dictionary from `n` rows of `atoms` (each row one atom of length m), each scaled to
+    /// unit L2 norm: the convention of the `lasso` example (first K training images).
+    pub fn from_unit_rows(atoms: &Mat) -> Result<Dictionary> {
+        let mut d = atoms.transposed();
+        for j in 0..d.ncols() {
+            let col: Vec<f32> = (0..d.nrows()).map(|i| d[(i, j)]).collect();
+            let nrm = norm(&col);
+            if nrm > 0.0 {
+                for i in 0..d.nrows() {
+                    d[(i, j)] /= nrm;
+                }
+            }
+        }
+        Dictionary::new(d)
+    }
+
+    /// The atoms, m × n.
+    pub fn atoms(&self) -> &Mat {
+        &self.d
+    }
+    /// `G = DᵀD`, n × n.
+    pub fn gram(&self) -> &Mat {
+        &self.gram
+    }
+    /// `L = λ_max(DᵀD)` (power iteration, rounded up by 1e-4 relative).
+    pub fn lipschitz(&self) -> f32 {
+        self.lipschitz
+    }
+    /// Input dimension m.
+    pub fn input_dim(&self) -> usize {
+        self.d.nrows()
+    }
+    /// Number of atoms n.
+    pub fn n_atoms(&self) -> usize {
+        self.d.ncols()
+    }
+}
+
+/// Largest eigenvalue of a symmetric positive semi-definite matrix by power iteration,
+/// rounded up slightly so that `1/L` is a safe ISTA step.
+pub fn largest_eigenvalue(g: &Mat) -> f32 {
+    let n = g.nrows();
+    // A deterministic start with weight on every direction.
+    let mut v: Vec<f32> = (0..n)
+        .map(|i| 1.0 + 0.01 * (i as f32 * 0.618).fract())
+        .collect();
+    let nv = norm(&v);
+    v.iter_mut().for_each(|x| *x /= nv);
+    let mut w = vec![0.0; n];
+    let mut lambda = 0.0f32;
+    for _ in 0..2000 {
+        for (i, wi) in w.iter_mut().enumerate() {
+            *wi = dot(g.row(i), &v);
+        }
+        let rq = dot(&v, &w);
+        let nw = norm(&w);
+        if nw == 0.0 {
+            return 0.0;
+        }
+        v.iter_mut().zip(&w).for_each(|(a, b)| *a = b / nw);
+        let done = (rq - lambda).abs() <= 1e-7 * rq.abs();
+        lambda = rq;
+        if done {
+            break;
+        }
+    }
+    lambda * (1.0 + 1e-4)
+}
