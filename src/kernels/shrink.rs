@@ -11,7 +11,7 @@
 //!   batch `B × p` is shrunk in one call.
 
 use crate::linalg::{load8, store8};
-use wide::{f32x8, CmpGt};
+use wide::{f32x8, CmpGt, CmpNe};
 
 /// Which shrinkage function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,6 +268,31 @@ pub fn shrink_mask(kind: Shrink, theta: Theta<'_>, u: &[f32], mask: &mut [f32]) 
     }
 }
 
+/// Back-propagation through either shrink given its output `z`: `out ← g ⊙ [z ≠ 0]`
+/// (SIMD). The derivative is 1 exactly where the output is non-zero, for both forms.
+/// NaN in `z` passes `g` (a NaN output is never silently masked).
+#[track_caller]
+pub fn shrink_backward(z: &[f32], g: &[f32], out: &mut [f32]) {
+    assert!(z.len() == g.len() && g.len() == out.len(), "relu_backward: lengths {}, {}, {}", z.len(), g.len(), out.len());
+    let mut zc = z.chunks_exact(8);
+    let mut gc = g.chunks_exact(8);
+    let mut oc = out.chunks_exact_mut(8);
+    for ((a, b), o) in (&mut zc).zip(&mut gc).zip(&mut oc) {
+        let m = load8(a).cmp_ne(f32x8::ZERO);
+        store8(o, m.blend(load8(b), f32x8::ZERO));
+    }
+    for ((a, b), o) in zc.remainder().iter().zip(gc.remainder()).zip(oc.into_remainder()) {
+        *o = if *a != 0.0 { *b } else { 0.0 };
+    }
+}
+
+/// Scalar reference of [`shrink_backward`].
+pub fn shrink_backward_reference(z: &[f32], g: &[f32], out: &mut [f32]) {
+    for ((a, b), o) in z.iter().zip(g).zip(out.iter_mut()) {
+        *o = if *a != 0.0 { *b } else { 0.0 };
+    }
+}
+
 /// Scalar reference of [`shrink`], written from the definition.
 #[track_caller]
 pub fn shrink_reference(kind: Shrink, theta: Theta<'_>, src: &[f32], dst: &mut [f32]) {
@@ -385,6 +410,18 @@ mod tests {
             shrink(kind, Theta::Uniform(0.2), &x, &mut a[1..]);
             shrink_reference(kind, Theta::Uniform(0.2), &x, &mut b);
             assert!(a[1..] == b[..], "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn shrink_backward_matches_reference() {
+        for n in (0..=40).chain([257, 1031]) {
+            let z = inputs(n);
+            let g: Vec<f32> = (0..n).map(|i| i as f32 - 3.5).collect();
+            let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+            shrink_backward(&z, &g, &mut a);
+            shrink_backward_reference(&z, &g, &mut b);
+            assert_eq!(a, b, "n={n}");
         }
     }
 

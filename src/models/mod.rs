@@ -1,1 +1,7 @@
-//! Models: DrSAE and LISTA.
+//! Models: the Discriminative Recurrent Sparse Auto-Encoder and LISTA, sharing one unrolled
+//! shrinkage recurrence.
+
+mod drsae;
+mod recurrence;
+
+pub use drsae::{BatchLoss, Drsae, DrsaeGrads, DrsaeWorkspace, LossWeights, NORM_EPS};

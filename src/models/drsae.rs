@@ -1,0 +1,375 @@
+//! The Discriminative Recurrent Sparse Auto-Encoder (Rolfe & LeCun, ICLR 2013).
+//!
+//! Parameters: encoder `E` (n × m), explaining-away matrix `S` (n × n), threshold `b` (n),
+//! decoder `D` (m × n), classifier `C` (k × n). Encoder, on a batch X (B × m):
+//!
+//! `A = X Eᵀ − 1bᵀ`, `Z¹ = max(0, A)`, `Zᵗ = max(0, A + Zᵗ⁻¹ Sᵀ)`, t = 2..T
+//!
+//! (this is `z⁰ = 0, z^{t+1} = max(0, Ex + Sz^t − b)` with T steps). Losses, averaged over the
+//! batch: `L_U = w_r·½‖x − D zᵀ‖² + λ‖zᵀ‖₁`, `L_S = w_s·(−log softmax(C ẑ)_y)` with
+//! `ẑ = zᵀ/‖zᵀ‖`. With `E = αDᵀ`, `S = I − αDᵀD`, `b = αλ` the encoder is non-negative ISTA.
+//!
+//! The backward pass is derived by hand (see `../shared/docs/GRADIENTS.md`) and checked
+//! against central finite differences of an independent f64 forward pass in the tests.
+
+use super::recurrence::{block, grad_input, grad_recurrent, unroll_backward, unroll_forward};
+use crate::kernels::{Shrink, Theta};
+use crate::linalg::{dot, gemm, norm, Mat};
+use rand::Rng;
+
+/// Floor on `‖zᵀ‖` in the normalisation `ẑ = zᵀ / max(‖zᵀ‖, ε)`.
+pub const NORM_EPS: f32 = 1e-6;
+
+/// A DrSAE's parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Drsae {
+    /// Encoder E, n × m.
+    pub e: Mat,
+    /// Explaining-away matrix S, n × n.
+    pub s: Mat,
+    /// Threshold b, length n.
+    pub b: Vec<f32>,
+    /// Decoder D, m × n (one dictionary atom per column).
+    pub d: Mat,
+    /// Classifier C, k × n.
+    pub c: Mat,
+    /// Number of encoder steps T (≥ 1).
+    pub steps: usize,
+}
+
+/// Weights of the loss terms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossWeights {
+    /// `w_r`, the weight of `½‖x − Dz‖²`.
+    pub reconstruction: f32,
+    /// `λ`, the weight of `‖z‖₁`.
+    pub sparsity: f32,
+    /// `w_s`, the weight of the classification loss (0 in the unsupervised phase).
+    pub classification: f32,
+}
+
+impl LossWeights {
+    /// The authors' code: reconstruction 5, L1 0.09, classification 1 (phase 2).
+    pub fn paper() -> Self {
+        LossWeights { reconstruction: 5.0, sparsity: 0.09, classification: 1.0 }
+    }
+    /// The same without the classification term (phase 1).
+    pub fn unsupervised(self) -> Self {
+        LossWeights { classification: 0.0, ..self }
+    }
+}
+
+/// Gradients of the loss with respect to each parameter (same shapes).
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct DrsaeGrads {
+    pub e: Mat,
+    pub s: Mat,
+    pub b: Vec<f32>,
+    pub d: Mat,
+    pub c: Mat,
+}
+
+/// Batch-level results of a forward pass (sums over the batch).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BatchLoss {
+    /// Σ ½‖x − Dz‖² (unweighted).
+    pub reconstruction: f64,
+    /// Σ ‖z‖₁ (unweighted).
+    pub l1: f64,
+    /// Σ −log p_y (unweighted).
+    pub cross_entropy: f64,
+    /// Number of examples whose arg-max class equals the label.
+    pub correct: usize,
+    /// Examples in the batch.
+    pub count: usize,
+}
+
+impl BatchLoss {
+    /// The weighted loss averaged over the batch.
+    pub fn mean(&self, w: &LossWeights) -> f64 {
+        (w.reconstruction as f64 * self.reconstruction + w.sparsity as f64 * self.l1 + w.classification as f64 * self.cross_entropy)
+            / self.count.max(1) as f64
+    }
+}
+
+/// Buffers for one batch size, allocated once and reused across steps.
+#[derive(Clone, Debug, Default)]
+pub struct DrsaeWorkspace {
+    a: Mat,
+    zs: Mat,
+    r: Mat,
+    zhat: Mat,
+    norms: Vec<f32>,
+    p: Mat,
+    g: Mat,
+    ghat: Mat,
+    du: Mat,
+    da: Mat,
+}
+
+impl DrsaeWorkspace {
+    fn shape(&mut self, model: &Drsae, batch: usize) {
+        let (n, m, k) = (model.hidden(), model.input_dim(), model.classes());
+        let fit = |mat: &mut Mat, rows: usize, cols: usize| {
+            if mat.ncols() != cols {
+                *mat = Mat::zeros(rows, cols);
+            } else {
+                mat.resize_rows(rows);
+            }
+        };
+        fit(&mut self.a, batch, n);
+        fit(&mut self.zs, model.steps * batch, n);
+        fit(&mut self.r, batch, m);
+        fit(&mut self.zhat, batch, n);
+        fit(&mut self.p, batch, k);
+        fit(&mut self.g, batch, n);
+        fit(&mut self.ghat, batch, n);
+        fit(&mut self.du, model.steps * batch, n);
+        fit(&mut self.da, batch, n);
+        self.norms.resize(batch, 0.0);
+    }
+
+    /// The final codes `zᵀ` of the last forward pass (B × n).
+    pub fn codes(&self, batch: usize, steps: usize) -> crate::linalg::MatRef<'_> {
+        block(&self.zs, steps - 1, batch)
+    }
+    /// The class probabilities of the last forward pass (B × k).
+    pub fn probabilities(&self) -> &Mat {
+        &self.p
+    }
+}
+
+impl Drsae {
+    /// Initialises as in the authors' code: each decoder column is small uniform noise plus
+    /// 0.25 × a random row of `data` (m columns), normalised to unit length; `E = α₀Dᵀ`,
+    /// `S = I − α₀DᵀD` with `α₀ = 1.25/T`; `b = 1e-5`; `C` random with rows of norm 5.
+    ///
+    /// # Panics
+    /// If `data` is empty or `steps`, `hidden` or `classes` is 0.
+    pub fn init<R: Rng + ?Sized>(data: &Mat, hidden: usize, classes: usize, steps: usize, rng: &mut R) -> Drsae {
+        assert!(data.nrows() > 0 && hidden > 0 && classes > 0 && steps > 0, "empty data or zero size");
+        let m = data.ncols();
+        let mut d = Mat::zeros(m, hidden);
+        for j in 0..hidden {
+            let row = data.row(rng.gen_range(0..data.nrows()));
+            let mut col: Vec<f32> = row.iter().map(|&v| 0.25 * v + rng.gen_range(-0.01..0.01)).collect();
+            let nc = norm(&col).max(1e-12);
+            col.iter_mut().for_each(|v| *v /= nc);
+            for i in 0..m {
+                d[(i, j)] = col[i];
+            }
+        }
+        let alpha = 1.25 / steps as f32;
+        let mut e = d.transposed();
+        e.as_mut_slice().iter_mut().for_each(|v| *v *= alpha);
+        let mut s = Mat::identity(hidden);
+        gemm(-alpha, d.t(), d.view(), 1.0, s.view_mut());
+        let mut c = Mat::random(classes, hidden, rand_distr::StandardNormal, rng);
+        for row in c.rows_mut() {
+            crate::linalg::set_norm(row, 5.0);
+        }
+        Drsae { e, s, b: vec![1e-5; hidden], d, c, steps }
+    }
+
+    /// Number of hidden units n.
+    pub fn hidden(&self) -> usize {
+        self.e.nrows()
+    }
+    /// Input dimension m.
+    pub fn input_dim(&self) -> usize {
+        self.e.ncols()
+    }
+    /// Number of classes k.
+    pub fn classes(&self) -> usize {
+        self.c.nrows()
+    }
+
+    /// Zero gradients of this model's shapes.
+    pub fn zero_grads(&self) -> DrsaeGrads {
+        DrsaeGrads {
+            e: Mat::zeros(self.e.nrows(), self.e.ncols()),
+            s: Mat::zeros(self.s.nrows(), self.s.ncols()),
+            b: vec![0.0; self.b.len()],
+            d: Mat::zeros(self.d.nrows(), self.d.ncols()),
+            c: Mat::zeros(self.c.nrows(), self.c.ncols()),
+        }
+    }
+
+    /// Runs the encoder, the decoder and the classifier on the batch `x` (B × m) and returns
+    /// the batch's losses; `labels` (if given) are used for the cross-entropy and accuracy.
+    #[track_caller]
+    pub fn forward(&self, x: &Mat, labels: Option<&[u8]>, ws: &mut DrsaeWorkspace) -> BatchLoss {
+        let batch = x.nrows();
+        assert_eq!(x.ncols(), self.input_dim(), "x has {} columns, the model {} inputs", x.ncols(), self.input_dim());
+        if let Some(l) = labels {
+            assert_eq!(l.len(), batch, "{} labels for {batch} examples", l.len());
+        }
+        ws.shape(self, batch);
+        let n = self.hidden();
+        // A = X Eᵀ − 1bᵀ
+        gemm(1.0, x.view(), self.e.t(), 0.0, ws.a.view_mut());
+        for row in ws.a.rows_mut() {
+            row.iter_mut().zip(&self.b).for_each(|(a, b)| *a -= b);
+        }
+        unroll_forward(&ws.a, &self.s, Shrink::NonNegative, Theta::Uniform(0.0), self.steps, &mut ws.zs);
+        let zt = block(&ws.zs, self.steps - 1, batch);
+        // R = X − Zᵀ Dᵀ
+        ws.r.copy_from(x);
+        gemm(-1.0, zt, self.d.t(), 1.0, ws.r.view_mut());
+        let mut loss = BatchLoss { count: batch, ..Default::default() };
+        loss.reconstruction = ws.r.rows().map(|r| 0.5 * dot(r, r) as f64).sum();
+        loss.l1 = ws.zs.as_slice()[(self.steps - 1) * batch * n..].iter().map(|&v| v as f64).sum();
+        // ẑ = z / max(‖z‖, ε); P = softmax(ẑ Cᵀ)
+        for i in 0..batch {
+            let zi = &ws.zs.as_slice()[((self.steps - 1) * batch + i) * n..][..n];
+            let r = norm(zi);
+            ws.norms[i] = r;
+            let inv = 1.0 / r.max(NORM_EPS);
+            ws.zhat.row_mut(i).iter_mut().zip(zi).for_each(|(h, z)| *h = z * inv);
+        }
+        gemm(1.0, ws.zhat.view(), self.c.t(), 0.0, ws.p.view_mut());
+        for (i, row) in ws.p.rows_mut().enumerate() {
+            let mx = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let mut sum = 0.0;
+            row.iter_mut().for_each(|v| {
+                *v = (*v - mx).exp();
+                sum += *v;
+            });
+            row.iter_mut().for_each(|v| *v /= sum);
+            if let Some(l) = labels {
+                let y = l[i] as usize;
+                loss.cross_entropy -= (row[y].max(f32::MIN_POSITIVE) as f64).ln();
+                let arg = row.iter().enumerate().fold(0, |a, (j, &v)| if v > row[a] { j } else { a });
+                loss.correct += (arg == y) as usize;
+            }
+        }
+        loss
+    }
+
+    /// Back-propagates the batch loss of the last [`Drsae::forward`] (same `x`, `labels`,
+    /// `ws`), writing the gradient of the **batch mean** of the weighted loss into `grads`.
+    pub fn backward(&self, x: &Mat, labels: Option<&[u8]>, w: &LossWeights, ws: &mut DrsaeWorkspace, grads: &mut DrsaeGrads) {
+        let batch = x.nrows();
+        let n = self.hidden();
+        let inv_b = 1.0 / batch as f32;
+        let zt_off = (self.steps - 1) * batch * n;
+        // Classifier and normalisation.
+        let supervised = w.classification != 0.0 && labels.is_some();
+        if supervised {
+            let l = labels.unwrap();
+            for (i, row) in ws.p.rows_mut().enumerate() {
+                row[l[i] as usize] -= 1.0;
+                row.iter_mut().for_each(|v| *v *= w.classification * inv_b);
+            }
+            // ∂C = G_logitsᵀ Ẑ
+            gemm(1.0, ws.p.t(), ws.zhat.view(), 0.0, grads.c.view_mut());
+            // G_hat = G_logits C
+            gemm(1.0, ws.p.view(), self.c.view(), 0.0, ws.ghat.view_mut());
+            for i in 0..batch {
+                let zh = ws.zhat.row(i);
+                let gh = ws.ghat.row(i);
+                let proj = dot(zh, gh);
+                let inv = 1.0 / ws.norms[i].max(NORM_EPS);
+                let g = ws.g.row_mut(i);
+                if ws.norms[i] >= NORM_EPS {
+                    for j in 0..n {
+                        g[j] = (gh[j] - zh[j] * proj) * inv;
+                    }
+                } else {
+                    for j in 0..n {
+                        g[j] = gh[j] * inv;
+                    }
+                }
+            }
+        } else {
+            grads.c.fill(0.0);
+            ws.g.fill(0.0);
+        }
+        // Reconstruction: Ḡ −= w_r R D; ∂D = −w_r Rᵀ Zᵀ (both averaged).
+        gemm(-w.reconstruction * inv_b, ws.r.view(), self.d.view(), 1.0, ws.g.view_mut());
+        let zt = crate::linalg::MatRef::from_slice(&ws.zs.as_slice()[zt_off..], batch, n);
+        gemm(-w.reconstruction * inv_b, ws.r.t(), zt, 0.0, grads.d.view_mut());
+        // L1 on the non-negative codes: +λ/B (masked by the ReLU in the backward pass).
+        let l1 = w.sparsity * inv_b;
+        ws.g.as_mut_slice().iter_mut().for_each(|v| *v += l1);
+        // Back-propagation through time.
+        unroll_backward(&mut ws.g, &self.s, &ws.zs, self.steps, &mut ws.du);
+        grad_recurrent(&ws.du, &ws.zs, self.steps, batch, 1.0, 0.0, &mut grads.s);
+        grad_input(&ws.du, self.steps, &mut ws.da);
+        // ∂E = ∂Aᵀ X, ∂b = −Σ_rows ∂A.
+        gemm(1.0, ws.da.t(), x.view(), 0.0, grads.e.view_mut());
+        grads.b.iter_mut().for_each(|v| *v = 0.0);
+        for row in ws.da.rows() {
+            grads.b.iter_mut().zip(row).for_each(|(g, d)| *g -= d);
+        }
+    }
+
+    /// The codes `zᵀ` of every row of `x`, in batches of `batch` rows.
+    pub fn encode(&self, x: &Mat, batch: usize) -> Mat {
+        let mut out = Mat::zeros(x.nrows(), self.hidden());
+        let mut ws = DrsaeWorkspace::default();
+        for start in (0..x.nrows()).step_by(batch.max(1)) {
+            let end = (start + batch.max(1)).min(x.nrows());
+            let xb = x.row_range(start, end).to_owned();
+            self.forward(&xb, None, &mut ws);
+            let codes = ws.codes(end - start, self.steps).to_owned();
+            out.row_range_mut(start, end).as_ref();
+            for (k, i) in (start..end).enumerate() {
+                out.row_mut(i).copy_from_slice(codes.row(k));
+            }
+        }
+        out
+    }
+
+    /// Predicted class of every row of `x` and the error rate against `labels` (percent).
+    pub fn evaluate(&self, x: &Mat, labels: &[u8], batch: usize) -> (Vec<u8>, f64) {
+        let mut ws = DrsaeWorkspace::default();
+        let mut pred = Vec::with_capacity(x.nrows());
+        let mut xb = Mat::zeros(0, x.ncols());
+        for start in (0..x.nrows()).step_by(batch.max(1)) {
+            let end = (start + batch.max(1)).min(x.nrows());
+            xb.resize_rows(end - start);
+            xb.as_mut_slice().copy_from_slice(x.row_range(start, end).to_owned().as_slice());
+            self.forward(&xb, None, &mut ws);
+            for row in ws.p.rows() {
+                pred.push(row.iter().enumerate().fold(0, |a, (j, &v)| if v > row[a] { j } else { a }) as u8);
+            }
+        }
+        let wrong = pred.iter().zip(labels).filter(|(p, l)| p != l).count();
+        (pred, 100.0 * wrong as f64 / labels.len().max(1) as f64)
+    }
+
+    /// Applies the constraints: `‖D_{:,i}‖ ≤ 1`, `‖E_{i,:}‖ ≤ e_max`, `‖C_{i,:}‖ = 5`.
+    pub fn project(&mut self, e_max: f32) {
+        let (m, n) = (self.d.nrows(), self.d.ncols());
+        let mut norms = vec![0.0f32; n];
+        for i in 0..m {
+            for (nj, v) in norms.iter_mut().zip(self.d.row(i)) {
+                *nj += v * v;
+            }
+        }
+        let scale: Vec<f32> = norms.iter().map(|s| if *s > 1.0 { 1.0 / s.sqrt() } else { 1.0 }).collect();
+        for i in 0..m {
+            self.d.row_mut(i).iter_mut().zip(&scale).for_each(|(v, s)| *v *= s);
+        }
+        for row in self.e.rows_mut() {
+            crate::linalg::clip_norm(row, e_max);
+        }
+        for row in self.c.rows_mut() {
+            crate::linalg::set_norm(row, 5.0);
+        }
+    }
+
+    /// For every unit, the angle (radians) between encoder row `E_i` and decoder column `D_i`.
+    pub fn encoder_decoder_angles(&self) -> Vec<f32> {
+        (0..self.hidden())
+            .map(|i| {
+                let e = self.e.row(i);
+                let dcol: Vec<f32> = (0..self.input_dim()).map(|r| self.d[(r, i)]).collect();
+                let c = dot(e, &dcol) / (norm(e) * norm(&dcol)).max(1e-20);
+                c.clamp(-1.0, 1.0).acos()
+            })
+            .collect()
+    }
+}
