@@ -14,21 +14,41 @@ struct P64 {
 }
 
 /// Mean weighted loss over the batch, written from the equations with plain loops in f64.
-fn loss64(p: &P64, x: &[Vec<f64>], y: &[u8], n: usize, m: usize, k: usize, steps: usize, w: &LossWeights) -> f64 {
+fn loss64(
+    p: &P64,
+    x: &[Vec<f64>],
+    y: &[u8],
+    n: usize,
+    m: usize,
+    k: usize,
+    steps: usize,
+    w: &LossWeights,
+) -> f64 {
     let mut total = 0.0;
     for (xi, &yi) in x.iter().zip(y) {
-        let a: Vec<f64> = (0..n).map(|i| (0..m).map(|j| p.e[i * m + j] * xi[j]).sum::<f64>() - p.b[i]).collect();
+        let a: Vec<f64> = (0..n)
+            .map(|i| (0..m).map(|j| p.e[i * m + j] * xi[j]).sum::<f64>() - p.b[i])
+            .collect();
         let mut z = vec![0.0; n];
         for _ in 0..steps {
-            z = (0..n).map(|i| (a[i] + (0..n).map(|j| p.s[i * n + j] * z[j]).sum::<f64>()).max(0.0)).collect();
+            z = (0..n)
+                .map(|i| (a[i] + (0..n).map(|j| p.s[i * n + j] * z[j]).sum::<f64>()).max(0.0))
+                .collect();
         }
-        let rec: f64 = (0..m).map(|r| (xi[r] - (0..n).map(|j| p.d[r * n + j] * z[j]).sum::<f64>()).powi(2)).sum::<f64>() * 0.5;
+        let rec: f64 = (0..m)
+            .map(|r| (xi[r] - (0..n).map(|j| p.d[r * n + j] * z[j]).sum::<f64>()).powi(2))
+            .sum::<f64>()
+            * 0.5;
         let l1: f64 = z.iter().sum();
         let nz = z.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-6);
-        let logits: Vec<f64> = (0..k).map(|c| (0..n).map(|j| p.c[c * n + j] * z[j] / nz).sum()).collect();
+        let logits: Vec<f64> = (0..k)
+            .map(|c| (0..n).map(|j| p.c[c * n + j] * z[j] / nz).sum())
+            .collect();
         let mx = logits.iter().cloned().fold(f64::MIN, f64::max);
         let lse = mx + logits.iter().map(|l| (l - mx).exp()).sum::<f64>().ln();
-        total += w.reconstruction as f64 * rec + w.sparsity as f64 * l1 + w.classification as f64 * (lse - logits[yi as usize]);
+        total += w.reconstruction as f64 * rec
+            + w.sparsity as f64 * l1
+            + w.classification as f64 * (lse - logits[yi as usize]);
     }
     total / x.len() as f64
 }
@@ -45,7 +65,13 @@ fn every_parameter_matches_finite_differences() {
     let mut model = Drsae::init(&data, n, k, steps, &mut rng);
     // Perturb away from the symmetric initialisation so every path carries gradient.
     let u = rand_distr::Uniform::new(-0.3f32, 0.3);
-    for v in model.e.as_mut_slice().iter_mut().chain(model.s.as_mut_slice()).chain(model.d.as_mut_slice()) {
+    for v in model
+        .e
+        .as_mut_slice()
+        .iter_mut()
+        .chain(model.s.as_mut_slice())
+        .chain(model.d.as_mut_slice())
+    {
         *v += rng.sample(u);
     }
     for v in &mut model.b {
@@ -53,27 +79,63 @@ fn every_parameter_matches_finite_differences() {
     }
     let x = Mat::random(batch, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
     let labels = vec![0u8, 2, 1];
-    for w in [LossWeights { reconstruction: 1.3, sparsity: 0.07, classification: 0.9 }, LossWeights { reconstruction: 5.0, sparsity: 0.09, classification: 0.0 }] {
+    for w in [
+        LossWeights {
+            reconstruction: 1.3,
+            sparsity: 0.07,
+            classification: 0.9,
+        },
+        LossWeights {
+            reconstruction: 5.0,
+            sparsity: 0.09,
+            classification: 0.0,
+        },
+    ] {
         let mut ws = DrsaeWorkspace::default();
         let loss = model.forward(&x, Some(&labels), &mut ws);
         let codes = ws.codes(batch, steps).to_owned();
         let active = codes.as_slice().iter().filter(|v| **v > 0.0).count();
-        assert!(active > 0 && active < codes.as_slice().len(), "want a mix of active and inactive units, got {active}");
+        assert!(
+            active > 0 && active < codes.as_slice().len(),
+            "want a mix of active and inactive units, got {active}"
+        );
         let mut grads = model.zero_grads();
         model.backward(&x, Some(&labels), &w, &mut ws, &mut grads);
 
-        let p = P64 { e: to64(model.e.as_slice()), s: to64(model.s.as_slice()), b: to64(&model.b), d: to64(model.d.as_slice()), c: to64(model.c.as_slice()) };
+        let p = P64 {
+            e: to64(model.e.as_slice()),
+            s: to64(model.s.as_slice()),
+            b: to64(&model.b),
+            d: to64(model.d.as_slice()),
+            c: to64(model.c.as_slice()),
+        };
         let x64: Vec<Vec<f64>> = x.rows().map(to64).collect();
         let f0 = loss64(&p, &x64, &labels, n, m, k, steps, &w);
-        assert!((f0 - loss.mean(&w)).abs() < 1e-4 * f0.abs().max(1.0), "forward: f64 {f0} vs ours {}", loss.mean(&w));
+        assert!(
+            (f0 - loss.mean(&w)).abs() < 1e-4 * f0.abs().max(1.0),
+            "forward: f64 {f0} vs ours {}",
+            loss.mean(&w)
+        );
 
         let h = 1e-6;
-        let tensors: [(&str, &[f32]); 5] = [("E", grads.e.as_slice()), ("S", grads.s.as_slice()), ("b", &grads.b), ("D", grads.d.as_slice()), ("C", grads.c.as_slice())];
+        let tensors: [(&str, &[f32]); 5] = [
+            ("E", grads.e.as_slice()),
+            ("S", grads.s.as_slice()),
+            ("b", &grads.b),
+            ("D", grads.d.as_slice()),
+            ("C", grads.c.as_slice()),
+        ];
         for (name, g) in tensors {
             let gmax = g.iter().fold(0.0f64, |a, &v| a.max((v as f64).abs()));
             for idx in 0..g.len() {
                 let fd = {
-                    let mut pp = P64 { e: p.e.clone(), s: p.s.clone(), b: p.b.clone(), d: p.d.clone(), c: p.c.clone() };
+                    let mut pp = P64 {
+                        e: p.e.clone(),
+                        s: p.s.clone(),
+                        b: p.b.clone(),
+                        d: p.d.clone(),
+                        c: p.c.clone(),
+                    };
                     let field = |q: &mut P64| -> *mut f64 {
                         match name {
                             "E" => &mut q.e[idx],
@@ -94,7 +156,11 @@ fn every_parameter_matches_finite_differences() {
                 };
                 let ours = g[idx] as f64;
                 let tol = 2e-3 * fd.abs().max(1e-2 * gmax).max(1e-6);
-                assert!((ours - fd).abs() <= tol, "∂L/∂{name}[{idx}] (w_s = {}): ours {ours:e}, finite differences {fd:e}", w.classification);
+                assert!(
+                    (ours - fd).abs() <= tol,
+                    "∂L/∂{name}[{idx}] (w_s = {}): ours {ours:e}, finite differences {fd:e}",
+                    w.classification
+                );
             }
         }
     }

@@ -1,1 +1,9 @@
-//! Model files.
+//! Files: atomic writes and model files (safetensors, feature `safetensors`).
+
+mod atomic;
+#[cfg(feature = "safetensors")]
+mod model_file;
+
+pub use atomic::write_atomic;
+#[cfg(feature = "safetensors")]
+pub use model_file::{drsae_from_bytes, drsae_to_bytes, load_drsae, save_drsae, FORMAT_VERSION};

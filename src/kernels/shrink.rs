@@ -273,7 +273,13 @@ pub fn shrink_mask(kind: Shrink, theta: Theta<'_>, u: &[f32], mask: &mut [f32]) 
 /// NaN in `z` passes `g` (a NaN output is never silently masked).
 #[track_caller]
 pub fn shrink_backward(z: &[f32], g: &[f32], out: &mut [f32]) {
-    assert!(z.len() == g.len() && g.len() == out.len(), "relu_backward: lengths {}, {}, {}", z.len(), g.len(), out.len());
+    assert!(
+        z.len() == g.len() && g.len() == out.len(),
+        "relu_backward: lengths {}, {}, {}",
+        z.len(),
+        g.len(),
+        out.len()
+    );
     let mut zc = z.chunks_exact(8);
     let mut gc = g.chunks_exact(8);
     let mut oc = out.chunks_exact_mut(8);
@@ -281,7 +287,12 @@ pub fn shrink_backward(z: &[f32], g: &[f32], out: &mut [f32]) {
         let m = load8(a).cmp_ne(f32x8::ZERO);
         store8(o, m.blend(load8(b), f32x8::ZERO));
     }
-    for ((a, b), o) in zc.remainder().iter().zip(gc.remainder()).zip(oc.into_remainder()) {
+    for ((a, b), o) in zc
+        .remainder()
+        .iter()
+        .zip(gc.remainder())
+        .zip(oc.into_remainder())
+    {
         *o = if *a != 0.0 { *b } else { 0.0 };
     }
 }

@@ -51,11 +51,18 @@ pub struct LossWeights {
 impl LossWeights {
     /// The authors' code: reconstruction 5, L1 0.09, classification 1 (phase 2).
     pub fn paper() -> Self {
-        LossWeights { reconstruction: 5.0, sparsity: 0.09, classification: 1.0 }
+        LossWeights {
+            reconstruction: 5.0,
+            sparsity: 0.09,
+            classification: 1.0,
+        }
     }
     /// The same without the classification term (phase 1).
     pub fn unsupervised(self) -> Self {
-        LossWeights { classification: 0.0, ..self }
+        LossWeights {
+            classification: 0.0,
+            ..self
+        }
     }
 }
 
@@ -88,7 +95,9 @@ pub struct BatchLoss {
 impl BatchLoss {
     /// The weighted loss averaged over the batch.
     pub fn mean(&self, w: &LossWeights) -> f64 {
-        (w.reconstruction as f64 * self.reconstruction + w.sparsity as f64 * self.l1 + w.classification as f64 * self.cross_entropy)
+        (w.reconstruction as f64 * self.reconstruction
+            + w.sparsity as f64 * self.l1
+            + w.classification as f64 * self.cross_entropy)
             / self.count.max(1) as f64
     }
 }
@@ -147,13 +156,25 @@ impl Drsae {
     ///
     /// # Panics
     /// If `data` is empty or `steps`, `hidden` or `classes` is 0.
-    pub fn init<R: Rng + ?Sized>(data: &Mat, hidden: usize, classes: usize, steps: usize, rng: &mut R) -> Drsae {
-        assert!(data.nrows() > 0 && hidden > 0 && classes > 0 && steps > 0, "empty data or zero size");
+    pub fn init<R: Rng + ?Sized>(
+        data: &Mat,
+        hidden: usize,
+        classes: usize,
+        steps: usize,
+        rng: &mut R,
+    ) -> Drsae {
+        assert!(
+            data.nrows() > 0 && hidden > 0 && classes > 0 && steps > 0,
+            "empty data or zero size"
+        );
         let m = data.ncols();
         let mut d = Mat::zeros(m, hidden);
         for j in 0..hidden {
             let row = data.row(rng.gen_range(0..data.nrows()));
-            let mut col: Vec<f32> = row.iter().map(|&v| 0.25 * v + rng.gen_range(-0.01..0.01)).collect();
+            let mut col: Vec<f32> = row
+                .iter()
+                .map(|&v| 0.25 * v + rng.gen_range(-0.01..0.01))
+                .collect();
             let nc = norm(&col).max(1e-12);
             col.iter_mut().for_each(|v| *v /= nc);
             for i in 0..m {
@@ -169,7 +190,14 @@ impl Drsae {
         for row in c.rows_mut() {
             crate::linalg::set_norm(row, 5.0);
         }
-        Drsae { e, s, b: vec![1e-5; hidden], d, c, steps }
+        Drsae {
+            e,
+            s,
+            b: vec![1e-5; hidden],
+            d,
+            c,
+            steps,
+        }
     }
 
     /// Number of hidden units n.
@@ -201,7 +229,13 @@ impl Drsae {
     #[track_caller]
     pub fn forward(&self, x: &Mat, labels: Option<&[u8]>, ws: &mut DrsaeWorkspace) -> BatchLoss {
         let batch = x.nrows();
-        assert_eq!(x.ncols(), self.input_dim(), "x has {} columns, the model {} inputs", x.ncols(), self.input_dim());
+        assert_eq!(
+            x.ncols(),
+            self.input_dim(),
+            "x has {} columns, the model {} inputs",
+            x.ncols(),
+            self.input_dim()
+        );
         if let Some(l) = labels {
             assert_eq!(l.len(), batch, "{} labels for {batch} examples", l.len());
         }
@@ -212,21 +246,38 @@ impl Drsae {
         for row in ws.a.rows_mut() {
             row.iter_mut().zip(&self.b).for_each(|(a, b)| *a -= b);
         }
-        unroll_forward(&ws.a, &self.s, Shrink::NonNegative, Theta::Uniform(0.0), self.steps, &mut ws.zs);
+        unroll_forward(
+            &ws.a,
+            &self.s,
+            Shrink::NonNegative,
+            Theta::Uniform(0.0),
+            self.steps,
+            &mut ws.zs,
+        );
         let zt = block(&ws.zs, self.steps - 1, batch);
         // R = X − Zᵀ Dᵀ
         ws.r.copy_from(x);
         gemm(-1.0, zt, self.d.t(), 1.0, ws.r.view_mut());
-        let mut loss = BatchLoss { count: batch, ..Default::default() };
+        let mut loss = BatchLoss {
+            count: batch,
+            ..Default::default()
+        };
         loss.reconstruction = ws.r.rows().map(|r| 0.5 * dot(r, r) as f64).sum();
-        loss.l1 = ws.zs.as_slice()[(self.steps - 1) * batch * n..].iter().map(|&v| v as f64).sum();
+        loss.l1 = ws.zs.as_slice()[(self.steps - 1) * batch * n..]
+            .iter()
+            .map(|&v| v as f64)
+            .sum();
         // ẑ = z / max(‖z‖, ε); P = softmax(ẑ Cᵀ)
         for i in 0..batch {
             let zi = &ws.zs.as_slice()[((self.steps - 1) * batch + i) * n..][..n];
             let r = norm(zi);
             ws.norms[i] = r;
             let inv = 1.0 / r.max(NORM_EPS);
-            ws.zhat.row_mut(i).iter_mut().zip(zi).for_each(|(h, z)| *h = z * inv);
+            ws.zhat
+                .row_mut(i)
+                .iter_mut()
+                .zip(zi)
+                .for_each(|(h, z)| *h = z * inv);
         }
         gemm(1.0, ws.zhat.view(), self.c.t(), 0.0, ws.p.view_mut());
         for (i, row) in ws.p.rows_mut().enumerate() {
@@ -240,7 +291,10 @@ impl Drsae {
             if let Some(l) = labels {
                 let y = l[i] as usize;
                 loss.cross_entropy -= (row[y].max(f32::MIN_POSITIVE) as f64).ln();
-                let arg = row.iter().enumerate().fold(0, |a, (j, &v)| if v > row[a] { j } else { a });
+                let arg = row
+                    .iter()
+                    .enumerate()
+                    .fold(0, |a, (j, &v)| if v > row[a] { j } else { a });
                 loss.correct += (arg == y) as usize;
             }
         }
@@ -249,7 +303,14 @@ impl Drsae {
 
     /// Back-propagates the batch loss of the last [`Drsae::forward`] (same `x`, `labels`,
     /// `ws`), writing the gradient of the **batch mean** of the weighted loss into `grads`.
-    pub fn backward(&self, x: &Mat, labels: Option<&[u8]>, w: &LossWeights, ws: &mut DrsaeWorkspace, grads: &mut DrsaeGrads) {
+    pub fn backward(
+        &self,
+        x: &Mat,
+        labels: Option<&[u8]>,
+        w: &LossWeights,
+        ws: &mut DrsaeWorkspace,
+        grads: &mut DrsaeGrads,
+    ) {
         let batch = x.nrows();
         let n = self.hidden();
         let inv_b = 1.0 / batch as f32;
@@ -287,9 +348,21 @@ impl Drsae {
             ws.g.fill(0.0);
         }
         // Reconstruction: Ḡ −= w_r R D; ∂D = −w_r Rᵀ Zᵀ (both averaged).
-        gemm(-w.reconstruction * inv_b, ws.r.view(), self.d.view(), 1.0, ws.g.view_mut());
+        gemm(
+            -w.reconstruction * inv_b,
+            ws.r.view(),
+            self.d.view(),
+            1.0,
+            ws.g.view_mut(),
+        );
         let zt = crate::linalg::MatRef::from_slice(&ws.zs.as_slice()[zt_off..], batch, n);
-        gemm(-w.reconstruction * inv_b, ws.r.t(), zt, 0.0, grads.d.view_mut());
+        gemm(
+            -w.reconstruction * inv_b,
+            ws.r.t(),
+            zt,
+            0.0,
+            grads.d.view_mut(),
+        );
         // L1 on the non-negative codes: +λ/B (masked by the ReLU in the backward pass).
         let l1 = w.sparsity * inv_b;
         ws.g.as_mut_slice().iter_mut().for_each(|v| *v += l1);
@@ -330,10 +403,16 @@ impl Drsae {
         for start in (0..x.nrows()).step_by(batch.max(1)) {
             let end = (start + batch.max(1)).min(x.nrows());
             xb.resize_rows(end - start);
-            xb.as_mut_slice().copy_from_slice(x.row_range(start, end).to_owned().as_slice());
+            xb.as_mut_slice()
+                .copy_from_slice(x.row_range(start, end).to_owned().as_slice());
             self.forward(&xb, None, &mut ws);
             for row in ws.p.rows() {
-                pred.push(row.iter().enumerate().fold(0, |a, (j, &v)| if v > row[a] { j } else { a }) as u8);
+                pred.push(
+                    row.iter()
+                        .enumerate()
+                        .fold(0, |a, (j, &v)| if v > row[a] { j } else { a })
+                        as u8,
+                );
             }
         }
         let wrong = pred.iter().zip(labels).filter(|(p, l)| p != l).count();
@@ -349,9 +428,16 @@ impl Drsae {
                 *nj += v * v;
             }
         }
-        let scale: Vec<f32> = norms.iter().map(|s| if *s > 1.0 { 1.0 / s.sqrt() } else { 1.0 }).collect();
+        let scale: Vec<f32> = norms
+            .iter()
+            .map(|s| if *s > 1.0 { 1.0 / s.sqrt() } else { 1.0 })
+            .collect();
         for i in 0..m {
-            self.d.row_mut(i).iter_mut().zip(&scale).for_each(|(v, s)| *v *= s);
+            self.d
+                .row_mut(i)
+                .iter_mut()
+                .zip(&scale)
+                .for_each(|(v, s)| *v *= s);
         }
         for row in self.e.rows_mut() {
             crate::linalg::clip_norm(row, e_max);

@@ -13,9 +13,21 @@ use crate::linalg::{axpy, gemm, Mat, MatRef};
 
 /// Forward pass: fills `zs` (resized to `(T·B) × n`) with `Z¹ … Zᵀ`.
 #[track_caller]
-pub(crate) fn unroll_forward(a: &Mat, s: &Mat, kind: Shrink, theta: Theta<'_>, steps: usize, zs: &mut Mat) {
+pub(crate) fn unroll_forward(
+    a: &Mat,
+    s: &Mat,
+    kind: Shrink,
+    theta: Theta<'_>,
+    steps: usize,
+    zs: &mut Mat,
+) {
     let (batch, n) = a.shape();
-    assert_eq!(s.shape(), (n, n), "S is {:?}, codes have {n} units", s.shape());
+    assert_eq!(
+        s.shape(),
+        (n, n),
+        "S is {:?}, codes have {n} units",
+        s.shape()
+    );
     assert!(steps >= 1, "the recurrence needs at least one step");
     zs.resize_rows(steps * batch);
     {
@@ -23,10 +35,17 @@ pub(crate) fn unroll_forward(a: &Mat, s: &Mat, kind: Shrink, theta: Theta<'_>, s
         shrink(kind, theta, a.as_slice(), z1);
     }
     for t in 1..steps {
-        let (prev, cur) = zs.as_mut_slice()[(t - 1) * batch * n..(t + 1) * batch * n].split_at_mut(batch * n);
+        let (prev, cur) =
+            zs.as_mut_slice()[(t - 1) * batch * n..(t + 1) * batch * n].split_at_mut(batch * n);
         cur.copy_from_slice(a.as_slice());
         let prev = MatRef::from_slice(prev, batch, n);
-        gemm(1.0, prev, s.t(), 1.0, crate::linalg::MatMut::from_slice(cur, batch, n));
+        gemm(
+            1.0,
+            prev,
+            s.t(),
+            1.0,
+            crate::linalg::MatMut::from_slice(cur, batch, n),
+        );
         shrink_in_place(kind, theta, cur);
     }
 }
@@ -56,7 +75,15 @@ pub(crate) fn unroll_backward(g_top: &mut Mat, s: &Mat, zs: &Mat, steps: usize, 
 }
 
 /// `∂S ← α Σ_{t≥2} δUᵗᵀ Zᵗ⁻¹ + β ∂S` as one GEMM with inner dimension `(T−1)·B`.
-pub(crate) fn grad_recurrent(du: &Mat, zs: &Mat, steps: usize, batch: usize, alpha: f32, beta: f32, ds: &mut Mat) {
+pub(crate) fn grad_recurrent(
+    du: &Mat,
+    zs: &Mat,
+    steps: usize,
+    batch: usize,
+    alpha: f32,
+    beta: f32,
+    ds: &mut Mat,
+) {
     if steps < 2 {
         ds.as_mut_slice().iter_mut().for_each(|v| *v *= beta);
         return;
@@ -71,6 +98,10 @@ pub(crate) fn grad_input(du: &Mat, steps: usize, da: &mut Mat) {
     let len = da.nrows() * da.ncols();
     da.as_mut_slice().copy_from_slice(&du.as_slice()[..len]);
     for t in 1..steps {
-        axpy(1.0, &du.as_slice()[t * len..(t + 1) * len], da.as_mut_slice());
+        axpy(
+            1.0,
+            &du.as_slice()[t * len..(t + 1) * len],
+            da.as_mut_slice(),
+        );
     }
 }

@@ -1,0 +1,188 @@
+//! Trains a DrSAE on MNIST and reports its test error: the crate's main job.
+//!
+//! ```text
+//! cargo run --release --example mnist                       # bundled sample, < 3 min on 2 cores
+//! cargo run --release --example mnist -- --data ../shared/data/mnist --time-budget 300
+//! ```
+//! Options: `--data DIR` `--hidden N` `--iters T` `--batch B` `--epochs-unsup E1`
+//! `--epochs-sup E2` `--time-budget SECS` `--optimizer {adam,sgd,momentum}` `--lr η`
+//! `--schedule {cosine,inverse,constant}` `--lambda λ` `--patience P` `--val N` `--seed S`
+//! `--threads P` `--out DIR`.
+//!
+//! Progress goes to stderr every epoch. With `--out DIR`: `model.safetensors`,
+//! `decoder.png`, `encoder.png`, `angles.png`, `angles.csv`, `curve.csv`.
+//! Last stdout line: `{"test_error", "val_error", "best_epoch", "seconds", "samples_per_s",
+//! "part_units", "categorical_units"}` (errors in percent).
+
+mod common;
+
+use common::{die, Args, Json, Progress};
+use drsae::data::{normalize_rows_l2, Mnist};
+use drsae::models::Drsae;
+use drsae::train::{train_drsae, DrsaeConfig, Optimizer, Schedule, Split};
+use std::io::Write;
+use std::time::Instant;
+
+fn main() {
+    let args = Args::parse(&[]);
+    let threads = common::threads(&args);
+    let data_dir = args
+        .str("data")
+        .unwrap_or_else(|| "data/mnist-sample".into());
+    let mut cfg = DrsaeConfig {
+        epochs_unsup: 3,
+        epochs_sup: 25,
+        ..DrsaeConfig::default()
+    };
+    cfg.hidden = args.get("hidden", cfg.hidden);
+    cfg.steps = args.get("iters", cfg.steps);
+    cfg.batch = args.get("batch", cfg.batch);
+    cfg.epochs_unsup = args.get("epochs-unsup", cfg.epochs_unsup);
+    cfg.epochs_sup = args.get("epochs-sup", cfg.epochs_sup);
+    cfg.time_budget = args.opt("time-budget");
+    if let Some(o) = args.str("optimizer") {
+        cfg.optimizer = o.parse::<Optimizer>().unwrap_or_else(|e| die(e));
+        if cfg.optimizer == Optimizer::Sgd && args.str("lr").is_none() {
+            cfg.lr = 5e-3;
+            cfg.schedule = Schedule::Inverse { rate: 5e-6 };
+        }
+    }
+    cfg.lr = args.get("lr", cfg.lr);
+    if let Some(s) = args.str("schedule") {
+        cfg.schedule = s.parse().unwrap_or_else(|e| die(e));
+    }
+    cfg.weights.sparsity = args.get("lambda", cfg.weights.sparsity);
+    cfg.patience = args.opt("patience");
+    cfg.seed = args.get("seed", cfg.seed);
+    let val_n: Option<usize> = args.opt("val");
+    let out = common::out_dir(&args);
+    args.finish();
+    cfg.check().unwrap_or_else(|e| die(e));
+
+    let t0 = Instant::now();
+    let mnist = Mnist::load(&data_dir).unwrap_or_else(|e| die(e));
+    let n_train = mnist.train.len();
+    let val_n = val_n.unwrap_or(if n_train >= 60000 { 10000 } else { n_train / 6 });
+    if val_n == 0 || val_n >= n_train {
+        die(format!("--val must be in 1..{n_train}"));
+    }
+    let (mut train, mut val) = mnist.train.split_last(val_n);
+    let mut test = mnist.test;
+    for set in [&mut train, &mut val, &mut test] {
+        normalize_rows_l2(&mut set.images);
+    }
+    eprintln!(
+        "DrSAE {}-{}^{}-10 on {} train / {} val / {} test from {data_dir}; {:?}, lr {}, batch {}, {} threads, simd {}",
+        train.images.ncols(), cfg.hidden, cfg.steps, train.len(), val.len(), test.len(), cfg.optimizer, cfg.lr, cfg.batch, threads, drsae::simd_width()
+    );
+    let progress = Progress::new("mnist");
+    let total_epochs = (cfg.epochs_unsup + cfg.epochs_sup) as f64;
+    let mut curve = String::from(
+        "phase,epoch,loss,reconstruction,train_error,val_error,samples_per_s,seconds\n",
+    );
+    let split = Split {
+        train_x: &train.images,
+        train_y: &train.labels,
+        val_x: &val.images,
+        val_y: &val.labels,
+    };
+    let outcome = train_drsae(&cfg, split, |r| {
+        curve.push_str(&format!("{},{},{},{},{},{},{},{}\n", r.phase, r.epoch, r.loss, r.reconstruction, r.train_error, r.val_error, r.samples_per_s, r.seconds));
+        let done = if r.phase == 1 { r.progress * cfg.epochs_unsup as f64 } else { cfg.epochs_unsup as f64 + r.progress * cfg.epochs_sup as f64 };
+        let done = match cfg.time_budget {
+            Some(b) => r.seconds / b,
+            None => done / total_epochs,
+        };
+        progress.report(
+            done,
+            1.0,
+            &format!("phase {} epoch {:3}: loss {:.4} rec {:.4} train err {:.2}% val err {:.2}% {:.0} samples/s", r.phase, r.epoch, r.loss, r.reconstruction, r.train_error, r.val_error, r.samples_per_s),
+        );
+    })
+    .unwrap_or_else(|e| die(e));
+    let model = &outcome.model;
+    let (_, test_error) = model.evaluate(&test.images, &test.labels, 500);
+    let angles = model.encoder_decoder_angles();
+    let part = angles.iter().filter(|&&a| a < 0.5).count();
+    let categorical = angles.iter().filter(|&&a| a > 0.7).count();
+    eprintln!("best epoch {} (val {:.2}%), test error {:.2}%, part-units {part}, categorical-units {categorical}", outcome.best_epoch, outcome.best_val_error, test_error);
+    if let Some(dir) = &out {
+        write_outputs(dir, model, &cfg, &angles, &curve, train.rows, train.cols)
+            .unwrap_or_else(|e| die(e));
+        eprintln!("wrote model and pictures to {}", dir.display());
+    }
+    Json::new()
+        .num("test_error", test_error)
+        .num("val_error", outcome.best_val_error)
+        .num("best_epoch", outcome.best_epoch as f64)
+        .num("seconds", t0.elapsed().as_secs_f64())
+        .num("samples_per_s", outcome.samples_per_s)
+        .num("part_units", part as f64)
+        .num("categorical_units", categorical as f64)
+        .print();
+}
+
+fn write_outputs(
+    dir: &std::path::Path,
+    model: &Drsae,
+    cfg: &DrsaeConfig,
+    angles: &[f32],
+    curve: &str,
+    rows: usize,
+    cols: usize,
+) -> Result<(), String> {
+    let e = |e: std::io::Error| e.to_string();
+    drsae::io::save_drsae(
+        model,
+        &cfg.weights,
+        &[("seed", cfg.seed.to_string())],
+        dir.join("model.safetensors"),
+    )
+    .map_err(|e| e.to_string())?;
+    let n = model.hidden();
+    let dt = model.d.transposed();
+    let cols_grid = (n as f64).sqrt().ceil() as usize;
+    let dec: Vec<&[f32]> = (0..n).map(|j| dt.row(j)).collect();
+    common::write_tiles_png(&dir.join("decoder.png"), &dec, rows, cols, cols_grid).map_err(e)?;
+    let enc: Vec<&[f32]> = (0..n).map(|j| model.e.row(j)).collect();
+    common::write_tiles_png(&dir.join("encoder.png"), &enc, rows, cols, cols_grid).map_err(e)?;
+    // Angle histogram: 32 bins over [0, π/2].
+    let bins = 32;
+    let width = std::f32::consts::FRAC_PI_2 / bins as f32;
+    let mut counts = vec![0usize; bins];
+    for &a in angles {
+        counts[((a / width) as usize).min(bins - 1)] += 1;
+    }
+    let mut csv = String::from("unit,angle_rad\n");
+    for (i, a) in angles.iter().enumerate() {
+        csv.push_str(&format!("{i},{a}\n"));
+    }
+    std::fs::File::create(dir.join("angles.csv"))
+        .and_then(|mut f| f.write_all(csv.as_bytes()))
+        .map_err(e)?;
+    std::fs::File::create(dir.join("curve.csv"))
+        .and_then(|mut f| f.write_all(curve.as_bytes()))
+        .map_err(e)?;
+    let (bw, h) = (10usize, 200usize);
+    let w = bins * bw;
+    let maxc = counts.iter().copied().max().unwrap_or(1).max(1);
+    let mut px = vec![255u8; w * h * 3];
+    for (b, &c) in counts.iter().enumerate() {
+        let bar = c * (h - 1) / maxc;
+        let centre = (b as f32 + 0.5) * width;
+        let colour = if centre < 0.5 {
+            [40, 90, 200]
+        } else if centre > 0.7 {
+            [200, 60, 40]
+        } else {
+            [120, 120, 120]
+        };
+        for y in h - bar..h {
+            for x in b * bw + 1..(b + 1) * bw {
+                px[(y * w + x) * 3..][..3].copy_from_slice(&colour);
+            }
+        }
+    }
+    common::write_png_rgb(&dir.join("angles.png"), w, h, &px).map_err(e)?;
+    Ok(())
+}

@@ -1,0 +1,439 @@
+//! Training a DrSAE: phase 1 on the unsupervised loss, phase 2 on the full loss with early
+//! stopping on a validation set (the best-validation model is returned).
+
+use super::optimizer::{Optimizer, OptimizerState, Schedule};
+use crate::data::{gather_rows, Minibatches};
+use crate::linalg::Mat;
+use crate::models::{Drsae, DrsaeGrads, DrsaeWorkspace, LossWeights};
+use crate::{Error, Result};
+use rand::SeedableRng;
+use std::time::Instant;
+
+/// Hyper-parameters of DrSAE training. Build with [`DrsaeConfig::default`] and the setters,
+/// then [`DrsaeConfig::check`] (called by [`train_drsae`]).
+///
+/// | Name | Default | Meaning | Range |
+/// |---|---|---|---|
+/// | `hidden` | 400 | code units n | ≥ 1 |
+/// | `steps` | 11 | encoder steps T | ≥ 1 |
+/// | `batch` | 100 | minibatch size | ≥ 1 |
+/// | `epochs_unsup` | 10 | phase-1 epochs (maximum under a time budget) | ≥ 0 |
+/// | `epochs_sup` | 100 | phase-2 epochs (maximum under a time budget) | ≥ 1 |
+/// | `optimizer` | Adam | update rule | |
+/// | `lr` | 1e-3 | base learning rate η | > 0, finite |
+/// | `schedule` | cosine to 0 | η over each phase | |
+/// | `weights` | 5, 0.09, 1 | reconstruction, L1, classification weights | ≥ 0, finite |
+/// | `e_max` | 1.25/T | bound on the norm of E's rows | > 0 |
+/// | `classifier_lr` | 0.2 | multiplier of η for C (the paper) | > 0 |
+/// | `patience` | none | stop phase 2 after this many epochs without a better validation error | ≥ 1 |
+/// | `time_budget` | none | wall-clock seconds for both phases (phase 1 gets ≤ 20%) | > 0 |
+/// | `seed` | 0 | initialisation and shuffling | |
+///
+/// Each matrix's rate is divided by the number of times it appears in the unrolled network
+/// (E and b: T, S: T − 1), as in the paper.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DrsaeConfig {
+    /// Code units n.
+    pub hidden: usize,
+    /// Encoder steps T.
+    pub steps: usize,
+    /// Minibatch size.
+    pub batch: usize,
+    /// Phase-1 epochs.
+    pub epochs_unsup: usize,
+    /// Phase-2 epochs.
+    pub epochs_sup: usize,
+    /// Update rule.
+    pub optimizer: Optimizer,
+    /// Base learning rate.
+    pub lr: f32,
+    /// Learning-rate schedule (restarted at each phase).
+    pub schedule: Schedule,
+    /// Loss weights (phase 1 uses them with classification 0).
+    pub weights: LossWeights,
+    /// Bound on ‖E_i‖ (default 1.25/T).
+    pub e_max: Option<f32>,
+    /// Learning-rate multiplier of the classifier.
+    pub classifier_lr: f32,
+    /// Early-stopping patience in epochs.
+    pub patience: Option<usize>,
+    /// Wall-clock budget in seconds.
+    pub time_budget: Option<f64>,
+    /// Seed of initialisation and shuffling.
+    pub seed: u64,
+}
+
+impl Default for DrsaeConfig {
+    fn default() -> Self {
+        DrsaeConfig {
+            hidden: 400,
+            steps: 11,
+            batch: 100,
+            epochs_unsup: 10,
+            epochs_sup: 100,
+            optimizer: Optimizer::adam(),
+            lr: 1e-3,
+            schedule: Schedule::Cosine { floor: 0.0 },
+            weights: LossWeights::paper(),
+            e_max: None,
+            classifier_lr: 0.2,
+            patience: None,
+            time_budget: None,
+            seed: 0,
+        }
+    }
+}
+
+impl DrsaeConfig {
+    /// The paper's recipe: plain SGD, minibatch 10, η = 5e-3 decayed as η/(1 + 5e-6 k).
+    pub fn paper() -> Self {
+        DrsaeConfig {
+            batch: 10,
+            optimizer: Optimizer::Sgd,
+            lr: 5e-3,
+            schedule: Schedule::Inverse { rate: 5e-6 },
+            epochs_unsup: 100,
+            epochs_sup: 1000,
+            ..Default::default()
+        }
+    }
+
+    /// Checks every field; the error names the first invalid one.
+    pub fn check(&self) -> Result<()> {
+        let pos = |name: &'static str, v: usize| {
+            if v == 0 {
+                Err(Error::param(name, "must be ≥ 1"))
+            } else {
+                Ok(())
+            }
+        };
+        pos("hidden", self.hidden)?;
+        pos("steps", self.steps)?;
+        pos("batch", self.batch)?;
+        pos("epochs_sup", self.epochs_sup)?;
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::param(
+                "lr",
+                format!("{} must be finite and > 0", self.lr),
+            ));
+        }
+        let w = &self.weights;
+        for (name, v) in [
+            ("reconstruction weight", w.reconstruction),
+            ("sparsity weight", w.sparsity),
+            ("classification weight", w.classification),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(Error::InvalidParameter {
+                    name: "weights",
+                    reason: format!("{name} {v} must be finite and ≥ 0"),
+                });
+            }
+        }
+        if let Some(e) = self.e_max {
+            if !(e > 0.0 && e.is_finite()) {
+                return Err(Error::param("e_max", format!("{e} must be finite and > 0")));
+            }
+        }
+        if !(self.classifier_lr > 0.0 && self.classifier_lr.is_finite()) {
+            return Err(Error::param(
+                "classifier_lr",
+                format!("{} must be finite and > 0", self.classifier_lr),
+            ));
+        }
+        if self.patience == Some(0) {
+            return Err(Error::param("patience", "must be ≥ 1"));
+        }
+        if let Some(t) = self.time_budget {
+            if !(t > 0.0 && t.is_finite()) {
+                return Err(Error::param(
+                    "time_budget",
+                    format!("{t} must be finite and > 0"),
+                ));
+            }
+        }
+        if let Schedule::Inverse { rate } = self.schedule {
+            if !(rate >= 0.0 && rate.is_finite()) {
+                return Err(Error::param(
+                    "schedule",
+                    format!("decay rate {rate} must be finite and ≥ 0"),
+                ));
+            }
+        }
+        self.optimizer.check()
+    }
+
+    fn e_bound(&self) -> f32 {
+        self.e_max.unwrap_or(1.25 / self.steps as f32)
+    }
+}
+
+/// Training and validation data, rows already preprocessed (unit L2 norm for DrSAE).
+#[derive(Clone, Copy, Debug)]
+pub struct Split<'a> {
+    /// Training inputs, one per row.
+    pub train_x: &'a Mat,
+    /// Training labels.
+    pub train_y: &'a [u8],
+    /// Validation inputs.
+    pub val_x: &'a Mat,
+    /// Validation labels.
+    pub val_y: &'a [u8],
+}
+
+/// One epoch's figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochReport {
+    /// 1 (unsupervised) or 2 (supervised).
+    pub phase: u8,
+    /// Epoch number within the phase, from 1.
+    pub epoch: usize,
+    /// Mean weighted training loss over the epoch.
+    pub loss: f64,
+    /// Mean ½‖x − Dz‖² over the epoch.
+    pub reconstruction: f64,
+    /// Training error (percent) over the epoch, phase 2 only (NaN in phase 1).
+    pub train_error: f64,
+    /// Validation error in percent.
+    pub val_error: f64,
+    /// Training throughput over the epoch.
+    pub samples_per_s: f64,
+    /// Seconds since training started.
+    pub seconds: f64,
+    /// Fraction of the planned work done (by epochs or time, whichever is further).
+    pub progress: f64,
+}
+
+/// The result of [`train_drsae`].
+#[derive(Clone, Debug)]
+pub struct TrainOutcome {
+    /// The model at the best validation epoch of phase 2.
+    pub model: Drsae,
+    /// Phase-2 epoch (from 1) of the best validation error.
+    pub best_epoch: usize,
+    /// Best validation error (percent).
+    pub best_val_error: f64,
+    /// Every epoch's report, in order.
+    pub history: Vec<EpochReport>,
+    /// Mean training throughput over both phases.
+    pub samples_per_s: f64,
+}
+
+/// Flat views of a model's tensors with their learning-rate multipliers, in the fixed order
+/// E, S, b, D, C.
+fn tensors<'a>(
+    model: &'a mut Drsae,
+    grads: &'a DrsaeGrads,
+    cfg: &DrsaeConfig,
+) -> [(&'a mut [f32], &'a [f32], f32); 5] {
+    let t = model.steps as f32;
+    [
+        (model.e.as_mut_slice(), grads.e.as_slice(), 1.0 / t),
+        (
+            model.s.as_mut_slice(),
+            grads.s.as_slice(),
+            1.0 / (t - 1.0).max(1.0),
+        ),
+        (&mut model.b[..], &grads.b[..], 1.0 / t),
+        (model.d.as_mut_slice(), grads.d.as_slice(), 1.0),
+        (
+            model.c.as_mut_slice(),
+            grads.c.as_slice(),
+            cfg.classifier_lr,
+        ),
+    ]
+}
+
+/// Trains a DrSAE (see [`DrsaeConfig`]); `on_epoch` sees every epoch's report as it ends.
+///
+/// # Errors
+/// An invalid configuration, mismatched or non-finite data, or a diverged loss
+/// ([`Error::Diverged`] naming the step).
+pub fn train_drsae(
+    cfg: &DrsaeConfig,
+    data: Split<'_>,
+    mut on_epoch: impl FnMut(&EpochReport),
+) -> Result<TrainOutcome> {
+    cfg.check()?;
+    if data.train_x.nrows() == 0
+        || data.train_x.nrows() != data.train_y.len()
+        || data.val_x.nrows() != data.val_y.len()
+        || data.val_x.nrows() == 0
+    {
+        return Err(Error::param("data", format!(
+            "need non-empty training and validation sets with one label per row (train {} rows / {} labels, val {} rows / {} labels)",
+            data.train_x.nrows(), data.train_y.len(), data.val_x.nrows(), data.val_y.len()
+        )));
+    }
+    crate::check_finite("training inputs", data.train_x.as_slice())?;
+    crate::check_finite("validation inputs", data.val_x.as_slice())?;
+    let classes = data
+        .train_y
+        .iter()
+        .chain(data.val_y)
+        .map(|&l| l as usize + 1)
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let mut init_rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
+    let mut model = Drsae::init(data.train_x, cfg.hidden, classes, cfg.steps, &mut init_rng);
+    model.project(cfg.e_bound());
+    let mut grads = model.zero_grads();
+    let lengths = [
+        model.e.as_slice().len(),
+        model.s.as_slice().len(),
+        model.b.len(),
+        model.d.as_slice().len(),
+        model.c.as_slice().len(),
+    ];
+    let mut ws = DrsaeWorkspace::default();
+    let mut xb = Mat::zeros(0, data.train_x.ncols());
+    let mut yb: Vec<u8> = Vec::with_capacity(cfg.batch);
+    let start = Instant::now();
+    let budget = cfg.time_budget;
+    let mut history = Vec::new();
+    let mut best: Option<(Drsae, f64, usize)> = None;
+    let mut global_step: u64 = 0;
+    let mut samples_seen = 0usize;
+    let mut train_seconds = 0.0;
+
+    for phase in [1u8, 2] {
+        let epochs = if phase == 1 {
+            cfg.epochs_unsup
+        } else {
+            cfg.epochs_sup
+        };
+        if epochs == 0 {
+            continue;
+        }
+        let phase_start = start.elapsed().as_secs_f64();
+        let phase_budget = budget.map(|b| if phase == 1 { 0.2 * b } else { b - phase_start });
+        let weights = if phase == 1 {
+            cfg.weights.unsupervised()
+        } else {
+            cfg.weights
+        };
+        let mut opt = OptimizerState::new(cfg.optimizer, &lengths);
+        let steps_per_epoch = data.train_x.nrows().div_ceil(cfg.batch) as f64;
+        let mut since_best = 0;
+        'epochs: for epoch in 1..=epochs {
+            // The shuffle of (phase, epoch) depends only on the seed: resumable, reproducible.
+            let mut rng = rand::rngs::StdRng::seed_from_u64(
+                cfg.seed
+                    ^ ((phase as u64) << 56)
+                    ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            let order = Minibatches::shuffled(data.train_x.nrows(), cfg.batch, &mut rng);
+            let t_epoch = Instant::now();
+            let (mut loss_sum, mut rec_sum, mut correct, mut seen) =
+                (0.0f64, 0.0f64, 0usize, 0usize);
+            let mut out_of_time = false;
+            for (k, idx) in order.iter().enumerate() {
+                let elapsed = start.elapsed().as_secs_f64() - phase_start;
+                if let Some(pb) = phase_budget {
+                    if elapsed >= pb {
+                        out_of_time = true;
+                        break;
+                    }
+                }
+                let progress = ((epoch - 1) as f64 + k as f64 / steps_per_epoch) / epochs as f64;
+                let progress = phase_budget.map_or(progress, |pb| progress.max(elapsed / pb));
+                gather_rows(data.train_x, idx, &mut xb);
+                yb.clear();
+                yb.extend(idx.iter().map(|&i| data.train_y[i]));
+                let bl = model.forward(&xb, Some(&yb), &mut ws);
+                let loss = bl.mean(&weights);
+                if !loss.is_finite() {
+                    return Err(Error::Diverged {
+                        step: global_step,
+                        what: "loss".into(),
+                    });
+                }
+                model.backward(&xb, Some(&yb), &weights, &mut ws, &mut grads);
+                let lr = cfg.schedule.at(cfg.lr, opt.step, progress);
+                opt.update(lr, &mut tensors(&mut model, &grads, cfg));
+                model.project(cfg.e_bound());
+                global_step += 1;
+                loss_sum += loss * idx.len() as f64;
+                rec_sum += bl.reconstruction;
+                correct += bl.correct;
+                seen += idx.len();
+            }
+            let secs = t_epoch.elapsed().as_secs_f64();
+            train_seconds += secs;
+            samples_seen += seen;
+            if let Some(name) = first_non_finite(&model) {
+                return Err(Error::Diverged {
+                    step: global_step,
+                    what: format!("parameter {name}"),
+                });
+            }
+            if seen == 0 {
+                break;
+            }
+            let (_, val_error) = model.evaluate(data.val_x, data.val_y, 500);
+            let elapsed = start.elapsed().as_secs_f64();
+            let by_epochs = epoch as f64 / epochs as f64;
+            let report = EpochReport {
+                phase,
+                epoch,
+                loss: loss_sum / seen as f64,
+                reconstruction: rec_sum / seen as f64,
+                train_error: if phase == 2 {
+                    100.0 * (1.0 - correct as f64 / seen as f64)
+                } else {
+                    f64::NAN
+                },
+                val_error,
+                samples_per_s: seen as f64 / secs.max(1e-9),
+                seconds: elapsed,
+                progress: phase_budget
+                    .map_or(by_epochs, |pb| by_epochs.max((elapsed - phase_start) / pb))
+                    .min(1.0),
+            };
+            on_epoch(&report);
+            history.push(report);
+            if phase == 2 {
+                if best.as_ref().map_or(true, |(_, e, _)| val_error < *e) {
+                    best = Some((model.clone(), val_error, epoch));
+                    since_best = 0;
+                } else {
+                    since_best += 1;
+                    if cfg.patience.is_some_and(|p| since_best >= p) {
+                        break 'epochs;
+                    }
+                }
+            }
+            if out_of_time {
+                break;
+            }
+        }
+    }
+    let (model, best_val_error, best_epoch) = match best {
+        Some(b) => b,
+        None => {
+            let (_, e) = model.evaluate(data.val_x, data.val_y, 500);
+            (model, e, 0)
+        }
+    };
+    Ok(TrainOutcome {
+        model,
+        best_epoch,
+        best_val_error,
+        history,
+        samples_per_s: samples_seen as f64 / train_seconds.max(1e-9),
+    })
+}
+
+fn first_non_finite(m: &Drsae) -> Option<&'static str> {
+    [
+        ("E", m.e.as_slice()),
+        ("S", m.s.as_slice()),
+        ("b", &m.b[..]),
+        ("D", m.d.as_slice()),
+        ("C", m.c.as_slice()),
+    ]
+    .into_iter()
+    .find(|(_, v)| v.iter().any(|x| !x.is_finite()))
+    .map(|(n, _)| n)
+}
