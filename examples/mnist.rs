@@ -7,6 +7,7 @@
 //! Options: `--data DIR` `--hidden N` `--iters T` `--batch B` `--epochs-unsup E1`
 //! `--epochs-sup E2` `--time-budget SECS` `--optimizer {adam,sgd,momentum}` `--lr η`
 //! `--schedule {cosine,inverse,constant}` `--lambda λ` `--patience P` `--val N` `--seed S`
+//! `--classifier-lr F` `--no-unrolled-lr-scaling`
 //! `--threads P` `--out DIR`.
 //!
 //! Progress goes to stderr every epoch. With `--out DIR`: `model.safetensors`,
@@ -24,7 +25,7 @@ use std::io::Write;
 use std::time::Instant;
 
 fn main() {
-    let args = Args::parse(&[]);
+    let args = Args::parse(&["no-unrolled-lr-scaling"]);
     let threads = common::threads(&args);
     let data_dir = args
         .str("data")
@@ -53,6 +54,10 @@ fn main() {
     }
     cfg.weights.sparsity = args.get("lambda", cfg.weights.sparsity);
     cfg.patience = args.opt("patience");
+    cfg.classifier_lr = args.get("classifier-lr", cfg.classifier_lr);
+    if args.flag("no-unrolled-lr-scaling") {
+        cfg.unrolled_lr_scaling = false;
+    }
     cfg.seed = args.get("seed", cfg.seed);
     let val_n: Option<usize> = args.opt("val");
     let out = common::out_dir(&args);

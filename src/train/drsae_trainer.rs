@@ -25,6 +25,7 @@ use std::time::Instant;
 /// | `weights` | 5, 0.09, 1 | reconstruction, L1, classification weights | ≥ 0, finite |
 /// | `e_max` | 1.25/T | bound on the norm of E's rows | > 0 |
 /// | `classifier_lr` | 0.2 | multiplier of η for C (the paper) | > 0 |
+/// | `unrolled_lr_scaling` | true | E, b rates ÷ T, S rate ÷ (T − 1) (the paper) | |
 /// | `patience` | none | stop phase 2 after this many epochs without a better validation error | ≥ 1 |
 /// | `time_budget` | none | wall-clock seconds for both phases (phase 1 gets ≤ 20%) | > 0 |
 /// | `seed` | 0 | initialisation and shuffling | |
@@ -55,6 +56,8 @@ pub struct DrsaeConfig {
     pub e_max: Option<f32>,
     /// Learning-rate multiplier of the classifier.
     pub classifier_lr: f32,
+    /// Divide E's and b's rate by T and S's by T − 1 (the paper's rule).
+    pub unrolled_lr_scaling: bool,
     /// Early-stopping patience in epochs.
     pub patience: Option<usize>,
     /// Wall-clock budget in seconds.
@@ -77,6 +80,7 @@ impl Default for DrsaeConfig {
             weights: LossWeights::paper(),
             e_max: None,
             classifier_lr: 0.2,
+            unrolled_lr_scaling: true,
             patience: None,
             time_budget: None,
             seed: 0,
