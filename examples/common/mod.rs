@@ -223,3 +223,89 @@ pub fn out_dir(args: &Args) -> Option<std::path::PathBuf> {
         p
     })
 }
+
+/// A tiny RGB canvas for line plots.
+pub struct Canvas {
+    pub w: usize,
+    pub h: usize,
+    pub px: Vec<u8>,
+}
+
+impl Canvas {
+    pub fn new(w: usize, h: usize) -> Canvas {
+        Canvas {
+            w,
+            h,
+            px: vec![255; w * h * 3],
+        }
+    }
+    pub fn dot(&mut self, x: i64, y: i64, c: [u8; 3]) {
+        if x >= 0 && y >= 0 && (x as usize) < self.w && (y as usize) < self.h {
+            let i = (y as usize * self.w + x as usize) * 3;
+            self.px[i..i + 3].copy_from_slice(&c);
+        }
+    }
+    pub fn line(&mut self, (x0, y0): (f64, f64), (x1, y1): (f64, f64), c: [u8; 3]) {
+        let steps = ((x1 - x0).abs().max((y1 - y0).abs()) as usize).max(1);
+        for s in 0..=steps {
+            let t = s as f64 / steps as f64;
+            let (x, y) = (x0 + t * (x1 - x0), y0 + t * (y1 - y0));
+            for d in [(0, 0), (1, 0), (0, 1)] {
+                self.dot(x as i64 + d.0, y as i64 + d.1, c);
+            }
+        }
+    }
+    pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        write_png_rgb(path, self.w, self.h, &self.px)
+    }
+}
+
+/// Plots several series (x, y) with a log-scale y axis; returns the canvas.
+pub fn log_plot(series: &[(&[(f64, f64)], [u8; 3])]) -> Canvas {
+    let (w, h, m) = (640usize, 400usize, 40.0);
+    let mut c = Canvas::new(w, h);
+    let pts = series
+        .iter()
+        .flat_map(|(s, _)| s.iter())
+        .filter(|p| p.1 > 0.0);
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in pts {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y.log10());
+        y1 = y1.max(y.log10());
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    if y1 <= y0 {
+        y1 = y0 + 1.0;
+    }
+    let (y0, y1) = (y0.floor(), y1.ceil());
+    let map = |x: f64, y: f64| {
+        (
+            m + (x - x0) / (x1 - x0) * (w as f64 - 2.0 * m),
+            h as f64 - m - (y.log10() - y0) / (y1 - y0) * (h as f64 - 2.0 * m),
+        )
+    };
+    // Axes and decade grid lines.
+    c.line((m, m), (m, h as f64 - m), [0, 0, 0]);
+    c.line((m, h as f64 - m), (w as f64 - m, h as f64 - m), [0, 0, 0]);
+    let mut d = y0;
+    while d <= y1 {
+        let y = h as f64 - m - (d - y0) / (y1 - y0) * (h as f64 - 2.0 * m);
+        c.line((m, y), (w as f64 - m, y), [220, 220, 220]);
+        d += 1.0;
+    }
+    for (s, col) in series {
+        let v: Vec<(f64, f64)> = s
+            .iter()
+            .filter(|p| p.1 > 0.0)
+            .map(|&(x, y)| map(x, y))
+            .collect();
+        for p in v.windows(2) {
+            c.line(p[0], p[1], *col);
+        }
+    }
+    c
+}

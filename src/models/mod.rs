@@ -5,3 +5,6 @@ mod drsae;
 mod recurrence;
 
 pub use drsae::{BatchLoss, Drsae, DrsaeGrads, DrsaeWorkspace, LossWeights, NORM_EPS};
+
+mod lista;
+pub use lista::{Lista, ListaGrads, ListaWorkspace};

@@ -1,0 +1,166 @@
+//! LISTA: the ISTA correspondence and the hand-derived gradients.
+
+use drsae::linalg::Mat;
+use drsae::models::{Lista, ListaWorkspace};
+use drsae::solvers::{ista, Dictionary, LassoOptions};
+use rand::{Rng, SeedableRng};
+
+fn dict(m: usize, n: usize, seed: u64) -> Dictionary {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    Dictionary::from_unit_rows(&Mat::random(n, m, rand_distr::StandardNormal, &mut rng)).unwrap()
+}
+
+#[test]
+fn initialisation_is_ista() {
+    let d = dict(12, 20, 1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let x = Mat::random(5, 12, rand_distr::StandardNormal, &mut rng);
+    for iters in [0, 1, 4] {
+        let lista = Lista::from_ista(&d, 0.3, iters);
+        let z = lista.encode(&x);
+        let mut zi = Mat::zeros(5, 20);
+        ista(
+            &d,
+            &x,
+            &mut zi,
+            &LassoOptions::new(0.3).max_iters(iters + 1).tol(0.0),
+        )
+        .unwrap();
+        assert!(
+            z.max_abs_diff(&zi) < 1e-4,
+            "T = {iters}: {}",
+            z.max_abs_diff(&zi)
+        );
+    }
+}
+
+/// f64 reference of the LISTA loss.
+fn loss64(we: &[f64], s: &[f64], th: &[f64], x: &Mat, target: &Mat, n: usize, iters: usize) -> f64 {
+    let m = x.ncols();
+    let mut total = 0.0;
+    for i in 0..x.nrows() {
+        let b: Vec<f64> = (0..n)
+            .map(|j| (0..m).map(|k| we[j * m + k] * x[(i, k)] as f64).sum())
+            .collect();
+        let shrink = |v: f64, t: f64| v.signum() * (v.abs() - t).max(0.0);
+        let mut z: Vec<f64> = (0..n).map(|j| shrink(b[j], th[j])).collect();
+        for _ in 0..iters {
+            z = (0..n)
+                .map(|j| {
+                    shrink(
+                        b[j] + (0..n).map(|k| s[j * n + k] * z[k]).sum::<f64>(),
+                        th[j],
+                    )
+                })
+                .collect();
+        }
+        total += (0..n)
+            .map(|j| 0.5 * (z[j] - target[(i, j)] as f64).powi(2))
+            .sum::<f64>();
+    }
+    total / x.nrows() as f64
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    let (m, n, iters, batch) = (6, 5, 3, 4);
+    let d = dict(m, n, 3);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let mut lista = Lista::from_ista(&d, 0.2, iters);
+    for v in lista
+        .we
+        .as_mut_slice()
+        .iter_mut()
+        .chain(lista.s.as_mut_slice())
+    {
+        *v += rng.gen_range(-0.2..0.2);
+    }
+    for t in &mut lista.theta {
+        *t = rng.gen_range(0.2..0.8);
+    }
+    let x = Mat::random(batch, m, rand_distr::StandardNormal, &mut rng);
+    let target = Mat::random(batch, n, rand_distr::Uniform::new(-0.5f32, 0.5), &mut rng);
+    let mut ws = ListaWorkspace::default();
+    lista.forward(&x, &mut ws);
+    let mut g = lista.zero_grads();
+    let loss = lista.backward(&x, &target, &mut ws, &mut g);
+    let codes = ws.codes(batch, iters).to_owned();
+    let nz = codes.as_slice().iter().filter(|v| **v != 0.0).count();
+    assert!(
+        nz > 0 && nz < batch * n,
+        "want active and inactive units, got {nz}"
+    );
+    let to64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let (we, s, th) = (
+        to64(lista.we.as_slice()),
+        to64(lista.s.as_slice()),
+        to64(&lista.theta),
+    );
+    let f0 = loss64(&we, &s, &th, &x, &target, n, iters);
+    assert!((f0 - loss).abs() < 1e-5 * f0.max(1.0));
+    let h = 1e-6;
+    for (name, ours, base) in [
+        ("We", g.we.as_slice(), &we),
+        ("S", g.s.as_slice(), &s),
+        ("theta", &g.theta[..], &th),
+    ] {
+        let gmax = ours.iter().fold(0.0f64, |a, &v| a.max((v as f64).abs()));
+        for idx in 0..ours.len() {
+            let eval = |delta: f64| {
+                let mut p = base.clone();
+                p[idx] += delta;
+                match name {
+                    "We" => loss64(&p, &s, &th, &x, &target, n, iters),
+                    "S" => loss64(&we, &p, &th, &x, &target, n, iters),
+                    _ => loss64(&we, &s, &p, &x, &target, n, iters),
+                }
+            };
+            let fd = (eval(h) - eval(-h)) / (2.0 * h);
+            let tol = 2e-3 * fd.abs().max(1e-2 * gmax).max(1e-7);
+            assert!(
+                (ours[idx] as f64 - fd).abs() <= tol,
+                "∂/∂{name}[{idx}]: ours {} fd {fd}",
+                ours[idx]
+            );
+        }
+    }
+}
+
+#[test]
+fn training_beats_the_ista_initialisation() {
+    use drsae::solvers::exact;
+    use drsae::train::{train_lista, ListaConfig};
+    let d = dict(16, 24, 5);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let x = Mat::random(400, 16, rand_distr::StandardNormal, &mut rng);
+    let mut z = Mat::zeros(400, 24);
+    exact(&d, &x, &mut z, &LassoOptions::new(0.5)).unwrap();
+    let mut lista = Lista::from_ista(&d, 0.5, 2);
+    let before = lista.encode(&x).max_abs_diff(&z);
+    let err = |m: &Lista| {
+        let p = m.encode(&x);
+        p.as_slice()
+            .iter()
+            .zip(z.as_slice())
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum::<f64>()
+    };
+    let e0 = err(&lista);
+    let losses = train_lista(
+        &mut lista,
+        &x,
+        &z,
+        &ListaConfig {
+            epochs: 30,
+            batch: 20,
+            lr: 3e-3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let e1 = err(&lista);
+    assert!(
+        e1 < 0.5 * e0,
+        "trained error {e1} vs ISTA init {e0} (max diff before {before}); losses {losses:?}"
+    );
+}
