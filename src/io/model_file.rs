@@ -41,13 +41,28 @@ pub fn drsae_to_bytes(
     weights: &LossWeights,
     extra: &[(&str, String)],
 ) -> Result<Vec<u8>> {
-    let (n, m, k) = (model.hidden(), model.input_dim(), model.classes());
     let buffers = [
-        ("E", le_bytes(model.e.as_slice()), vec![n, m]),
-        ("S", le_bytes(model.s.as_slice()), vec![n, n]),
-        ("b", le_bytes(&model.b), vec![n]),
-        ("D", le_bytes(model.d.as_slice()), vec![m, n]),
-        ("C", le_bytes(model.c.as_slice()), vec![k, n]),
+        (
+            "E",
+            le_bytes(model.e.as_slice()),
+            vec![model.e.nrows(), model.e.ncols()],
+        ),
+        (
+            "S",
+            le_bytes(model.s.as_slice()),
+            vec![model.s.nrows(), model.s.ncols()],
+        ),
+        ("b", le_bytes(&model.b), vec![model.b.len()]),
+        (
+            "D",
+            le_bytes(model.d.as_slice()),
+            vec![model.d.nrows(), model.d.ncols()],
+        ),
+        (
+            "C",
+            le_bytes(model.c.as_slice()),
+            vec![model.c.nrows(), model.c.ncols()],
+        ),
     ];
     let views: Vec<(&str, TensorView<'_>)> = buffers
         .iter()

@@ -1,0 +1,243 @@
+//! DrSAE training through the public API: the loss goes down, runs are reproducible,
+//! model files round-trip, bad settings and diverging runs give typed errors.
+
+use drsae::data::{normalize_rows_l2, Mnist};
+use drsae::io::{drsae_from_bytes, drsae_to_bytes, load_drsae, save_drsae};
+use drsae::linalg::Mat;
+use drsae::models::{DrsaeWorkspace, LossWeights};
+use drsae::train::{train_drsae, DrsaeConfig, Split};
+use drsae::Error;
+
+fn sample(n_train: usize, n_val: usize) -> (Mat, Vec<u8>, Mat, Vec<u8>) {
+    let m = Mnist::load("data/mnist-sample").expect("bundled sample");
+    let train = m.train.take(n_train + n_val);
+    let (mut tr, mut va) = train.split_last(n_val);
+    normalize_rows_l2(&mut tr.images);
+    normalize_rows_l2(&mut va.images);
+    (tr.images, tr.labels, va.images, va.labels)
+}
+
+fn small_config() -> DrsaeConfig {
+    DrsaeConfig {
+        hidden: 32,
+        steps: 4,
+        batch: 20,
+        epochs_unsup: 1,
+        epochs_sup: 3,
+        lr: 3e-3,
+        seed: 7,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn training_learns_and_is_reproducible() {
+    let (tx, ty, vx, vy) = sample(1000, 300);
+    let split = Split {
+        train_x: &tx,
+        train_y: &ty,
+        val_x: &vx,
+        val_y: &vy,
+    };
+    let mut reports = Vec::new();
+    let a = train_drsae(&small_config(), split, |r| reports.push(r.clone())).unwrap();
+    assert_eq!(reports.len(), 4);
+    let sup: Vec<_> = reports.iter().filter(|r| r.phase == 2).collect();
+    assert!(
+        sup.last().unwrap().loss < sup[0].loss,
+        "loss did not go down: {reports:?}"
+    );
+    assert!(
+        a.best_val_error < 60.0,
+        "validation error {} is no better than chance",
+        a.best_val_error
+    );
+    let b = train_drsae(&small_config(), split, |_| {}).unwrap();
+    assert!(
+        a.model == b.model,
+        "same seed and settings gave different models"
+    );
+    let c = train_drsae(
+        &DrsaeConfig {
+            seed: 8,
+            ..small_config()
+        },
+        split,
+        |_| {},
+    )
+    .unwrap();
+    assert!(a.model != c.model);
+}
+
+#[test]
+fn model_file_round_trips() {
+    let (tx, ty, vx, vy) = sample(200, 100);
+    let split = Split {
+        train_x: &tx,
+        train_y: &ty,
+        val_x: &vx,
+        val_y: &vy,
+    };
+    let cfg = DrsaeConfig {
+        epochs_sup: 1,
+        ..small_config()
+    };
+    let out = train_drsae(&cfg, split, |_| {}).unwrap();
+    let dir = std::env::temp_dir().join(format!("drsae-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.safetensors");
+    save_drsae(&out.model, &LossWeights::paper(), &[], &path).unwrap();
+    let (loaded, meta) = load_drsae(&path).unwrap();
+    assert_eq!(meta["steps"], "4");
+    assert!(loaded == out.model);
+    let (p1, e1) = out.model.evaluate(&vx, &vy, 64);
+    let (p2, e2) = loaded.evaluate(&vx, &vy, 64);
+    assert_eq!((p1, e1), (p2, e2));
+    assert_eq!(out.model.encode(&vx, 50), loaded.encode(&vx, 50));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn hostile_model_files_are_errors() {
+    let (tx, ty, vx, vy) = sample(100, 50);
+    let split = Split {
+        train_x: &tx,
+        train_y: &ty,
+        val_x: &vx,
+        val_y: &vy,
+    };
+    let out = train_drsae(
+        &DrsaeConfig {
+            epochs_sup: 1,
+            epochs_unsup: 0,
+            ..small_config()
+        },
+        split,
+        |_| {},
+    )
+    .unwrap();
+    let bytes = drsae_to_bytes(&out.model, &LossWeights::paper(), &[]).unwrap();
+    for cut in [0, 7, 8, 20, bytes.len() / 2, bytes.len() - 1] {
+        assert!(
+            matches!(drsae_from_bytes(&bytes[..cut]), Err(Error::Format { .. })),
+            "truncated at {cut}"
+        );
+    }
+    // Header length forged to claim far more than the file holds.
+    let mut forged = bytes.clone();
+    forged[..8].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+    assert!(matches!(
+        drsae_from_bytes(&forged),
+        Err(Error::Format { .. })
+    ));
+    // Shapes that disagree with each other.
+    let mut bad = out.model.clone();
+    bad.b.push(0.0);
+    let bytes = drsae_to_bytes(&bad, &LossWeights::paper(), &[]).unwrap();
+    let e = drsae_from_bytes(&bytes).unwrap_err().to_string();
+    assert!(e.contains("inconsistent shapes"), "{e}");
+    // Metadata that disagrees: steps = 0.
+    let bytes =
+        drsae_to_bytes(&out.model, &LossWeights::paper(), &[("steps", "0".into())]).unwrap();
+    assert!(drsae_from_bytes(&bytes)
+        .unwrap_err()
+        .to_string()
+        .contains("steps"));
+}
+
+#[test]
+fn bad_settings_and_divergence_are_typed_errors() {
+    let (tx, ty, vx, vy) = sample(100, 50);
+    let split = Split {
+        train_x: &tx,
+        train_y: &ty,
+        val_x: &vx,
+        val_y: &vy,
+    };
+    for (cfg, name) in [
+        (
+            DrsaeConfig {
+                batch: 0,
+                ..small_config()
+            },
+            "batch",
+        ),
+        (
+            DrsaeConfig {
+                lr: f32::NAN,
+                ..small_config()
+            },
+            "lr",
+        ),
+        (
+            DrsaeConfig {
+                hidden: 0,
+                ..small_config()
+            },
+            "hidden",
+        ),
+        (
+            DrsaeConfig {
+                time_budget: Some(-1.0),
+                ..small_config()
+            },
+            "time_budget",
+        ),
+    ] {
+        match train_drsae(&cfg, split, |_| {}) {
+            Err(Error::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // An absurd learning rate drives the loss to infinity: a typed error naming the step.
+    let cfg = DrsaeConfig {
+        lr: 1e30,
+        optimizer: drsae::train::Optimizer::Sgd,
+        ..small_config()
+    };
+    match train_drsae(&cfg, split, |_| {}) {
+        Err(Error::Diverged { step, .. }) => assert!(step < 100),
+        other => panic!(
+            "expected divergence, got {:?}",
+            other.map(|o| o.best_val_error)
+        ),
+    }
+    let mut bad = tx.clone();
+    bad[(3, 5)] = f32::NAN;
+    let split = Split {
+        train_x: &bad,
+        train_y: &ty,
+        val_x: &vx,
+        val_y: &vy,
+    };
+    match train_drsae(&small_config(), split, |_| {}) {
+        Err(Error::NonFiniteInput { index, .. }) => assert_eq!(index, 3 * 784 + 5),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn forward_is_batch_size_independent() {
+    let (tx, ty, vx, vy) = sample(200, 50);
+    let split = Split {
+        train_x: &tx,
+        train_y: &ty,
+        val_x: &vx,
+        val_y: &vy,
+    };
+    let out = train_drsae(
+        &DrsaeConfig {
+            epochs_sup: 1,
+            ..small_config()
+        },
+        split,
+        |_| {},
+    )
+    .unwrap();
+    let a = out.model.encode(&vx, 1);
+    let b = out.model.encode(&vx, 50);
+    assert!(a.max_abs_diff(&b) < 1e-5);
+    let mut ws = DrsaeWorkspace::default();
+    let loss = out.model.forward(&vx, Some(&vy), &mut ws);
+    assert_eq!(loss.count, 50);
+}
