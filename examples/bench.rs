@@ -111,6 +111,89 @@ fn kernels() {
     }
 }
 
+/// FLOP of one DrSAE training step per example: forward 2(2mn + (T−1)n²), backward
+/// 2(3mn + 2(T−1)n²), classifier terms ignored.
+fn drsae_step_flops(m: usize, n: usize, t: usize) -> f64 {
+    2.0 * (5.0 * (m * n) as f64 + 3.0 * ((t - 1) * n * n) as f64)
+}
+
+fn train() {
+    use drsae::models::Drsae;
+    use drsae::train::{DrsaeConfig, DrsaeStep, Optimizer, Schedule};
+    let (m, n, t) = (784, 400, 11);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    // Real data: the bundled sample, unit-norm rows.
+    let mnist = drsae::data::Mnist::load("data/mnist-sample").unwrap_or_else(|e| die(e));
+    let mut x = mnist.train.images.row_range(0, 2000).to_owned();
+    drsae::data::normalize_rows_l2(&mut x);
+    let labels = &mnist.train.labels[..2000];
+    let mut gemm_rate = 0.0;
+    {
+        let a = Mat::random(256, 784, rand_distr::Uniform::new(-1.0f32, 1.0), &mut rng);
+        let b = Mat::random(784, 400, rand_distr::Uniform::new(-1.0f32, 1.0), &mut rng);
+        let mut c = Mat::zeros(256, 400);
+        let tg = time_best(|| gemm(1.0, a.view(), b.view(), 0.0, c.view_mut()), 0.3, 5);
+        gemm_rate = f64::max(gemm_rate, 2.0 * 256.0 * 784.0 * 400.0 / tg / 1e9);
+    }
+    for &batch in &[10usize, 100] {
+        for supervised in [false, true] {
+            let cfg = DrsaeConfig {
+                hidden: n,
+                steps: t,
+                batch,
+                optimizer: Optimizer::Sgd,
+                lr: 1e-3,
+                schedule: Schedule::Constant,
+                ..Default::default()
+            };
+            let mut model = Drsae::init(&x, n, 10, t, &mut rng);
+            let mut step = DrsaeStep::new(&model, &cfg);
+            let weights = if supervised {
+                cfg.weights
+            } else {
+                cfg.weights.unsupervised()
+            };
+            let nb = x.nrows() / batch;
+            let batches: Vec<Mat> = (0..nb)
+                .map(|k| x.row_range(k * batch, (k + 1) * batch).to_owned())
+                .collect();
+            let mut k = 0;
+            let secs = time_best(
+                || {
+                    let i = k % nb;
+                    k += 1;
+                    step.run(
+                        &mut model,
+                        &cfg,
+                        &batches[i],
+                        &labels[i * batch..(i + 1) * batch],
+                        &weights,
+                        1e-3,
+                    )
+                    .unwrap();
+                },
+                1.0,
+                3,
+            );
+            let rate = batch as f64 / secs;
+            emit(
+                &format!(
+                    "drsae_b{batch}_{}",
+                    if supervised { "sup" } else { "unsup" }
+                ),
+                rate,
+                "samples/s",
+            );
+            if batch == 100 && supervised {
+                let gflops = rate * drsae_step_flops(m, n, t) / 1e9;
+                emit("drsae_b100_gflops", gflops, "GFLOP/s");
+                emit("sgemm_256x784x400_same_run", gemm_rate, "GFLOP/s");
+                emit("drsae_b100_gemm_fraction", gflops / gemm_rate, "ratio");
+            }
+        }
+    }
+}
+
 fn main() {
     let args = Args::parse(&[]);
     let threads = common::threads(&args);
@@ -128,7 +211,13 @@ fn main() {
     );
     match group.as_str() {
         "kernels" => kernels(),
-        "all" => kernels(),
-        other => die(format!("unknown bench group `{other}` (kernels, all)")),
+        "train" => train(),
+        "all" => {
+            kernels();
+            train()
+        }
+        other => die(format!(
+            "unknown bench group `{other}` (kernels, train, all)"
+        )),
     }
 }

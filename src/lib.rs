@@ -33,6 +33,8 @@
 
 pub mod data;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod io;
 pub mod kernels;
 pub mod linalg;

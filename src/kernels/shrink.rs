@@ -11,7 +11,7 @@
 //!   batch `B × p` is shrunk in one call.
 
 use crate::linalg::{load8, store8};
-use wide::{f32x8, CmpGt, CmpNe};
+use wide::{f32x8, CmpEq, CmpGt};
 
 /// Which shrinkage function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,8 +284,10 @@ pub fn shrink_backward(z: &[f32], g: &[f32], out: &mut [f32]) {
     let mut gc = g.chunks_exact(8);
     let mut oc = out.chunks_exact_mut(8);
     for ((a, b), o) in (&mut zc).zip(&mut gc).zip(&mut oc) {
-        let m = load8(a).cmp_ne(f32x8::ZERO);
-        store8(o, m.blend(load8(b), f32x8::ZERO));
+        // `z == 0` is false for NaN, so a NaN output passes its gradient (as in the scalar
+        // reference); an ordered `z != 0` would silently mask it.
+        let zero = load8(a).cmp_eq(f32x8::ZERO);
+        store8(o, zero.blend(f32x8::ZERO, load8(b)));
     }
     for ((a, b), o) in zc
         .remainder()

@@ -4,6 +4,6 @@ mod drsae_trainer;
 mod lista_trainer;
 mod optimizer;
 
-pub use drsae_trainer::{train_drsae, DrsaeConfig, EpochReport, Split, TrainOutcome};
+pub use drsae_trainer::{train_drsae, DrsaeConfig, DrsaeStep, EpochReport, Split, TrainOutcome};
 pub use lista_trainer::{train_lista, ListaConfig};
 pub use optimizer::{Optimizer, OptimizerState, Schedule};

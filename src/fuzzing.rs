@@ -1,0 +1,170 @@
+//! Invariants exercised by the cargo-fuzz targets in `fuzz/` and replayed on their seed
+//! corpora by `cargo test` (tests/fuzz_corpus.rs). Not part of the stable API.
+//!
+//! Each function must never panic on any input; it panics only when an invariant breaks.
+
+use crate::kernels::{
+    shrink, shrink_backward, shrink_backward_reference, shrink_mask, shrink_mask_reference,
+    shrink_reference, Groups, Shrink, Theta,
+};
+use crate::linalg::Mat;
+use crate::solvers::{Dictionary, LassoOptions, Solver};
+
+/// IDX parser: any bytes give `Ok` or a format error; an `Ok` is self-consistent.
+pub fn idx(data: &[u8]) {
+    if let Ok(idx) = crate::data::parse_idx(data) {
+        let product = idx.dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        assert_eq!(
+            product,
+            Some(idx.data.len()),
+            "dims {:?} vs {} bytes",
+            idx.dims,
+            idx.data.len()
+        );
+        let _ = crate::data::idx::idx_images(idx.clone());
+        let _ = crate::data::idx::idx_labels(idx);
+    }
+}
+
+/// PGM parser: any bytes give `Ok` or a format error; pixels lie in [0, 1].
+pub fn pgm(data: &[u8]) {
+    if let Ok(img) = crate::data::parse_pgm(data) {
+        assert_eq!(img.pixels.len(), img.width * img.height);
+        assert!(img.pixels.iter().all(|p| (0.0..=1.0).contains(p)));
+    }
+}
+
+/// Model files: any bytes give `Ok` or an error; an `Ok` model has consistent shapes and
+/// encodes a zero input without panicking.
+#[cfg(feature = "safetensors")]
+pub fn model_file(data: &[u8]) {
+    if let Ok((model, _)) = crate::io::drsae_from_bytes(data) {
+        let (n, m) = (model.hidden(), model.input_dim());
+        assert_eq!(model.s.shape(), (n, n));
+        assert_eq!(model.d.shape(), (m, n));
+        if n * m <= 1 << 16 && model.steps <= 64 {
+            let z = model.encode(&Mat::zeros(1, m), 1);
+            assert_eq!(z.shape(), (1, n));
+        }
+    }
+}
+
+fn floats(data: &[u8]) -> Vec<f32> {
+    data.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Kernels and solvers: SIMD equals scalar; solver output is finite and its objective is
+/// not above the starting point's (z = 0).
+pub fn kernels(data: &[u8]) {
+    if data.len() < 4 {
+        return;
+    }
+    let (head, rest) = data.split_at(4);
+    let values = floats(rest);
+    let same = |a: f32, b: f32| a == b || (a.is_nan() && b.is_nan());
+    let theta = (head[0] as f32) / 64.0;
+    let per_unit: Vec<f32> = (0..(head[1] as usize % 9 + 1))
+        .map(|i| ((head[2] as usize + i) % 17) as f32 / 16.0)
+        .collect();
+    for kind in [Shrink::Signed, Shrink::NonNegative] {
+        let thetas = [Theta::Uniform(theta), Theta::PerUnit(&per_unit)];
+        for th in thetas {
+            let len = match th {
+                Theta::PerUnit(p) => values.len() / p.len() * p.len(),
+                Theta::Uniform(_) => values.len(),
+            };
+            let v = &values[..len];
+            let (mut a, mut b) = (vec![0.0; len], vec![0.0; len]);
+            shrink(kind, th, v, &mut a);
+            shrink_reference(kind, th, v, &mut b);
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| same(*x, *y)),
+                "shrink {kind:?}"
+            );
+            shrink_mask(kind, th, v, &mut a);
+            shrink_mask_reference(kind, th, v, &mut b);
+            assert_eq!(a, b, "mask {kind:?}");
+        }
+    }
+    let g: Vec<f32> = values.iter().rev().copied().collect();
+    let (mut a, mut b) = (vec![0.0; values.len()], vec![0.0; values.len()]);
+    shrink_backward(&values, &g, &mut a);
+    shrink_backward_reference(&values, &g, &mut b);
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| same(*x, *y)),
+        "shrink_backward"
+    );
+    let gsize = head[3] as usize % 4 + 1;
+    let n = values.len() / gsize * gsize;
+    if n > 0 {
+        let groups = Groups::disjoint(n, gsize).expect("divides");
+        let finite: Vec<f32> = values[..n]
+            .iter()
+            .map(|v| {
+                if v.is_finite() {
+                    v.clamp(-1e15, 1e15)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let (mut x, mut y) = (vec![0.0; n / gsize], vec![0.0; n / gsize]);
+        groups.norms(&finite, &mut x);
+        groups.norms_reference(&finite, &mut y);
+        for (p, q) in x.iter().zip(&y) {
+            assert!(
+                (p - q).abs() <= 1e-4 * q.max(1e-30),
+                "group norm {p} vs {q}"
+            );
+        }
+    }
+    // A small lasso from the same bytes: dictionary m × k and one input.
+    let m = head[1] as usize % 6 + 2;
+    let k = head[2] as usize % 6 + 1;
+    let clean: Vec<f32> = values
+        .iter()
+        .map(|v| {
+            if v.is_finite() {
+                v.clamp(-100.0, 100.0)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    if clean.len() < m * k + m {
+        return;
+    }
+    let Ok(dict) = Dictionary::new(Mat::from_vec(m, k, clean[..m * k].to_vec())) else {
+        return;
+    };
+    if !(dict.lipschitz().is_finite() && dict.lipschitz() > 1e-6) {
+        return;
+    }
+    let x = Mat::from_vec(1, m, clean[m * k..m * k + m].to_vec());
+    let f0 = 0.5
+        * x.as_slice()
+            .iter()
+            .map(|v| (*v as f64).powi(2))
+            .sum::<f64>();
+    let lambda = theta.max(1e-3);
+    for solver in [Solver::Ista, Solver::Fista, Solver::Cod, Solver::Exact] {
+        let mut z = Mat::zeros(1, k);
+        let opts = LassoOptions::new(lambda)
+            .max_iters(50)
+            .non_negative(head[0] & 1 == 1);
+        let st = solver
+            .solve(&dict, &x, &mut z, &opts)
+            .expect("valid problem");
+        assert!(
+            z.as_slice().iter().all(|v| v.is_finite()),
+            "{solver:?} gave non-finite codes"
+        );
+        assert!(
+            st.objective <= f0 * (1.0 + 1e-3) + 1e-3,
+            "{solver:?}: objective {} above the start {f0}",
+            st.objective
+        );
+    }
+}
