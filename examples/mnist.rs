@@ -7,7 +7,10 @@
 //! Options: `--data DIR` `--hidden N` `--iters T` `--batch B` `--epochs-unsup E1`
 //! `--epochs-sup E2` `--time-budget SECS` `--optimizer {adam,sgd,momentum}` `--lr η`
 //! `--schedule {cosine,inverse,constant}` `--lambda λ` `--patience P` `--val N` `--seed S`
-//! `--classifier-lr F` `--no-unrolled-lr-scaling`
+//! `--classifier-lr F` `--no-unrolled-lr-scaling` `--checkpoint-every STEPS` (writes
+//! `checkpoint.safetensors` into `--out DIR` every STEPS steps and at every epoch end)
+//! `--resume DIR` (continues from `DIR/checkpoint.safetensors`, keeps checkpointing there;
+//! pass the same settings) `--stop-after-steps N` (checkpoint and stop, for testing).
 //! `--threads P` `--out DIR`.
 //!
 //! Progress goes to stderr every epoch. With `--out DIR`: `model.safetensors`,
@@ -20,7 +23,7 @@ mod common;
 use common::{die, Args, Json, Progress};
 use drsae::data::{normalize_rows_l2, Mnist};
 use drsae::models::Drsae;
-use drsae::train::{train_drsae, DrsaeConfig, Optimizer, Schedule, Split};
+use drsae::train::{train_drsae_with, Checkpointing, DrsaeConfig, Optimizer, Schedule, Split};
 use std::io::Write;
 use std::time::Instant;
 
@@ -61,6 +64,31 @@ fn main() {
     cfg.seed = args.get("seed", cfg.seed);
     let val_n: Option<usize> = args.opt("val");
     let out = common::out_dir(&args);
+    let checkpoint_every: Option<u64> = args.opt("checkpoint-every");
+    let resume: Option<String> = args.str("resume");
+    let ckpt = Checkpointing {
+        dir: resume
+            .as_ref()
+            .map(std::path::PathBuf::from)
+            .or_else(|| checkpoint_every.and(out.clone())),
+        every_steps: checkpoint_every.unwrap_or(0),
+        resume: resume.is_some(),
+        stop_after_steps: args.opt("stop-after-steps"),
+    };
+    if checkpoint_every.is_some() && ckpt.dir.is_none() {
+        die("--checkpoint-every needs --out DIR (or --resume DIR) to write checkpoints to");
+    }
+    if let Some(r) = &resume {
+        if !std::path::Path::new(r)
+            .join(drsae::train::CHECKPOINT_FILE)
+            .is_file()
+        {
+            die(format!(
+                "--resume {r}: no {} there",
+                drsae::train::CHECKPOINT_FILE
+            ));
+        }
+    }
     args.finish();
     cfg.check().unwrap_or_else(|e| die(e));
 
@@ -91,7 +119,7 @@ fn main() {
         val_x: &val.images,
         val_y: &val.labels,
     };
-    let outcome = train_drsae(&cfg, split, |r| {
+    let outcome = train_drsae_with(&cfg, split, &ckpt, |r| {
         curve.push_str(&format!("{},{},{},{},{},{},{},{}\n", r.phase, r.epoch, r.loss, r.reconstruction, r.train_error, r.val_error, r.samples_per_s, r.seconds));
         let done = if r.phase == 1 { r.progress * cfg.epochs_unsup as f64 } else { cfg.epochs_unsup as f64 + r.progress * cfg.epochs_sup as f64 };
         let done = match cfg.time_budget {

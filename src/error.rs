@@ -36,6 +36,12 @@ pub enum Error {
         /// Flat index of the first bad value.
         index: usize,
     },
+    /// Training stopped on request (`stop_after_steps`) after writing a checkpoint; resume
+    /// from it to continue.
+    Interrupted {
+        /// Optimisation steps taken.
+        step: u64,
+    },
     /// Training produced a non-finite loss, gradient or parameter.
     Diverged {
         /// The optimisation step (0-based) at which it happened.
@@ -59,6 +65,10 @@ impl fmt::Display for Error {
             Error::NonFiniteInput { what, index } => {
                 write!(f, "{what} holds a non-finite value at index {index}")
             }
+            Error::Interrupted { step } => write!(
+                f,
+                "training interrupted after step {step} (checkpoint written)"
+            ),
             Error::Diverged { step, what } => {
                 write!(f, "training diverged at step {step}: {what} is not finite")
             }

@@ -241,3 +241,85 @@ fn forward_is_batch_size_independent() {
     let loss = out.model.forward(&vx, Some(&vy), &mut ws);
     assert_eq!(loss.count, 50);
 }
+
+#[test]
+fn interrupted_and_resumed_run_gives_the_same_model_bytes() {
+    use drsae::train::{train_drsae_with, Checkpointing, Optimizer};
+    let (tx, ty, vx, vy) = sample(300, 100);
+    let split = Split {
+        train_x: &tx,
+        train_y: &ty,
+        val_x: &vx,
+        val_y: &vy,
+    };
+    // 15 steps per epoch, 1 + 3 epochs: interrupt mid-epoch in phase 1 and in phase 2.
+    for (optimizer, stops) in [
+        (Optimizer::adam(), vec![7u64, 26, 40]),
+        (Optimizer::Momentum { momentum: 0.9 }, vec![15, 31]),
+    ] {
+        let cfg = DrsaeConfig {
+            optimizer,
+            ..small_config()
+        };
+        let reference = train_drsae(&cfg, split, |_| {}).unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("drsae-resume-{}-{}", std::process::id(), stops[0]));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (i, &stop) in stops.iter().enumerate() {
+            let ck = Checkpointing {
+                dir: Some(dir.clone()),
+                every_steps: 4,
+                resume: i > 0,
+                stop_after_steps: Some(stop),
+            };
+            match train_drsae_with(&cfg, split, &ck, |_| {}) {
+                Err(Error::Interrupted { step }) => assert_eq!(step, stop),
+                other => panic!(
+                    "expected an interruption at {stop}, got {:?}",
+                    other.map(|o| o.best_epoch)
+                ),
+            }
+        }
+        let ck = Checkpointing {
+            dir: Some(dir.clone()),
+            every_steps: 4,
+            resume: true,
+            stop_after_steps: None,
+        };
+        let resumed = train_drsae_with(&cfg, split, &ck, |_| {}).unwrap();
+        let a = drsae_to_bytes(&reference.model, &LossWeights::paper(), &[]).unwrap();
+        let b = drsae_to_bytes(&resumed.model, &LossWeights::paper(), &[]).unwrap();
+        assert!(
+            a == b,
+            "{optimizer:?}: resumed model differs\n{:?}\n{:?}",
+            reference
+                .history
+                .iter()
+                .map(|r| (r.phase, r.epoch, r.loss))
+                .collect::<Vec<_>>(),
+            resumed
+                .history
+                .iter()
+                .map(|r| (r.phase, r.epoch, r.loss))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(reference.best_epoch, resumed.best_epoch);
+        assert_eq!(reference.history.len(), resumed.history.len());
+        for (x, y) in reference.history.iter().zip(&resumed.history) {
+            assert_eq!(
+                (x.phase, x.epoch, x.loss, x.val_error),
+                (y.phase, y.epoch, y.loss, y.val_error)
+            );
+        }
+        // A checkpoint from another configuration is refused.
+        let other = DrsaeConfig {
+            lr: 1e-2,
+            ..cfg.clone()
+        };
+        assert!(matches!(
+            train_drsae_with(&other, split, &ck, |_| {}),
+            Err(Error::InvalidParameter { name: "resume", .. })
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -6,4 +6,9 @@ mod model_file;
 
 pub use atomic::write_atomic;
 #[cfg(feature = "safetensors")]
-pub use model_file::{drsae_from_bytes, drsae_to_bytes, load_drsae, save_drsae, FORMAT_VERSION};
+pub use model_file::{
+    drsae_from_bytes, drsae_to_bytes, load_drsae, save_drsae, tensors_from_bytes, tensors_to_bytes,
+    NamedTensor, FORMAT_VERSION,
+};
+#[cfg(feature = "safetensors")]
+pub(crate) use model_file::{model_from_tensors, model_tensors, parse_steps};

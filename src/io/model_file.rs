@@ -20,7 +20,7 @@ use super::atomic::write_atomic;
 use crate::linalg::Mat;
 use crate::models::{Drsae, LossWeights};
 use crate::{Error, Result};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -31,8 +31,170 @@ fn err(what: impl Into<String>) -> Error {
     Error::format("safetensors", what)
 }
 
-fn le_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+/// A named f32 tensor for [`tensors_to_bytes`].
+pub type NamedTensor<'a> = (String, Vec<usize>, &'a [f32]);
+
+/// Serialises named f32 tensors and string metadata to safetensors bytes.
+///
+/// The header is written here rather than by the `safetensors` crate so that the bytes are
+/// deterministic (metadata keys sorted, tensors in the given order): the same model always
+/// gives the same file. Reading goes through the `safetensors` crate.
+///
+/// # Panics
+/// If a tensor's shape does not match its length (a programmer error).
+pub fn tensors_to_bytes(
+    tensors: &[NamedTensor<'_>],
+    meta: HashMap<String, String>,
+) -> Result<Vec<u8>> {
+    let mut header = String::from("{\"__metadata__\":{");
+    let sorted: std::collections::BTreeMap<_, _> = meta.into_iter().collect();
+    for (i, (k, v)) in sorted.iter().enumerate() {
+        if i > 0 {
+            header.push(',');
+        }
+        header.push_str(&format!("{}:{}", json_string(k), json_string(v)));
+    }
+    header.push('}');
+    let mut offset = 0usize;
+    for (name, shape, data) in tensors {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "tensor `{name}`: shape {shape:?} for {} values",
+            data.len()
+        );
+        let bytes = 4 * data.len();
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        header.push_str(&format!(
+            ",{}:{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
+            json_string(name),
+            dims.join(","),
+            offset,
+            offset + bytes
+        ));
+        offset += bytes;
+    }
+    header.push('}');
+    // Pad the header with spaces to a multiple of 8 bytes (as the safetensors crate does).
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for (_, _, data) in tensors {
+        out.extend(data.iter().flat_map(|x| x.to_le_bytes()));
+    }
+    Ok(out)
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Every tensor of a safetensors buffer (F32 only, finite values) and its metadata.
+pub fn tensors_from_bytes(
+    bytes: &[u8],
+) -> Result<(
+    HashMap<String, (Vec<usize>, Vec<f32>)>,
+    HashMap<String, String>,
+)> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| err(format!("{e:?}")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| err(format!("{e:?}")))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let mut out = HashMap::new();
+    for (name, t) in st.tensors() {
+        if t.dtype() != Dtype::F32 {
+            return Err(err(format!(
+                "tensor `{name}` is {:?}, expected F32",
+                t.dtype()
+            )));
+        }
+        let data: Vec<f32> = t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        crate::check_finite(&format!("tensor `{name}`"), &data).map_err(|e| err(e.to_string()))?;
+        out.insert(name, (t.shape().to_vec(), data));
+    }
+    Ok((out, meta))
+}
+
+/// The tensors of `model` under `prefix` (`E`, `S`, `b`, `D`, `C`).
+pub(crate) fn model_tensors<'a>(model: &'a Drsae, prefix: &str) -> Vec<NamedTensor<'a>> {
+    vec![
+        (
+            format!("{prefix}E"),
+            vec![model.e.nrows(), model.e.ncols()],
+            model.e.as_slice(),
+        ),
+        (
+            format!("{prefix}S"),
+            vec![model.s.nrows(), model.s.ncols()],
+            model.s.as_slice(),
+        ),
+        (format!("{prefix}b"), vec![model.b.len()], &model.b[..]),
+        (
+            format!("{prefix}D"),
+            vec![model.d.nrows(), model.d.ncols()],
+            model.d.as_slice(),
+        ),
+        (
+            format!("{prefix}C"),
+            vec![model.c.nrows(), model.c.ncols()],
+            model.c.as_slice(),
+        ),
+    ]
+}
+
+/// Rebuilds a model from tensors under `prefix`, checking every shape.
+pub(crate) fn model_from_tensors(
+    t: &mut HashMap<String, (Vec<usize>, Vec<f32>)>,
+    prefix: &str,
+    steps: usize,
+) -> Result<Drsae> {
+    let mut get = |name: &str, rank: usize| -> Result<(Vec<usize>, Vec<f32>)> {
+        let key = format!("{prefix}{name}");
+        let (shape, data) = t
+            .remove(&key)
+            .ok_or_else(|| err(format!("tensor `{key}` missing")))?;
+        if shape.len() != rank {
+            return Err(err(format!(
+                "tensor `{key}` has shape {shape:?}, expected rank {rank}"
+            )));
+        }
+        Ok((shape, data))
+    };
+    let (se, e) = get("E", 2)?;
+    let (ss, s) = get("S", 2)?;
+    let (sb, b) = get("b", 1)?;
+    let (sd, d) = get("D", 2)?;
+    let (sc, c) = get("C", 2)?;
+    let (n, m, k) = (se[0], se[1], sc[0]);
+    if n == 0 || m == 0 || k == 0 || ss != [n, n] || sb != [n] || sd != [m, n] || sc != [k, n] {
+        return Err(err(format!("inconsistent shapes: E {se:?}, S {ss:?}, b {sb:?}, D {sd:?}, C {sc:?} (expected E [n, m], S [n, n], b [n], D [m, n], C [k, n])")));
+    }
+    Ok(Drsae {
+        e: Mat::from_vec(n, m, e),
+        s: Mat::from_vec(n, n, s),
+        b,
+        d: Mat::from_vec(m, n, d),
+        c: Mat::from_vec(k, n, c),
+        steps,
+    })
 }
 
 /// Serialises `model` (and the loss weights it was trained with) to safetensors bytes.
@@ -41,38 +203,6 @@ pub fn drsae_to_bytes(
     weights: &LossWeights,
     extra: &[(&str, String)],
 ) -> Result<Vec<u8>> {
-    let buffers = [
-        (
-            "E",
-            le_bytes(model.e.as_slice()),
-            vec![model.e.nrows(), model.e.ncols()],
-        ),
-        (
-            "S",
-            le_bytes(model.s.as_slice()),
-            vec![model.s.nrows(), model.s.ncols()],
-        ),
-        ("b", le_bytes(&model.b), vec![model.b.len()]),
-        (
-            "D",
-            le_bytes(model.d.as_slice()),
-            vec![model.d.nrows(), model.d.ncols()],
-        ),
-        (
-            "C",
-            le_bytes(model.c.as_slice()),
-            vec![model.c.nrows(), model.c.ncols()],
-        ),
-    ];
-    let views: Vec<(&str, TensorView<'_>)> = buffers
-        .iter()
-        .map(|(name, bytes, shape)| {
-            (
-                *name,
-                TensorView::new(Dtype::F32, shape.clone(), bytes).expect("shape matches buffer"),
-            )
-        })
-        .collect();
     let mut meta: HashMap<String, String> = HashMap::new();
     meta.insert("format".into(), "drsae".into());
     meta.insert("format_version".into(), FORMAT_VERSION.into());
@@ -85,7 +215,7 @@ pub fn drsae_to_bytes(
     for (k, v) in extra {
         meta.insert(k.to_string(), v.clone());
     }
-    safetensors::serialize(views, &Some(meta)).map_err(|e| err(e.to_string()))
+    tensors_to_bytes(&model_tensors(model, ""), meta)
 }
 
 /// Writes `model` to `path` atomically.
@@ -113,9 +243,7 @@ pub fn load_drsae(path: impl AsRef<Path>) -> Result<(Drsae, HashMap<String, Stri
 
 /// Parses safetensors bytes into a model and its metadata.
 pub fn drsae_from_bytes(bytes: &[u8]) -> Result<(Drsae, HashMap<String, String>)> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| err(format!("{e:?}")))?;
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| err(format!("{e:?}")))?;
-    let meta = header.metadata().clone().unwrap_or_default();
+    let (mut tensors, meta) = tensors_from_bytes(bytes)?;
     if meta.get("format").map(String::as_str) != Some("drsae") {
         return Err(err("metadata `format` is not `drsae`"));
     }
@@ -125,51 +253,14 @@ pub fn drsae_from_bytes(bytes: &[u8]) -> Result<(Drsae, HashMap<String, String>)
             meta.get("format_version")
         )));
     }
-    let steps: usize = meta
-        .get("steps")
+    let steps = parse_steps(&meta)?;
+    Ok((model_from_tensors(&mut tensors, "", steps)?, meta))
+}
+
+/// The `steps` metadata entry, checked to lie in 1..=10000.
+pub(crate) fn parse_steps(meta: &HashMap<String, String>) -> Result<usize> {
+    meta.get("steps")
         .and_then(|s| s.parse().ok())
-        .filter(|&t| t >= 1 && t <= 10_000)
-        .ok_or_else(|| err("metadata `steps` missing or not in 1..=10000"))?;
-    let get = |name: &str, rank: usize| -> Result<(Vec<usize>, Vec<f32>)> {
-        let t = st
-            .tensor(name)
-            .map_err(|_| err(format!("tensor `{name}` missing")))?;
-        if t.dtype() != Dtype::F32 {
-            return Err(err(format!(
-                "tensor `{name}` is {:?}, expected F32",
-                t.dtype()
-            )));
-        }
-        if t.shape().len() != rank {
-            return Err(err(format!(
-                "tensor `{name}` has shape {:?}, expected rank {rank}",
-                t.shape()
-            )));
-        }
-        let data: Vec<f32> = t
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        crate::check_finite(&format!("tensor `{name}`"), &data).map_err(|e| err(e.to_string()))?;
-        Ok((t.shape().to_vec(), data))
-    };
-    let (se, e) = get("E", 2)?;
-    let (ss, s) = get("S", 2)?;
-    let (sb, b) = get("b", 1)?;
-    let (sd, d) = get("D", 2)?;
-    let (sc, c) = get("C", 2)?;
-    let (n, m, k) = (se[0], se[1], sc[0]);
-    if n == 0 || m == 0 || k == 0 || ss != [n, n] || sb != [n] || sd != [m, n] || sc != [k, n] {
-        return Err(err(format!("inconsistent shapes: E {se:?}, S {ss:?}, b {sb:?}, D {sd:?}, C {sc:?} (expected E [n, m], S [n, n], b [n], D [m, n], C [k, n])")));
-    }
-    let model = Drsae {
-        e: Mat::from_vec(n, m, e),
-        s: Mat::from_vec(n, n, s),
-        b,
-        d: Mat::from_vec(m, n, d),
-        c: Mat::from_vec(k, n, c),
-        steps,
-    };
-    Ok((model, meta))
+        .filter(|&t| (1..=10_000).contains(&t))
+        .ok_or_else(|| err("metadata `steps` missing or not in 1..=10000"))
 }

@@ -1,6 +1,7 @@
 //! Training a DrSAE: phase 1 on the unsupervised loss, phase 2 on the full loss with early
 //! stopping on a validation set (the best-validation model is returned).
 
+use super::checkpoint::TrainState;
 use super::optimizer::{Optimizer, OptimizerState, Schedule};
 use crate::data::{gather_rows, Minibatches};
 use crate::linalg::Mat;
@@ -309,6 +310,30 @@ impl DrsaeStep {
     }
 }
 
+/// Checkpointing and resumption of [`train_drsae_with`].
+///
+/// | Name | Default | Meaning |
+/// |---|---|---|
+/// | `dir` | none | directory of `checkpoint.safetensors` (written atomically) |
+/// | `every_steps` | 0 | also checkpoint every this many optimisation steps (0: only at epoch ends) |
+/// | `resume` | false | continue from the checkpoint in `dir` if there is one |
+/// | `stop_after_steps` | none | checkpoint and stop with [`Error::Interrupted`] after this many steps |
+///
+/// Resuming with the same configuration, data and thread count gives the same model bytes
+/// as an uninterrupted run (tested). Under a time budget, the time already spent is carried
+/// over in the checkpoint, but where the budget cuts the run depends on the machine's speed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Checkpointing {
+    /// Checkpoint directory; `None` disables checkpoints.
+    pub dir: Option<std::path::PathBuf>,
+    /// Checkpoint every this many steps (0: at epoch ends only).
+    pub every_steps: u64,
+    /// Resume from `dir` if it holds a checkpoint.
+    pub resume: bool,
+    /// Stop (after checkpointing) when this many steps have been taken.
+    pub stop_after_steps: Option<u64>,
+}
+
 /// Trains a DrSAE (see [`DrsaeConfig`]); `on_epoch` sees every epoch's report as it ends.
 ///
 /// # Errors
@@ -317,6 +342,21 @@ impl DrsaeStep {
 pub fn train_drsae(
     cfg: &DrsaeConfig,
     data: Split<'_>,
+    on_epoch: impl FnMut(&EpochReport),
+) -> Result<TrainOutcome> {
+    train_drsae_with(cfg, data, &Checkpointing::default(), on_epoch)
+}
+
+/// [`train_drsae`] with checkpoints and resumption.
+///
+/// # Errors
+/// As [`train_drsae`]; also a checkpoint that cannot be written or read, a checkpoint made
+/// with a different configuration, and [`Error::Interrupted`] when `stop_after_steps` is
+/// reached. On [`Error::Diverged`] the last checkpoint (the last good state) is kept.
+pub fn train_drsae_with(
+    cfg: &DrsaeConfig,
+    data: Split<'_>,
+    ckpt: &Checkpointing,
     mut on_epoch: impl FnMut(&EpochReport),
 ) -> Result<TrainOutcome> {
     cfg.check()?;
@@ -325,10 +365,16 @@ pub fn train_drsae(
         || data.val_x.nrows() != data.val_y.len()
         || data.val_x.nrows() == 0
     {
-        return Err(Error::param("data", format!(
-            "need non-empty training and validation sets with one label per row (train {} rows / {} labels, val {} rows / {} labels)",
-            data.train_x.nrows(), data.train_y.len(), data.val_x.nrows(), data.val_y.len()
-        )));
+        return Err(Error::param(
+            "data",
+            format!(
+                "need non-empty training and validation sets with one label per row (train {} rows / {} labels, val {} rows / {} labels)",
+                data.train_x.nrows(),
+                data.train_y.len(),
+                data.val_x.nrows(),
+                data.val_y.len()
+            ),
+        ));
     }
     crate::check_finite("training inputs", data.train_x.as_slice())?;
     crate::check_finite("validation inputs", data.val_x.as_slice())?;
@@ -340,18 +386,46 @@ pub fn train_drsae(
         .max()
         .unwrap_or(1)
         .max(2);
-    let mut init_rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
-    let mut model = Drsae::init(data.train_x, cfg.hidden, classes, cfg.steps, &mut init_rng);
-    model.project(cfg.e_bound());
+    let fingerprint = format!(
+        "{cfg:?} train {}x{} val {}",
+        data.train_x.nrows(),
+        data.train_x.ncols(),
+        data.val_x.nrows()
+    );
+    let resumed = match (&ckpt.dir, ckpt.resume) {
+        (Some(dir), true) => load_state(dir)?,
+        _ => None,
+    };
+    if let Some(st) = &resumed {
+        if st.fingerprint != fingerprint {
+            return Err(Error::param(
+                "resume",
+                "the checkpoint was made with a different configuration or data set",
+            ));
+        }
+    }
+    let mut st = match resumed {
+        Some(st) => st,
+        None => {
+            let mut init_rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
+            let mut model =
+                Drsae::init(data.train_x, cfg.hidden, classes, cfg.steps, &mut init_rng);
+            model.project(cfg.e_bound());
+            new_state(model, fingerprint)
+        }
+    };
     let mut xb = Mat::zeros(0, data.train_x.ncols());
     let mut yb: Vec<u8> = Vec::with_capacity(cfg.batch);
-    let start = Instant::now();
+    let start = Instant::now() - std::time::Duration::from_secs_f64(st.elapsed);
     let budget = cfg.time_budget;
-    let mut history = Vec::new();
-    let mut best: Option<(Drsae, f64, usize)> = None;
-    let mut global_step: u64 = 0;
-    let mut samples_seen = 0usize;
-    let mut train_seconds = 0.0;
+    let steps_per_epoch = data.train_x.nrows().div_ceil(cfg.batch);
+    let save = |st: &mut TrainState, start: &Instant| -> Result<()> {
+        if let Some(dir) = &ckpt.dir {
+            st.elapsed = start.elapsed().as_secs_f64();
+            save_state(st, dir)?;
+        }
+        Ok(())
+    };
 
     for phase in [1u8, 2] {
         let epochs = if phase == 1 {
@@ -359,20 +433,43 @@ pub fn train_drsae(
         } else {
             cfg.epochs_sup
         };
-        if epochs == 0 {
+        if phase < st.phase || epochs == 0 || phase == st.phase && st.epoch > epochs {
+            // Done before (or resumed after its end); the next phase starts fresh.
             continue;
         }
-        let phase_start = start.elapsed().as_secs_f64();
+        if phase > st.phase {
+            st.phase = phase;
+            st.epoch = 1;
+            st.batch_index = 0;
+            st.opt_first.clear();
+            st.opt_second.clear();
+            st.opt_step = 0;
+            st.since_best = 0;
+        }
+        // Phase boundaries in time: phase 1 gets at most 20% of the budget. A phase resumed
+        // part-way started where the previous phase's last epoch ended.
+        let resumed_mid_phase = st.epoch > 1 || st.batch_index > 0;
+        let phase_start = if resumed_mid_phase {
+            phase_start_of(&st.history, phase)
+        } else {
+            start.elapsed().as_secs_f64()
+        };
         let phase_budget = budget.map(|b| if phase == 1 { 0.2 * b } else { b - phase_start });
         let weights = if phase == 1 {
             cfg.weights.unsupervised()
         } else {
             cfg.weights
         };
-        let mut stepper = DrsaeStep::new(&model, cfg);
-        let steps_per_epoch = data.train_x.nrows().div_ceil(cfg.batch) as f64;
-        let mut since_best = 0;
-        'epochs: for epoch in 1..=epochs {
+        let mut stepper = DrsaeStep::new(&st.model, cfg);
+        if st.opt_step > 0 {
+            stepper.opt.restore(
+                std::mem::take(&mut st.opt_first),
+                std::mem::take(&mut st.opt_second),
+                st.opt_step,
+            );
+        }
+        while st.epoch <= epochs {
+            let epoch = st.epoch;
             // The shuffle of (phase, epoch) depends only on the seed: resumable, reproducible.
             let mut rng = rand::rngs::StdRng::seed_from_u64(
                 cfg.seed
@@ -381,10 +478,8 @@ pub fn train_drsae(
             );
             let order = Minibatches::shuffled(data.train_x.nrows(), cfg.batch, &mut rng);
             let t_epoch = Instant::now();
-            let (mut loss_sum, mut rec_sum, mut correct, mut seen) =
-                (0.0f64, 0.0f64, 0usize, 0usize);
             let mut out_of_time = false;
-            for (k, idx) in order.iter().enumerate() {
+            for (k, idx) in order.iter().enumerate().skip(st.batch_index) {
                 let elapsed = start.elapsed().as_secs_f64() - phase_start;
                 if let Some(pb) = phase_budget {
                     if elapsed >= pb {
@@ -392,41 +487,56 @@ pub fn train_drsae(
                         break;
                     }
                 }
-                let progress = ((epoch - 1) as f64 + k as f64 / steps_per_epoch) / epochs as f64;
+                let progress =
+                    ((epoch - 1) as f64 + k as f64 / steps_per_epoch as f64) / epochs as f64;
                 let progress = phase_budget.map_or(progress, |pb| progress.max(elapsed / pb));
                 gather_rows(data.train_x, idx, &mut xb);
                 yb.clear();
                 yb.extend(idx.iter().map(|&i| data.train_y[i]));
                 let lr = cfg.schedule.at(cfg.lr, stepper.updates(), progress);
                 let bl = stepper
-                    .run(&mut model, cfg, &xb, &yb, &weights, lr)
+                    .run(&mut st.model, cfg, &xb, &yb, &weights, lr)
                     .map_err(|e| match e {
                         Error::Diverged { what, .. } => Error::Diverged {
-                            step: global_step,
+                            step: st.global_step,
                             what,
                         },
                         e => e,
                     })?;
-                let loss = bl.mean(&weights);
-                global_step += 1;
-                loss_sum += loss * idx.len() as f64;
-                rec_sum += bl.reconstruction;
-                correct += bl.correct;
-                seen += idx.len();
+                st.global_step += 1;
+                st.batch_index = k + 1;
+                st.sums.0 += bl.mean(&weights) * idx.len() as f64;
+                st.sums.1 += bl.reconstruction;
+                st.sums.2 += bl.correct;
+                st.sums.3 += idx.len();
+                let due = ckpt.every_steps > 0 && st.global_step % ckpt.every_steps == 0;
+                let stop = ckpt.stop_after_steps.is_some_and(|s| st.global_step >= s);
+                if due || stop {
+                    st.train_seconds += t_epoch.elapsed().as_secs_f64();
+                    capture_optimizer(&mut st, &stepper);
+                    save(&mut st, &start)?;
+                    st.train_seconds -= t_epoch.elapsed().as_secs_f64();
+                }
+                if stop {
+                    return Err(Error::Interrupted {
+                        step: st.global_step,
+                    });
+                }
             }
             let secs = t_epoch.elapsed().as_secs_f64();
-            train_seconds += secs;
-            samples_seen += seen;
-            if let Some(name) = first_non_finite(&model) {
+            st.train_seconds += secs;
+            let (loss_sum, rec_sum, correct, seen) = std::mem::take(&mut st.sums);
+            st.samples_seen += seen;
+            if let Some(name) = first_non_finite(&st.model) {
                 return Err(Error::Diverged {
-                    step: global_step,
+                    step: st.global_step,
                     what: format!("parameter {name}"),
                 });
             }
             if seen == 0 {
                 break;
             }
-            let (_, val_error) = model.evaluate(data.val_x, data.val_y, 500);
+            let (_, val_error) = st.model.evaluate(data.val_x, data.val_y, 500);
             let elapsed = start.elapsed().as_secs_f64();
             let by_epochs = epoch as f64 / epochs as f64;
             let report = EpochReport {
@@ -447,23 +557,36 @@ pub fn train_drsae(
                     .min(1.0),
             };
             on_epoch(&report);
-            history.push(report);
+            st.history.push(report);
+            st.epoch += 1;
+            st.batch_index = 0;
+            let mut stop_phase = out_of_time;
             if phase == 2 {
-                if best.as_ref().map_or(true, |(_, e, _)| val_error < *e) {
-                    best = Some((model.clone(), val_error, epoch));
-                    since_best = 0;
+                if st.best.as_ref().map_or(true, |(_, e, _)| val_error < *e) {
+                    st.best = Some((st.model.clone(), val_error, epoch));
+                    st.since_best = 0;
                 } else {
-                    since_best += 1;
-                    if cfg.patience.is_some_and(|p| since_best >= p) {
-                        break 'epochs;
-                    }
+                    st.since_best += 1;
+                    stop_phase |= cfg.patience.is_some_and(|p| st.since_best >= p);
                 }
             }
-            if out_of_time {
+            capture_optimizer(&mut st, &stepper);
+            save(&mut st, &start)?;
+            if stop_phase {
                 break;
             }
         }
+        // The next phase starts fresh.
+        st.epoch = epochs + 1;
     }
+    let TrainState {
+        model,
+        best,
+        samples_seen,
+        train_seconds,
+        history,
+        ..
+    } = st;
     let (model, best_val_error, best_epoch) = match best {
         Some(b) => b,
         None => {
@@ -478,6 +601,67 @@ pub fn train_drsae(
         history,
         samples_per_s: samples_seen as f64 / train_seconds.max(1e-9),
     })
+}
+
+/// Seconds at which `phase` started, from the history: the end of the previous phase's
+/// last epoch (0 for the first phase).
+fn phase_start_of(history: &[EpochReport], phase: u8) -> f64 {
+    history
+        .iter()
+        .filter(|r| r.phase < phase)
+        .map(|r| r.seconds)
+        .fold(0.0, f64::max)
+}
+
+fn capture_optimizer(st: &mut TrainState, stepper: &DrsaeStep) {
+    let (first, second) = stepper.opt.moments();
+    st.opt_first = first.to_vec();
+    st.opt_second = second.to_vec();
+    st.opt_step = stepper.opt.step;
+}
+
+fn new_state(model: Drsae, fingerprint: String) -> TrainState {
+    TrainState {
+        phase: 1,
+        epoch: 1,
+        batch_index: 0,
+        global_step: 0,
+        model,
+        opt_first: Vec::new(),
+        opt_second: Vec::new(),
+        opt_step: 0,
+        best: None,
+        since_best: 0,
+        sums: (0.0, 0.0, 0, 0),
+        history: Vec::new(),
+        samples_seen: 0,
+        train_seconds: 0.0,
+        elapsed: 0.0,
+        fingerprint,
+    }
+}
+
+#[cfg(feature = "safetensors")]
+fn save_state(st: &TrainState, dir: &std::path::Path) -> Result<()> {
+    st.save(dir)
+}
+#[cfg(feature = "safetensors")]
+fn load_state(dir: &std::path::Path) -> Result<Option<TrainState>> {
+    TrainState::load(dir)
+}
+#[cfg(not(feature = "safetensors"))]
+fn save_state(_: &TrainState, _: &std::path::Path) -> Result<()> {
+    Err(Error::param(
+        "checkpoint",
+        "checkpoints need the `safetensors` feature",
+    ))
+}
+#[cfg(not(feature = "safetensors"))]
+fn load_state(_: &std::path::Path) -> Result<Option<TrainState>> {
+    Err(Error::param(
+        "resume",
+        "checkpoints need the `safetensors` feature",
+    ))
 }
 
 fn first_non_finite(m: &Drsae) -> Option<&'static str> {

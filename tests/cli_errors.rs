@@ -1,0 +1,121 @@
+//! The examples (the crate's command line) answer hostile input with one human line on
+//! stderr and a non-zero exit code, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/<this test> → target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name)
+}
+
+fn idx(dims: &[u32], payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(payload);
+    v
+}
+
+fn check_fails_cleanly(name: &str, args: &[&str], expect: &str) {
+    let exe = example(name);
+    if !exe.exists() {
+        // `cargo test` builds the examples; a filtered run may not have.
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", name])
+            .status()
+            .unwrap();
+        assert!(
+            status.success() && exe.exists(),
+            "could not build example {name}"
+        );
+    }
+    let out = Command::new(&exe).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{name} {args:?} succeeded");
+    assert!(
+        !stderr.contains("panicked"),
+        "{name} {args:?} panicked: {stderr}"
+    );
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error: ") && last.contains(expect),
+        "{name} {args:?}: {stderr}"
+    );
+}
+
+fn temp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("drsae-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write_mnist(dir: &Path, train_images: Vec<u8>) {
+    std::fs::write(dir.join("train-images-idx3-ubyte"), train_images).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), idx(&[2], &[1, 2])).unwrap();
+    std::fs::write(dir.join("t10k-images-idx3-ubyte"), idx(&[1, 2, 2], &[0; 4])).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx(&[1], &[3])).unwrap();
+}
+
+#[test]
+fn forged_idx_header() {
+    let d = temp("idx");
+    write_mnist(&d, idx(&[u32::MAX, 28, 28], &[0; 64]));
+    check_fails_cleanly("mnist", &["--data", d.to_str().unwrap()], "IDX");
+    check_fails_cleanly("lasso", &["--data", d.to_str().unwrap()], "IDX");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn missing_data_and_bad_flags() {
+    check_fails_cleanly("mnist", &["--data", "/nonexistent/dir"], "not found");
+    check_fails_cleanly("mnist", &["--batch", "zero"], "--batch");
+    check_fails_cleanly("mnist", &["--batch", "0"], "batch");
+    check_fails_cleanly("mnist", &["--bogus", "1"], "unknown option");
+    check_fails_cleanly("lasso", &["--solver", "magic"], "solver");
+}
+
+#[test]
+fn huge_pgm() {
+    let d = temp("pgm");
+    std::fs::write(d.join("big.pgm"), b"P5 100000 100000 255\n\0\0\0").unwrap();
+    check_fails_cleanly(
+        "lista",
+        &[
+            "--natural",
+            d.to_str().unwrap(),
+            "--max-iters",
+            "1",
+            "--epochs",
+            "1",
+            "--train",
+            "10",
+            "--test",
+            "10",
+            "--atoms",
+            "5",
+        ],
+        "PGM",
+    );
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn truncated_checkpoint() {
+    let d = temp("ckpt");
+    std::fs::write(
+        d.join("checkpoint.safetensors"),
+        b"\x10\0\0\0\0\0\0\0{\"E\":",
+    )
+    .unwrap();
+    check_fails_cleanly("mnist", &["--resume", d.to_str().unwrap()], "safetensors");
+    std::fs::remove_dir_all(&d).ok();
+}
