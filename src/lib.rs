@@ -12,7 +12,8 @@
 //! - [`models`]: DrSAE and LISTA (parameters, forward, backward);
 //! - [`train`]: optimisers, hyper-parameters and training loops;
 //! - [`data`]: IDX / PGM readers, patches, preprocessing, minibatches;
-//! - [`io`]: model files (safetensors).
+//! - [`io`]: model files (safetensors), atomic writes;
+//! - [`analysis`]: orientation maps, pinwheels.
 //!
 //! ## Features
 //! - `safetensors` (default): model files readable from PyTorch (`safetensors.torch.load_file`).
@@ -31,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod data;
 mod error;
 #[doc(hidden)]

@@ -309,3 +309,19 @@ pub fn log_plot(series: &[(&[(f64, f64)], [u8; 3])]) -> Canvas {
     }
     c
 }
+
+/// A colour-wheel colour for `h` in [0, 1) at brightness `v` in [0, 1].
+pub fn hue_to_rgb(h: f64, v: f64) -> [u8; 3] {
+    let h6 = (h.rem_euclid(1.0)) * 6.0;
+    let x = 1.0 - (h6 % 2.0 - 1.0).abs();
+    let (r, g, b) = match h6 as u32 {
+        0 => (1.0, x, 0.0),
+        1 => (x, 1.0, 0.0),
+        2 => (0.0, 1.0, x),
+        3 => (0.0, x, 1.0),
+        4 => (x, 0.0, 1.0),
+        _ => (1.0, 0.0, x),
+    };
+    let c = |u: f64| (255.0 * u * v.clamp(0.0, 1.0)) as u8;
+    [c(r), c(g), c(b)]
+}

@@ -41,6 +41,86 @@ impl Groups {
         Self::from_lists(n_units, lists)
     }
 
+    /// Overlapping square neighbourhoods on a `width × height` grid of units (unit
+    /// `(x, y)` is index `y·width + x`), wrapping around at the borders: one group of
+    /// `pool × pool` units for every `stride`-th grid position. With `sigma`, a member at
+    /// offset (dx, dy) from the pool's centre has weight `exp(−(dx² + dy²)/(2σ²))`, else 1.
+    ///
+    /// # Errors
+    /// If a size is 0, `pool` exceeds the grid, or `sigma` is not finite and > 0.
+    pub fn grid(
+        width: usize,
+        height: usize,
+        pool: usize,
+        stride: usize,
+        sigma: Option<f32>,
+    ) -> Result<Self> {
+        if width == 0 || height == 0 || pool == 0 || stride == 0 || pool > width.min(height) {
+            return Err(Error::param("grid groups", format!("grid {width}×{height}, pool {pool}, stride {stride}: sizes must be ≥ 1 and the pool fit the grid")));
+        }
+        if let Some(s) = sigma {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(Error::param("sigma", format!("{s} must be finite and > 0")));
+            }
+        }
+        let half = (pool as f32 - 1.0) / 2.0;
+        let mut lists = Vec::new();
+        for y0 in (0..height).step_by(stride) {
+            for x0 in (0..width).step_by(stride) {
+                let mut g = Vec::with_capacity(pool * pool);
+                for dy in 0..pool {
+                    for dx in 0..pool {
+                        let (x, y) = ((x0 + dx) % width, (y0 + dy) % height);
+                        let w = sigma.map_or(1.0, |s| {
+                            let (ox, oy) = (dx as f32 - half, dy as f32 - half);
+                            (-(ox * ox + oy * oy) / (2.0 * s * s)).exp()
+                        });
+                        g.push((y * width + x, w));
+                    }
+                }
+                lists.push(g);
+            }
+        }
+        Self::from_lists(width * height, lists)
+    }
+
+    /// Tree groups: units are the nodes of a complete tree with `branching` children per
+    /// node and `depth` levels (root = unit 0, breadth-first numbering), and every subtree
+    /// (a node with all its descendants) is a group.
+    ///
+    /// # Errors
+    /// If `branching` or `depth` is 0 or the tree has more than 2^20 nodes.
+    pub fn tree(branching: usize, depth: usize) -> Result<Self> {
+        let nodes = tree_size(branching, depth)
+            .filter(|&n| n <= 1 << 20)
+            .ok_or_else(|| {
+                Error::param(
+                    "tree",
+                    format!(
+                        "branching {branching}, depth {depth}: need ≥ 1 and at most 2^20 nodes"
+                    ),
+                )
+            })?;
+        let lists = (0..nodes)
+            .map(|root| {
+                let mut members = vec![(root, 1.0)];
+                let mut k = 0;
+                while k < members.len() {
+                    let node = members[k].0;
+                    for c in 1..=branching {
+                        let child = node * branching + c;
+                        if child < nodes {
+                            members.push((child, 1.0));
+                        }
+                    }
+                    k += 1;
+                }
+                members
+            })
+            .collect();
+        Self::from_lists(nodes, lists)
+    }
+
     /// Arbitrary groups, each a list of `(unit, weight)`.
     ///
     /// # Errors
@@ -236,6 +316,19 @@ impl Groups {
     }
 }
 
+/// Number of nodes of a complete tree with `branching` children and `depth` levels.
+pub(crate) fn tree_size(branching: usize, depth: usize) -> Option<usize> {
+    if branching == 0 || depth == 0 {
+        return None;
+    }
+    let (mut total, mut level) = (0usize, 1usize);
+    for _ in 0..depth {
+        total = total.checked_add(level)?;
+        level = level.checked_mul(branching)?;
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,6 +426,27 @@ mod tests {
             }
             assert!(obj(z[0] as f64, z[1] as f64) <= best.0 + 1e-6, "{v:?}");
         }
+    }
+
+    #[test]
+    fn grid_and_tree_shapes() {
+        let g = Groups::grid(4, 4, 3, 1, None).unwrap();
+        assert_eq!(g.len(), 16);
+        let (m, _) = g.group(15); // pool at (3, 3) wraps to (0..2)
+        let mut units: Vec<u32> = m.to_vec();
+        units.sort();
+        assert_eq!(units, vec![0, 1, 3, 4, 5, 7, 12, 13, 15]);
+        let gw = Groups::grid(4, 4, 3, 2, Some(1.0)).unwrap();
+        assert_eq!(gw.len(), 4);
+        assert!((gw.group(0).1[4] - 1.0).abs() < 1e-6 && gw.group(0).1[0] < 0.5);
+        let t = Groups::tree(2, 3).unwrap();
+        assert_eq!((t.n_units(), t.len()), (7, 7));
+        let mut root: Vec<u32> = t.group(0).0.to_vec();
+        root.sort();
+        assert_eq!(root, (0..7).collect::<Vec<u32>>());
+        assert_eq!(t.group(1).0, &[1, 3, 4]);
+        assert_eq!(t.group(6).0, &[6]);
+        assert!(Groups::grid(4, 4, 5, 1, None).is_err() && Groups::tree(0, 3).is_err());
     }
 
     #[test]

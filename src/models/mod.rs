@@ -8,3 +8,6 @@ pub use drsae::{BatchLoss, Drsae, DrsaeGrads, DrsaeWorkspace, LossWeights, NORM_
 
 mod lista;
 pub use lista::{Lista, ListaGrads, ListaWorkspace};
+
+mod group_ae;
+pub use group_ae::{EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss, GroupAeWorkspace};

@@ -2,6 +2,7 @@
 
 mod checkpoint;
 mod drsae_trainer;
+mod group_ae_trainer;
 mod lista_trainer;
 mod optimizer;
 
@@ -10,5 +11,6 @@ pub use drsae_trainer::{
     train_drsae, train_drsae_with, Checkpointing, DrsaeConfig, DrsaeStep, EpochReport, Split,
     TrainOutcome,
 };
+pub use group_ae_trainer::{train_group_ae, GroupAeConfig, GroupAeReport};
 pub use lista_trainer::{train_lista, ListaConfig};
 pub use optimizer::{Optimizer, OptimizerState, Schedule};

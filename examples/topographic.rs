@@ -1,0 +1,150 @@
+//! Topographic map from natural-image patches with a group-sparse auto-encoder whose
+//! groups are overlapping square pools on a wrap-around grid of units.
+//!
+//! ```text
+//! cargo run --release --example topographic -- [--data ../shared/data/natural] [--grid 16]
+//!     [--pool 3] [--patch 12] [--lambda 0.3] [--patches 50000] [--form relu|tanh]
+//!     [--no-zca] [--time-budget 120] [--seed 0] [--threads P] [--out DIR]
+//! ```
+//! With `--out DIR`: `filters.png` (decoder filters at their grid positions) and
+//! `orientation.png` (each unit's preferred orientation as a hue, brightness = selectivity).
+//! Last stdout line: `{"neighbor_orientation_ratio", "pinwheels", "reconstruction_error",
+//! "mean_active_groups", "seconds", "patches_per_s"}`; `reconstruction_error` is
+//! `Σ‖x − Dz‖² / Σ‖x‖²` on held-out patches.
+
+mod common;
+
+use common::{die, Args, Json, Progress};
+use drsae::analysis::{count_pinwheels, neighbor_orientation_ratio, preferred_orientation};
+use drsae::data::{contrast_normalize_rows, read_pgm_dir, remove_row_means, sample_patches, Zca};
+use drsae::kernels::Groups;
+use drsae::models::{EncoderForm, GroupAe, GroupAeWorkspace};
+use drsae::train::{train_group_ae, GroupAeConfig};
+use rand::SeedableRng;
+use std::time::Instant;
+
+fn main() {
+    let args = Args::parse(&["no-zca"]);
+    common::threads(&args);
+    let dir = args
+        .str("data")
+        .unwrap_or_else(|| "../shared/data/natural".into());
+    let grid: usize = args.get("grid", 16);
+    let pool: usize = args.get("pool", 3);
+    let patch: usize = args.get("patch", 12);
+    let lambda: f32 = args.get("lambda", 0.3);
+    let count: usize = args.get("patches", 50000);
+    let form = match args.get::<String>("form", "relu".into()).as_str() {
+        "relu" => EncoderForm::Relu,
+        "tanh" => EncoderForm::Tanh,
+        f => die(format!("--form {f}: expected relu or tanh")),
+    };
+    let zca = !args.flag("no-zca");
+    let budget: f64 = args.get("time-budget", 120.0);
+    let seed: u64 = args.get("seed", 0);
+    let lr: f32 = args.get("lr", 2e-3);
+    let out = common::out_dir(&args);
+    args.finish();
+    if grid < 2 || pool == 0 || pool > grid || patch < 2 || count < 100 {
+        die("need --grid ≥ 2, 1 ≤ --pool ≤ --grid, --patch ≥ 2 and --patches ≥ 100");
+    }
+    let t0 = Instant::now();
+    let images = read_pgm_dir(&dir).unwrap_or_else(|e| die(e));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let held_out = 2000;
+    let mut x =
+        sample_patches(&images, patch, count + held_out, &mut rng).unwrap_or_else(|e| die(e));
+    remove_row_means(&mut x);
+    contrast_normalize_rows(&mut x, 0.05);
+    if zca {
+        let w = Zca::fit(&x, 0.1);
+        w.apply(&mut x);
+    }
+    let (train, test) = (
+        x.row_range(0, count).to_owned(),
+        x.row_range(count, count + held_out).to_owned(),
+    );
+    let n = grid * grid;
+    let groups = Groups::grid(grid, grid, pool, 1, None).unwrap_or_else(|e| die(e));
+    let mut model = GroupAe::init(patch * patch, n, form, &mut rng);
+    eprintln!("topographic: {count} {patch}×{patch} patches from {} images (ZCA {zca}), {grid}×{grid} units, {pool}×{pool} pools, λ = {lambda}, {budget} s", images.len());
+    let progress = Progress::new("topographic");
+    let cfg = GroupAeConfig {
+        lambda,
+        batch: 100,
+        epochs: 10_000,
+        lr,
+        time_budget: Some(budget),
+        seed,
+        ..Default::default()
+    };
+    let report = train_group_ae(&mut model, &train, &groups, &cfg, |epoch, l, secs| {
+        if epoch % 5 == 1 {
+            progress.report(
+                secs,
+                budget,
+                &format!(
+                    "epoch {epoch}: reconstruction {:.4}, group term {:.4}, active groups {:.1}",
+                    l.reconstruction / l.count as f64,
+                    l.group / l.count as f64,
+                    l.active_groups
+                ),
+            );
+        }
+    })
+    .unwrap_or_else(|e| die(e));
+    // Held-out reconstruction and activity.
+    let mut ws = GroupAeWorkspace::default();
+    let l = model.forward(&test, &groups, &mut ws);
+    let energy: f64 = test.as_slice().iter().map(|v| (*v as f64).powi(2)).sum();
+    let rec_error = 2.0 * l.reconstruction / energy;
+    // Orientation map.
+    let filters: Vec<Vec<f32>> = (0..n).map(|j| model.filter(j)).collect();
+    let orient: Vec<(f64, f64)> = filters
+        .iter()
+        .map(|f| preferred_orientation(f, patch))
+        .collect();
+    let theta: Vec<f64> = orient.iter().map(|o| o.0).collect();
+    let ratio = neighbor_orientation_ratio(&theta, grid, grid);
+    let pinwheels = count_pinwheels(&theta, grid, grid);
+    eprintln!("map: neighbour/random orientation difference {ratio:.3}, {pinwheels} pinwheels; held-out relative reconstruction error {rec_error:.4}; {:.0} patches/s", report.examples_per_s);
+    if let Some(dir) = &out {
+        let tiles: Vec<&[f32]> = filters.iter().map(|f| &f[..]).collect();
+        common::write_tiles_png(&dir.join("filters.png"), &tiles, patch, patch, grid)
+            .unwrap_or_else(|e| die(e));
+        write_orientation_png(&dir.join("orientation.png"), &orient, grid)
+            .unwrap_or_else(|e| die(e));
+        eprintln!("wrote filters.png and orientation.png to {}", dir.display());
+    }
+    Json::new()
+        .num("neighbor_orientation_ratio", ratio)
+        .num("pinwheels", pinwheels as f64)
+        .num("reconstruction_error", rec_error)
+        .num("mean_active_groups", l.active_groups)
+        .num("seconds", t0.elapsed().as_secs_f64())
+        .num("patches_per_s", report.examples_per_s)
+        .print();
+}
+
+/// Each unit as a 12 × 12 block coloured by orientation (hue = 2θ) and selectivity.
+fn write_orientation_png(
+    path: &std::path::Path,
+    orient: &[(f64, f64)],
+    grid: usize,
+) -> std::io::Result<()> {
+    let cell = 12;
+    let side = grid * cell;
+    let maxsel = orient.iter().map(|o| o.1).fold(1e-12, f64::max);
+    let mut px = vec![0u8; side * side * 3];
+    for (k, &(theta, sel)) in orient.iter().enumerate() {
+        let rgb = common::hue_to_rgb(theta / std::f64::consts::PI, (sel / maxsel).sqrt());
+        let (gy, gx) = (k / grid, k % grid);
+        for y in 0..cell {
+            for x in 0..cell {
+                let i = ((gy * cell + y) * side + gx * cell + x) * 3;
+                px[i..i + 3].copy_from_slice(&rgb);
+            }
+        }
+    }
+    common::write_png_rgb(path, side, side, &px)
+}

@@ -1,0 +1,245 @@
+//! Group-sparse auto-encoder (Kavukcuoglu, Ranzato, Fergus & LeCun, CVPR 2009; the
+//! lecture's ReLU + scaling-layer variant).
+//!
+//! Encoder `F(x) = g ⊙ σ(W x + d)` with σ = ReLU or tanh and a learned per-unit gain g
+//! (the "scaling layer"); linear decoder D (m × n) with unit-norm columns. Loss per
+//! example, averaged over the batch:
+//!
+//! `L = ½‖x − D F(x)‖² + λ Σ_k ‖F(x)_{P_k}‖_w`
+//!
+//! with fixed groups P_k (disjoint blocks, a wrap-around grid of overlapping pools, or a
+//! tree). The backward pass is derived by hand and checked against finite differences.
+
+use crate::kernels::Groups;
+use crate::linalg::{gemm, set_norm, Mat};
+use rand::Rng;
+
+/// The encoder's non-linearity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncoderForm {
+    /// `g ⊙ relu(Wx + d)`.
+    Relu,
+    /// `g ⊙ tanh(Wx + d)` (PSD's form).
+    Tanh,
+}
+
+/// Parameters of a group-sparse auto-encoder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupAe {
+    /// Encoder filters W, n × m.
+    pub w: Mat,
+    /// Encoder bias d, length n.
+    pub bias: Vec<f32>,
+    /// Per-unit gain g ≥ 0, length n.
+    pub gain: Vec<f32>,
+    /// Decoder D, m × n, unit-norm columns.
+    pub dec: Mat,
+    /// Non-linearity.
+    pub form: EncoderForm,
+}
+
+/// Gradients of [`GroupAe`]'s parameters.
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct GroupAeGrads {
+    pub w: Mat,
+    pub bias: Vec<f32>,
+    pub gain: Vec<f32>,
+    pub dec: Mat,
+}
+
+/// Reused buffers.
+#[derive(Clone, Debug, Default)]
+pub struct GroupAeWorkspace {
+    u: Mat,
+    h: Mat,
+    z: Mat,
+    r: Mat,
+    gz: Mat,
+    norms: Vec<f32>,
+}
+
+/// Batch sums of the loss terms.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GroupAeLoss {
+    /// Σ ½‖x − Dz‖².
+    pub reconstruction: f64,
+    /// Σ_rows Σ_k ‖z_{P_k}‖_w (unweighted by λ).
+    pub group: f64,
+    /// Mean number of groups with a non-zero norm per example.
+    pub active_groups: f64,
+    /// Examples.
+    pub count: usize,
+}
+
+impl GroupAeLoss {
+    /// `(Σ ½‖r‖² + λ Σ ψ) / count`.
+    pub fn mean(&self, lambda: f32) -> f64 {
+        (self.reconstruction + lambda as f64 * self.group) / self.count.max(1) as f64
+    }
+}
+
+impl GroupAe {
+    /// Random initialisation: W and D with N(0, 1/m) entries, D's columns normalised, W = Dᵀ
+    /// scaled by 0.5, bias 0, gain 1.
+    pub fn init<R: Rng + ?Sized>(
+        inputs: usize,
+        hidden: usize,
+        form: EncoderForm,
+        rng: &mut R,
+    ) -> GroupAe {
+        let sd = 1.0 / (inputs as f32).sqrt();
+        let mut dec = Mat::random(
+            inputs,
+            hidden,
+            rand_distr::Normal::new(0.0, sd).unwrap(),
+            rng,
+        );
+        normalize_columns(&mut dec);
+        let mut w = dec.transposed();
+        w.as_mut_slice().iter_mut().for_each(|v| *v *= 0.5);
+        GroupAe {
+            w,
+            bias: vec![0.0; hidden],
+            gain: vec![1.0; hidden],
+            dec,
+            form,
+        }
+    }
+
+    /// Code units n.
+    pub fn hidden(&self) -> usize {
+        self.w.nrows()
+    }
+
+    /// Zero gradients of this model's shapes.
+    pub fn zero_grads(&self) -> GroupAeGrads {
+        GroupAeGrads {
+            w: Mat::zeros(self.w.nrows(), self.w.ncols()),
+            bias: vec![0.0; self.bias.len()],
+            gain: vec![0.0; self.gain.len()],
+            dec: Mat::zeros(self.dec.nrows(), self.dec.ncols()),
+        }
+    }
+
+    /// Encodes the batch and reconstructs it; returns the batch loss.
+    #[track_caller]
+    pub fn forward(&self, x: &Mat, groups: &Groups, ws: &mut GroupAeWorkspace) -> GroupAeLoss {
+        let (batch, n, m) = (x.nrows(), self.hidden(), x.ncols());
+        assert_eq!(
+            m,
+            self.w.ncols(),
+            "x has {m} columns, the model {} inputs",
+            self.w.ncols()
+        );
+        assert_eq!(
+            groups.n_units(),
+            n,
+            "groups over {} units for {n} codes",
+            groups.n_units()
+        );
+        for (mat, cols) in [
+            (&mut ws.u, n),
+            (&mut ws.h, n),
+            (&mut ws.z, n),
+            (&mut ws.gz, n),
+            (&mut ws.r, m),
+        ] {
+            if mat.ncols() != cols {
+                *mat = Mat::zeros(batch, cols);
+            }
+            mat.resize_rows(batch);
+        }
+        ws.norms.resize(groups.len(), 0.0);
+        gemm(1.0, x.view(), self.w.t(), 0.0, ws.u.view_mut());
+        for ((urow, hrow), zrow) in ws.u.rows_mut().zip(ws.h.rows_mut()).zip(ws.z.rows_mut()) {
+            for j in 0..n {
+                urow[j] += self.bias[j];
+                hrow[j] = match self.form {
+                    EncoderForm::Relu => urow[j].max(0.0),
+                    EncoderForm::Tanh => urow[j].tanh(),
+                };
+                zrow[j] = self.gain[j] * hrow[j];
+            }
+        }
+        ws.r.copy_from(x);
+        gemm(-1.0, ws.z.view(), self.dec.t(), 1.0, ws.r.view_mut());
+        let mut loss = GroupAeLoss {
+            count: batch,
+            ..Default::default()
+        };
+        loss.reconstruction =
+            ws.r.as_slice()
+                .iter()
+                .map(|v| 0.5 * (*v as f64) * (*v as f64))
+                .sum();
+        for zrow in ws.z.rows() {
+            loss.group += groups.value(zrow, &mut ws.norms) as f64;
+            loss.active_groups += ws.norms.iter().filter(|v| **v > 0.0).count() as f64;
+        }
+        loss.active_groups /= batch.max(1) as f64;
+        loss
+    }
+
+    /// The codes of the last forward pass (B × n).
+    pub fn codes<'a>(&self, ws: &'a GroupAeWorkspace) -> &'a Mat {
+        &ws.z
+    }
+
+    /// Gradient of the batch-mean loss of the last [`GroupAe::forward`].
+    pub fn backward(
+        &self,
+        x: &Mat,
+        groups: &Groups,
+        lambda: f32,
+        ws: &mut GroupAeWorkspace,
+        grads: &mut GroupAeGrads,
+    ) {
+        let batch = x.nrows();
+        let inv_b = 1.0 / batch as f32;
+        // ∂L/∂Z = (−R D + λ ∂ψ/∂z) / B
+        gemm(-inv_b, ws.r.view(), self.dec.view(), 0.0, ws.gz.view_mut());
+        for (zrow, grow) in ws.z.rows().zip(ws.gz.rows_mut()) {
+            groups.norms(zrow, &mut ws.norms);
+            groups.add_gradient(zrow, &ws.norms, lambda * inv_b, grow);
+        }
+        // ∂D = −Rᵀ Z / B
+        gemm(-inv_b, ws.r.t(), ws.z.view(), 0.0, grads.dec.view_mut());
+        // Gain, then through the non-linearity: ∂U = ∂Z ⊙ g ⊙ σ'(U).
+        grads.gain.iter_mut().for_each(|v| *v = 0.0);
+        grads.bias.iter_mut().for_each(|v| *v = 0.0);
+        let n = self.hidden();
+        for ((grow, hrow), urow) in ws.gz.rows_mut().zip(ws.h.rows()).zip(ws.u.rows()) {
+            for j in 0..n {
+                grads.gain[j] += grow[j] * hrow[j];
+                let deriv = match self.form {
+                    EncoderForm::Relu => (urow[j] > 0.0) as u8 as f32,
+                    EncoderForm::Tanh => 1.0 - hrow[j] * hrow[j],
+                };
+                grow[j] *= self.gain[j] * deriv;
+                grads.bias[j] += grow[j];
+            }
+        }
+        gemm(1.0, ws.gz.t(), x.view(), 0.0, grads.w.view_mut());
+    }
+
+    /// Constraints after an update: unit-norm decoder columns, non-negative gains.
+    pub fn project(&mut self) {
+        normalize_columns(&mut self.dec);
+        self.gain.iter_mut().for_each(|g| *g = g.max(0.0));
+    }
+
+    /// Decoder column j as a vector (the unit's filter).
+    pub fn filter(&self, j: usize) -> Vec<f32> {
+        (0..self.dec.nrows()).map(|i| self.dec[(i, j)]).collect()
+    }
+}
+
+/// Scales every column of `d` to unit L2 norm (zero columns stay zero).
+pub(crate) fn normalize_columns(d: &mut Mat) {
+    let mut t = d.transposed();
+    for row in t.rows_mut() {
+        set_norm(row, 1.0);
+    }
+    *d = t.transposed();
+}

@@ -1,0 +1,176 @@
+//! Training a group-sparse auto-encoder on a fixed set of examples.
+
+use super::optimizer::{Optimizer, OptimizerState, Schedule};
+use crate::data::{gather_rows, Minibatches};
+use crate::kernels::Groups;
+use crate::linalg::Mat;
+use crate::models::{GroupAe, GroupAeLoss, GroupAeWorkspace};
+use crate::{Error, Result};
+use rand::SeedableRng;
+use std::time::Instant;
+
+/// Hyper-parameters of group-sparse auto-encoder training.
+///
+/// | Name | Default | Meaning | Range |
+/// |---|---|---|---|
+/// | `lambda` | 0.5 | weight of the group term | finite, ≥ 0 |
+/// | `batch` | 100 | minibatch size | ≥ 1 |
+/// | `epochs` | 50 | passes (maximum under a time budget) | ≥ 1 |
+/// | `optimizer` | Adam | update rule | |
+/// | `lr` | 1e-3 | base learning rate (cosine decay over the run) | > 0 |
+/// | `time_budget` | none | wall-clock seconds | > 0 |
+/// | `seed` | 0 | shuffling | |
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupAeConfig {
+    /// Group-term weight λ.
+    pub lambda: f32,
+    /// Minibatch size.
+    pub batch: usize,
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Update rule.
+    pub optimizer: Optimizer,
+    /// Base learning rate.
+    pub lr: f32,
+    /// Wall-clock budget in seconds.
+    pub time_budget: Option<f64>,
+    /// Shuffling seed.
+    pub seed: u64,
+}
+
+impl Default for GroupAeConfig {
+    fn default() -> Self {
+        GroupAeConfig {
+            lambda: 0.5,
+            batch: 100,
+            epochs: 50,
+            optimizer: Optimizer::adam(),
+            lr: 1e-3,
+            time_budget: None,
+            seed: 0,
+        }
+    }
+}
+
+/// What a training run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupAeReport {
+    /// Epochs run (the last may be partial under a time budget).
+    pub epochs: usize,
+    /// Loss sums of the last full or partial epoch.
+    pub last: GroupAeLoss,
+    /// Training throughput.
+    pub examples_per_s: f64,
+}
+
+/// Trains `model` in place on the rows of `x`; `on_epoch(epoch, loss, seconds)` after each.
+///
+/// # Errors
+/// Invalid settings or data, or a non-finite loss ([`Error::Diverged`]).
+pub fn train_group_ae(
+    model: &mut GroupAe,
+    x: &Mat,
+    groups: &Groups,
+    cfg: &GroupAeConfig,
+    mut on_epoch: impl FnMut(usize, &GroupAeLoss, f64),
+) -> Result<GroupAeReport> {
+    if cfg.batch == 0
+        || cfg.epochs == 0
+        || !(cfg.lr > 0.0 && cfg.lr.is_finite())
+        || !(cfg.lambda >= 0.0 && cfg.lambda.is_finite())
+    {
+        return Err(Error::param(
+            "group ae config",
+            format!(
+                "batch {}, epochs {} must be ≥ 1; lr {} > 0; λ {} ≥ 0",
+                cfg.batch, cfg.epochs, cfg.lr, cfg.lambda
+            ),
+        ));
+    }
+    if cfg.time_budget.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
+        return Err(Error::param("time_budget", "must be finite and > 0"));
+    }
+    cfg.optimizer.check()?;
+    if x.nrows() == 0 || x.ncols() != model.w.ncols() || groups.n_units() != model.hidden() {
+        return Err(Error::param(
+            "data",
+            format!(
+                "{:?} inputs and groups over {} units for a {}-unit model on {} inputs",
+                x.shape(),
+                groups.n_units(),
+                model.hidden(),
+                model.w.ncols()
+            ),
+        ));
+    }
+    crate::check_finite("training inputs", x.as_slice())?;
+    let lengths = [
+        model.w.as_slice().len(),
+        model.bias.len(),
+        model.gain.len(),
+        model.dec.as_slice().len(),
+    ];
+    let mut opt = OptimizerState::new(cfg.optimizer, &lengths);
+    let schedule = Schedule::Cosine { floor: 0.05 };
+    let mut ws = GroupAeWorkspace::default();
+    let mut grads = model.zero_grads();
+    let mut xb = Mat::zeros(0, x.ncols());
+    let start = Instant::now();
+    let steps_per_epoch = x.nrows().div_ceil(cfg.batch) as f64;
+    let (mut seen, mut last, mut epochs) = (0usize, GroupAeLoss::default(), 0);
+    'outer: for epoch in 0..cfg.epochs {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(
+            cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let order = Minibatches::shuffled(x.nrows(), cfg.batch, &mut rng);
+        let mut sum = GroupAeLoss::default();
+        epochs = epoch + 1;
+        for (k, idx) in order.iter().enumerate() {
+            let elapsed = start.elapsed().as_secs_f64();
+            if cfg.time_budget.is_some_and(|b| elapsed >= b) {
+                if sum.count > 0 {
+                    sum.active_groups /= sum.count as f64;
+                    last = sum;
+                }
+                break 'outer;
+            }
+            let by_epochs = (epoch as f64 + k as f64 / steps_per_epoch) / cfg.epochs as f64;
+            let progress = cfg
+                .time_budget
+                .map_or(by_epochs, |b| by_epochs.max(elapsed / b));
+            gather_rows(x, idx, &mut xb);
+            let l = model.forward(&xb, groups, &mut ws);
+            if !l.mean(cfg.lambda).is_finite() {
+                return Err(Error::Diverged {
+                    step: opt.step,
+                    what: "loss".into(),
+                });
+            }
+            model.backward(&xb, groups, cfg.lambda, &mut ws, &mut grads);
+            let lr = schedule.at(cfg.lr, opt.step, progress);
+            opt.update(
+                lr,
+                &mut [
+                    (model.w.as_mut_slice(), grads.w.as_slice(), 1.0),
+                    (&mut model.bias[..], &grads.bias[..], 1.0),
+                    (&mut model.gain[..], &grads.gain[..], 1.0),
+                    (model.dec.as_mut_slice(), grads.dec.as_slice(), 1.0),
+                ],
+            );
+            model.project();
+            sum.reconstruction += l.reconstruction;
+            sum.group += l.group;
+            sum.active_groups += l.active_groups * l.count as f64;
+            sum.count += l.count;
+            seen += l.count;
+        }
+        sum.active_groups /= sum.count.max(1) as f64;
+        on_epoch(epoch + 1, &sum, start.elapsed().as_secs_f64());
+        last = sum;
+    }
+    Ok(GroupAeReport {
+        epochs,
+        last,
+        examples_per_s: seen as f64 / start.elapsed().as_secs_f64().max(1e-9),
+    })
+}
