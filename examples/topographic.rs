@@ -4,7 +4,10 @@
 //! ```text
 //! cargo run --release --example topographic -- [--data ../shared/data/natural] [--grid 16]
 //!     [--pool 3] [--patch 12] [--lambda 0.3] [--patches 50000] [--form relu|tanh]
-//!     [--no-zca] [--time-budget 120] [--seed 0] [--threads P] [--out DIR]
+//!     [--sigma S] [--lr 2e-3] [--no-zca] [--time-budget 120] [--seed 0] [--threads P] [--out DIR]
+//! ```
+//! `--sigma` weights each pool member by a Gaussian of its distance to the pool's centre.
+//! ```text
 //! ```
 //! With `--out DIR`: `filters.png` (decoder filters at their grid positions) and
 //! `orientation.png` (each unit's preferred orientation as a hue, brightness = selectivity).
@@ -43,6 +46,7 @@ fn main() {
     let budget: f64 = args.get("time-budget", 120.0);
     let seed: u64 = args.get("seed", 0);
     let lr: f32 = args.get("lr", 2e-3);
+    let sigma: Option<f32> = args.opt("sigma");
     let out = common::out_dir(&args);
     args.finish();
     if grid < 2 || pool == 0 || pool > grid || patch < 2 || count < 100 {
@@ -65,7 +69,7 @@ fn main() {
         x.row_range(count, count + held_out).to_owned(),
     );
     let n = grid * grid;
-    let groups = Groups::grid(grid, grid, pool, 1, None).unwrap_or_else(|e| die(e));
+    let groups = Groups::grid(grid, grid, pool, 1, sigma).unwrap_or_else(|e| die(e));
     let mut model = GroupAe::init(patch * patch, n, form, &mut rng);
     eprintln!("topographic: {count} {patch}×{patch} patches from {} images (ZCA {zca}), {grid}×{grid} units, {pool}×{pool} pools, λ = {lambda}, {budget} s", images.len());
     let progress = Progress::new("topographic");

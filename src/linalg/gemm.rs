@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static GEMM_THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// Below this many flops (2mnk) a GEMM runs on the calling thread: spawning costs more.
-const PARALLEL_MIN_FLOPS: usize = 4_000_000;
+/// Below this many flops (2mnk) a GEMM runs on the calling thread: waking a worker costs
+/// more than it saves.
+const PARALLEL_MIN_FLOPS: usize = 1_000_000;
 
 /// Sets how many threads GEMM uses (≥ 1) and returns it. Without a call, GEMM uses all
 /// logical cores.
@@ -131,21 +132,22 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
             );
         }
     };
-    std::thread::scope(|scope| {
-        let mut start = chunk;
-        while start < len {
-            let end = (start + chunk).min(len);
-            scope.spawn(move || block(start, end));
-            start = end;
+    let parts = len.div_ceil(chunk);
+    super::pool::run(threads, parts, &|i| {
+        let start = i * chunk;
+        if start < len {
+            block(start, (start + chunk).min(len));
         }
-        block(0, chunk.min(len));
     });
 }
 
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
-// SAFETY: used only to hand disjoint blocks of one GEMM to scoped threads (see `gemm`).
+// SAFETY: used only to hand disjoint blocks of one GEMM to the pool's threads, which all
+// finish before `gemm` returns (see `gemm`).
 unsafe impl Send for SendPtr {}
+// SAFETY: as above; the pointer is only read (copied) concurrently, never the pointee.
+unsafe impl Sync for SendPtr {}
 
 fn sgemm_serial(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'_>) {
     let (m, k) = a.shape();

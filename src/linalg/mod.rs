@@ -3,6 +3,7 @@
 mod gemm;
 mod matrix;
 mod ops;
+mod pool;
 
 pub use gemm::{gemm, gemm_reference, gemm_threads, set_gemm_threads};
 pub use matrix::{Mat, MatMut, MatRef};

@@ -1,0 +1,117 @@
+//! A small persistent thread pool for splitting one GEMM across cores without spawning
+//! threads per call (spawn + join costs tens of microseconds, as much as a whole
+//! minibatch-10 GEMM).
+//!
+//! `run(parts, f)` calls `f(0..parts)` with part 0 on the calling thread and the others on
+//! the workers, and returns when all are done. Workers spin briefly for new work (the next
+//! GEMM usually follows within microseconds), then sleep on a condition variable.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
+
+/// A job: a type-erased pointer to the caller's `&(dyn Fn(usize) + Sync)`, valid until
+/// `remaining` drops to zero.
+#[derive(Clone, Copy)]
+struct Job {
+    f: *const (dyn Fn(usize) + Sync),
+    parts: usize,
+}
+// SAFETY: the pointee is `Sync`, and `run` keeps it alive until every worker is done.
+unsafe impl Send for Job {}
+
+struct Shared {
+    job: Mutex<(u64, Option<Job>)>,
+    wake: Condvar,
+    generation: AtomicUsize,
+    remaining: AtomicUsize,
+    workers: usize,
+}
+
+static POOL: OnceLock<&'static Shared> = OnceLock::new();
+/// Serialises concurrent callers (the pool runs one job at a time).
+static CALLER: Mutex<()> = Mutex::new(());
+
+fn pool(workers: usize) -> &'static Shared {
+    POOL.get_or_init(|| {
+        let shared: &'static Shared = Box::leak(Box::new(Shared {
+            job: Mutex::new((0, None)),
+            wake: Condvar::new(),
+            generation: AtomicUsize::new(0),
+            remaining: AtomicUsize::new(0),
+            workers,
+        }));
+        for w in 0..workers {
+            std::thread::Builder::new().name(format!("drsae-gemm-{w}")).spawn(move || worker(shared, w + 1)).expect("spawn GEMM worker");
+        }
+        shared
+    })
+}
+
+fn worker(shared: &'static Shared, index: usize) {
+    let mut seen = 0u64;
+    loop {
+        // Spin a little, then sleep until the generation changes.
+        let mut spins = 0;
+        while shared.generation.load(Ordering::Acquire) as u64 == seen && spins < 20_000 {
+            std::hint::spin_loop();
+            spins += 1;
+        }
+        let job = {
+            let mut guard = shared.job.lock().unwrap_or_else(|e| e.into_inner());
+            while guard.0 == seen {
+                guard = shared.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
+            }
+            seen = guard.0;
+            guard.1
+        };
+        if let Some(job) = job {
+            // SAFETY: `run` does not return (so the closure stays alive) until `remaining`
+            // reaches zero, which happens only after these calls return.
+            let f = unsafe { &*job.f };
+            for part in (index..job.parts).step_by(shared.workers + 1) {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(part))).is_err() {
+                    eprintln!("drsae: a GEMM worker panicked");
+                }
+            }
+            shared.remaining.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Runs `f(i)` for every `i` in `0..parts` on the calling thread and the pool's workers
+/// (participant p takes parts p, p + P, p + 2P, … with P = 1 + workers); returns when all
+/// calls have returned. The pool size is fixed at the first call (`threads − 1` workers).
+pub(crate) fn run(threads: usize, parts: usize, f: &(dyn Fn(usize) + Sync)) {
+    if parts <= 1 || threads <= 1 {
+        (0..parts).for_each(f);
+        return;
+    }
+    let shared = pool(threads - 1);
+    let _serial = CALLER.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY (lifetime erasure): the pointer is only dereferenced by workers before they
+    // decrement `remaining`, and we wait for `remaining == 0` below before returning, so
+    // `f` outlives every use.
+    let job = Job { f: unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(f) } as *const _, parts };
+    shared.remaining.store(shared.workers, Ordering::Release);
+    {
+        let mut guard = shared.job.lock().unwrap_or_else(|e| e.into_inner());
+        guard.0 += 1;
+        guard.1 = Some(job);
+        shared.generation.store(guard.0 as usize, Ordering::Release);
+        shared.wake.notify_all();
+    }
+    for part in (0..parts).step_by(shared.workers + 1) {
+        f(part);
+    }
+    let mut spins = 0u32;
+    while shared.remaining.load(Ordering::Acquire) != 0 {
+        // Spin while the workers are likely running; yield if one was descheduled (an
+        // oversubscribed machine) rather than burn the core it needs.
+        spins += 1;
+        if spins < 50_000 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
