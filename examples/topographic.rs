@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --example topographic -- [--data ../shared/data/natural] [--grid 16]
 //!     [--pool 3] [--patch 12] [--lambda 0.3] [--patches 50000] [--form relu|tanh]
-//!     [--sigma S] [--lr 2e-3] [--no-zca] [--time-budget 120] [--seed 0] [--threads P] [--out DIR]
+//!     [--sigma S] [--lr 2e-3] [--zca] [--time-budget 120] [--seed 0] [--threads P] [--out DIR]
 //! ```
 //! `--sigma` weights each pool member by a Gaussian of its distance to the pool's centre.
 //! ```text
@@ -27,7 +27,7 @@ use rand::SeedableRng;
 use std::time::Instant;
 
 fn main() {
-    let args = Args::parse(&["no-zca"]);
+    let args = Args::parse(&["zca"]);
     common::threads(&args);
     let dir = args
         .str("data")
@@ -42,7 +42,7 @@ fn main() {
         "tanh" => EncoderForm::Tanh,
         f => die(format!("--form {f}: expected relu or tanh")),
     };
-    let zca = !args.flag("no-zca");
+    let zca = args.flag("zca");
     let budget: f64 = args.get("time-budget", 120.0);
     let seed: u64 = args.get("seed", 0);
     let lr: f32 = args.get("lr", 2e-3);

@@ -11,3 +11,6 @@ pub use lista::{Lista, ListaGrads, ListaWorkspace};
 
 mod group_ae;
 pub use group_ae::{EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss, GroupAeWorkspace};
+
+mod inhibition;
+pub use inhibition::{grid_inhibition, inhibition_gradients, project_inhibition, tree_inhibition, tree_related};

@@ -32,10 +32,8 @@ struct Problem<'a> {
     tol: f64,
 }
 
-/// Runs `per_row(problem, b_i, xx_i, z_i, c_i) -> iterations` over every example on the
-/// GEMM thread count, handing out blocks of examples dynamically (their costs differ).
-/// Each example's result depends only on its own data, so the codes do not depend on the
-/// thread count.
+/// Runs `per_row(problem, b_i, xx_i, z_i, c_i) -> iterations` over every example (see
+/// [`for_each_row_pair`]) and returns the mean of the results.
 fn for_each_example(
     p: &Problem<'_>,
     b: &Mat,
@@ -44,43 +42,48 @@ fn for_each_example(
     c: &mut Mat,
     per_row: impl Fn(&Problem<'_>, &[f32], f64, &mut [f32], &mut [f32]) -> f64 + Sync,
 ) -> f64 {
+    let rows = z.nrows();
+    for_each_row_pair(z, c, |i, zr, cr| per_row(p, b.row(i), xx[i], zr, cr)) / rows.max(1) as f64
+}
+
+/// Calls `f(i, a_i, b_i)` for every row i of two matrices with the same number of rows, on
+/// the GEMM thread count, handing out blocks of rows dynamically (per-row costs differ);
+/// returns the sum of the results. Each row's result depends only on its own data, so
+/// nothing depends on the thread count.
+pub(crate) fn for_each_row_pair(a: &mut Mat, b: &mut Mat, f: impl Fn(usize, &mut [f32], &mut [f32]) -> f64 + Sync) -> f64 {
     const BLOCK: usize = 8;
-    let (rows, n) = z.shape();
-    if rows == 0 {
+    let (rows, na, nb) = (a.nrows(), a.ncols(), b.ncols());
+    assert_eq!(rows, b.nrows(), "row counts {} and {} differ", rows, b.nrows());
+    if rows == 0 || na == 0 || nb == 0 {
         return 0.0;
     }
     let threads = gemm_threads().min(rows.div_ceil(BLOCK));
-    let blocks: Vec<std::sync::Mutex<(usize, &mut [f32], &mut [f32])>> = z
+    let blocks: Vec<std::sync::Mutex<(usize, &mut [f32], &mut [f32])>> = a
         .as_mut_slice()
-        .chunks_mut(BLOCK * n)
-        .zip(c.as_mut_slice().chunks_mut(BLOCK * n))
+        .chunks_mut(BLOCK * na)
+        .zip(b.as_mut_slice().chunks_mut(BLOCK * nb))
         .enumerate()
-        .map(|(k, (zc, cc))| std::sync::Mutex::new((k * BLOCK, zc, cc)))
+        .map(|(k, (ac, bc))| std::sync::Mutex::new((k * BLOCK, ac, bc)))
         .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let work = || {
-        let mut it = 0.0;
+        let mut total = 0.0;
         loop {
             let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(block) = blocks.get(k) else { break };
-            let mut guard = block.lock().expect("solver block poisoned");
-            let (first, zc, cc) = &mut *guard;
-            for (r, (zr, cr)) in zc.chunks_mut(n).zip(cc.chunks_mut(n)).enumerate() {
-                let i = *first + r;
-                it += per_row(p, b.row(i), xx[i], zr, cr);
+            let mut guard = block.lock().expect("row block poisoned");
+            let (first, ac, bc) = &mut *guard;
+            for (r, (ar, br)) in ac.chunks_mut(na).zip(bc.chunks_mut(nb)).enumerate() {
+                total += f(*first + r, ar, br);
             }
         }
-        it
+        total
     };
-    let total: f64 = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = (1..threads).map(|_| s.spawn(&work)).collect();
         let mine = work();
-        mine + handles
-            .into_iter()
-            .map(|h| h.join().expect("solver thread panicked"))
-            .sum::<f64>()
-    });
-    total / rows as f64
+        mine + handles.into_iter().map(|h| h.join().expect("row worker panicked")).sum::<f64>()
+    })
 }
 
 /// `c ← b − G z` for one example, touching only the non-zeros of z.

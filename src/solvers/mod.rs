@@ -8,6 +8,7 @@
 //! | [`cod`] | greedy coordinate descent (Gregor & LeCun) | O(n) per coordinate step |
 //! | [`exact`] | cyclic CD + active-set Newton step: exact optimum | O(n) per changed coordinate |
 //! | [`fista_group`] | FISTA for the group lasso (block soft-threshold) | as FISTA |
+//! | [`inhibited_codes`] | CD for the lateral-inhibition energy `+ |z|ᵀS|z|` | O(n) per changed coordinate |
 //!
 //! Every solver takes the codes as a warm start, stops on `max_iters` or on a relative
 //! duality-gap tolerance, and returns [`LassoStats`].
@@ -26,11 +27,13 @@
 
 mod coordinate;
 mod dictionary;
+mod inhibition;
 mod options;
 mod proximal;
 
 pub use coordinate::{cod, exact};
 pub use dictionary::{largest_eigenvalue, Dictionary};
+pub use inhibition::{check_inhibition, inhibited_codes, InhibitionStats};
 pub use options::{LassoOptions, LassoStats};
 pub use proximal::{fista, fista_group, ista};
 
