@@ -22,7 +22,11 @@ fn energy_never_increases_over_sweeps() {
     for sweeps in 1..15 {
         let mut z = Mat::zeros(8, 13);
         let st = inhibited_codes(&w, &s, &x, &mut z, 0.2, sweeps, 0.0).unwrap();
-        assert!(st.energy <= last + 1e-6 * last.abs().max(1.0), "sweep {sweeps}: {} > {last}", st.energy);
+        assert!(
+            st.energy <= last + 1e-6 * last.abs().max(1.0),
+            "sweep {sweeps}: {} > {last}",
+            st.energy
+        );
         last = st.energy;
     }
     // The energy at zero is ½‖x‖²: inference must not end above it.
@@ -36,8 +40,19 @@ fn zero_inhibition_is_the_lasso() {
     let mut z = Mat::zeros(8, 13);
     let st = inhibited_codes(&w, &Mat::zeros(13, 13), &x, &mut z, 0.3, 2000, 1e-7).unwrap();
     let mut zl = Mat::zeros(8, 13);
-    let lasso = exact(&Dictionary::new(w.clone()).unwrap(), &x, &mut zl, &LassoOptions::new(0.3)).unwrap();
-    assert!((st.energy - lasso.objective).abs() < 1e-4 * lasso.objective, "{} vs {}", st.energy, lasso.objective);
+    let lasso = exact(
+        &Dictionary::new(w.clone()).unwrap(),
+        &x,
+        &mut zl,
+        &LassoOptions::new(0.3),
+    )
+    .unwrap();
+    assert!(
+        (st.energy - lasso.objective).abs() < 1e-4 * lasso.objective,
+        "{} vs {}",
+        st.energy,
+        lasso.objective
+    );
     assert!(z.max_abs_diff(&zl) < 1e-3, "{}", z.max_abs_diff(&zl));
 }
 
@@ -51,7 +66,10 @@ fn tree_inhibition_keeps_active_sets_on_paths() {
         let active: Vec<usize> = (0..13).filter(|&j| row[j] != 0.0).collect();
         for &a in &active {
             for &b in &active {
-                assert!(drsae::models::tree_related(3, a, b), "units {a} and {b} active together: {active:?}");
+                assert!(
+                    drsae::models::tree_related(3, a, b),
+                    "units {a} and {b} active together: {active:?}"
+                );
             }
         }
     }
@@ -69,7 +87,8 @@ fn learning_gradients_match_finite_differences() {
         let mut total = 0.0;
         for i in 0..8 {
             for r in 0..m {
-                let v = x[(i, r)] as f64 - (0..n).map(|j| w[r * n + j] * z[(i, j)] as f64).sum::<f64>();
+                let v =
+                    x[(i, r)] as f64 - (0..n).map(|j| w[r * n + j] * z[(i, j)] as f64).sum::<f64>();
                 total += 0.5 * v * v;
             }
             for p in 0..n {
@@ -91,7 +110,11 @@ fn learning_gradients_match_finite_differences() {
         p[k] += h;
         m[k] -= h;
         let fd = (energy(&p, &s64) - energy(&m, &s64)) / (2.0 * h);
-        assert!((fd - dw.as_slice()[k] as f64).abs() < 1e-3 * fd.abs().max(1e-2), "dW[{k}]: {fd} vs {}", dw.as_slice()[k]);
+        assert!(
+            (fd - dw.as_slice()[k] as f64).abs() < 1e-3 * fd.abs().max(1e-2),
+            "dW[{k}]: {fd} vs {}",
+            dw.as_slice()[k]
+        );
     }
     // S is symmetric: perturb S_ij and S_ji together; the gradient of the pair is 2·dS_ij.
     for i in 0..13 {
@@ -103,7 +126,10 @@ fn learning_gradients_match_finite_differences() {
             m[j * 13 + i] -= h;
             let fd = (energy(&w64, &p) - energy(&w64, &m)) / (2.0 * h);
             let ours = 2.0 * ds[(i, j)] as f64;
-            assert!((fd - ours).abs() < 1e-3 * fd.abs().max(1e-2), "dS[{i},{j}]: {fd} vs {ours}");
+            assert!(
+                (fd - ours).abs() < 1e-3 * fd.abs().max(1e-2),
+                "dS[{i},{j}]: {fd} vs {ours}"
+            );
         }
     }
 }

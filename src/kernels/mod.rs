@@ -4,8 +4,8 @@
 mod group_norm;
 mod shrink;
 
-pub use group_norm::Groups;
 pub(crate) use group_norm::tree_size;
+pub use group_norm::Groups;
 pub use shrink::{
     shrink, shrink_backward, shrink_backward_reference, shrink_in_place, shrink_mask,
     shrink_mask_reference, shrink_reference, Shrink, Theta,

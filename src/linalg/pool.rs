@@ -41,7 +41,10 @@ fn pool(workers: usize) -> &'static Shared {
             workers,
         }));
         for w in 0..workers {
-            std::thread::Builder::new().name(format!("drsae-gemm-{w}")).spawn(move || worker(shared, w + 1)).expect("spawn GEMM worker");
+            std::thread::Builder::new()
+                .name(format!("drsae-gemm-{w}"))
+                .spawn(move || worker(shared, w + 1))
+                .expect("spawn GEMM worker");
         }
         shared
     })
@@ -91,7 +94,12 @@ pub(crate) fn run(threads: usize, parts: usize, f: &(dyn Fn(usize) + Sync)) {
     // SAFETY (lifetime erasure): the pointer is only dereferenced by workers before they
     // decrement `remaining`, and we wait for `remaining == 0` below before returning, so
     // `f` outlives every use.
-    let job = Job { f: unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(f) } as *const _, parts };
+    let job = Job {
+        f: unsafe {
+            std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(f)
+        } as *const _,
+        parts,
+    };
     shared.remaining.store(shared.workers, Ordering::Release);
     {
         let mut guard = shared.job.lock().unwrap_or_else(|e| e.into_inner());

@@ -22,7 +22,9 @@ use crate::{Error, Result};
 /// numbering as [`crate::kernels::Groups::tree`]): `S_ij = 0` when i is an ancestor or descendant of j (or
 /// i = j), `value` otherwise. Active sets of low energy then lie on one root-to-leaf path.
 pub fn tree_inhibition(branching: usize, depth: usize, value: f32) -> Result<Mat> {
-    let n = crate::kernels::tree_size(branching, depth).filter(|&n| n <= 4096).ok_or_else(|| Error::param("tree", "need branching, depth ≥ 1 and at most 4096 nodes"))?;
+    let n = crate::kernels::tree_size(branching, depth)
+        .filter(|&n| n <= 4096)
+        .ok_or_else(|| Error::param("tree", "need branching, depth ≥ 1 and at most 4096 nodes"))?;
     let mut s = Mat::filled(n, n, value);
     for i in 0..n {
         // Walk up from i: every ancestor a gets S_ia = S_ai = 0.
@@ -76,20 +78,28 @@ pub fn project_inhibition(s: &mut Mat, mask: Option<&Mat>, beta: f32, total: f32
         s[(i, i)] = 0.0;
         for j in 0..i {
             let allowed = mask.map_or(true, |m| m[(i, j)] != 0.0);
-            let v = if allowed { 0.5 * (s[(i, j)] + s[(j, i)]) } else { 0.0 };
+            let v = if allowed {
+                0.5 * (s[(i, j)] + s[(j, i)])
+            } else {
+                0.0
+            };
             s[(i, j)] = v;
             s[(j, i)] = v;
         }
     }
     for _ in 0..5 {
-        s.as_mut_slice().iter_mut().for_each(|v| *v = v.clamp(0.0, beta));
+        s.as_mut_slice()
+            .iter_mut()
+            .for_each(|v| *v = v.clamp(0.0, beta));
         let sum: f32 = s.as_slice().iter().sum();
         if sum > 0.0 && total > 0.0 {
             let f = total / sum;
             s.as_mut_slice().iter_mut().for_each(|v| *v *= f);
         }
     }
-    s.as_mut_slice().iter_mut().for_each(|v| *v = v.clamp(0.0, beta));
+    s.as_mut_slice()
+        .iter_mut()
+        .for_each(|v| *v = v.clamp(0.0, beta));
 }
 
 /// Gradients of the batch-mean energy at fixed codes z (B × n) for inputs x (B × m):
@@ -99,7 +109,11 @@ pub fn inhibition_gradients(w: &Mat, x: &Mat, z: &Mat, dw: &mut Mat, ds: &mut Ma
     let mut r = x.clone();
     gemm(-1.0, z.view(), w.t(), 1.0, r.view_mut());
     gemm(-1.0 / batch, r.t(), z.view(), 0.0, dw.view_mut());
-    let abs: Mat = Mat::from_vec(z.nrows(), z.ncols(), z.as_slice().iter().map(|v| v.abs()).collect());
+    let abs: Mat = Mat::from_vec(
+        z.nrows(),
+        z.ncols(),
+        z.as_slice().iter().map(|v| v.abs()).collect(),
+    );
     gemm(1.0 / batch, abs.t(), abs.view(), 0.0, ds.view_mut());
     for i in 0..ds.nrows() {
         ds[(i, i)] = 0.0;
@@ -121,7 +135,12 @@ mod tests {
                 assert_eq!(s[(i, j)] == 0.0, tree_related(b, i, j), "({i}, {j})");
             }
         }
-        assert!(tree_related(3, 0, 12) && tree_related(3, 1, 4) && !tree_related(3, 1, 7) && !tree_related(3, 4, 5));
+        assert!(
+            tree_related(3, 0, 12)
+                && tree_related(3, 1, 4)
+                && !tree_related(3, 1, 7)
+                && !tree_related(3, 4, 5)
+        );
     }
 
     #[test]

@@ -13,4 +13,6 @@ mod group_ae;
 pub use group_ae::{EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss, GroupAeWorkspace};
 
 mod inhibition;
-pub use inhibition::{grid_inhibition, inhibition_gradients, project_inhibition, tree_inhibition, tree_related};
+pub use inhibition::{
+    grid_inhibition, inhibition_gradients, project_inhibition, tree_inhibition, tree_related,
+};

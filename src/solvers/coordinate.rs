@@ -50,10 +50,20 @@ fn for_each_example(
 /// the GEMM thread count, handing out blocks of rows dynamically (per-row costs differ);
 /// returns the sum of the results. Each row's result depends only on its own data, so
 /// nothing depends on the thread count.
-pub(crate) fn for_each_row_pair(a: &mut Mat, b: &mut Mat, f: impl Fn(usize, &mut [f32], &mut [f32]) -> f64 + Sync) -> f64 {
+pub(crate) fn for_each_row_pair(
+    a: &mut Mat,
+    b: &mut Mat,
+    f: impl Fn(usize, &mut [f32], &mut [f32]) -> f64 + Sync,
+) -> f64 {
     const BLOCK: usize = 8;
     let (rows, na, nb) = (a.nrows(), a.ncols(), b.ncols());
-    assert_eq!(rows, b.nrows(), "row counts {} and {} differ", rows, b.nrows());
+    assert_eq!(
+        rows,
+        b.nrows(),
+        "row counts {} and {} differ",
+        rows,
+        b.nrows()
+    );
     if rows == 0 || na == 0 || nb == 0 {
         return 0.0;
     }
@@ -82,7 +92,10 @@ pub(crate) fn for_each_row_pair(a: &mut Mat, b: &mut Mat, f: impl Fn(usize, &mut
     std::thread::scope(|s| {
         let handles: Vec<_> = (1..threads).map(|_| s.spawn(&work)).collect();
         let mine = work();
-        mine + handles.into_iter().map(|h| h.join().expect("row worker panicked")).sum::<f64>()
+        mine + handles
+            .into_iter()
+            .map(|h| h.join().expect("row worker panicked"))
+            .sum::<f64>()
     })
 }
 

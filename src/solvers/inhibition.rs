@@ -34,16 +34,28 @@ pub struct InhibitionStats {
 /// diagonal.
 pub fn check_inhibition(s: &Mat, n: usize) -> Result<()> {
     if s.shape() != (n, n) {
-        return Err(Error::param("S", format!("is {:?}, expected {n}×{n}", s.shape())));
+        return Err(Error::param(
+            "S",
+            format!("is {:?}, expected {n}×{n}", s.shape()),
+        ));
     }
     for i in 0..n {
         if s[(i, i)] != 0.0 {
-            return Err(Error::param("S", format!("diagonal entry {i} is {}", s[(i, i)])));
+            return Err(Error::param(
+                "S",
+                format!("diagonal entry {i} is {}", s[(i, i)]),
+            ));
         }
         for j in 0..i {
             let v = s[(i, j)];
             if !(v >= 0.0 && v.is_finite()) || v != s[(j, i)] {
-                return Err(Error::param("S", format!("entry ({i}, {j}) = {v} must be finite, ≥ 0 and equal ({j}, {i}) = {}", s[(j, i)])));
+                return Err(Error::param(
+                    "S",
+                    format!(
+                        "entry ({i}, {j}) = {v} must be finite, ≥ 0 and equal ({j}, {i}) = {}",
+                        s[(j, i)]
+                    ),
+                ));
             }
         }
     }
@@ -57,13 +69,35 @@ pub fn check_inhibition(s: &Mat, n: usize) -> Result<()> {
 ///
 /// # Errors
 /// Invalid S, λ < 0, a zero dictionary column, or non-finite input.
-pub fn inhibited_codes(w: &Mat, s: &Mat, x: &Mat, z: &mut Mat, lambda: f32, max_sweeps: usize, tol: f32) -> Result<InhibitionStats> {
+pub fn inhibited_codes(
+    w: &Mat,
+    s: &Mat,
+    x: &Mat,
+    z: &mut Mat,
+    lambda: f32,
+    max_sweeps: usize,
+    tol: f32,
+) -> Result<InhibitionStats> {
     let (m, n) = w.shape();
-    assert_eq!(x.ncols(), m, "x has {} columns, the dictionary {m} rows", x.ncols());
-    assert_eq!(z.shape(), (x.nrows(), n), "codes {:?} for {} inputs and {n} atoms", z.shape(), x.nrows());
+    assert_eq!(
+        x.ncols(),
+        m,
+        "x has {} columns, the dictionary {m} rows",
+        x.ncols()
+    );
+    assert_eq!(
+        z.shape(),
+        (x.nrows(), n),
+        "codes {:?} for {} inputs and {n} atoms",
+        z.shape(),
+        x.nrows()
+    );
     check_inhibition(s, n)?;
     if !(lambda >= 0.0 && lambda.is_finite()) {
-        return Err(Error::param("lambda", format!("{lambda} must be finite and ≥ 0")));
+        return Err(Error::param(
+            "lambda",
+            format!("{lambda} must be finite and ≥ 0"),
+        ));
     }
     crate::check_finite("input x", x.as_slice())?;
     crate::check_finite("dictionary", w.as_slice())?;
@@ -75,12 +109,26 @@ pub fn inhibited_codes(w: &Mat, s: &Mat, x: &Mat, z: &mut Mat, lambda: f32, max_
     let mut b = Mat::zeros(x.nrows(), n);
     gemm(1.0, x.view(), w.view(), 0.0, b.view_mut());
     let mut c = Mat::zeros(x.nrows(), n);
-    let xx: Vec<f64> = x.rows().map(|r| r.iter().map(|&v| v as f64 * v as f64).sum()).collect();
-    let sweeps = for_each_row_pair(z, &mut c, |i, zr, cr| coordinate_descent(&g, s, b.row(i), lambda, max_sweeps, tol, zr, cr) as f64);
-    let mut st = InhibitionStats { sweeps: sweeps / x.nrows().max(1) as f64, ..Default::default() };
+    let xx: Vec<f64> = x
+        .rows()
+        .map(|r| r.iter().map(|&v| v as f64 * v as f64).sum())
+        .collect();
+    let sweeps = for_each_row_pair(z, &mut c, |i, zr, cr| {
+        coordinate_descent(&g, s, b.row(i), lambda, max_sweeps, tol, zr, cr) as f64
+    });
+    let mut st = InhibitionStats {
+        sweeps: sweeps / x.nrows().max(1) as f64,
+        ..Default::default()
+    };
     for i in 0..x.nrows() {
         let (zr, br, cr) = (z.row(i), b.row(i), c.row(i));
-        let (zb, zc): (f64, f64) = zr.iter().zip(br).zip(cr).fold((0.0, 0.0), |(a, bb), ((zv, bv), cv)| (a + *zv as f64 * *bv as f64, bb + *zv as f64 * *cv as f64));
+        let (zb, zc): (f64, f64) = zr
+            .iter()
+            .zip(br)
+            .zip(cr)
+            .fold((0.0, 0.0), |(a, bb), ((zv, bv), cv)| {
+                (a + *zv as f64 * *bv as f64, bb + *zv as f64 * *cv as f64)
+            });
         let rec = 0.5 * (xx[i] - zb - zc).max(0.0);
         let l1: f64 = zr.iter().map(|v| v.abs() as f64).sum();
         let mut inhib = 0.0f64;
@@ -99,7 +147,16 @@ pub fn inhibited_codes(w: &Mat, s: &Mat, x: &Mat, z: &mut Mat, lambda: f32, max_
 
 /// Cyclic coordinate descent for one example; returns the sweeps run.
 #[allow(clippy::too_many_arguments)]
-fn coordinate_descent(g: &Mat, s: &Mat, b: &[f32], lambda: f32, max_sweeps: usize, tol: f32, z: &mut [f32], c: &mut [f32]) -> usize {
+fn coordinate_descent(
+    g: &Mat,
+    s: &Mat,
+    b: &[f32],
+    lambda: f32,
+    max_sweeps: usize,
+    tol: f32,
+    z: &mut [f32],
+    c: &mut [f32],
+) -> usize {
     let n = z.len();
     // c = b − G z, t = S|z|
     c.copy_from_slice(b);

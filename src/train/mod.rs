@@ -3,6 +3,7 @@
 mod checkpoint;
 mod drsae_trainer;
 mod group_ae_trainer;
+mod inhibition_trainer;
 mod lista_trainer;
 mod optimizer;
 
@@ -12,5 +13,6 @@ pub use drsae_trainer::{
     TrainOutcome,
 };
 pub use group_ae_trainer::{train_group_ae, GroupAeConfig, GroupAeReport};
+pub use inhibition_trainer::{train_inhibition, InhibitionConfig, InhibitionModel};
 pub use lista_trainer::{train_lista, ListaConfig};
 pub use optimizer::{Optimizer, OptimizerState, Schedule};

@@ -1,0 +1,302 @@
+//! Structured sparse coding by lateral inhibition on natural-image patches (or MNIST).
+//!
+//! ```text
+//! cargo run --release --example inhibition -- --structure {tree,grid,learned}
+//!     [--data ../shared/data/natural | --data DIR_WITH_MNIST_IDX] [--lambda 0.1]
+//!     [--inhibition 1.0] [--patch 8] [--patches 20000] [--time-budget 60] [--seed 0]
+//!     [--threads P] [--out DIR]
+//! ```
+//! tree: units are the nodes of a 3-ary tree of depth 4 (40 units), S_ij = `--inhibition`
+//! unless one is an ancestor of the other. grid: 8 × 8 units, S_ij = 0 within distance 1
+//! (wrapping). learned: 64 units, S learned by projected gradient ascent (fixed total,
+//! 0 ≤ S_ij ≤ 4× its initial value).
+//! With `--out DIR`: `dictionary.png` (tree layout, root at the top, or grid) and `s.png`.
+//! Last stdout line: `{"energy", "mean_nnz", "path_fraction", "seconds", ...}` where energy
+//! is the mean per held-out example, path_fraction (tree) the fraction of held-out codes
+//! whose active units lie on one root-to-leaf path, plus `reconstruction_error`
+//! (Σ‖x − Wz‖²/Σ‖x‖²), `lasso_reconstruction_error` (the exact lasso with the same
+//! dictionary at the same mean number of non-zeros), and for grid the orientation metrics,
+//! for learned `s_rarity_correlation` (correlation of S_ij with 1 − co-activation rate).
+
+mod common;
+
+use common::{die, Args, Json, Progress};
+use drsae::analysis::{count_pinwheels, neighbor_orientation_ratio, preferred_orientation};
+use drsae::data::{contrast_normalize_rows, read_pgm_dir, remove_row_means, sample_patches, Mnist};
+use drsae::linalg::Mat;
+use drsae::models::{grid_inhibition, tree_inhibition, tree_related};
+use drsae::solvers::{exact, inhibited_codes, Dictionary, LassoOptions};
+use drsae::train::{train_inhibition, InhibitionConfig, InhibitionModel};
+use rand::SeedableRng;
+use std::time::Instant;
+
+const BRANCHING: usize = 3;
+const DEPTH: usize = 4;
+const GRID: usize = 8;
+
+fn rel_reconstruction(w: &Mat, x: &Mat, z: &Mat) -> f64 {
+    let mut r = x.clone();
+    drsae::linalg::gemm(-1.0, z.view(), w.t(), 1.0, r.view_mut());
+    let num: f64 = r.as_slice().iter().map(|v| (*v as f64).powi(2)).sum();
+    let den: f64 = x.as_slice().iter().map(|v| (*v as f64).powi(2)).sum();
+    num / den.max(1e-30)
+}
+
+fn main() {
+    let args = Args::parse(&[]);
+    common::threads(&args);
+    let structure = args.str("structure").unwrap_or_else(|| "tree".into());
+    let dir = args
+        .str("data")
+        .unwrap_or_else(|| "../shared/data/natural".into());
+    let lambda: f32 = args.get("lambda", 0.1);
+    let inhibition: f32 = args.get("inhibition", 1.0);
+    let patch: usize = args.get("patch", 8);
+    let count: usize = args.get("patches", 20000);
+    let budget: f64 = args.get("time-budget", 60.0);
+    let seed: u64 = args.get("seed", 0);
+    let out = common::out_dir(&args);
+    args.finish();
+    let t0 = Instant::now();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let held_out = 2000;
+    let is_mnist = ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"]
+        .iter()
+        .any(|f| std::path::Path::new(&dir).join(f).is_file());
+    let (mut x, side) = if is_mnist {
+        let m = Mnist::load(&dir).unwrap_or_else(|e| die(e));
+        let rows = m.train.rows;
+        (m.train.take(count + held_out).images, rows)
+    } else {
+        let images = read_pgm_dir(&dir).unwrap_or_else(|e| die(e));
+        (
+            sample_patches(&images, patch, count + held_out, &mut rng).unwrap_or_else(|e| die(e)),
+            patch,
+        )
+    };
+    if x.nrows() < held_out + 100 {
+        die(format!(
+            "need more than {} inputs, have {}",
+            held_out + 100,
+            x.nrows()
+        ));
+    }
+    remove_row_means(&mut x);
+    contrast_normalize_rows(&mut x, 0.05);
+    let n_train = x.nrows() - held_out;
+    let (train, test) = (
+        x.row_range(0, n_train).to_owned(),
+        x.row_range(n_train, x.nrows()).to_owned(),
+    );
+    let m = x.ncols();
+    let (s, mask, lr_s, n) = match structure.as_str() {
+        "tree" => {
+            let s = tree_inhibition(BRANCHING, DEPTH, inhibition).unwrap_or_else(|e| die(e));
+            let n = s.nrows();
+            (s, None, 0.0, n)
+        }
+        "grid" => (
+            grid_inhibition(GRID, GRID, 1, inhibition).unwrap_or_else(|e| die(e)),
+            None,
+            0.0,
+            GRID * GRID,
+        ),
+        "learned" => {
+            let n = 64;
+            let s = Mat::from_fn(n, n, |i, j| if i == j { 0.0 } else { 0.25 * inhibition });
+            (s, None, 0.05, n)
+        }
+        other => die(format!(
+            "--structure {other}: expected tree, grid or learned"
+        )),
+    };
+    // Dictionary initialised from random training inputs.
+    // (Skipping flat inputs, which are zero after contrast normalisation.)
+    let mut init_rows: Vec<usize> = Vec::with_capacity(n);
+    while init_rows.len() < n {
+        let r = rand::Rng::gen_range(&mut rng, 0..n_train);
+        if drsae::linalg::norm(train.row(r)) > 1e-3 {
+            init_rows.push(r);
+        }
+    }
+    let mut atoms = Mat::zeros(n, m);
+    drsae::data::gather_rows(&train, &init_rows, &mut atoms);
+    let w = Dictionary::from_unit_rows(&atoms)
+        .unwrap_or_else(|e| die(e))
+        .atoms()
+        .clone();
+    let mut model = InhibitionModel { w, s, mask };
+    let beta = if structure == "learned" {
+        inhibition
+    } else {
+        f32::MAX
+    };
+    let cfg = InhibitionConfig {
+        lambda,
+        lr_s,
+        beta,
+        epochs: 10_000,
+        time_budget: Some(budget),
+        seed,
+        ..Default::default()
+    };
+    eprintln!("inhibition ({structure}): {n_train} inputs of {m} values from {dir}, {n} units, λ = {lambda}, {budget} s");
+    let progress = Progress::new("inhibition");
+    train_inhibition(&mut model, &train, &cfg, |epoch, st, secs| {
+        progress.report(
+            secs,
+            budget,
+            &format!(
+                "epoch {epoch}: energy/example {:.4}, nnz {:.2}, sweeps {:.1}",
+                st.energy / n_train as f64,
+                st.mean_nnz,
+                st.sweeps
+            ),
+        );
+    })
+    .unwrap_or_else(|e| die(e));
+    // Held-out evaluation.
+    let mut z = Mat::zeros(held_out, n);
+    let st = inhibited_codes(&model.w, &model.s, &test, &mut z, lambda, 200, 1e-4)
+        .unwrap_or_else(|e| die(e));
+    let rec = rel_reconstruction(&model.w, &test, &z);
+    // The unstructured lasso with the same dictionary at the same mean number of non-zeros.
+    let dict = Dictionary::new(model.w.clone()).unwrap_or_else(|e| die(e));
+    let (mut lo, mut hi) = (1e-4f32.ln(), 10f32.ln());
+    let mut lasso_rec = f64::NAN;
+    for _ in 0..25 {
+        let mid = 0.5 * (lo + hi);
+        let mut zl = Mat::zeros(held_out, n);
+        let ls =
+            exact(&dict, &test, &mut zl, &LassoOptions::new(mid.exp())).unwrap_or_else(|e| die(e));
+        lasso_rec = rel_reconstruction(&model.w, &test, &zl);
+        if ls.mean_nnz > st.mean_nnz {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let mut json = Json::new()
+        .num("energy", st.energy / held_out as f64)
+        .num("mean_nnz", st.mean_nnz);
+    let path_fraction = if structure == "tree" {
+        let on_path = z.rows().filter(|row| {
+            let act: Vec<usize> = (0..n).filter(|&j| row[j] != 0.0).collect();
+            act.iter()
+                .all(|&a| act.iter().all(|&b| tree_related(BRANCHING, a, b)))
+        });
+        on_path.count() as f64 / held_out as f64
+    } else {
+        f64::NAN
+    };
+    json = json
+        .num("path_fraction", path_fraction)
+        .num("reconstruction_error", rec)
+        .num("lasso_reconstruction_error", lasso_rec);
+    eprintln!("held out: energy {:.4}/example, nnz {:.2}, relative reconstruction {rec:.4} (lasso at the same nnz: {lasso_rec:.4}), path fraction {path_fraction:.3}", st.energy / held_out as f64, st.mean_nnz);
+    let filters: Vec<Vec<f32>> = (0..n)
+        .map(|j| (0..m).map(|i| model.w[(i, j)]).collect())
+        .collect();
+    if structure == "grid" {
+        let theta: Vec<f64> = filters
+            .iter()
+            .map(|f| preferred_orientation(f, side).0)
+            .collect();
+        let ratio = neighbor_orientation_ratio(&theta, GRID, GRID);
+        let pinwheels = count_pinwheels(&theta, GRID, GRID);
+        eprintln!(
+            "grid map: neighbour/random orientation difference {ratio:.3}, {pinwheels} pinwheels"
+        );
+        json = json
+            .num("neighbor_orientation_ratio", ratio)
+            .num("pinwheels", pinwheels as f64);
+    }
+    if structure == "learned" {
+        // Pearson correlation of S_ij with 1 − (fraction of examples where i and j are both active).
+        let act: Vec<Vec<bool>> = z
+            .rows()
+            .map(|r| r.iter().map(|v| *v != 0.0).collect())
+            .collect();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            for j in 0..i {
+                let co = act.iter().filter(|r| r[i] && r[j]).count() as f64 / held_out as f64;
+                a.push(model.s[(i, j)] as f64);
+                b.push(1.0 - co);
+            }
+        }
+        let corr = pearson(&a, &b);
+        eprintln!("learned S: correlation of S_ij with co-activation rarity {corr:.3}");
+        json = json.num("s_rarity_correlation", corr);
+    }
+    if let Some(dir) = &out {
+        let tiles: Vec<&[f32]> = filters.iter().map(|f| &f[..]).collect();
+        if structure == "tree" {
+            write_tree_png(&dir.join("dictionary.png"), &tiles, side).unwrap_or_else(|e| die(e));
+        } else {
+            common::write_tiles_png(
+                &dir.join("dictionary.png"),
+                &tiles,
+                side,
+                side,
+                if structure == "grid" { GRID } else { 8 },
+            )
+            .unwrap_or_else(|e| die(e));
+        }
+        let smax = model.s.as_slice().iter().cloned().fold(1e-12f32, f32::max);
+        let px: Vec<u8> = model
+            .s
+            .as_slice()
+            .iter()
+            .map(|v| (255.0 * (1.0 - v / smax)) as u8)
+            .collect();
+        common::write_png_gray(&dir.join("s.png"), n, n, &px).unwrap_or_else(|e| die(e));
+        eprintln!(
+            "wrote dictionary.png and s.png (dark = strong inhibition) to {}",
+            dir.display()
+        );
+    }
+    json.num("seconds", t0.elapsed().as_secs_f64()).print();
+}
+
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt().max(1e-30)
+}
+
+/// The dictionary laid out as the tree: level L in row L, each node centred over its subtree.
+fn write_tree_png(path: &std::path::Path, tiles: &[&[f32]], side: usize) -> std::io::Result<()> {
+    const ZOOM: usize = 4;
+    let leaves = BRANCHING.pow(DEPTH as u32 - 1);
+    let cell = side + 2;
+    let (w, h) = (leaves * cell * ZOOM, DEPTH * (cell + side) * ZOOM);
+    let mut px = vec![96u8; w * h];
+    let mut node = 0;
+    for level in 0..DEPTH {
+        let count = BRANCHING.pow(level as u32);
+        let span = leaves / count;
+        for k in 0..count {
+            let t = tiles[node];
+            node += 1;
+            let (lo, hi) = t
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+            let cx = ((k * span) as f64 * cell as f64 + span as f64 * cell as f64 / 2.0
+                - side as f64 / 2.0) as usize
+                * ZOOM;
+            let y0 = (level * (cell + side) + 1) * ZOOM;
+            for y in 0..side * ZOOM {
+                for x in 0..side * ZOOM {
+                    let v = ((t[(y / ZOOM) * side + x / ZOOM] - lo) / (hi - lo).max(1e-12) * 255.0)
+                        as u8;
+                    px[(y0 + y) * w + cx + x] = v;
+                }
+            }
+        }
+    }
+    common::write_png_gray(path, w, h, &px)
+}

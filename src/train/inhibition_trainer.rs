@@ -1,0 +1,174 @@
+//! Learning a dictionary (and optionally the inhibition matrix) for structured sparse
+//! coding by lateral inhibition: per minibatch infer codes, one gradient-descent step on W
+//! (columns renormalised), one projected gradient-ascent step on S.
+
+use crate::data::{gather_rows, Minibatches};
+use crate::linalg::{set_norm, Mat};
+use crate::models::{inhibition_gradients, project_inhibition};
+use crate::solvers::{inhibited_codes, InhibitionStats};
+use crate::{Error, Result};
+use rand::SeedableRng;
+use std::time::Instant;
+
+/// A dictionary W (m × n, unit columns), an inhibition matrix S and an optional
+/// structural mask (S is kept at 0 where the mask is 0).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InhibitionModel {
+    /// Dictionary, m × n.
+    pub w: Mat,
+    /// Inhibition matrix, n × n.
+    pub s: Mat,
+    /// Where S may be non-zero (1) or not (0); `None`: everywhere off the diagonal.
+    pub mask: Option<Mat>,
+}
+
+/// Hyper-parameters.
+///
+/// | Name | Default | Meaning | Range |
+/// |---|---|---|---|
+/// | `lambda` | 0.1 | L1 weight | ≥ 0 |
+/// | `batch` | 100 | minibatch | ≥ 1 |
+/// | `lr_w` | 0.05 | SGD rate of W | > 0 |
+/// | `lr_s` | 0.05 | ascent rate of S (0 keeps S fixed) | ≥ 0 |
+/// | `beta` | 1.0 | bound on each S_ij when learning | > 0 |
+/// | `sweeps` | 50 | inference sweeps per example | ≥ 1 |
+/// | `epochs` | 20 | passes (maximum under a time budget) | ≥ 1 |
+/// | `time_budget` | none | seconds | > 0 |
+/// | `seed` | 0 | shuffling | |
+#[derive(Clone, Debug, PartialEq)]
+pub struct InhibitionConfig {
+    /// L1 weight λ.
+    pub lambda: f32,
+    /// Minibatch size.
+    pub batch: usize,
+    /// Learning rate of W.
+    pub lr_w: f32,
+    /// Ascent rate of S.
+    pub lr_s: f32,
+    /// Bound on S entries.
+    pub beta: f32,
+    /// Inference sweeps.
+    pub sweeps: usize,
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Wall-clock budget.
+    pub time_budget: Option<f64>,
+    /// Shuffling seed.
+    pub seed: u64,
+}
+
+impl Default for InhibitionConfig {
+    fn default() -> Self {
+        InhibitionConfig {
+            lambda: 0.1,
+            batch: 100,
+            lr_w: 0.05,
+            lr_s: 0.05,
+            beta: 1.0,
+            sweeps: 50,
+            epochs: 20,
+            time_budget: None,
+            seed: 0,
+        }
+    }
+}
+
+/// Trains `model` on the rows of `x`; `on_epoch(epoch, stats of the epoch, seconds)`.
+/// Returns the statistics of the last epoch (sums over its examples, mean nnz).
+///
+/// # Errors
+/// Invalid settings or data, or a non-finite energy.
+pub fn train_inhibition(
+    model: &mut InhibitionModel,
+    x: &Mat,
+    cfg: &InhibitionConfig,
+    mut on_epoch: impl FnMut(usize, &InhibitionStats, f64),
+) -> Result<InhibitionStats> {
+    if cfg.batch == 0
+        || cfg.epochs == 0
+        || cfg.sweeps == 0
+        || !(cfg.lr_w > 0.0)
+        || !(cfg.lr_s >= 0.0)
+        || !(cfg.beta > 0.0)
+        || !(cfg.lambda >= 0.0)
+    {
+        return Err(Error::param(
+            "inhibition config",
+            format!("{cfg:?}: sizes ≥ 1, lr_w > 0, lr_s ≥ 0, β > 0, λ ≥ 0"),
+        ));
+    }
+    if x.ncols() != model.w.nrows() || x.nrows() == 0 {
+        return Err(Error::param(
+            "data",
+            format!(
+                "{:?} inputs for a dictionary of {:?}",
+                x.shape(),
+                model.w.shape()
+            ),
+        ));
+    }
+    let n = model.w.ncols();
+    let total: f32 = model.s.as_slice().iter().sum();
+    let (mut dw, mut ds) = (Mat::zeros(model.w.nrows(), n), Mat::zeros(n, n));
+    let (mut xb, mut zb) = (Mat::zeros(0, x.ncols()), Mat::zeros(0, n));
+    let start = Instant::now();
+    let mut last = InhibitionStats::default();
+    let mut step = 0u64;
+    for epoch in 0..cfg.epochs {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(
+            cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let order = Minibatches::shuffled(x.nrows(), cfg.batch, &mut rng);
+        let mut sum = InhibitionStats::default();
+        let mut seen = 0usize;
+        let mut out_of_time = false;
+        for idx in order.iter() {
+            if cfg
+                .time_budget
+                .is_some_and(|b| start.elapsed().as_secs_f64() >= b)
+            {
+                out_of_time = true;
+                break;
+            }
+            gather_rows(x, idx, &mut xb);
+            zb.resize_rows(idx.len());
+            zb.fill(0.0);
+            let st = inhibited_codes(
+                &model.w, &model.s, &xb, &mut zb, cfg.lambda, cfg.sweeps, 1e-3,
+            )?;
+            if !st.energy.is_finite() {
+                return Err(Error::Diverged {
+                    step,
+                    what: "energy".into(),
+                });
+            }
+            inhibition_gradients(&model.w, &xb, &zb, &mut dw, &mut ds);
+            crate::linalg::axpy(-cfg.lr_w, dw.as_slice(), model.w.as_mut_slice());
+            let mut wt = model.w.transposed();
+            for col in wt.rows_mut() {
+                set_norm(col, 1.0);
+            }
+            model.w = wt.transposed();
+            if cfg.lr_s > 0.0 {
+                crate::linalg::axpy(cfg.lr_s, ds.as_slice(), model.s.as_mut_slice());
+                project_inhibition(&mut model.s, model.mask.as_ref(), cfg.beta, total);
+            }
+            step += 1;
+            sum.energy += st.energy;
+            sum.reconstruction += st.reconstruction;
+            sum.mean_nnz += st.mean_nnz * idx.len() as f64;
+            sum.sweeps += st.sweeps * idx.len() as f64;
+            seen += idx.len();
+        }
+        if seen > 0 {
+            sum.mean_nnz /= seen as f64;
+            sum.sweeps /= seen as f64;
+            on_epoch(epoch + 1, &sum, start.elapsed().as_secs_f64());
+            last = sum;
+        }
+        if out_of_time {
+            break;
+        }
+    }
+    Ok(last)
+}
