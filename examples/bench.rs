@@ -117,7 +117,7 @@ fn drsae_step_flops(m: usize, n: usize, t: usize) -> f64 {
     2.0 * (5.0 * (m * n) as f64 + 3.0 * ((t - 1) * n * n) as f64)
 }
 
-fn train() {
+fn train(only_batch: Option<usize>) {
     use drsae::models::Drsae;
     use drsae::train::{DrsaeConfig, DrsaeStep, Optimizer, Schedule};
     let (m, n, t) = (784, 400, 11);
@@ -136,6 +136,9 @@ fn train() {
         gemm_rate = f64::max(gemm_rate, 2.0 * 256.0 * 784.0 * 400.0 / tg / 1e9);
     }
     for &batch in &[10usize, 100] {
+        if only_batch.is_some_and(|b| b != batch) {
+            continue;
+        }
         for supervised in [false, true] {
             let cfg = DrsaeConfig {
                 hidden: n,
@@ -209,12 +212,13 @@ fn main() {
         if cfg!(target_feature = "avx") { 8 } else { 4 },
         drsae::simd_width()
     );
+    args.finish();
     match group.as_str() {
         "kernels" => kernels(),
-        "train" => train(),
+        "train" => train(args.positional.get(1).map(|b| b.parse().unwrap_or_else(|_| die(format!("batch `{b}` is not a number"))))),
         "all" => {
             kernels();
-            train()
+            train(None)
         }
         other => die(format!(
             "unknown bench group `{other}` (kernels, train, all)"
