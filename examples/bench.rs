@@ -215,7 +215,10 @@ fn main() {
     args.finish();
     match group.as_str() {
         "kernels" => kernels(),
-        "train" => train(args.positional.get(1).map(|b| b.parse().unwrap_or_else(|_| die(format!("batch `{b}` is not a number"))))),
+        "train" => train(args.positional.get(1).map(|b| {
+            b.parse()
+                .unwrap_or_else(|_| die(format!("batch `{b}` is not a number")))
+        })),
         "all" => {
             kernels();
             train(None)

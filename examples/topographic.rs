@@ -7,6 +7,8 @@
 //!     [--sigma S] [--lr 2e-3] [--zca] [--time-budget 120] [--seed 0] [--threads P] [--out DIR]
 //! ```
 //! `--sigma` weights each pool member by a Gaussian of its distance to the pool's centre.
+//! `--psd ALPHA` trains PSD-style (20 inference steps from the encoder's prediction per
+//! patch, then one step on D and the encoder) instead of as a plain auto-encoder.
 //! ```text
 //! ```
 //! With `--out DIR`: `filters.png` (decoder filters at their grid positions) and
@@ -47,6 +49,7 @@ fn main() {
     let seed: u64 = args.get("seed", 0);
     let lr: f32 = args.get("lr", 2e-3);
     let sigma: Option<f32> = args.opt("sigma");
+    let psd: Option<f32> = args.opt("psd");
     let out = common::out_dir(&args);
     args.finish();
     if grid < 2 || pool == 0 || pool > grid || patch < 2 || count < 100 {
@@ -80,6 +83,7 @@ fn main() {
         lr,
         time_budget: Some(budget),
         seed,
+        psd: psd.map(|a| (a, 20)),
         ..Default::default()
     };
     let report = train_group_ae(&mut model, &train, &groups, &cfg, |epoch, l, secs| {

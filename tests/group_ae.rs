@@ -116,3 +116,96 @@ fn gradients_for_every_group_shape_and_form() {
         }
     }
 }
+
+#[test]
+fn psd_gradients_at_fixed_codes_and_inference_lowers_the_energy() {
+    let (p, batch, alpha, lambda) = (6, 4, 0.7f32, 0.2f32);
+    let groups = Groups::grid(3, 3, 2, 1, None).unwrap();
+    for form in [EncoderForm::Relu, EncoderForm::Tanh] {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let mut model = GroupAe::init(p, 9, form, &mut rng);
+        for b in model.bias.iter_mut() {
+            *b = rng.gen_range(0.0..0.3);
+        }
+        let x = Mat::random(batch, p, rand_distr::StandardNormal, &mut rng);
+        let mut ws = GroupAeWorkspace::default();
+        let mut g = model.zero_grads();
+        let lip = drsae::solvers::largest_eigenvalue(&{
+            let mut gram = Mat::zeros(9, 9);
+            drsae::linalg::gemm(1.0, model.dec.t(), model.dec.view(), 0.0, gram.view_mut());
+            gram
+        });
+        let energy = |z: &Mat, f: &Mat| -> f64 {
+            let mut e = 0.0;
+            for i in 0..batch {
+                for r in 0..p {
+                    let v = x[(i, r)] as f64
+                        - (0..9)
+                            .map(|j| model.dec[(r, j)] as f64 * z[(i, j)] as f64)
+                            .sum::<f64>();
+                    e += 0.5 * v * v;
+                }
+                let mut norms = vec![0.0; groups.len()];
+                e += lambda as f64 * groups.value(z.row(i), &mut norms) as f64;
+                e += 0.5
+                    * alpha as f64
+                    * (0..9)
+                        .map(|j| ((z[(i, j)] - f[(i, j)]) as f64).powi(2))
+                        .sum::<f64>();
+            }
+            e
+        };
+        model.forward(&x, &groups, &mut ws);
+        let f = model.codes(&ws).clone();
+        model.psd_step(&x, &groups, lambda, alpha, 30, lip, &mut ws, &mut g);
+        let zstar = model.psd_codes(&ws).clone();
+        assert!(
+            energy(&zstar, &f) < energy(&f, &f),
+            "{form:?}: inference did not lower the energy"
+        );
+        // Finite differences of ½‖x − D z*‖² + ½α‖z* − F(x)‖² (batch mean) at fixed z*.
+        let obj = |m: &GroupAe| -> f64 {
+            let mut w2 = GroupAeWorkspace::default();
+            m.forward(&x, &groups, &mut w2);
+            let fx = m.codes(&w2);
+            let mut e = 0.0;
+            for i in 0..batch {
+                for r in 0..p {
+                    let v = x[(i, r)] as f64
+                        - (0..9)
+                            .map(|j| m.dec[(r, j)] as f64 * zstar[(i, j)] as f64)
+                            .sum::<f64>();
+                    e += 0.5 * v * v;
+                }
+                e += 0.5
+                    * alpha as f64
+                    * (0..9)
+                        .map(|j| ((zstar[(i, j)] - fx[(i, j)]) as f64).powi(2))
+                        .sum::<f64>();
+            }
+            e / batch as f64
+        };
+        // f32 forward: use a larger step and a looser bound than the f64 tests.
+        let h = 1e-3f32;
+        let check = |name: &str, ours: &[f32], get: &dyn Fn(&mut GroupAe) -> &mut [f32]| {
+            let gmax = ours.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
+            for idx in 0..ours.len() {
+                let mut mp = model.clone();
+                get(&mut mp)[idx] += h;
+                let mut mm = model.clone();
+                get(&mut mm)[idx] -= h;
+                let fd = (obj(&mp) - obj(&mm)) / (2.0 * h as f64);
+                let tol = 2e-2 * fd.abs().max(0.05 * gmax as f64).max(1e-4);
+                assert!(
+                    (ours[idx] as f64 - fd).abs() <= tol,
+                    "{form:?} PSD ∂/∂{name}[{idx}]: ours {} fd {fd}",
+                    ours[idx]
+                );
+            }
+        };
+        check("W", g.w.as_slice(), &|m| m.w.as_mut_slice());
+        check("bias", &g.bias, &|m| &mut m.bias[..]);
+        check("gain", &g.gain, &|m| &mut m.gain[..]);
+        check("D", g.dec.as_slice(), &|m| m.dec.as_mut_slice());
+    }
+}

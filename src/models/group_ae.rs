@@ -56,6 +56,7 @@ pub struct GroupAeWorkspace {
     z: Mat,
     r: Mat,
     gz: Mat,
+    zc: Mat,
     norms: Vec<f32>,
 }
 
@@ -205,7 +206,12 @@ impl GroupAe {
         }
         // ∂D = −Rᵀ Z / B
         gemm(-inv_b, ws.r.t(), ws.z.view(), 0.0, grads.dec.view_mut());
-        // Gain, then through the non-linearity: ∂U = ∂Z ⊙ g ⊙ σ'(U).
+        self.encoder_backward(x, ws, grads);
+    }
+
+    /// Back-propagates `ws.gz = ∂L/∂F(x)` through the encoder into W, bias and gain.
+    fn encoder_backward(&self, x: &Mat, ws: &mut GroupAeWorkspace, grads: &mut GroupAeGrads) {
+        // Gain, then through the non-linearity: ∂U = ∂F ⊙ g ⊙ σ'(U).
         grads.gain.iter_mut().for_each(|v| *v = 0.0);
         grads.bias.iter_mut().for_each(|v| *v = 0.0);
         let n = self.hidden();
@@ -221,6 +227,78 @@ impl GroupAe {
             }
         }
         gemm(1.0, ws.gz.t(), x.view(), 0.0, grads.w.view_mut());
+    }
+
+    /// PSD inference and gradients (Kavukcuoglu et al.): starting from the encoder's
+    /// prediction `F(x)`, take `steps` gradient steps on
+    /// `E(z) = ½‖x − Dz‖² + λψ(z) + ½α‖z − F(x)‖²` (step `1/(L + α)`, L = λ_max(DᵀD);
+    /// ψ's gradient is 0 at a zero group), then write the gradients of the batch mean of
+    /// `½‖x − Dz*‖²` (for D) and `½α‖z* − F(x)‖²` (for the encoder) at the fixed codes z*.
+    /// Returns the batch's loss terms at z* (reconstruction and group term).
+    #[allow(clippy::too_many_arguments)]
+    pub fn psd_step(
+        &self,
+        x: &Mat,
+        groups: &Groups,
+        lambda: f32,
+        alpha: f32,
+        steps: usize,
+        lipschitz: f32,
+        ws: &mut GroupAeWorkspace,
+        grads: &mut GroupAeGrads,
+    ) -> GroupAeLoss {
+        let batch = x.nrows();
+        let inv_b = 1.0 / batch as f32;
+        self.forward(x, groups, ws); // ws.z = F(x)
+        ws.zc.clone_from(&ws.z);
+        let eta = 1.0 / (lipschitz + alpha);
+        for _ in 0..steps {
+            // R = X − Z Dᵀ; ∂E/∂Z = −R D + λ∇ψ + α(Z − F)
+            ws.r.copy_from(x);
+            gemm(-1.0, ws.zc.view(), self.dec.t(), 1.0, ws.r.view_mut());
+            gemm(-1.0, ws.r.view(), self.dec.view(), 0.0, ws.gz.view_mut());
+            for ((zrow, frow), grow) in ws.zc.rows().zip(ws.z.rows()).zip(ws.gz.rows_mut()) {
+                groups.norms(zrow, &mut ws.norms);
+                groups.add_gradient(zrow, &ws.norms, lambda, grow);
+                for ((g, zv), fv) in grow.iter_mut().zip(zrow).zip(frow) {
+                    *g += alpha * (zv - fv);
+                }
+            }
+            crate::linalg::axpy(-eta, ws.gz.as_slice(), ws.zc.as_mut_slice());
+        }
+        ws.r.copy_from(x);
+        gemm(-1.0, ws.zc.view(), self.dec.t(), 1.0, ws.r.view_mut());
+        let mut loss = GroupAeLoss {
+            count: batch,
+            ..Default::default()
+        };
+        loss.reconstruction =
+            ws.r.as_slice()
+                .iter()
+                .map(|v| 0.5 * (*v as f64) * (*v as f64))
+                .sum();
+        for zrow in ws.zc.rows() {
+            loss.group += groups.value(zrow, &mut ws.norms) as f64;
+            loss.active_groups += ws.norms.iter().filter(|v| **v > 0.0).count() as f64;
+        }
+        loss.active_groups /= batch.max(1) as f64;
+        gemm(-inv_b, ws.r.t(), ws.zc.view(), 0.0, grads.dec.view_mut());
+        for ((g, f), z) in ws
+            .gz
+            .as_mut_slice()
+            .iter_mut()
+            .zip(ws.z.as_slice())
+            .zip(ws.zc.as_slice())
+        {
+            *g = alpha * inv_b * (f - z);
+        }
+        self.encoder_backward(x, ws, grads);
+        loss
+    }
+
+    /// The codes found by the last [`GroupAe::psd_step`] (B × n).
+    pub fn psd_codes<'a>(&self, ws: &'a GroupAeWorkspace) -> &'a Mat {
+        &ws.zc
     }
 
     /// Constraints after an update: unit-norm decoder columns, non-negative gains.

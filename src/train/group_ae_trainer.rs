@@ -20,6 +20,7 @@ use std::time::Instant;
 /// | `lr` | 1e-3 | base learning rate (cosine decay over the run) | > 0 |
 /// | `time_budget` | none | wall-clock seconds | > 0 |
 /// | `seed` | 0 | shuffling | |
+/// | `psd` | none | `(α, steps)`: train PSD-style (inference from F(x), then one step) | α > 0, steps ≥ 1 |
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupAeConfig {
     /// Group-term weight λ.
@@ -36,6 +37,8 @@ pub struct GroupAeConfig {
     pub time_budget: Option<f64>,
     /// Shuffling seed.
     pub seed: u64,
+    /// PSD training: prediction weight α and inference steps per example.
+    pub psd: Option<(f32, usize)>,
 }
 
 impl Default for GroupAeConfig {
@@ -48,6 +51,7 @@ impl Default for GroupAeConfig {
             lr: 1e-3,
             time_budget: None,
             seed: 0,
+            psd: None,
         }
     }
 }
@@ -91,6 +95,15 @@ pub fn train_group_ae(
         return Err(Error::param("time_budget", "must be finite and > 0"));
     }
     cfg.optimizer.check()?;
+    if cfg
+        .psd
+        .is_some_and(|(a, k)| !(a > 0.0 && a.is_finite()) || k == 0)
+    {
+        return Err(Error::param(
+            "psd",
+            "α must be finite and > 0 and steps ≥ 1",
+        ));
+    }
     if x.nrows() == 0 || x.ncols() != model.w.ncols() || groups.n_units() != model.hidden() {
         return Err(Error::param(
             "data",
@@ -118,6 +131,7 @@ pub fn train_group_ae(
     let start = Instant::now();
     let steps_per_epoch = x.nrows().div_ceil(cfg.batch) as f64;
     let (mut seen, mut last, mut epochs) = (0usize, GroupAeLoss::default(), 0);
+    let mut lipschitz = 1.0f32;
     'outer: for epoch in 0..cfg.epochs {
         let mut rng = rand::rngs::StdRng::seed_from_u64(
             cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
@@ -139,14 +153,37 @@ pub fn train_group_ae(
                 .time_budget
                 .map_or(by_epochs, |b| by_epochs.max(elapsed / b));
             gather_rows(x, idx, &mut xb);
-            let l = model.forward(&xb, groups, &mut ws);
+            let l = match cfg.psd {
+                Some((alpha, steps)) => {
+                    // D changes slowly: refresh the inference step's Lipschitz bound every
+                    // 50 updates (with a 20% margin).
+                    if opt.step % 50 == 0 {
+                        let mut gram = Mat::zeros(model.hidden(), model.hidden());
+                        crate::linalg::gemm(
+                            1.0,
+                            model.dec.t(),
+                            model.dec.view(),
+                            0.0,
+                            gram.view_mut(),
+                        );
+                        lipschitz = 1.2 * crate::solvers::largest_eigenvalue(&gram);
+                    }
+                    model.psd_step(
+                        &xb, groups, cfg.lambda, alpha, steps, lipschitz, &mut ws, &mut grads,
+                    )
+                }
+                None => {
+                    let l = model.forward(&xb, groups, &mut ws);
+                    model.backward(&xb, groups, cfg.lambda, &mut ws, &mut grads);
+                    l
+                }
+            };
             if !l.mean(cfg.lambda).is_finite() {
                 return Err(Error::Diverged {
                     step: opt.step,
                     what: "loss".into(),
                 });
             }
-            model.backward(&xb, groups, cfg.lambda, &mut ws, &mut grads);
             let lr = schedule.at(cfg.lr, opt.step, progress);
             opt.update(
                 lr,
