@@ -160,13 +160,7 @@ pub fn write_png_gray(
     height: usize,
     pixels: &[u8],
 ) -> std::io::Result<()> {
-    let f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut enc = png::Encoder::new(f, width as u32, height as u32);
-    enc.set_color(png::ColorType::Grayscale);
-    enc.set_depth(png::BitDepth::Eight);
-    let mut w = enc.write_header().map_err(std::io::Error::other)?;
-    w.write_image_data(pixels).map_err(std::io::Error::other)?;
-    Ok(())
+    write_png(path, width, height, png::ColorType::Grayscale, pixels)
 }
 
 /// Writes an 8-bit RGB PNG.
@@ -176,13 +170,22 @@ pub fn write_png_rgb(
     height: usize,
     pixels: &[u8],
 ) -> std::io::Result<()> {
+    write_png(path, width, height, png::ColorType::Rgb, pixels)
+}
+
+fn write_png(
+    path: &std::path::Path,
+    width: usize,
+    height: usize,
+    color: png::ColorType,
+    pixels: &[u8],
+) -> std::io::Result<()> {
     let f = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut enc = png::Encoder::new(f, width as u32, height as u32);
-    enc.set_color(png::ColorType::Rgb);
+    enc.set_color(color);
     enc.set_depth(png::BitDepth::Eight);
     let mut w = enc.write_header().map_err(std::io::Error::other)?;
-    w.write_image_data(pixels).map_err(std::io::Error::other)?;
-    Ok(())
+    w.write_image_data(pixels).map_err(std::io::Error::other)
 }
 
 /// Lays out `tiles` (each `th × tw` values, row-major) on a grid, each tile scaled to its own

@@ -90,17 +90,7 @@ where
         Theta::Uniform(t) if src.len() >= STREAMING_MIN_LEN => {
             map_out_streaming(src, t, dst, vf, sf)
         }
-        Theta::Uniform(t) => {
-            let tv = f32x8::splat(t);
-            let mut s = src.chunks_exact(8);
-            let mut d = dst.chunks_exact_mut(8);
-            for (a, b) in (&mut s).zip(&mut d) {
-                store8(b, vf(load8(a), tv));
-            }
-            for (a, b) in s.remainder().iter().zip(d.into_remainder()) {
-                *b = sf(*a, t);
-            }
-        }
+        Theta::Uniform(t) => map_out_uniform(src, t, dst, vf, sf),
         Theta::PerUnit(th) => {
             for (srow, drow) in src
                 .chunks_exact(th.len())
@@ -161,16 +151,23 @@ where
         unsafe { _mm_sfence() };
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
-    {
-        let tv = f32x8::splat(t);
-        let mut s = src.chunks_exact(8);
-        let mut d = dst.chunks_exact_mut(8);
-        for (a, b) in (&mut s).zip(&mut d) {
-            store8(b, vf(load8(a), tv));
-        }
-        for (a, b) in s.remainder().iter().zip(d.into_remainder()) {
-            *b = sf(*a, t);
-        }
+    map_out_uniform(src, t, dst, vf, sf);
+}
+
+#[inline(always)]
+fn map_out_uniform<V, S>(src: &[f32], t: f32, dst: &mut [f32], vf: V, sf: S)
+where
+    V: Fn(f32x8, f32x8) -> f32x8,
+    S: Fn(f32, f32) -> f32,
+{
+    let tv = f32x8::splat(t);
+    let mut s = src.chunks_exact(8);
+    let mut d = dst.chunks_exact_mut(8);
+    for (a, b) in (&mut s).zip(&mut d) {
+        store8(b, vf(load8(a), tv));
+    }
+    for (a, b) in s.remainder().iter().zip(d.into_remainder()) {
+        *b = sf(*a, t);
     }
 }
 

@@ -163,23 +163,8 @@ impl GroupAe {
                 zrow[j] = self.gain[j] * hrow[j];
             }
         }
-        ws.r.copy_from(x);
-        gemm(-1.0, ws.z.view(), self.dec.t(), 1.0, ws.r.view_mut());
-        let mut loss = GroupAeLoss {
-            count: batch,
-            ..Default::default()
-        };
-        loss.reconstruction =
-            ws.r.as_slice()
-                .iter()
-                .map(|v| 0.5 * (*v as f64) * (*v as f64))
-                .sum();
-        for zrow in ws.z.rows() {
-            loss.group += groups.value(zrow, &mut ws.norms) as f64;
-            loss.active_groups += ws.norms.iter().filter(|v| **v > 0.0).count() as f64;
-        }
-        loss.active_groups /= batch.max(1) as f64;
-        loss
+        reconstruct(x, &ws.z, &self.dec, &mut ws.r);
+        loss_terms(&ws.r, &ws.z, groups, &mut ws.norms)
     }
 
     /// The codes of the last forward pass (B × n).
@@ -254,8 +239,7 @@ impl GroupAe {
         let eta = 1.0 / (lipschitz + alpha);
         for _ in 0..steps {
             // R = X − Z Dᵀ; ∂E/∂Z = −R D + λ∇ψ + α(Z − F)
-            ws.r.copy_from(x);
-            gemm(-1.0, ws.zc.view(), self.dec.t(), 1.0, ws.r.view_mut());
+            reconstruct(x, &ws.zc, &self.dec, &mut ws.r);
             gemm(-1.0, ws.r.view(), self.dec.view(), 0.0, ws.gz.view_mut());
             for ((zrow, frow), grow) in ws.zc.rows().zip(ws.z.rows()).zip(ws.gz.rows_mut()) {
                 groups.norms(zrow, &mut ws.norms);
@@ -266,22 +250,8 @@ impl GroupAe {
             }
             crate::linalg::axpy(-eta, ws.gz.as_slice(), ws.zc.as_mut_slice());
         }
-        ws.r.copy_from(x);
-        gemm(-1.0, ws.zc.view(), self.dec.t(), 1.0, ws.r.view_mut());
-        let mut loss = GroupAeLoss {
-            count: batch,
-            ..Default::default()
-        };
-        loss.reconstruction =
-            ws.r.as_slice()
-                .iter()
-                .map(|v| 0.5 * (*v as f64) * (*v as f64))
-                .sum();
-        for zrow in ws.zc.rows() {
-            loss.group += groups.value(zrow, &mut ws.norms) as f64;
-            loss.active_groups += ws.norms.iter().filter(|v| **v > 0.0).count() as f64;
-        }
-        loss.active_groups /= batch.max(1) as f64;
+        reconstruct(x, &ws.zc, &self.dec, &mut ws.r);
+        let loss = loss_terms(&ws.r, &ws.zc, groups, &mut ws.norms);
         gemm(-inv_b, ws.r.t(), ws.zc.view(), 0.0, grads.dec.view_mut());
         for ((g, f), z) in ws
             .gz
@@ -311,6 +281,31 @@ impl GroupAe {
     pub fn filter(&self, j: usize) -> Vec<f32> {
         (0..self.dec.nrows()).map(|i| self.dec[(i, j)]).collect()
     }
+}
+
+/// `r ← x − z Dᵀ`.
+fn reconstruct(x: &Mat, z: &Mat, dec: &Mat, r: &mut Mat) {
+    r.copy_from(x);
+    gemm(-1.0, z.view(), dec.t(), 1.0, r.view_mut());
+}
+
+/// The batch's loss terms from its residuals `r` and codes `z`.
+fn loss_terms(r: &Mat, z: &Mat, groups: &Groups, norms: &mut [f32]) -> GroupAeLoss {
+    let mut loss = GroupAeLoss {
+        count: z.nrows(),
+        ..Default::default()
+    };
+    loss.reconstruction = r
+        .as_slice()
+        .iter()
+        .map(|v| 0.5 * (*v as f64) * (*v as f64))
+        .sum();
+    for zrow in z.rows() {
+        loss.group += groups.value(zrow, norms) as f64;
+        loss.active_groups += norms.iter().filter(|v| **v > 0.0).count() as f64;
+    }
+    loss.active_groups /= z.nrows().max(1) as f64;
+    loss
 }
 
 /// Scales every column of `d` to unit L2 norm (zero columns stay zero).
