@@ -98,6 +98,16 @@ impl Error {
             reason: reason.into(),
         }
     }
+    /// Prefixes a format error's description with the file it came from.
+    pub(crate) fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            Error::Format { format, what } => Error::Format {
+                format,
+                what: format!("{}: {what}", path.display()),
+            },
+            e => e,
+        }
+    }
     pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().display().to_string(),

@@ -37,6 +37,16 @@ impl Minibatches {
     }
 }
 
+/// The generator of epoch `epoch` of training stream `stream` (a phase, a model…) under
+/// `seed`. Every epoch's shuffle depends only on these three numbers, so a run is
+/// reproducible and can resume at any epoch without saving generator state.
+pub fn epoch_rng(seed: u64, stream: u64, epoch: u64) -> rand::rngs::StdRng {
+    use rand::SeedableRng;
+    rand::rngs::StdRng::seed_from_u64(
+        seed ^ (stream << 56) ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    )
+}
+
 /// Copies rows `idx` of `src` into `dst` (resized to `idx.len()` rows, no reallocation once
 /// large enough).
 #[track_caller]

@@ -125,15 +125,15 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
 /// Reads an IDX3 image file (gzip or raw).
 pub fn read_idx_images(path: impl AsRef<Path>) -> Result<IdxImages> {
     let path = path.as_ref();
-    let idx = parse_idx(&read_file(path)?).map_err(|e| with_path(e, path))?;
-    idx_images(idx).map_err(|e| with_path(e, path))
+    let idx = parse_idx(&read_file(path)?).map_err(|e| e.in_file(path))?;
+    idx_images(idx).map_err(|e| e.in_file(path))
 }
 
 /// Reads an IDX1 label file (gzip or raw).
 pub fn read_idx_labels(path: impl AsRef<Path>) -> Result<Vec<u8>> {
     let path = path.as_ref();
-    let idx = parse_idx(&read_file(path)?).map_err(|e| with_path(e, path))?;
-    idx_labels(idx).map_err(|e| with_path(e, path))
+    let idx = parse_idx(&read_file(path)?).map_err(|e| e.in_file(path))?;
+    idx_labels(idx).map_err(|e| e.in_file(path))
 }
 
 /// Interprets a parsed IDX as images (exactly 3 dimensions).
@@ -160,16 +160,6 @@ pub fn idx_labels(idx: Idx) -> Result<Vec<u8>> {
             "labels need 1 dimension, found {:?}",
             idx.dims
         ))),
-    }
-}
-
-fn with_path(e: Error, path: &Path) -> Error {
-    match e {
-        Error::Format { format, what } => Error::Format {
-            format,
-            what: format!("{}: {what}", path.display()),
-        },
-        e => e,
     }
 }
 

@@ -7,7 +7,7 @@ mod patches;
 pub mod pgm;
 mod preprocess;
 
-pub use batches::{gather_rows, Minibatches};
+pub use batches::{epoch_rng, gather_rows, Minibatches};
 pub use idx::{parse_idx, read_idx_images, read_idx_labels, Idx, IdxImages};
 pub use mnist::{LabelledImages, Mnist};
 pub use patches::sample_patches;

@@ -158,13 +158,7 @@ pub fn parse_pgm(bytes: &[u8]) -> Result<GrayImage> {
 pub fn read_pgm(path: impl AsRef<Path>) -> Result<GrayImage> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse_pgm(&bytes).map_err(|e| match e {
-        Error::Format { format, what } => Error::Format {
-            format,
-            what: format!("{}: {what}", path.display()),
-        },
-        e => e,
-    })
+    parse_pgm(&bytes).map_err(|e| e.in_file(path))
 }
 
 /// Reads every `*.pgm` file of a directory, sorted by name.

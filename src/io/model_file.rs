@@ -232,13 +232,7 @@ pub fn save_drsae(
 pub fn load_drsae(path: impl AsRef<Path>) -> Result<(Drsae, HashMap<String, String>)> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    drsae_from_bytes(&bytes).map_err(|e| match e {
-        Error::Format { format, what } => Error::Format {
-            format,
-            what: format!("{}: {what}", path.display()),
-        },
-        e => e,
-    })
+    drsae_from_bytes(&bytes).map_err(|e| e.in_file(path))
 }
 
 /// Parses safetensors bytes into a model and its metadata.

@@ -471,11 +471,7 @@ pub fn train_drsae_with(
         while st.epoch <= epochs {
             let epoch = st.epoch;
             // The shuffle of (phase, epoch) depends only on the seed: resumable, reproducible.
-            let mut rng = rand::rngs::StdRng::seed_from_u64(
-                cfg.seed
-                    ^ ((phase as u64) << 56)
-                    ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            );
+            let mut rng = crate::data::epoch_rng(cfg.seed, phase as u64, epoch as u64);
             let order = Minibatches::shuffled(data.train_x.nrows(), cfg.batch, &mut rng);
             let t_epoch = Instant::now();
             let mut out_of_time = false;

@@ -6,7 +6,6 @@ use crate::kernels::Groups;
 use crate::linalg::Mat;
 use crate::models::{GroupAe, GroupAeLoss, GroupAeWorkspace};
 use crate::{Error, Result};
-use rand::SeedableRng;
 use std::time::Instant;
 
 /// Hyper-parameters of group-sparse auto-encoder training.
@@ -133,9 +132,7 @@ pub fn train_group_ae(
     let (mut seen, mut last, mut epochs) = (0usize, GroupAeLoss::default(), 0);
     let mut lipschitz = 1.0f32;
     'outer: for epoch in 0..cfg.epochs {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(
-            cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let mut rng = crate::data::epoch_rng(cfg.seed, 0, epoch as u64);
         let order = Minibatches::shuffled(x.nrows(), cfg.batch, &mut rng);
         let mut sum = GroupAeLoss::default();
         epochs = epoch + 1;

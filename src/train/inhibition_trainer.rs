@@ -7,7 +7,6 @@ use crate::linalg::{set_norm, Mat};
 use crate::models::{inhibition_gradients, project_inhibition};
 use crate::solvers::{inhibited_codes, InhibitionStats};
 use crate::{Error, Result};
-use rand::SeedableRng;
 use std::time::Instant;
 
 /// A dictionary W (m × n, unit columns), an inhibition matrix S and an optional
@@ -115,9 +114,7 @@ pub fn train_inhibition(
     let mut last = InhibitionStats::default();
     let mut step = 0u64;
     for epoch in 0..cfg.epochs {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(
-            cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let mut rng = crate::data::epoch_rng(cfg.seed, 0, epoch as u64);
         let order = Minibatches::shuffled(x.nrows(), cfg.batch, &mut rng);
         let mut sum = InhibitionStats::default();
         let mut seen = 0usize;

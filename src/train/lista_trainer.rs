@@ -5,7 +5,6 @@ use crate::data::{gather_rows, Minibatches};
 use crate::linalg::Mat;
 use crate::models::{Lista, ListaWorkspace};
 use crate::{Error, Result};
-use rand::SeedableRng;
 
 /// Hyper-parameters of LISTA training.
 ///
@@ -96,9 +95,7 @@ pub fn train_lista(
     let steps_per_epoch = x.nrows().div_ceil(cfg.batch) as f64;
     let mut losses = Vec::with_capacity(cfg.epochs);
     for epoch in 0..cfg.epochs {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(
-            cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let mut rng = crate::data::epoch_rng(cfg.seed, 0, epoch as u64);
         let order = Minibatches::shuffled(x.nrows(), cfg.batch, &mut rng);
         let mut total = 0.0;
         for (k, idx) in order.iter().enumerate() {
