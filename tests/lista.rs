@@ -164,3 +164,105 @@ fn training_beats_the_ista_initialisation() {
         "trained error {e1} vs ISTA init {e0} (max diff before {before}); losses {losses:?}"
     );
 }
+
+#[test]
+fn interrupted_and_resumed_training_matches_for_lista_group_ae_and_inhibition() {
+    use drsae::kernels::Groups;
+    use drsae::models::{tree_inhibition, EncoderForm, GroupAe};
+    use drsae::solvers::exact;
+    use drsae::train::*;
+    let dir = std::env::temp_dir().join(format!("drsae-loops-{}", std::process::id()));
+    let ck = |stop: Option<u64>, resume: bool| Checkpointing {
+        dir: Some(dir.clone()),
+        every_steps: 3,
+        resume,
+        stop_after_steps: stop,
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let x = Mat::random(120, 12, rand_distr::StandardNormal, &mut rng);
+
+    // LISTA (Adam moments in the checkpoint).
+    let d = dict(12, 16, 8);
+    let mut z = Mat::zeros(120, 16);
+    exact(&d, &x, &mut z, &LassoOptions::new(0.4)).unwrap();
+    let cfg = ListaConfig {
+        epochs: 4,
+        batch: 25,
+        ..Default::default()
+    };
+    let mut reference = Lista::from_ista(&d, 0.4, 2);
+    let losses = train_lista(&mut reference, &x, &z, &cfg).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut a = Lista::from_ista(&d, 0.4, 2);
+    assert!(matches!(
+        train_lista_with(&mut a, &x, &z, &cfg, &ck(Some(7), false)),
+        Err(drsae::Error::Interrupted { step: 7 })
+    ));
+    let mut b = Lista::from_ista(&d, 0.4, 2);
+    let resumed = train_lista_with(&mut b, &x, &z, &cfg, &ck(None, true)).unwrap();
+    assert!(b == reference, "LISTA differs after resume");
+    assert_eq!(losses, resumed);
+
+    // Group-sparse auto-encoder.
+    let groups = Groups::grid(4, 4, 2, 1, None).unwrap();
+    let gcfg = GroupAeConfig {
+        epochs: 3,
+        batch: 30,
+        lambda: 0.2,
+        ..Default::default()
+    };
+    let init = GroupAe::init(
+        12,
+        16,
+        EncoderForm::Relu,
+        &mut rand::rngs::StdRng::seed_from_u64(1),
+    );
+    let mut reference = init.clone();
+    train_group_ae(&mut reference, &x, &groups, &gcfg, |_, _, _| {}).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut a = init.clone();
+    assert!(train_group_ae_with(
+        &mut a,
+        &x,
+        &groups,
+        &gcfg,
+        &ck(Some(5), false),
+        |_, _, _| {}
+    )
+    .is_err());
+    let mut b = init.clone();
+    train_group_ae_with(&mut b, &x, &groups, &gcfg, &ck(None, true), |_, _, _| {}).unwrap();
+    assert!(b == reference, "group AE differs after resume");
+
+    // Inhibition with learned S.
+    let s0 = tree_inhibition(3, 2, 0.2).unwrap();
+    let w0 = dict(12, 4, 9).atoms().clone();
+    let icfg = InhibitionConfig {
+        epochs: 3,
+        batch: 30,
+        lr_s: 0.05,
+        beta: 0.5,
+        ..Default::default()
+    };
+    let mut reference = InhibitionModel {
+        w: w0.clone(),
+        s: s0.clone(),
+        mask: None,
+    };
+    train_inhibition(&mut reference, &x, &icfg, |_, _, _| {}).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut a = InhibitionModel {
+        w: w0.clone(),
+        s: s0.clone(),
+        mask: None,
+    };
+    assert!(train_inhibition_with(&mut a, &x, &icfg, &ck(Some(4), false), |_, _, _| {}).is_err());
+    let mut b = InhibitionModel {
+        w: w0,
+        s: s0,
+        mask: None,
+    };
+    train_inhibition_with(&mut b, &x, &icfg, &ck(None, true), |_, _, _| {}).unwrap();
+    assert!(b == reference, "inhibition model differs after resume");
+    std::fs::remove_dir_all(&dir).ok();
+}

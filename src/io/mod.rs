@@ -3,12 +3,13 @@
 mod atomic;
 #[cfg(feature = "safetensors")]
 mod model_file;
+mod named;
 
 pub use atomic::write_atomic;
 #[cfg(feature = "safetensors")]
 pub use model_file::{
     drsae_from_bytes, drsae_to_bytes, load_drsae, save_drsae, tensors_from_bytes, tensors_to_bytes,
-    NamedTensor, FORMAT_VERSION,
+    FORMAT_VERSION,
 };
-#[cfg(feature = "safetensors")]
-pub(crate) use model_file::{model_from_tensors, model_tensors, parse_steps};
+pub use named::NamedTensor;
+pub(crate) use named::{model_from_tensors, model_tensors, parse_steps};

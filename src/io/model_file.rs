@@ -17,7 +17,7 @@
 //! is read whole (its own size bounds every allocation).
 
 use super::atomic::write_atomic;
-use crate::linalg::Mat;
+use super::named::{model_from_tensors, model_tensors, parse_steps, NamedTensor};
 use crate::models::{Drsae, LossWeights};
 use crate::{Error, Result};
 use safetensors::tensor::{Dtype, SafeTensors};
@@ -30,9 +30,6 @@ pub const FORMAT_VERSION: &str = "1";
 fn err(what: impl Into<String>) -> Error {
     Error::format("safetensors", what)
 }
-
-/// A named f32 tensor for [`tensors_to_bytes`].
-pub type NamedTensor<'a> = (String, Vec<usize>, &'a [f32]);
 
 /// Serialises named f32 tensors and string metadata to safetensors bytes.
 ///
@@ -133,70 +130,6 @@ pub fn tensors_from_bytes(
     Ok((out, meta))
 }
 
-/// The tensors of `model` under `prefix` (`E`, `S`, `b`, `D`, `C`).
-pub(crate) fn model_tensors<'a>(model: &'a Drsae, prefix: &str) -> Vec<NamedTensor<'a>> {
-    vec![
-        (
-            format!("{prefix}E"),
-            vec![model.e.nrows(), model.e.ncols()],
-            model.e.as_slice(),
-        ),
-        (
-            format!("{prefix}S"),
-            vec![model.s.nrows(), model.s.ncols()],
-            model.s.as_slice(),
-        ),
-        (format!("{prefix}b"), vec![model.b.len()], &model.b[..]),
-        (
-            format!("{prefix}D"),
-            vec![model.d.nrows(), model.d.ncols()],
-            model.d.as_slice(),
-        ),
-        (
-            format!("{prefix}C"),
-            vec![model.c.nrows(), model.c.ncols()],
-            model.c.as_slice(),
-        ),
-    ]
-}
-
-/// Rebuilds a model from tensors under `prefix`, checking every shape.
-pub(crate) fn model_from_tensors(
-    t: &mut HashMap<String, (Vec<usize>, Vec<f32>)>,
-    prefix: &str,
-    steps: usize,
-) -> Result<Drsae> {
-    let mut get = |name: &str, rank: usize| -> Result<(Vec<usize>, Vec<f32>)> {
-        let key = format!("{prefix}{name}");
-        let (shape, data) = t
-            .remove(&key)
-            .ok_or_else(|| err(format!("tensor `{key}` missing")))?;
-        if shape.len() != rank {
-            return Err(err(format!(
-                "tensor `{key}` has shape {shape:?}, expected rank {rank}"
-            )));
-        }
-        Ok((shape, data))
-    };
-    let (se, e) = get("E", 2)?;
-    let (ss, s) = get("S", 2)?;
-    let (sb, b) = get("b", 1)?;
-    let (sd, d) = get("D", 2)?;
-    let (sc, c) = get("C", 2)?;
-    let (n, m, k) = (se[0], se[1], sc[0]);
-    if n == 0 || m == 0 || k == 0 || ss != [n, n] || sb != [n] || sd != [m, n] || sc != [k, n] {
-        return Err(err(format!("inconsistent shapes: E {se:?}, S {ss:?}, b {sb:?}, D {sd:?}, C {sc:?} (expected E [n, m], S [n, n], b [n], D [m, n], C [k, n])")));
-    }
-    Ok(Drsae {
-        e: Mat::from_vec(n, m, e),
-        s: Mat::from_vec(n, n, s),
-        b,
-        d: Mat::from_vec(m, n, d),
-        c: Mat::from_vec(k, n, c),
-        steps,
-    })
-}
-
 /// Serialises `model` (and the loss weights it was trained with) to safetensors bytes.
 pub fn drsae_to_bytes(
     model: &Drsae,
@@ -249,12 +182,4 @@ pub fn drsae_from_bytes(bytes: &[u8]) -> Result<(Drsae, HashMap<String, String>)
     }
     let steps = parse_steps(&meta)?;
     Ok((model_from_tensors(&mut tensors, "", steps)?, meta))
-}
-
-/// The `steps` metadata entry, checked to lie in 1..=10000.
-pub(crate) fn parse_steps(meta: &HashMap<String, String>) -> Result<usize> {
-    meta.get("steps")
-        .and_then(|s| s.parse().ok())
-        .filter(|&t| (1..=10_000).contains(&t))
-        .ok_or_else(|| err("metadata `steps` missing or not in 1..=10000"))
 }

@@ -176,6 +176,20 @@ impl Groups {
         contiguous.then_some(size)
     }
 
+    /// A short string identifying the family (sizes and an FNV-1a hash of the members and
+    /// weights), for checkpoint fingerprints.
+    pub fn fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut mix = |v: u64| {
+            h ^= v;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        };
+        self.offsets.iter().for_each(|&o| mix(o as u64));
+        self.members.iter().for_each(|&j| mix(j as u64));
+        self.weights.iter().for_each(|w| mix(w.to_bits() as u64));
+        format!("{}x{}:{h:016x}", self.len(), self.n_units)
+    }
+
     /// Number of groups.
     pub fn len(&self) -> usize {
         self.offsets.len() - 1

@@ -9,17 +9,10 @@
 //! the previous checkpoint intact.
 
 use super::drsae_trainer::EpochReport;
-#[cfg(feature = "safetensors")]
-use crate::io::{
-    model_from_tensors, model_tensors, tensors_from_bytes, tensors_to_bytes, write_atomic,
-    NamedTensor,
-};
+use crate::io::{model_from_tensors, model_tensors, NamedTensor};
 use crate::models::Drsae;
-#[cfg(feature = "safetensors")]
 use crate::{Error, Result};
-#[cfg(feature = "safetensors")]
 use std::collections::HashMap;
-#[cfg(feature = "safetensors")]
 use std::path::Path;
 
 /// The file name of the checkpoint inside the checkpoint directory.
@@ -46,12 +39,10 @@ pub(crate) struct TrainState {
     pub fingerprint: String,
 }
 
-#[cfg(feature = "safetensors")]
 fn err(what: impl Into<String>) -> Error {
     Error::format("checkpoint", what)
 }
 
-#[cfg(feature = "safetensors")]
 fn history_to_string(h: &[EpochReport]) -> String {
     h.iter()
         .map(|r| {
@@ -72,7 +63,6 @@ fn history_to_string(h: &[EpochReport]) -> String {
         .join("\n")
 }
 
-#[cfg(feature = "safetensors")]
 fn history_from_string(s: &str) -> Result<Vec<EpochReport>> {
     s.lines()
         .filter(|l| !l.is_empty())
@@ -100,11 +90,9 @@ fn history_from_string(s: &str) -> Result<Vec<EpochReport>> {
         .collect()
 }
 
-#[cfg(feature = "safetensors")]
 impl TrainState {
     /// Writes the state to `dir/checkpoint.safetensors` atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut tensors: Vec<NamedTensor<'_>> = model_tensors(&self.model, "");
         if let Some((best, _, _)) = &self.best {
             tensors.extend(model_tensors(best, "best/"));
@@ -119,8 +107,6 @@ impl TrainState {
         let mut put = |k: &str, v: String| {
             meta.insert(k.to_string(), v);
         };
-        put("format", "drsae-checkpoint".into());
-        put("format_version", "1".into());
         put("steps", self.model.steps.to_string());
         put("phase", self.phase.to_string());
         put("epoch", self.epoch.to_string());
@@ -146,29 +132,14 @@ impl TrainState {
         put("train_seconds", format!("{:?}", self.train_seconds));
         put("elapsed", format!("{:?}", self.elapsed));
         put("fingerprint", self.fingerprint.clone());
-        write_atomic(
-            dir.join(CHECKPOINT_FILE),
-            &tensors_to_bytes(&tensors, meta)?,
-        )
+        write_checkpoint(dir, "drsae", &tensors, meta)
     }
 
     /// Reads `dir/checkpoint.safetensors`, or `None` if there is none.
     pub fn load(dir: &Path) -> Result<Option<TrainState>> {
-        let path = dir.join(CHECKPOINT_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&path, e)),
+        let Some((mut t, meta)) = read_checkpoint(dir, "drsae")? else {
+            return Ok(None);
         };
-        let (mut t, meta) = tensors_from_bytes(&bytes)?;
-        if meta.get("format").map(String::as_str) != Some("drsae-checkpoint")
-            || meta.get("format_version").map(String::as_str) != Some("1")
-        {
-            return Err(err(format!(
-                "{} is not a drsae checkpoint (version 1)",
-                path.display()
-            )));
-        }
         let get = |k: &str| {
             meta.get(k)
                 .ok_or_else(|| err(format!("metadata `{k}` missing")))
@@ -230,4 +201,300 @@ impl TrainState {
             fingerprint: get("fingerprint")?.clone(),
         }))
     }
+}
+
+/// Tensors of a checkpoint by name.
+pub(crate) type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// Writes `dir/checkpoint.safetensors` atomically for a training loop of `kind`.
+#[cfg(feature = "safetensors")]
+pub(crate) fn write_checkpoint(
+    dir: &Path,
+    kind: &str,
+    tensors: &[NamedTensor<'_>],
+    mut meta: HashMap<String, String>,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    meta.insert("format".into(), "drsae-checkpoint".into());
+    meta.insert("format_version".into(), "1".into());
+    meta.insert("kind".into(), kind.into());
+    crate::io::write_atomic(
+        dir.join(CHECKPOINT_FILE),
+        &crate::io::tensors_to_bytes(tensors, meta)?,
+    )
+}
+
+/// Without the `safetensors` feature there are no checkpoints.
+#[cfg(not(feature = "safetensors"))]
+pub(crate) fn write_checkpoint(
+    _: &Path,
+    _: &str,
+    _: &[NamedTensor<'_>],
+    _: HashMap<String, String>,
+) -> Result<()> {
+    Err(Error::param(
+        "checkpoint",
+        "checkpoints need the `safetensors` feature",
+    ))
+}
+
+/// Without the `safetensors` feature there are no checkpoints.
+#[cfg(not(feature = "safetensors"))]
+pub(crate) fn read_checkpoint(
+    _: &Path,
+    _: &str,
+) -> Result<Option<(Tensors, HashMap<String, String>)>> {
+    Err(Error::param(
+        "resume",
+        "checkpoints need the `safetensors` feature",
+    ))
+}
+
+/// Reads `dir/checkpoint.safetensors` written for `kind`; `None` if there is none.
+#[cfg(feature = "safetensors")]
+pub(crate) fn read_checkpoint(
+    dir: &Path,
+    kind: &str,
+) -> Result<Option<(Tensors, HashMap<String, String>)>> {
+    let path = dir.join(CHECKPOINT_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let (t, meta) = crate::io::tensors_from_bytes(&bytes).map_err(|e| e.in_file(&path))?;
+    if meta.get("format").map(String::as_str) != Some("drsae-checkpoint")
+        || meta.get("format_version").map(String::as_str) != Some("1")
+        || meta.get("kind").map(String::as_str) != Some(kind)
+    {
+        return Err(err(format!(
+            "{} is not a version-1 `{kind}` checkpoint",
+            path.display()
+        )));
+    }
+    Ok(Some((t, meta)))
+}
+
+/// A metadata entry parsed as `T`.
+pub(crate) fn meta_get<T: std::str::FromStr>(
+    meta: &HashMap<String, String>,
+    key: &str,
+) -> Result<T> {
+    let v = meta
+        .get(key)
+        .ok_or_else(|| err(format!("metadata `{key}` missing")))?;
+    v.parse()
+        .map_err(|_| err(format!("metadata `{key}` = `{v}` is malformed")))
+}
+
+/// A tensor of the checkpoint with the given length.
+pub(crate) fn take_tensor(t: &mut Tensors, name: &str, len: usize) -> Result<Vec<f32>> {
+    match t.remove(name) {
+        Some((_, v)) if v.len() == len => Ok(v),
+        Some((_, v)) => Err(err(format!(
+            "tensor `{name}` has {} values, expected {len}",
+            v.len()
+        ))),
+        None => Err(err(format!("tensor `{name}` missing"))),
+    }
+}
+
+/// The optimiser's moments as named tensors plus metadata entries.
+pub(crate) fn optimizer_to_checkpoint<'a>(
+    opt: &'a super::optimizer::OptimizerState,
+    tensors: &mut Vec<NamedTensor<'a>>,
+    meta: &mut HashMap<String, String>,
+) {
+    let (first, second) = opt.moments();
+    for (k, v) in first.iter().enumerate() {
+        tensors.push((format!("opt/first/{k}"), vec![v.len()], v));
+    }
+    for (k, v) in second.iter().enumerate() {
+        tensors.push((format!("opt/second/{k}"), vec![v.len()], v));
+    }
+    meta.insert("opt_first".into(), first.len().to_string());
+    meta.insert("opt_second".into(), second.len().to_string());
+    meta.insert("opt_step".into(), opt.step.to_string());
+}
+
+/// Restores the optimiser saved by [`optimizer_to_checkpoint`] (buffers must match).
+pub(crate) fn optimizer_from_checkpoint(
+    opt: &mut super::optimizer::OptimizerState,
+    t: &mut Tensors,
+    meta: &HashMap<String, String>,
+) -> Result<()> {
+    let (first_now, second_now) = opt.moments();
+    let (lf, ls): (Vec<usize>, Vec<usize>) = (
+        first_now.iter().map(Vec::len).collect(),
+        second_now.iter().map(Vec::len).collect(),
+    );
+    if meta_get::<usize>(meta, "opt_first")? != lf.len()
+        || meta_get::<usize>(meta, "opt_second")? != ls.len()
+    {
+        return Err(err("optimiser state does not match the optimiser"));
+    }
+    let first = lf
+        .iter()
+        .enumerate()
+        .map(|(k, &l)| take_tensor(t, &format!("opt/first/{k}"), l))
+        .collect::<Result<Vec<_>>>()?;
+    let second = ls
+        .iter()
+        .enumerate()
+        .map(|(k, &l)| take_tensor(t, &format!("opt/second/{k}"), l))
+        .collect::<Result<Vec<_>>>()?;
+    opt.restore(first, second, meta_get(meta, "opt_step")?);
+    Ok(())
+}
+
+/// Where a simple epoch/minibatch training loop is: enough, with the model and optimiser,
+/// to continue it exactly.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct LoopPosition {
+    /// Epoch in progress (0-based).
+    pub epoch: usize,
+    /// Minibatches of that epoch already taken.
+    pub batch_index: usize,
+    /// Optimisation steps taken.
+    pub step: u64,
+    /// Running sums of the epoch in progress.
+    pub sums: Vec<f64>,
+    /// One figure per finished epoch.
+    pub history: Vec<f64>,
+}
+
+fn floats_to_string(v: &[f64]) -> String {
+    v.iter()
+        .map(|x| format!("{x:?}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn floats_from_string(s: &str) -> Result<Vec<f64>> {
+    s.split(' ')
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse()
+                .map_err(|_| err(format!("malformed number `{t}`")))
+        })
+        .collect()
+}
+
+/// Checkpointing of a simple training loop (LISTA, group AE, inhibition), through the same
+/// file format as DrSAE's.
+pub(crate) struct LoopCheckpointer<'a> {
+    ckpt: &'a super::drsae_trainer::Checkpointing,
+    kind: &'static str,
+    fingerprint: String,
+}
+
+impl<'a> LoopCheckpointer<'a> {
+    pub(crate) fn new(
+        ckpt: &'a super::drsae_trainer::Checkpointing,
+        kind: &'static str,
+        fingerprint: String,
+    ) -> Self {
+        LoopCheckpointer {
+            ckpt,
+            kind,
+            fingerprint,
+        }
+    }
+
+    /// The position to start from: the checkpoint's (after `restore` has taken the model's
+    /// tensors and the optimiser its state) when resuming, else the start.
+    pub(crate) fn resume(
+        &self,
+        opt: Option<&mut super::optimizer::OptimizerState>,
+        restore: impl FnOnce(&mut Tensors) -> Result<()>,
+    ) -> Result<LoopPosition> {
+        let (Some(dir), true) = (&self.ckpt.dir, self.ckpt.resume) else {
+            return Ok(LoopPosition::default());
+        };
+        let Some((mut t, meta)) = read_checkpoint(dir, self.kind)? else {
+            return Ok(LoopPosition::default());
+        };
+        if meta.get("fingerprint") != Some(&self.fingerprint) {
+            return Err(Error::param(
+                "resume",
+                "the checkpoint was made with a different configuration or data set",
+            ));
+        }
+        restore(&mut t)?;
+        if let Some(opt) = opt {
+            optimizer_from_checkpoint(opt, &mut t, &meta)?;
+        }
+        Ok(LoopPosition {
+            epoch: meta_get(&meta, "epoch")?,
+            batch_index: meta_get(&meta, "batch_index")?,
+            step: meta_get(&meta, "step")?,
+            sums: floats_from_string(meta.get("sums").map_or("", String::as_str))?,
+            history: floats_from_string(meta.get("history").map_or("", String::as_str))?,
+        })
+    }
+
+    fn save(
+        &self,
+        pos: &LoopPosition,
+        owned: Vec<OwnedTensor>,
+        opt: Option<&super::optimizer::OptimizerState>,
+    ) -> Result<()> {
+        let Some(dir) = &self.ckpt.dir else {
+            return Ok(());
+        };
+        let mut tensors = as_named(&owned);
+        let mut meta = HashMap::new();
+        if let Some(opt) = opt {
+            optimizer_to_checkpoint(opt, &mut tensors, &mut meta);
+        }
+        meta.insert("epoch".into(), pos.epoch.to_string());
+        meta.insert("batch_index".into(), pos.batch_index.to_string());
+        meta.insert("step".into(), pos.step.to_string());
+        meta.insert("sums".into(), floats_to_string(&pos.sums));
+        meta.insert("history".into(), floats_to_string(&pos.history));
+        meta.insert("fingerprint".into(), self.fingerprint.clone());
+        write_checkpoint(dir, self.kind, &tensors, meta)
+    }
+
+    /// After a step: checkpoint if one is due, and stop with [`Error::Interrupted`] if asked.
+    pub(crate) fn after_step(
+        &self,
+        pos: &LoopPosition,
+        tensors: impl FnOnce() -> Vec<OwnedTensor>,
+        opt: Option<&super::optimizer::OptimizerState>,
+    ) -> Result<()> {
+        let due = self.ckpt.every_steps > 0 && pos.step % self.ckpt.every_steps == 0;
+        let stop = self.ckpt.stop_after_steps.is_some_and(|s| pos.step >= s);
+        if due || stop {
+            self.save(pos, tensors(), opt)?;
+        }
+        if stop {
+            return Err(Error::Interrupted { step: pos.step });
+        }
+        Ok(())
+    }
+
+    /// At the end of an epoch (the position already points at the next one): checkpoint.
+    pub(crate) fn at_epoch_end(
+        &self,
+        pos: &LoopPosition,
+        tensors: impl FnOnce() -> Vec<OwnedTensor>,
+        opt: Option<&super::optimizer::OptimizerState>,
+    ) -> Result<()> {
+        if self.ckpt.dir.is_some() {
+            self.save(pos, tensors(), opt)?;
+        }
+        Ok(())
+    }
+}
+
+/// An owned `(name, shape, values)` tensor, built only when a checkpoint is written.
+pub(crate) type OwnedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// Borrowed [`NamedTensor`]s of owned tensors.
+pub(crate) fn as_named(owned: &[OwnedTensor]) -> Vec<NamedTensor<'_>> {
+    owned
+        .iter()
+        .map(|(n, s, v)| (n.clone(), s.clone(), &v[..]))
+        .collect()
 }

@@ -637,27 +637,12 @@ fn new_state(model: Drsae, fingerprint: String) -> TrainState {
     }
 }
 
-#[cfg(feature = "safetensors")]
 fn save_state(st: &TrainState, dir: &std::path::Path) -> Result<()> {
     st.save(dir)
 }
-#[cfg(feature = "safetensors")]
+
 fn load_state(dir: &std::path::Path) -> Result<Option<TrainState>> {
     TrainState::load(dir)
-}
-#[cfg(not(feature = "safetensors"))]
-fn save_state(_: &TrainState, _: &std::path::Path) -> Result<()> {
-    Err(Error::param(
-        "checkpoint",
-        "checkpoints need the `safetensors` feature",
-    ))
-}
-#[cfg(not(feature = "safetensors"))]
-fn load_state(_: &std::path::Path) -> Result<Option<TrainState>> {
-    Err(Error::param(
-        "resume",
-        "checkpoints need the `safetensors` feature",
-    ))
 }
 
 fn first_non_finite(m: &Drsae) -> Option<&'static str> {

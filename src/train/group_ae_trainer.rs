@@ -1,5 +1,7 @@
 //! Training a group-sparse auto-encoder on a fixed set of examples.
 
+use super::checkpoint::{take_tensor, LoopCheckpointer, OwnedTensor};
+use super::drsae_trainer::Checkpointing;
 use super::optimizer::{Optimizer, OptimizerState, Schedule};
 use crate::data::{gather_rows, Minibatches};
 use crate::kernels::Groups;
@@ -75,6 +77,22 @@ pub fn train_group_ae(
     x: &Mat,
     groups: &Groups,
     cfg: &GroupAeConfig,
+    on_epoch: impl FnMut(usize, &GroupAeLoss, f64),
+) -> Result<GroupAeReport> {
+    train_group_ae_with(model, x, groups, cfg, &Checkpointing::default(), on_epoch)
+}
+
+/// [`train_group_ae`] with checkpoints and resumption (see [`Checkpointing`]); exact
+/// without a time budget (the cosine schedule then depends on epochs only).
+///
+/// # Errors
+/// As [`train_group_ae`], plus checkpoint errors and [`Error::Interrupted`].
+pub fn train_group_ae_with(
+    model: &mut GroupAe,
+    x: &Mat,
+    groups: &Groups,
+    cfg: &GroupAeConfig,
+    ckpt: &Checkpointing,
     mut on_epoch: impl FnMut(usize, &GroupAeLoss, f64),
 ) -> Result<GroupAeReport> {
     if cfg.batch == 0
@@ -130,13 +148,49 @@ pub fn train_group_ae(
     let start = Instant::now();
     let steps_per_epoch = x.nrows().div_ceil(cfg.batch) as f64;
     let (mut seen, mut last, mut epochs) = (0usize, GroupAeLoss::default(), 0);
-    let mut lipschitz = 1.0f32;
-    'outer: for epoch in 0..cfg.epochs {
+    let (n, m) = (model.hidden(), model.w.ncols());
+    let ck = LoopCheckpointer::new(
+        ckpt,
+        "group_ae",
+        format!(
+            "{cfg:?} {:?} {:?} groups {}",
+            x.shape(),
+            model.form,
+            groups.fingerprint()
+        ),
+    );
+    let mut pos = ck.resume(Some(&mut opt), |t| {
+        model.w = Mat::from_vec(n, m, take_tensor(t, "W", n * m)?);
+        model.bias = take_tensor(t, "bias", n)?;
+        model.gain = take_tensor(t, "gain", n)?;
+        model.dec = Mat::from_vec(m, n, take_tensor(t, "D", m * n)?);
+        Ok(())
+    })?;
+    let tensors = |model: &GroupAe| -> Vec<OwnedTensor> {
+        vec![
+            ("W".into(), vec![n, m], model.w.as_slice().to_vec()),
+            ("bias".into(), vec![n], model.bias.clone()),
+            ("gain".into(), vec![n], model.gain.clone()),
+            ("D".into(), vec![m, n], model.dec.as_slice().to_vec()),
+        ]
+    };
+    // The PSD step's Lipschitz bound is part of the state (refreshed every 50 steps).
+    let mut lipschitz = pos.sums.get(4).map_or(1.0, |&l| l as f32);
+    'outer: while pos.epoch < cfg.epochs {
+        let epoch = pos.epoch;
         let mut rng = crate::data::epoch_rng(cfg.seed, 0, epoch as u64);
         let order = Minibatches::shuffled(x.nrows(), cfg.batch, &mut rng);
-        let mut sum = GroupAeLoss::default();
+        let mut sum = match pos.sums[..] {
+            [r, g, a, c, _] => GroupAeLoss {
+                reconstruction: r,
+                group: g,
+                active_groups: a,
+                count: c as usize,
+            },
+            _ => GroupAeLoss::default(),
+        };
         epochs = epoch + 1;
-        for (k, idx) in order.iter().enumerate() {
+        for (k, idx) in order.iter().enumerate().skip(pos.batch_index) {
             let elapsed = start.elapsed().as_secs_f64();
             if cfg.time_budget.is_some_and(|b| elapsed >= b) {
                 if sum.count > 0 {
@@ -197,10 +251,25 @@ pub fn train_group_ae(
             sum.active_groups += l.active_groups * l.count as f64;
             sum.count += l.count;
             seen += l.count;
+            pos.step = opt.step;
+            pos.batch_index = k + 1;
+            pos.sums = vec![
+                sum.reconstruction,
+                sum.group,
+                sum.active_groups,
+                sum.count as f64,
+                lipschitz as f64,
+            ];
+            ck.after_step(&pos, || tensors(model), Some(&opt))?;
         }
         sum.active_groups /= sum.count.max(1) as f64;
         on_epoch(epoch + 1, &sum, start.elapsed().as_secs_f64());
         last = sum;
+        pos.history.push(sum.mean(cfg.lambda));
+        pos.epoch += 1;
+        pos.batch_index = 0;
+        pos.sums = vec![0.0, 0.0, 0.0, 0.0, lipschitz as f64];
+        ck.at_epoch_end(&pos, || tensors(model), Some(&opt))?;
     }
     Ok(GroupAeReport {
         epochs,

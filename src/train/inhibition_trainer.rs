@@ -2,6 +2,8 @@
 //! coding by lateral inhibition: per minibatch infer codes, one gradient-descent step on W
 //! (columns renormalised), one projected gradient-ascent step on S.
 
+use super::checkpoint::{take_tensor, LoopCheckpointer, OwnedTensor};
+use super::drsae_trainer::Checkpointing;
 use crate::data::{gather_rows, Minibatches};
 use crate::linalg::{set_norm, Mat};
 use crate::models::{inhibition_gradients, project_inhibition};
@@ -81,6 +83,21 @@ pub fn train_inhibition(
     model: &mut InhibitionModel,
     x: &Mat,
     cfg: &InhibitionConfig,
+    on_epoch: impl FnMut(usize, &InhibitionStats, f64),
+) -> Result<InhibitionStats> {
+    train_inhibition_with(model, x, cfg, &Checkpointing::default(), on_epoch)
+}
+
+/// [`train_inhibition`] with checkpoints and resumption (see [`Checkpointing`]); exact
+/// without a time budget.
+///
+/// # Errors
+/// As [`train_inhibition`], plus checkpoint errors and [`Error::Interrupted`].
+pub fn train_inhibition_with(
+    model: &mut InhibitionModel,
+    x: &Mat,
+    cfg: &InhibitionConfig,
+    ckpt: &Checkpointing,
     mut on_epoch: impl FnMut(usize, &InhibitionStats, f64),
 ) -> Result<InhibitionStats> {
     if cfg.batch == 0
@@ -112,14 +129,47 @@ pub fn train_inhibition(
     let (mut xb, mut zb) = (Mat::zeros(0, x.ncols()), Mat::zeros(0, n));
     let start = Instant::now();
     let mut last = InhibitionStats::default();
-    let mut step = 0u64;
-    for epoch in 0..cfg.epochs {
+    let m = model.w.nrows();
+    let ck = LoopCheckpointer::new(
+        ckpt,
+        "inhibition",
+        format!(
+            "{cfg:?} {:?} {n} units, mask {}",
+            x.shape(),
+            model.mask.is_some()
+        ),
+    );
+    let mut pos = ck.resume(None, |t| {
+        model.w = Mat::from_vec(m, n, take_tensor(t, "W", m * n)?);
+        model.s = Mat::from_vec(n, n, take_tensor(t, "S", n * n)?);
+        Ok(())
+    })?;
+    let tensors = |model: &InhibitionModel| -> Vec<OwnedTensor> {
+        vec![
+            ("W".into(), vec![m, n], model.w.as_slice().to_vec()),
+            ("S".into(), vec![n, n], model.s.as_slice().to_vec()),
+        ]
+    };
+    // S's total is fixed at the start of the run (and kept in the checkpoint).
+    let total = pos.sums.get(5).map_or(total, |&t| t as f32);
+    while pos.epoch < cfg.epochs {
+        let epoch = pos.epoch;
         let mut rng = crate::data::epoch_rng(cfg.seed, 0, epoch as u64);
         let order = Minibatches::shuffled(x.nrows(), cfg.batch, &mut rng);
-        let mut sum = InhibitionStats::default();
-        let mut seen = 0usize;
+        let (mut sum, mut seen) = match pos.sums[..] {
+            [e, r, z, w, c, _] => (
+                InhibitionStats {
+                    energy: e,
+                    reconstruction: r,
+                    mean_nnz: z,
+                    sweeps: w,
+                },
+                c as usize,
+            ),
+            _ => (InhibitionStats::default(), 0),
+        };
         let mut out_of_time = false;
-        for idx in order.iter() {
+        for (k, idx) in order.iter().enumerate().skip(pos.batch_index) {
             if cfg
                 .time_budget
                 .is_some_and(|b| start.elapsed().as_secs_f64() >= b)
@@ -135,7 +185,7 @@ pub fn train_inhibition(
             )?;
             if !st.energy.is_finite() {
                 return Err(Error::Diverged {
-                    step,
+                    step: pos.step,
                     what: "energy".into(),
                 });
             }
@@ -150,22 +200,37 @@ pub fn train_inhibition(
                 crate::linalg::axpy(cfg.lr_s, ds.as_slice(), model.s.as_mut_slice());
                 project_inhibition(&mut model.s, model.mask.as_ref(), cfg.beta, total);
             }
-            step += 1;
             sum.energy += st.energy;
             sum.reconstruction += st.reconstruction;
             sum.mean_nnz += st.mean_nnz * idx.len() as f64;
             sum.sweeps += st.sweeps * idx.len() as f64;
             seen += idx.len();
+            pos.step += 1;
+            pos.batch_index = k + 1;
+            pos.sums = vec![
+                sum.energy,
+                sum.reconstruction,
+                sum.mean_nnz,
+                sum.sweeps,
+                seen as f64,
+                total as f64,
+            ];
+            ck.after_step(&pos, || tensors(model), None)?;
         }
         if seen > 0 {
             sum.mean_nnz /= seen as f64;
             sum.sweeps /= seen as f64;
             on_epoch(epoch + 1, &sum, start.elapsed().as_secs_f64());
-            last = sum;
+            last = sum.clone();
         }
         if out_of_time {
             break;
         }
+        pos.history.push(sum.energy / seen.max(1) as f64);
+        pos.epoch += 1;
+        pos.batch_index = 0;
+        pos.sums = vec![0.0, 0.0, 0.0, 0.0, 0.0, total as f64];
+        ck.at_epoch_end(&pos, || tensors(model), None)?;
     }
     Ok(last)
 }

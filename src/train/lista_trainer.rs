@@ -1,5 +1,7 @@
 //! Training LISTA to predict exact sparse codes.
 
+use super::checkpoint::{take_tensor, LoopCheckpointer, OwnedTensor};
+use super::drsae_trainer::Checkpointing;
 use super::optimizer::{Optimizer, OptimizerState, Schedule};
 use crate::data::{gather_rows, Minibatches};
 use crate::linalg::Mat;
@@ -56,6 +58,21 @@ pub fn train_lista(
     targets: &Mat,
     cfg: &ListaConfig,
 ) -> Result<Vec<f64>> {
+    train_lista_with(model, x, targets, cfg, &Checkpointing::default())
+}
+
+/// [`train_lista`] with checkpoints and exact resumption (see [`Checkpointing`]).
+///
+/// # Errors
+/// As [`train_lista`], plus checkpoint I/O errors, a checkpoint of another configuration,
+/// and [`Error::Interrupted`] at `stop_after_steps`.
+pub fn train_lista_with(
+    model: &mut Lista,
+    x: &Mat,
+    targets: &Mat,
+    cfg: &ListaConfig,
+    ckpt: &Checkpointing,
+) -> Result<Vec<f64>> {
     if cfg.epochs == 0 || cfg.batch == 0 || !(cfg.lr > 0.0 && cfg.lr.is_finite()) {
         return Err(Error::param(
             "lista config",
@@ -93,12 +110,38 @@ pub fn train_lista(
     let mut grads = model.zero_grads();
     let (mut xb, mut tb) = (Mat::zeros(0, x.ncols()), Mat::zeros(0, targets.ncols()));
     let steps_per_epoch = x.nrows().div_ceil(cfg.batch) as f64;
-    let mut losses = Vec::with_capacity(cfg.epochs);
-    for epoch in 0..cfg.epochs {
+    let (n, m) = (model.hidden(), model.we.ncols());
+    let ck = LoopCheckpointer::new(
+        ckpt,
+        "lista",
+        format!(
+            "{cfg:?} {:?} {:?} iters {}",
+            x.shape(),
+            targets.shape(),
+            model.iters
+        ),
+    );
+    let mut pos = ck.resume(Some(&mut opt), |t| {
+        model.we = Mat::from_vec(n, m, take_tensor(t, "We", n * m)?);
+        model.s = Mat::from_vec(n, n, take_tensor(t, "S", n * n)?);
+        model.theta = take_tensor(t, "theta", n)?;
+        Ok(())
+    })?;
+    let tensors = |model: &Lista| -> Vec<OwnedTensor> {
+        vec![
+            ("We".into(), vec![n, m], model.we.as_slice().to_vec()),
+            ("S".into(), vec![n, n], model.s.as_slice().to_vec()),
+            ("theta".into(), vec![n], model.theta.clone()),
+        ]
+    };
+    while pos.epoch < cfg.epochs {
+        let epoch = pos.epoch;
         let mut rng = crate::data::epoch_rng(cfg.seed, 0, epoch as u64);
         let order = Minibatches::shuffled(x.nrows(), cfg.batch, &mut rng);
-        let mut total = 0.0;
-        for (k, idx) in order.iter().enumerate() {
+        if pos.sums.is_empty() {
+            pos.sums = vec![0.0];
+        }
+        for (k, idx) in order.iter().enumerate().skip(pos.batch_index) {
             gather_rows(x, idx, &mut xb);
             gather_rows(targets, idx, &mut tb);
             model.forward(&xb, &mut ws);
@@ -109,7 +152,7 @@ pub fn train_lista(
                     what: "loss".into(),
                 });
             }
-            total += loss * idx.len() as f64;
+            pos.sums[0] += loss * idx.len() as f64;
             let progress = (epoch as f64 + k as f64 / steps_per_epoch) / cfg.epochs as f64;
             let lr = cfg.schedule.at(cfg.lr, opt.step, progress);
             opt.update(
@@ -121,8 +164,15 @@ pub fn train_lista(
                 ],
             );
             model.theta.iter_mut().for_each(|t| *t = t.max(0.0));
+            pos.step = opt.step;
+            pos.batch_index = k + 1;
+            ck.after_step(&pos, || tensors(model), Some(&opt))?;
         }
-        losses.push(total / x.nrows() as f64);
+        pos.history.push(pos.sums[0] / x.nrows() as f64);
+        pos.sums.clear();
+        pos.epoch += 1;
+        pos.batch_index = 0;
+        ck.at_epoch_end(&pos, || tensors(model), Some(&opt))?;
     }
-    Ok(losses)
+    Ok(pos.history)
 }

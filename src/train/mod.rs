@@ -12,7 +12,9 @@ pub use drsae_trainer::{
     train_drsae, train_drsae_with, Checkpointing, DrsaeConfig, DrsaeStep, EpochReport, Split,
     TrainOutcome,
 };
-pub use group_ae_trainer::{train_group_ae, GroupAeConfig, GroupAeReport};
-pub use inhibition_trainer::{train_inhibition, InhibitionConfig, InhibitionModel};
-pub use lista_trainer::{train_lista, ListaConfig};
+pub use group_ae_trainer::{train_group_ae, train_group_ae_with, GroupAeConfig, GroupAeReport};
+pub use inhibition_trainer::{
+    train_inhibition, train_inhibition_with, InhibitionConfig, InhibitionModel,
+};
+pub use lista_trainer::{train_lista, train_lista_with, ListaConfig};
 pub use optimizer::{Optimizer, OptimizerState, Schedule};
