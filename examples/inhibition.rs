@@ -3,11 +3,11 @@
 //! ```text
 //! cargo run --release --example inhibition -- --structure {tree,grid,learned}
 //!     [--data ../shared/data/natural | --data DIR_WITH_MNIST_IDX] [--lambda 0.1]
-//!     [--inhibition 1.0] [--patch 8] [--patches 20000] [--time-budget 60] [--seed 0]
+//!     [--inhibition 1.0] [--radius 1] [--patch 8] [--patches 20000] [--time-budget 60] [--seed 0]
 //!     [--threads P] [--out DIR]
 //! ```
 //! tree: units are the nodes of a 3-ary tree of depth 4 (40 units), S_ij = `--inhibition`
-//! unless one is an ancestor of the other. grid: 8 × 8 units, S_ij = 0 within distance 1
+//! unless one is an ancestor of the other. grid: 8 × 8 units, S_ij = 0 within `--radius`
 //! (wrapping). learned: 64 units, S learned by projected gradient ascent (fixed total,
 //! 0 ≤ S_ij ≤ 4× its initial value).
 //! With `--out DIR`: `dictionary.png` (tree layout, root at the top, or grid) and `s.png`.
@@ -51,6 +51,7 @@ fn main() {
         .unwrap_or_else(|| "../shared/data/natural".into());
     let lambda: f32 = args.get("lambda", 0.1);
     let inhibition: f32 = args.get("inhibition", 1.0);
+    let radius: usize = args.get("radius", 1);
     let patch: usize = args.get("patch", 8);
     let count: usize = args.get("patches", 20000);
     let budget: f64 = args.get("time-budget", 60.0);
@@ -96,7 +97,7 @@ fn main() {
             (s, None, 0.0, n)
         }
         "grid" => (
-            grid_inhibition(GRID, GRID, 1, inhibition).unwrap_or_else(|e| die(e)),
+            grid_inhibition(GRID, GRID, radius, inhibition).unwrap_or_else(|e| die(e)),
             None,
             0.0,
             GRID * GRID,

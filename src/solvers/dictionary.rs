@@ -27,9 +27,7 @@ impl Dictionary {
         crate::check_finite("dictionary", d.as_slice())?;
         let mut gram = Mat::zeros(d.ncols(), d.ncols());
         gemm(1.0, d.t(), d.view(), 0.0, gram.view_mut());
-        if let Some(j) = (0..d.ncols()).find(|&j| gram[(j, j)] <= 0.0) {
-            return Err(Error::param("dictionary", format!("column {j} is zero")));
-        }
+        check_gram(&gram)?;
         let lipschitz = largest_eigenvalue(&gram);
         Ok(Dictionary { d, gram, lipschitz })
     }
@@ -69,6 +67,31 @@ impl Dictionary {
     /// Number of atoms n.
     pub fn n_atoms(&self) -> usize {
         self.d.ncols()
+    }
+}
+
+/// Rejects a Gram matrix with a non-finite entry (the atoms overflow f32 products) or a
+/// column whose squared norm is zero or subnormal (thresholds `λ/‖d_j‖²` would overflow).
+pub(crate) fn check_gram(gram: &Mat) -> Result<()> {
+    if let Some(i) = gram.as_slice().iter().position(|v| !v.is_finite()) {
+        return Err(Error::param(
+            "dictionary",
+            format!(
+                "atoms {} and {} have a non-finite inner product (values too large)",
+                i / gram.ncols(),
+                i % gram.ncols()
+            ),
+        ));
+    }
+    match (0..gram.ncols()).find(|&j| !(gram[(j, j)] >= f32::MIN_POSITIVE)) {
+        Some(j) => Err(Error::param(
+            "dictionary",
+            format!(
+                "column {j} is zero or too small (squared norm {:e})",
+                gram[(j, j)]
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

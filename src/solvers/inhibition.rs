@@ -103,9 +103,7 @@ pub fn inhibited_codes(
     crate::check_finite("dictionary", w.as_slice())?;
     let mut g = Mat::zeros(n, n);
     gemm(1.0, w.t(), w.view(), 0.0, g.view_mut());
-    if let Some(j) = (0..n).find(|&j| g[(j, j)] <= 0.0) {
-        return Err(Error::param("dictionary", format!("column {j} is zero")));
-    }
+    super::dictionary::check_gram(&g)?;
     let mut b = Mat::zeros(x.nrows(), n);
     gemm(1.0, x.view(), w.view(), 0.0, b.view_mut());
     let mut c = Mat::zeros(x.nrows(), n);
