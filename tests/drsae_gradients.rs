@@ -165,3 +165,48 @@ fn every_parameter_matches_finite_differences() {
         }
     }
 }
+
+#[test]
+fn fused_sgd_equals_backward_then_update() {
+    let (m, n, k, steps, batch) = (9, 7, 3, 5, 4);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+    let data = Mat::random(20, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
+    let model = Drsae::init(&data, n, k, steps, &mut rng);
+    let x = Mat::random(batch, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
+    let labels = vec![0u8, 1, 2, 1];
+    let rates = [0.3f32, 0.2, 0.1, 0.5, 0.4];
+    for w in [LossWeights::paper(), LossWeights::paper().unsupervised()] {
+        let mut ws = DrsaeWorkspace::default();
+        model.forward(&x, Some(&labels), &mut ws);
+        let mut g = model.zero_grads();
+        model.backward(&x, Some(&labels), &w, &mut ws, &mut g);
+        let mut expected = model.clone();
+        for (p, gr, r) in [
+            (expected.e.as_mut_slice(), g.e.as_slice(), rates[0]),
+            (expected.s.as_mut_slice(), g.s.as_slice(), rates[1]),
+            (&mut expected.b[..], &g.b[..], rates[2]),
+            (expected.d.as_mut_slice(), g.d.as_slice(), rates[3]),
+            (expected.c.as_mut_slice(), g.c.as_slice(), rates[4]),
+        ] {
+            p.iter_mut().zip(gr).for_each(|(p, g)| *p -= r * g);
+        }
+        let mut fused = model.clone();
+        let mut ws2 = DrsaeWorkspace::default();
+        fused.forward(&x, Some(&labels), &mut ws2);
+        fused.backward_sgd(&x, Some(&labels), &w, &mut ws2, rates);
+        for (a, b, name) in [
+            (&fused.e, &expected.e, "E"),
+            (&fused.s, &expected.s, "S"),
+            (&fused.d, &expected.d, "D"),
+            (&fused.c, &expected.c, "C"),
+        ] {
+            assert!(a.max_abs_diff(b) < 1e-5, "{name}: {}", a.max_abs_diff(b));
+        }
+        assert!(fused
+            .b
+            .iter()
+            .zip(&expected.b)
+            .all(|(a, b)| (a - b).abs() < 1e-5));
+        assert!(fused != model, "the fused step changed nothing");
+    }
+}

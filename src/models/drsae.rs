@@ -14,7 +14,7 @@
 
 use super::recurrence::{block, grad_input, grad_recurrent, unroll_backward, unroll_forward};
 use crate::kernels::{Shrink, Theta};
-use crate::linalg::{dot, gemm, norm, Mat};
+use crate::linalg::{dot, gemm, norm, Mat, MatRef};
 use rand::Rng;
 
 /// Floor on `‖zᵀ‖` in the normalisation `ẑ = zᵀ / max(‖zᵀ‖, ε)`.
@@ -311,71 +311,24 @@ impl Drsae {
         ws: &mut DrsaeWorkspace,
         grads: &mut DrsaeGrads,
     ) {
-        let batch = x.nrows();
-        let n = self.hidden();
-        let inv_b = 1.0 / batch as f32;
-        let zt_off = (self.steps - 1) * batch * n;
-        // Classifier and normalisation.
-        let supervised = w.classification != 0.0 && labels.is_some();
-        if supervised {
-            let l = labels.unwrap();
-            for (i, row) in ws.p.rows_mut().enumerate() {
-                row[l[i] as usize] -= 1.0;
-                row.iter_mut().for_each(|v| *v *= w.classification * inv_b);
-            }
-            // ∂C = G_logitsᵀ Ẑ
-            gemm(1.0, ws.p.t(), ws.zhat.view(), 0.0, grads.c.view_mut());
-            // G_hat = G_logits C
-            gemm(1.0, ws.p.view(), self.c.view(), 0.0, ws.ghat.view_mut());
-            for i in 0..batch {
-                let zh = ws.zhat.row(i);
-                let gh = ws.ghat.row(i);
-                let proj = dot(zh, gh);
-                let inv = 1.0 / ws.norms[i].max(NORM_EPS);
-                let g = ws.g.row_mut(i);
-                if ws.norms[i] >= NORM_EPS {
-                    for j in 0..n {
-                        g[j] = (gh[j] - zh[j] * proj) * inv;
-                    }
-                } else {
-                    for j in 0..n {
-                        g[j] = gh[j] * inv;
-                    }
-                }
-            }
-        } else {
-            grads.c.fill(0.0);
-            ws.g.fill(0.0);
-        }
-        // Reconstruction: Ḡ −= w_r R D; ∂D = −w_r Rᵀ Zᵀ (both averaged).
-        gemm(
-            -w.reconstruction * inv_b,
-            ws.r.view(),
-            self.d.view(),
-            1.0,
-            ws.g.view_mut(),
-        );
-        let zt = crate::linalg::MatRef::from_slice(&ws.zs.as_slice()[zt_off..], batch, n);
-        gemm(
-            -w.reconstruction * inv_b,
-            ws.r.t(),
-            zt,
-            0.0,
-            grads.d.view_mut(),
-        );
-        // L1 on the non-negative codes: +λ/B (masked by the ReLU in the backward pass).
-        let l1 = w.sparsity * inv_b;
-        ws.g.as_mut_slice().iter_mut().for_each(|v| *v += l1);
-        // Back-propagation through time.
-        unroll_backward(&mut ws.g, &self.s, &ws.zs, self.steps, &mut ws.du);
-        grad_recurrent(&ws.du, &ws.zs, self.steps, batch, 1.0, 0.0, &mut grads.s);
-        grad_input(&ws.du, self.steps, &mut ws.da);
-        // ∂E = ∂Aᵀ X, ∂b = −Σ_rows ∂A.
-        gemm(1.0, ws.da.t(), x.view(), 0.0, grads.e.view_mut());
-        grads.b.iter_mut().for_each(|v| *v = 0.0);
-        for row in ws.da.rows() {
-            grads.b.iter_mut().zip(row).for_each(|(g, d)| *g -= d);
-        }
+        backward_into(&mut Store { model: self, grads }, x, labels, w, ws);
+    }
+
+    /// [`Drsae::backward`] fused with a plain SGD step: each gradient GEMM accumulates
+    /// `−rate·gradient` straight into its parameter (`C ← αAB + 1·C`), so no gradient is
+    /// stored and no separate update pass reads it back. `rates` are the learning rates of
+    /// E, S, b, D and C (multipliers included). Each parameter is updated only after its
+    /// last use in the backward pass, so the result is the SGD step of `backward` up to
+    /// floating-point rounding.
+    pub fn backward_sgd(
+        &mut self,
+        x: &Mat,
+        labels: Option<&[u8]>,
+        w: &LossWeights,
+        ws: &mut DrsaeWorkspace,
+        rates: [f32; 5],
+    ) {
+        backward_into(&mut FusedSgd { model: self, rates }, x, labels, w, ws);
     }
 
     /// The codes `zᵀ` of every row of `x`, in batches of `batch` rows.
@@ -458,4 +411,163 @@ impl Drsae {
             })
             .collect()
     }
+}
+
+/// Which parameter a gradient belongs to.
+#[derive(Clone, Copy)]
+enum Param {
+    E,
+    D,
+    C,
+}
+
+/// Where the backward pass sends each parameter's gradient.
+trait GradSink {
+    fn model(&self) -> &Drsae;
+    /// The gradient of `param` is `α·A·B`.
+    fn product(&mut self, param: Param, alpha: f32, a: MatRef<'_>, b: MatRef<'_>);
+    /// The gradient of S is `Σ_{t≥2} δUᵗᵀ Zᵗ⁻¹`.
+    fn recurrent(&mut self, du: &Mat, zs: &Mat, batch: usize);
+    /// The gradient of b is `−Σ_rows ∂A`.
+    fn bias(&mut self, da: &Mat);
+    /// C has no gradient (unsupervised loss).
+    fn no_classifier(&mut self);
+}
+
+struct Store<'a> {
+    model: &'a Drsae,
+    grads: &'a mut DrsaeGrads,
+}
+
+impl GradSink for Store<'_> {
+    fn model(&self) -> &Drsae {
+        self.model
+    }
+    fn product(&mut self, param: Param, alpha: f32, a: MatRef<'_>, b: MatRef<'_>) {
+        let target = match param {
+            Param::E => &mut self.grads.e,
+            Param::D => &mut self.grads.d,
+            Param::C => &mut self.grads.c,
+        };
+        gemm(alpha, a, b, 0.0, target.view_mut());
+    }
+    fn recurrent(&mut self, du: &Mat, zs: &Mat, batch: usize) {
+        grad_recurrent(du, zs, self.model.steps, batch, 1.0, 0.0, &mut self.grads.s);
+    }
+    fn bias(&mut self, da: &Mat) {
+        self.grads.b.iter_mut().for_each(|v| *v = 0.0);
+        for row in da.rows() {
+            self.grads.b.iter_mut().zip(row).for_each(|(g, d)| *g -= d);
+        }
+    }
+    fn no_classifier(&mut self) {
+        self.grads.c.fill(0.0);
+    }
+}
+
+struct FusedSgd<'a> {
+    model: &'a mut Drsae,
+    rates: [f32; 5],
+}
+
+impl GradSink for FusedSgd<'_> {
+    fn model(&self) -> &Drsae {
+        self.model
+    }
+    fn product(&mut self, param: Param, alpha: f32, a: MatRef<'_>, b: MatRef<'_>) {
+        let (target, rate) = match param {
+            Param::E => (&mut self.model.e, self.rates[0]),
+            Param::D => (&mut self.model.d, self.rates[3]),
+            Param::C => (&mut self.model.c, self.rates[4]),
+        };
+        gemm(-rate * alpha, a, b, 1.0, target.view_mut());
+    }
+    fn recurrent(&mut self, du: &Mat, zs: &Mat, batch: usize) {
+        let steps = self.model.steps;
+        grad_recurrent(du, zs, steps, batch, -self.rates[1], 1.0, &mut self.model.s);
+    }
+    fn bias(&mut self, da: &Mat) {
+        let rate = self.rates[2];
+        for row in da.rows() {
+            self.model
+                .b
+                .iter_mut()
+                .zip(row)
+                .for_each(|(b, d)| *b += rate * d);
+        }
+    }
+    fn no_classifier(&mut self) {}
+}
+
+/// The hand-derived backward pass (see the module docs and `GRADIENTS.md`), sending each
+/// gradient to `sink` right after the parameter's last use.
+fn backward_into(
+    sink: &mut impl GradSink,
+    x: &Mat,
+    labels: Option<&[u8]>,
+    w: &LossWeights,
+    ws: &mut DrsaeWorkspace,
+) {
+    let batch = x.nrows();
+    let (n, steps) = (sink.model().hidden(), sink.model().steps);
+    let inv_b = 1.0 / batch as f32;
+    let zt_off = (steps - 1) * batch * n;
+    // Classifier and normalisation.
+    match labels {
+        Some(l) if w.classification != 0.0 => {
+            for (i, row) in ws.p.rows_mut().enumerate() {
+                row[l[i] as usize] -= 1.0;
+                row.iter_mut().for_each(|v| *v *= w.classification * inv_b);
+            }
+            // G_hat = G_logits C (before C changes), then ∂C = G_logitsᵀ Ẑ.
+            gemm(
+                1.0,
+                ws.p.view(),
+                sink.model().c.view(),
+                0.0,
+                ws.ghat.view_mut(),
+            );
+            sink.product(Param::C, 1.0, ws.p.t(), ws.zhat.view());
+            for i in 0..batch {
+                let zh = ws.zhat.row(i);
+                let gh = ws.ghat.row(i);
+                let proj = dot(zh, gh);
+                let inv = 1.0 / ws.norms[i].max(NORM_EPS);
+                let g = ws.g.row_mut(i);
+                if ws.norms[i] >= NORM_EPS {
+                    for j in 0..n {
+                        g[j] = (gh[j] - zh[j] * proj) * inv;
+                    }
+                } else {
+                    for j in 0..n {
+                        g[j] = gh[j] * inv;
+                    }
+                }
+            }
+        }
+        _ => {
+            sink.no_classifier();
+            ws.g.fill(0.0);
+        }
+    }
+    // Reconstruction: Ḡ −= w_r R D (before D changes); ∂D = −w_r Rᵀ Zᵀ (both averaged).
+    gemm(
+        -w.reconstruction * inv_b,
+        ws.r.view(),
+        sink.model().d.view(),
+        1.0,
+        ws.g.view_mut(),
+    );
+    let zt = MatRef::from_slice(&ws.zs.as_slice()[zt_off..], batch, n);
+    sink.product(Param::D, -w.reconstruction * inv_b, ws.r.t(), zt);
+    // L1 on the non-negative codes: +λ/B (masked by the ReLU in the backward pass).
+    let l1 = w.sparsity * inv_b;
+    ws.g.as_mut_slice().iter_mut().for_each(|v| *v += l1);
+    // Back-propagation through time (uses S), then ∂S.
+    unroll_backward(&mut ws.g, &sink.model().s, &ws.zs, steps, &mut ws.du);
+    sink.recurrent(&ws.du, &ws.zs, batch);
+    grad_input(&ws.du, steps, &mut ws.da);
+    // ∂E = ∂Aᵀ X, ∂b = −Σ_rows ∂A.
+    sink.product(Param::E, 1.0, ws.da.t(), x.view());
+    sink.bias(&ws.da);
 }

@@ -226,26 +226,36 @@ pub struct TrainOutcome {
 
 /// Flat views of a model's tensors with their learning-rate multipliers, in the fixed order
 /// E, S, b, D, C.
+/// The learning-rate multipliers of E, S, b, D, C: each matrix's rate divided by the number
+/// of times it appears in the unrolled network (the paper), the classifier's scaled.
+fn multipliers(steps: usize, cfg: &DrsaeConfig) -> [f32; 5] {
+    if !cfg.unrolled_lr_scaling {
+        return [1.0, 1.0, 1.0, 1.0, cfg.classifier_lr];
+    }
+    let t = steps as f32;
+    [
+        1.0 / t,
+        1.0 / (t - 1.0).max(1.0),
+        1.0 / t,
+        1.0,
+        cfg.classifier_lr,
+    ]
+}
+
+/// Flat views of a model's tensors with their gradients and multipliers, in the fixed
+/// order E, S, b, D, C.
 fn tensors<'a>(
     model: &'a mut Drsae,
     grads: &'a DrsaeGrads,
     cfg: &DrsaeConfig,
 ) -> [(&'a mut [f32], &'a [f32], f32); 5] {
-    let t = model.steps as f32;
+    let m = multipliers(model.steps, cfg);
     [
-        (model.e.as_mut_slice(), grads.e.as_slice(), 1.0 / t),
-        (
-            model.s.as_mut_slice(),
-            grads.s.as_slice(),
-            1.0 / (t - 1.0).max(1.0),
-        ),
-        (&mut model.b[..], &grads.b[..], 1.0 / t),
-        (model.d.as_mut_slice(), grads.d.as_slice(), 1.0),
-        (
-            model.c.as_mut_slice(),
-            grads.c.as_slice(),
-            cfg.classifier_lr,
-        ),
+        (model.e.as_mut_slice(), grads.e.as_slice(), m[0]),
+        (model.s.as_mut_slice(), grads.s.as_slice(), m[1]),
+        (&mut model.b[..], &grads.b[..], m[2]),
+        (model.d.as_mut_slice(), grads.d.as_slice(), m[3]),
+        (model.c.as_mut_slice(), grads.c.as_slice(), m[4]),
     ]
 }
 
@@ -303,8 +313,15 @@ impl DrsaeStep {
                 what: "loss".into(),
             });
         }
-        model.backward(x, Some(labels), weights, &mut self.ws, &mut self.grads);
-        self.opt.update(lr, &mut tensors(model, &self.grads, cfg));
+        if cfg.optimizer == Optimizer::Sgd {
+            // Plain SGD needs no optimiser state: fuse the update into the backward GEMMs.
+            let rates = multipliers(model.steps, cfg).map(|m| lr * m);
+            model.backward_sgd(x, Some(labels), weights, &mut self.ws, rates);
+            self.opt.step += 1;
+        } else {
+            model.backward(x, Some(labels), weights, &mut self.ws, &mut self.grads);
+            self.opt.update(lr, &mut tensors(model, &self.grads, cfg));
+        }
         model.project(self.e_max);
         Ok(bl)
     }
