@@ -275,3 +275,32 @@ fn group_fista_with_singletons_is_the_lasso_and_zeroes_whole_groups() {
         }
     }
 }
+
+#[test]
+fn duplicated_atoms_give_a_finite_optimum() {
+    // The kernels fuzzer's find: identical columns made the active-set Cholesky singular.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+    let mut atoms = Mat::random(6, 10, Normal::new(0.0, 1.0).unwrap(), &mut rng);
+    let dup = atoms.row(2).to_vec();
+    atoms.row_mut(4).copy_from_slice(&dup);
+    atoms.row_mut(5).copy_from_slice(&dup);
+    let dict = Dictionary::from_unit_rows(&atoms).unwrap();
+    let x = Mat::random(5, 10, Normal::new(0.0, 1.0).unwrap(), &mut rng);
+    for non_negative in [false, true] {
+        let opts = LassoOptions::new(0.1)
+            .non_negative(non_negative)
+            .max_iters(3000)
+            .tol(1e-10);
+        let mut z = Mat::zeros(5, 6);
+        let st = exact(&dict, &x, &mut z, &opts).unwrap();
+        assert!(z.as_slice().iter().all(|v| v.is_finite()));
+        let mut zf = Mat::zeros(5, 6);
+        let sf = fista(&dict, &x, &mut zf, &opts).unwrap();
+        assert!(
+            (st.objective - sf.objective).abs() <= 1e-5 * sf.objective,
+            "{} vs {}",
+            st.objective,
+            sf.objective
+        );
+    }
+}

@@ -319,14 +319,17 @@ impl ActiveSet {
             if zj == 0.0 {
                 continue;
             }
-            z[j] = zj;
-            axpy(-zj, p.g.row(j), c);
             self.active.push((j as u32, zj > 0.0));
             if !self.append(p) {
-                // G_AA became singular (a duplicated atom): keep the 1-D step only.
+                // G_AA would become singular: atom j is (numerically) a combination of the
+                // active ones, e.g. a duplicate. Leave it out; its correlation then equals
+                // that of the atoms it duplicates, so it stops violating once they settle
+                // (or the activation budget ends the loop).
                 self.active.pop();
                 continue;
             }
+            z[j] = zj;
+            axpy(-zj, p.g.row(j), c);
             newton_pending = true;
         }
         activations as f64
@@ -341,7 +344,13 @@ impl ActiveSet {
             for (a, (&(j, pos), &wa)) in self.active.iter().zip(&self.w).enumerate() {
                 if (wa > 0.0) != pos || wa == 0.0 {
                     let za = z[j as usize] as f64;
-                    let t = za / (za - wa);
+                    // The first point of the segment z → w where this coordinate is zero
+                    // (t = 0 if it already is).
+                    let t = if za == wa {
+                        0.0
+                    } else {
+                        (za / (za - wa)).clamp(0.0, 1.0)
+                    };
                     if first.map_or(true, |(_, tb)| t < tb) {
                         first = Some((a, t));
                     }
