@@ -198,8 +198,8 @@ pub fn exact(dict: &Dictionary, x: &Mat, z: &mut Mat, opts: &LassoOptions) -> Re
     let p = setup(dict, &lambda, opts);
     let n = dict.n_atoms();
     let mut c = Mat::zeros(z.nrows(), n);
-    let activations = for_each_example(&p, &b, &xx, z, &mut c, |p, b, _xx, z, c| {
-        ActiveSet::default().solve(p, b, z, c)
+    let activations = for_each_example(&p, &b, &xx, z, &mut c, |p, b, xx, z, c| {
+        ActiveSet::default().solve(p, b, xx, z, c)
     });
     let pen = Penalty::L1 {
         lambda: &lambda,
@@ -278,9 +278,17 @@ struct ActiveSet {
 }
 
 impl ActiveSet {
-    fn solve(&mut self, p: &Problem<'_>, b: &[f32], z: &mut [f32], c: &mut [f32]) -> f64 {
+    fn solve(&mut self, p: &Problem<'_>, b: &[f32], xx: f64, z: &mut [f32], c: &mut [f32]) -> f64 {
         let n = z.len();
         residual_correlation(p.g, b, z, c);
+        // Safeguard: never return codes worse than the warm start (possible only when the
+        // activation budget stops a badly conditioned problem part-way).
+        let pen = Penalty::L1 {
+            lambda: p.lambda,
+            non_negative: p.non_negative,
+        };
+        let start = z.to_vec();
+        let f_start = pen.objective_and_gap(xx, z, b, c).0;
         self.active.clear();
         self.active.extend(
             z.iter()
@@ -297,6 +305,7 @@ impl ActiveSet {
             newton_pending = false;
         }
         // The loop ends on optimality or after max_iters activations (plus refreshes).
+        let mut optimal = false;
         for _guard in 0..(p.max_iters + 2 * n + 10) {
             if newton_pending {
                 self.newton_steps(p, b, z, c);
@@ -309,6 +318,7 @@ impl ActiveSet {
                 None => {
                     // Looks optimal with the running f32 `c`: confirm with c in f64.
                     if self.refresh_and_check(p, b, z, c) {
+                        optimal = true;
                         break;
                     }
                     continue;
@@ -332,11 +342,18 @@ impl ActiveSet {
             axpy(-zj, p.g.row(j), c);
             newton_pending = true;
         }
+        if !optimal {
+            self.refresh_and_check(p, b, z, c);
+        }
+        if pen.objective_and_gap(xx, z, b, c).0 > f_start {
+            z.copy_from_slice(&start);
+            residual_correlation(p.g, b, z, c);
+        }
         activations as f64
     }
 
     /// Newton steps with sign-change line search until the active set's minimiser keeps
-    /// every sign.
+    /// every sign; then `c` is recomputed for the new codes.
     fn newton_steps(&mut self, p: &Problem<'_>, b: &[f32], z: &mut [f32], c: &mut [f32]) {
         while !self.active.is_empty() {
             self.solve_active(p, b);
@@ -359,28 +376,21 @@ impl ActiveSet {
             let t = first.map_or(1.0, |(_, t)| t);
             for (&(j, _), &wa) in self.active.iter().zip(&self.w) {
                 let j = j as usize;
-                let old = z[j];
-                let new = (old as f64 + t * (wa - old as f64)) as f32;
-                z[j] = new;
-                if new != old {
-                    axpy(old - new, p.g.row(j), c);
-                }
+                z[j] = (z[j] as f64 + t * (wa - z[j] as f64)) as f32;
             }
             match first {
-                None => return,
+                None => break,
                 Some((a, _)) => {
-                    let j = self.active[a].0 as usize;
-                    if z[j] != 0.0 {
-                        axpy(z[j], p.g.row(j), c);
-                        z[j] = 0.0;
-                    }
+                    z[self.active[a].0 as usize] = 0.0;
                     self.active.remove(a);
                     if !self.rebuild(p) {
-                        return;
+                        break;
                     }
                 }
             }
         }
+        // c from scratch (as cheap as tracking every Newton move, and without drift).
+        residual_correlation(p.g, b, z, c);
     }
 
     /// `w ← G_AA⁻¹ (b_A − λ_A ∘ sign_A)` with the current factor.
