@@ -281,14 +281,19 @@ impl ActiveSet {
     fn solve(&mut self, p: &Problem<'_>, b: &[f32], xx: f64, z: &mut [f32], c: &mut [f32]) -> f64 {
         let n = z.len();
         residual_correlation(p.g, b, z, c);
-        // Safeguard: never return codes worse than the warm start (possible only when the
-        // activation budget stops a badly conditioned problem part-way).
+        // Safeguard: never return codes worse than the warm start. An optimal result never
+        // is (the lasso is convex); only a run stopped by the activation budget on a badly
+        // conditioned problem can be, so the start is kept only for that case.
         let pen = Penalty::L1 {
             lambda: p.lambda,
             non_negative: p.non_negative,
         };
-        let start = z.to_vec();
-        let f_start = pen.objective_and_gap(xx, z, b, c).0;
+        let warm = z.iter().any(|&v| v != 0.0);
+        let (start, f_start) = if warm {
+            (z.to_vec(), pen.objective_and_gap(xx, z, b, c).0)
+        } else {
+            (Vec::new(), 0.5 * xx)
+        };
         self.active.clear();
         self.active.extend(
             z.iter()
@@ -344,10 +349,14 @@ impl ActiveSet {
         }
         if !optimal {
             self.refresh_and_check(p, b, z, c);
-        }
-        if pen.objective_and_gap(xx, z, b, c).0 > f_start {
-            z.copy_from_slice(&start);
-            residual_correlation(p.g, b, z, c);
+            if pen.objective_and_gap(xx, z, b, c).0 > f_start {
+                if warm {
+                    z.copy_from_slice(&start);
+                } else {
+                    z.fill(0.0);
+                }
+                residual_correlation(p.g, b, z, c);
+            }
         }
         activations as f64
     }
@@ -389,8 +398,12 @@ impl ActiveSet {
                 }
             }
         }
-        // c from scratch (as cheap as tracking every Newton move, and without drift).
-        residual_correlation(p.g, b, z, c);
+        // c from scratch over the active set (as cheap as tracking every Newton move, and
+        // without drift); z is zero off the active set.
+        c.copy_from_slice(b);
+        for &(j, _) in &self.active {
+            axpy(-z[j as usize], p.g.row(j as usize), c);
+        }
     }
 
     /// `w ← G_AA⁻¹ (b_A − λ_A ∘ sign_A)` with the current factor.
