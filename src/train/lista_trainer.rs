@@ -98,6 +98,8 @@ pub fn train_lista_with(
             ),
         ));
     }
+    crate::check_finite("training inputs", x.as_slice())?;
+    crate::check_finite("target codes", targets.as_slice())?;
     let mut opt = OptimizerState::new(
         cfg.optimizer,
         &[
