@@ -17,6 +17,15 @@ fn sample(n_train: usize, n_val: usize) -> (Mat, Vec<u8>, Mat, Vec<u8>) {
     (tr.images, tr.labels, va.images, va.labels)
 }
 
+fn split_of<'a>(tx: &'a Mat, ty: &'a [u8], vx: &'a Mat, vy: &'a [u8]) -> Split<'a> {
+    Split {
+        train_x: tx,
+        train_y: ty,
+        val_x: vx,
+        val_y: vy,
+    }
+}
+
 fn small_config() -> DrsaeConfig {
     DrsaeConfig {
         hidden: 32,
@@ -33,12 +42,7 @@ fn small_config() -> DrsaeConfig {
 #[test]
 fn training_learns_and_is_reproducible() {
     let (tx, ty, vx, vy) = sample(1000, 300);
-    let split = Split {
-        train_x: &tx,
-        train_y: &ty,
-        val_x: &vx,
-        val_y: &vy,
-    };
+    let split = split_of(&tx, &ty, &vx, &vy);
     let mut reports = Vec::new();
     let a = train_drsae(&small_config(), split, |r| reports.push(r.clone())).unwrap();
     assert_eq!(reports.len(), 4);
@@ -72,12 +76,7 @@ fn training_learns_and_is_reproducible() {
 #[test]
 fn model_file_round_trips() {
     let (tx, ty, vx, vy) = sample(200, 100);
-    let split = Split {
-        train_x: &tx,
-        train_y: &ty,
-        val_x: &vx,
-        val_y: &vy,
-    };
+    let split = split_of(&tx, &ty, &vx, &vy);
     let cfg = DrsaeConfig {
         epochs_sup: 1,
         ..small_config()
@@ -100,12 +99,7 @@ fn model_file_round_trips() {
 #[test]
 fn hostile_model_files_are_errors() {
     let (tx, ty, vx, vy) = sample(100, 50);
-    let split = Split {
-        train_x: &tx,
-        train_y: &ty,
-        val_x: &vx,
-        val_y: &vy,
-    };
+    let split = split_of(&tx, &ty, &vx, &vy);
     let out = train_drsae(
         &DrsaeConfig {
             epochs_sup: 1,
@@ -148,12 +142,7 @@ fn hostile_model_files_are_errors() {
 #[test]
 fn bad_settings_and_divergence_are_typed_errors() {
     let (tx, ty, vx, vy) = sample(100, 50);
-    let split = Split {
-        train_x: &tx,
-        train_y: &ty,
-        val_x: &vx,
-        val_y: &vy,
-    };
+    let split = split_of(&tx, &ty, &vx, &vy);
     for (cfg, name) in [
         (
             DrsaeConfig {
@@ -219,12 +208,7 @@ fn bad_settings_and_divergence_are_typed_errors() {
 #[test]
 fn forward_is_batch_size_independent() {
     let (tx, ty, vx, vy) = sample(200, 50);
-    let split = Split {
-        train_x: &tx,
-        train_y: &ty,
-        val_x: &vx,
-        val_y: &vy,
-    };
+    let split = split_of(&tx, &ty, &vx, &vy);
     let out = train_drsae(
         &DrsaeConfig {
             epochs_sup: 1,
@@ -246,12 +230,7 @@ fn forward_is_batch_size_independent() {
 fn interrupted_and_resumed_run_gives_the_same_model_bytes() {
     use drsae::train::{train_drsae_with, Checkpointing, Optimizer};
     let (tx, ty, vx, vy) = sample(300, 100);
-    let split = Split {
-        train_x: &tx,
-        train_y: &ty,
-        val_x: &vx,
-        val_y: &vy,
-    };
+    let split = split_of(&tx, &ty, &vx, &vy);
     // 15 steps per epoch, 1 + 3 epochs: interrupt mid-epoch in phase 1 and in phase 2.
     for (optimizer, stops) in [
         (Optimizer::adam(), vec![7u64, 26, 40]),
