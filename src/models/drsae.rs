@@ -331,34 +331,46 @@ impl Drsae {
         backward_into(&mut FusedSgd { model: self, rates }, x, labels, w, ws);
     }
 
+    /// Runs the forward pass over `x` in batches of `batch` rows (one reused buffer), handing
+    /// each batch's first row index and workspace to `f`.
+    fn forward_batches(
+        &self,
+        x: &Mat,
+        batch: usize,
+        mut f: impl FnMut(usize, usize, &DrsaeWorkspace),
+    ) {
+        let batch = batch.max(1);
+        let mut ws = DrsaeWorkspace::default();
+        let mut xb = Mat::zeros(0, x.ncols());
+        for start in (0..x.nrows()).step_by(batch) {
+            let end = (start + batch).min(x.nrows());
+            xb.resize_rows(end - start);
+            xb.as_mut_slice()
+                .copy_from_slice(&x.as_slice()[start * x.ncols()..end * x.ncols()]);
+            self.forward(&xb, None, &mut ws);
+            f(start, end - start, &ws);
+        }
+    }
+
     /// The codes `zᵀ` of every row of `x`, in batches of `batch` rows.
     pub fn encode(&self, x: &Mat, batch: usize) -> Mat {
         let mut out = Mat::zeros(x.nrows(), self.hidden());
-        let mut ws = DrsaeWorkspace::default();
-        for start in (0..x.nrows()).step_by(batch.max(1)) {
-            let end = (start + batch.max(1)).min(x.nrows());
-            let xb = x.row_range(start, end).to_owned();
-            self.forward(&xb, None, &mut ws);
-            let codes = ws.codes(end - start, self.steps).to_owned();
-            out.row_range_mut(start, end).as_ref();
-            for (k, i) in (start..end).enumerate() {
-                out.row_mut(i).copy_from_slice(codes.row(k));
+        let n = self.hidden();
+        self.forward_batches(x, batch, |start, rows, ws| {
+            let codes = ws.codes(rows, self.steps);
+            for k in 0..rows {
+                for j in 0..n {
+                    out[(start + k, j)] = codes.get(k, j);
+                }
             }
-        }
+        });
         out
     }
 
     /// Predicted class of every row of `x` and the error rate against `labels` (percent).
     pub fn evaluate(&self, x: &Mat, labels: &[u8], batch: usize) -> (Vec<u8>, f64) {
-        let mut ws = DrsaeWorkspace::default();
         let mut pred = Vec::with_capacity(x.nrows());
-        let mut xb = Mat::zeros(0, x.ncols());
-        for start in (0..x.nrows()).step_by(batch.max(1)) {
-            let end = (start + batch.max(1)).min(x.nrows());
-            xb.resize_rows(end - start);
-            xb.as_mut_slice()
-                .copy_from_slice(x.row_range(start, end).to_owned().as_slice());
-            self.forward(&xb, None, &mut ws);
+        self.forward_batches(x, batch, |_, _, ws| {
             for row in ws.p.rows() {
                 pred.push(
                     row.iter()
@@ -367,7 +379,7 @@ impl Drsae {
                         as u8,
                 );
             }
-        }
+        });
         let wrong = pred.iter().zip(labels).filter(|(p, l)| p != l).count();
         (pred, 100.0 * wrong as f64 / labels.len().max(1) as f64)
     }
