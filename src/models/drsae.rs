@@ -152,7 +152,8 @@ impl DrsaeWorkspace {
 impl Drsae {
     /// Initialises as in the authors' code: each decoder column is small uniform noise plus
     /// 0.25 × a random row of `data` (m columns), normalised to unit length; `E = α₀Dᵀ`,
-    /// `S = I − α₀DᵀD` with `α₀ = 1.25/T`; `b = 1e-5`; `C` random with rows of norm 5.
+    /// `S = I − α₀DᵀD` with `α₀ = 1.25/max(T, 11)` (the authors' 1.25/11 for their T = 11;
+    /// never larger, see the code); `b = 1e-5`; `C` random with rows of norm 5.
     ///
     /// # Panics
     /// If `data` is empty or `steps`, `hidden` or `classes` is 0.
@@ -181,7 +182,10 @@ impl Drsae {
                 d[(i, j)] = col[i];
             }
         }
-        let alpha = 1.25 / steps as f32;
+        // The authors' α₀ = 1.25/11 was chosen for T = 11. For fewer steps 1.25/T is so far
+        // above 1/L that the second step's inhibition silences every unit (all codes zero, no
+        // gradient: observed at T = 2), so α₀ never exceeds 1.25/11.
+        let alpha = 1.25 / steps.max(11) as f32;
         let mut e = d.transposed();
         e.as_mut_slice().iter_mut().for_each(|v| *v *= alpha);
         let mut s = Mat::identity(hidden);
