@@ -133,3 +133,37 @@ fn learning_gradients_match_finite_differences() {
         }
     }
 }
+
+#[test]
+fn ista_style_inference_is_monotone_and_zero_s_is_the_lasso() {
+    use drsae::solvers::inhibited_codes_ista;
+    let (w, x) = setup(6);
+    let s = tree_inhibition(3, 3, 0.4).unwrap();
+    let mut last = f64::MAX;
+    for iters in 1..20 {
+        let mut z = Mat::zeros(8, 13);
+        let st = inhibited_codes_ista(&w, &s, &x, &mut z, 0.2, iters, 0.0).unwrap();
+        assert!(
+            st.energy <= last + 1e-6 * last.abs().max(1.0),
+            "iteration {iters}: {} > {last}",
+            st.energy
+        );
+        last = st.energy;
+    }
+    let mut z = Mat::zeros(8, 13);
+    let st = inhibited_codes_ista(&w, &Mat::zeros(13, 13), &x, &mut z, 0.3, 5000, 1e-7).unwrap();
+    let mut zl = Mat::zeros(8, 13);
+    let lasso = exact(
+        &Dictionary::new(w.clone()).unwrap(),
+        &x,
+        &mut zl,
+        &LassoOptions::new(0.3),
+    )
+    .unwrap();
+    assert!(
+        (st.energy - lasso.objective).abs() < 1e-4 * lasso.objective,
+        "{} vs {}",
+        st.energy,
+        lasso.objective
+    );
+}

@@ -78,6 +78,52 @@ pub fn inhibited_codes(
     max_sweeps: usize,
     tol: f32,
 ) -> Result<InhibitionStats> {
+    inhibited_codes_with(
+        Method::CoordinateDescent,
+        w,
+        s,
+        x,
+        z,
+        lambda,
+        max_sweeps,
+        tol,
+    )
+}
+
+/// ISTA-style inference: every unit at once, `z ← shrink_{(λ + 2S|z|)/L}(z + Wᵀ(x − Wz)/L)`
+/// with `L = λ_max(WᵀW)` and the thresholds taken from the current codes. The inhibition
+/// term is not majorised by this step, so a step that would raise the energy is replaced by
+/// one coordinate-descent sweep: the energy never increases. `sweeps` in the result counts
+/// iterations. Same arguments and errors as [`inhibited_codes`].
+pub fn inhibited_codes_ista(
+    w: &Mat,
+    s: &Mat,
+    x: &Mat,
+    z: &mut Mat,
+    lambda: f32,
+    max_iters: usize,
+    tol: f32,
+) -> Result<InhibitionStats> {
+    inhibited_codes_with(Method::Ista, w, s, x, z, lambda, max_iters, tol)
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    CoordinateDescent,
+    Ista,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn inhibited_codes_with(
+    method: Method,
+    w: &Mat,
+    s: &Mat,
+    x: &Mat,
+    z: &mut Mat,
+    lambda: f32,
+    max_sweeps: usize,
+    tol: f32,
+) -> Result<InhibitionStats> {
     let (m, n) = w.shape();
     assert_eq!(
         x.ncols(),
@@ -111,8 +157,26 @@ pub fn inhibited_codes(
         .rows()
         .map(|r| r.iter().map(|&v| v as f64 * v as f64).sum())
         .collect();
-    let sweeps = for_each_row_pair(z, &mut c, |i, zr, cr| {
-        coordinate_descent(&g, s, b.row(i), lambda, max_sweeps, tol, zr, cr) as f64
+    let lipschitz = match method {
+        Method::Ista => super::dictionary::largest_eigenvalue(&g),
+        Method::CoordinateDescent => 0.0,
+    };
+    let sweeps = for_each_row_pair(z, &mut c, |i, zr, cr| match method {
+        Method::CoordinateDescent => {
+            coordinate_descent(&g, s, b.row(i), lambda, max_sweeps, tol, zr, cr) as f64
+        }
+        Method::Ista => ista(
+            &g,
+            s,
+            b.row(i),
+            xx[i],
+            lambda,
+            lipschitz,
+            max_sweeps,
+            tol,
+            zr,
+            cr,
+        ) as f64,
     });
     let mut st = InhibitionStats {
         sweeps: sweeps / x.nrows().max(1) as f64,
@@ -187,4 +251,88 @@ fn coordinate_descent(
         }
     }
     max_sweeps
+}
+
+/// The energy of one example from Gram-form quantities: `c = b − Gz`, `t = S|z|`.
+fn energy(xx: f64, lambda: f32, z: &[f32], b: &[f32], c: &[f32], t: &[f32]) -> f64 {
+    let (mut zb, mut zc, mut l1, mut inhib) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    for j in 0..z.len() {
+        zb += z[j] as f64 * b[j] as f64;
+        zc += z[j] as f64 * c[j] as f64;
+        l1 += z[j].abs() as f64;
+        inhib += z[j].abs() as f64 * t[j] as f64;
+    }
+    0.5 * (xx - zb - zc).max(0.0) + lambda as f64 * l1 + inhib
+}
+
+/// `c ← b − G z`, `t ← S|z|` over the non-zeros of z.
+fn refresh(g: &Mat, s: &Mat, b: &[f32], z: &[f32], c: &mut [f32], t: &mut [f32]) {
+    c.copy_from_slice(b);
+    t.fill(0.0);
+    for (j, &zj) in z.iter().enumerate() {
+        if zj != 0.0 {
+            axpy(-zj, g.row(j), c);
+            axpy(zj.abs(), s.row(j), t);
+        }
+    }
+}
+
+/// ISTA-style iterations for one example with a coordinate-descent fallback; returns the
+/// iterations run.
+#[allow(clippy::too_many_arguments)]
+fn ista(
+    g: &Mat,
+    s: &Mat,
+    b: &[f32],
+    xx: f64,
+    lambda: f32,
+    lipschitz: f32,
+    max_iters: usize,
+    tol: f32,
+    z: &mut [f32],
+    c: &mut [f32],
+) -> usize {
+    let n = z.len();
+    let (mut t, mut trial, mut trial_c, mut trial_t) = (
+        vec![0.0f32; n],
+        vec![0.0f32; n],
+        vec![0.0f32; n],
+        vec![0.0f32; n],
+    );
+    refresh(g, s, b, z, c, &mut t);
+    let mut e = energy(xx, lambda, z, b, c, &t);
+    let inv_l = 1.0 / lipschitz.max(f32::MIN_POSITIVE);
+    for it in 1..=max_iters {
+        let mut max_change = 0.0f32;
+        let mut max_code = 0.0f32;
+        for j in 0..n {
+            let v = z[j] + c[j] * inv_l;
+            let th = (lambda + 2.0 * t[j]) * inv_l;
+            trial[j] = v - v.max(-th).min(th);
+            max_change = max_change.max((trial[j] - z[j]).abs());
+            max_code = max_code.max(trial[j].abs());
+        }
+        refresh(g, s, b, &trial, &mut trial_c, &mut trial_t);
+        let e_trial = energy(xx, lambda, &trial, b, &trial_c, &trial_t);
+        if e_trial <= e {
+            z.copy_from_slice(&trial);
+            c.copy_from_slice(&trial_c);
+            t.copy_from_slice(&trial_t);
+            e = e_trial;
+            if max_change <= tol * max_code.max(f32::MIN_POSITIVE) {
+                return it;
+            }
+        } else {
+            // The step raised the energy: take one (monotone) coordinate-descent sweep.
+            coordinate_descent(g, s, b, lambda, 1, 0.0, z, c);
+            refresh(g, s, b, z, c, &mut t);
+            let e_cd = energy(xx, lambda, z, b, c, &t);
+            let done = e - e_cd <= 1e-12 * e.abs().max(1.0);
+            e = e_cd;
+            if done {
+                return it;
+            }
+        }
+    }
+    max_iters
 }

@@ -9,6 +9,7 @@
 //! | [`exact`] | cyclic CD + active-set Newton step: exact optimum | O(n) per changed coordinate |
 //! | [`fista_group`] | FISTA for the group lasso (block soft-threshold) | as FISTA |
 //! | [`inhibited_codes`] | CD for the lateral-inhibition energy `+ |z|ᵀS|z|` | O(n) per changed coordinate |
+//! | [`inhibited_codes_ista`] | ISTA-style for the same energy, CD fallback | O(n·nnz) per iteration |
 //!
 //! Every solver takes the codes as a warm start, stops on `max_iters` or on a relative
 //! duality-gap tolerance, and returns [`LassoStats`].
@@ -33,7 +34,7 @@ mod proximal;
 
 pub use coordinate::{cod, exact};
 pub use dictionary::{largest_eigenvalue, Dictionary};
-pub use inhibition::{check_inhibition, inhibited_codes, InhibitionStats};
+pub use inhibition::{check_inhibition, inhibited_codes, inhibited_codes_ista, InhibitionStats};
 pub use options::{LassoOptions, LassoStats};
 pub use proximal::{fista, fista_group, ista};
 
