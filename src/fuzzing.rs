@@ -167,4 +167,28 @@ pub fn kernels(data: &[u8]) {
             st.objective
         );
     }
+    // Lateral inhibition: both inferences finite and not above the start (z = 0).
+    let s = Mat::from_fn(
+        k,
+        k,
+        |i, j| if i == j { 0.0 } else { (head[3] as f32) / 32.0 },
+    );
+    for ista in [false, true] {
+        let mut z = Mat::zeros(1, k);
+        let st = if ista {
+            crate::solvers::inhibited_codes_ista(dict.atoms(), &s, &x, &mut z, lambda, 30, 1e-4)
+        } else {
+            crate::solvers::inhibited_codes(dict.atoms(), &s, &x, &mut z, lambda, 30, 1e-4)
+        }
+        .expect("valid problem");
+        assert!(
+            z.as_slice().iter().all(|v| v.is_finite()),
+            "inhibition (ista {ista}) gave non-finite codes"
+        );
+        assert!(
+            st.energy <= f0 * (1.0 + 1e-3) + 1e-3,
+            "inhibition (ista {ista}): energy {} above the start {f0}",
+            st.energy
+        );
+    }
 }
