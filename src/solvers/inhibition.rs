@@ -182,25 +182,13 @@ fn inhibited_codes_with(
         sweeps: sweeps / x.nrows().max(1) as f64,
         ..Default::default()
     };
+    let mut t = vec![0.0f32; n];
     for i in 0..x.nrows() {
-        let (zr, br, cr) = (z.row(i), b.row(i), c.row(i));
-        let (zb, zc): (f64, f64) = zr
-            .iter()
-            .zip(br)
-            .zip(cr)
-            .fold((0.0, 0.0), |(a, bb), ((zv, bv), cv)| {
-                (a + *zv as f64 * *bv as f64, bb + *zv as f64 * *cv as f64)
-            });
-        let rec = 0.5 * (xx[i] - zb - zc).max(0.0);
-        let l1: f64 = zr.iter().map(|v| v.abs() as f64).sum();
-        let mut inhib = 0.0f64;
-        for (p, &zp) in zr.iter().enumerate().filter(|(_, v)| **v != 0.0) {
-            for (q, &zq) in zr.iter().enumerate().filter(|(_, v)| **v != 0.0) {
-                inhib += s[(p, q)] as f64 * zp.abs() as f64 * zq.abs() as f64;
-            }
-        }
+        let (zr, br, cr) = (z.row(i), b.row(i), c.row_mut(i));
+        refresh(&g, s, br, zr, cr, &mut t);
+        let (rec, total) = energy(xx[i], lambda, zr, br, cr, &t);
         st.reconstruction += rec;
-        st.energy += rec + lambda as f64 * l1 + inhib;
+        st.energy += total;
         st.mean_nnz += zr.iter().filter(|v| **v != 0.0).count() as f64;
     }
     st.mean_nnz /= x.nrows().max(1) as f64;
@@ -253,8 +241,9 @@ fn coordinate_descent(
     max_sweeps
 }
 
-/// The energy of one example from Gram-form quantities: `c = b − Gz`, `t = S|z|`.
-fn energy(xx: f64, lambda: f32, z: &[f32], b: &[f32], c: &[f32], t: &[f32]) -> f64 {
+/// `(½‖x − Wz‖², E(x, z))` of one example from Gram-form quantities: `c = b − Gz`,
+/// `t = S|z|`, `xx = ‖x‖²`.
+fn energy(xx: f64, lambda: f32, z: &[f32], b: &[f32], c: &[f32], t: &[f32]) -> (f64, f64) {
     let (mut zb, mut zc, mut l1, mut inhib) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     for j in 0..z.len() {
         zb += z[j] as f64 * b[j] as f64;
@@ -262,7 +251,8 @@ fn energy(xx: f64, lambda: f32, z: &[f32], b: &[f32], c: &[f32], t: &[f32]) -> f
         l1 += z[j].abs() as f64;
         inhib += z[j].abs() as f64 * t[j] as f64;
     }
-    0.5 * (xx - zb - zc).max(0.0) + lambda as f64 * l1 + inhib
+    let rec = 0.5 * (xx - zb - zc).max(0.0);
+    (rec, rec + lambda as f64 * l1 + inhib)
 }
 
 /// `c ← b − G z`, `t ← S|z|` over the non-zeros of z.
@@ -300,7 +290,7 @@ fn ista(
         vec![0.0f32; n],
     );
     refresh(g, s, b, z, c, &mut t);
-    let mut e = energy(xx, lambda, z, b, c, &t);
+    let mut e = energy(xx, lambda, z, b, c, &t).1;
     let inv_l = 1.0 / lipschitz.max(f32::MIN_POSITIVE);
     for it in 1..=max_iters {
         let mut max_change = 0.0f32;
@@ -313,7 +303,7 @@ fn ista(
             max_code = max_code.max(trial[j].abs());
         }
         refresh(g, s, b, &trial, &mut trial_c, &mut trial_t);
-        let e_trial = energy(xx, lambda, &trial, b, &trial_c, &trial_t);
+        let e_trial = energy(xx, lambda, &trial, b, &trial_c, &trial_t).1;
         if e_trial <= e {
             z.copy_from_slice(&trial);
             c.copy_from_slice(&trial_c);
@@ -326,7 +316,7 @@ fn ista(
             // The step raised the energy: take one (monotone) coordinate-descent sweep.
             coordinate_descent(g, s, b, lambda, 1, 0.0, z, c);
             refresh(g, s, b, z, c, &mut t);
-            let e_cd = energy(xx, lambda, z, b, c, &t);
+            let e_cd = energy(xx, lambda, z, b, c, &t).1;
             let done = e - e_cd <= 1e-12 * e.abs().max(1.0);
             e = e_cd;
             if done {
