@@ -84,6 +84,64 @@ impl Groups {
         Self::from_lists(width * height, lists)
     }
 
+    /// L2-pooling groups over convolutional feature maps stored channels-last
+    /// (`out_h × out_w × maps`, unit `(y·out_w + x)·maps + m`): one group for every
+    /// `pool × pool` window of positions (stride `stride`, windows inside the map, no
+    /// wrap-around) and every block of `maps_per_group` consecutive maps. Groups are
+    /// numbered channels-last too, `(py·pw + px)·(maps / maps_per_group) + g`, so the group
+    /// norms of one example are a pooled `ph × pw × (maps / maps_per_group)` image —
+    /// the input of a stacked layer.
+    ///
+    /// # Errors
+    /// If a size is 0, the pool exceeds the map, or `maps_per_group` does not divide `maps`.
+    pub fn spatial_pools(
+        out_h: usize,
+        out_w: usize,
+        maps: usize,
+        pool: usize,
+        stride: usize,
+        maps_per_group: usize,
+    ) -> Result<Self> {
+        if out_h == 0
+            || out_w == 0
+            || maps == 0
+            || pool == 0
+            || stride == 0
+            || maps_per_group == 0
+            || pool > out_h.min(out_w)
+            || maps % maps_per_group != 0
+        {
+            return Err(Error::param(
+                "pooling groups",
+                format!("{out_h}×{out_w}×{maps} maps, pool {pool}, stride {stride}, {maps_per_group} maps per group: sizes must be ≥ 1, the pool fit the map and the map blocks divide the maps"),
+            ));
+        }
+        let (ph, pw) = Self::pooled_size(out_h, out_w, pool, stride);
+        let mut lists = Vec::with_capacity(ph * pw * (maps / maps_per_group));
+        for py in 0..ph {
+            for px in 0..pw {
+                for g in 0..maps / maps_per_group {
+                    let mut list = Vec::with_capacity(pool * pool * maps_per_group);
+                    for dy in 0..pool {
+                        for dx in 0..pool {
+                            let pos = (py * stride + dy) * out_w + px * stride + dx;
+                            for m in g * maps_per_group..(g + 1) * maps_per_group {
+                                list.push((pos * maps + m, 1.0));
+                            }
+                        }
+                    }
+                    lists.push(list);
+                }
+            }
+        }
+        Self::from_lists(out_h * out_w * maps, lists)
+    }
+
+    /// The pooled map size `(ph, pw)` of [`Groups::spatial_pools`].
+    pub fn pooled_size(out_h: usize, out_w: usize, pool: usize, stride: usize) -> (usize, usize) {
+        ((out_h - pool) / stride + 1, (out_w - pool) / stride + 1)
+    }
+
     /// Tree groups: units are the nodes of a complete tree with `branching` children per
     /// node and `depth` levels (root = unit 0, breadth-first numbering), and every subtree
     /// (a node with all its descendants) is a group.

@@ -36,6 +36,12 @@ pub struct GroupAe {
     pub dec: Mat,
     /// Non-linearity.
     pub form: EncoderForm,
+    /// Optional support mask (n × m, entries 0 or 1): W and Dᵀ are zero outside it, which
+    /// makes the model locally connected (see [`local_support`](crate::models::local_support)).
+    pub support: Option<Mat>,
+    /// Optional per-input reconstruction weights w (length m, ≥ 0): the reconstruction
+    /// term becomes `½ Σ_i w_i (x − DF(x))_i²`.
+    pub recon_weights: Option<Vec<f32>>,
 }
 
 /// Gradients of [`GroupAe`]'s parameters.
@@ -105,7 +111,53 @@ impl GroupAe {
             gain: vec![1.0; hidden],
             dec,
             form,
+            support: None,
+            recon_weights: None,
         }
+    }
+
+    /// Restricts W and Dᵀ to `support` (n × m, 0/1 entries) from now on: masks the current
+    /// parameters, renormalises D's columns, and masks every later gradient.
+    ///
+    /// # Errors
+    /// If the mask's shape is not n × m, an entry is not 0 or 1, or a unit has no input.
+    pub fn with_support(mut self, support: Mat) -> crate::Result<GroupAe> {
+        if support.shape() != self.w.shape()
+            || support.as_slice().iter().any(|&v| v != 0.0 && v != 1.0)
+            || support.rows().any(|r| r.iter().all(|&v| v == 0.0))
+        {
+            return Err(crate::Error::param(
+                "support",
+                format!(
+                    "mask {:?} must be {:?} with 0/1 entries and at least one input per unit",
+                    support.shape(),
+                    self.w.shape()
+                ),
+            ));
+        }
+        self.support = Some(support);
+        self.project();
+        Ok(self)
+    }
+
+    /// Weights the reconstruction error of input i by `weights[i]`.
+    ///
+    /// # Errors
+    /// If the length is not m or a weight is negative or not finite.
+    pub fn with_recon_weights(mut self, weights: Vec<f32>) -> crate::Result<GroupAe> {
+        if weights.len() != self.w.ncols() || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+        {
+            return Err(crate::Error::param(
+                "reconstruction weights",
+                format!(
+                    "{} weights for {} inputs; each must be finite and ≥ 0",
+                    weights.len(),
+                    self.w.ncols()
+                ),
+            ));
+        }
+        self.recon_weights = Some(weights);
+        Ok(self)
     }
 
     /// Code units n.
@@ -153,18 +205,11 @@ impl GroupAe {
         }
         ws.norms.resize(groups.len(), 0.0);
         gemm(1.0, x.view(), self.w.t(), 0.0, ws.u.view_mut());
-        for ((urow, hrow), zrow) in ws.u.rows_mut().zip(ws.h.rows_mut()).zip(ws.z.rows_mut()) {
-            for j in 0..n {
-                urow[j] += self.bias[j];
-                hrow[j] = match self.form {
-                    EncoderForm::Relu => urow[j].max(0.0),
-                    EncoderForm::Tanh => urow[j].tanh(),
-                };
-                zrow[j] = self.gain[j] * hrow[j];
-            }
-        }
-        reconstruct(x, &ws.z, &self.dec, &mut ws.r);
-        loss_terms(&ws.r, &ws.z, groups, &mut ws.norms)
+        encoder_activation(
+            self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
+        );
+        let rec = self.residual(x, &ws.z, &mut ws.r);
+        loss_terms(rec, ws.z.as_slice(), groups, &mut ws.norms)
     }
 
     /// The codes of the last forward pass (B × n).
@@ -192,25 +237,12 @@ impl GroupAe {
         // ∂D = −Rᵀ Z / B
         gemm(-inv_b, ws.r.t(), ws.z.view(), 0.0, grads.dec.view_mut());
         self.encoder_backward(x, ws, grads);
+        self.mask(&mut grads.w, &mut grads.dec);
     }
 
     /// Back-propagates `ws.gz = ∂L/∂F(x)` through the encoder into W, bias and gain.
     fn encoder_backward(&self, x: &Mat, ws: &mut GroupAeWorkspace, grads: &mut GroupAeGrads) {
-        // Gain, then through the non-linearity: ∂U = ∂F ⊙ g ⊙ σ'(U).
-        grads.gain.iter_mut().for_each(|v| *v = 0.0);
-        grads.bias.iter_mut().for_each(|v| *v = 0.0);
-        let n = self.hidden();
-        for ((grow, hrow), urow) in ws.gz.rows_mut().zip(ws.h.rows()).zip(ws.u.rows()) {
-            for j in 0..n {
-                grads.gain[j] += grow[j] * hrow[j];
-                let deriv = match self.form {
-                    EncoderForm::Relu => (urow[j] > 0.0) as u8 as f32,
-                    EncoderForm::Tanh => 1.0 - hrow[j] * hrow[j],
-                };
-                grow[j] *= self.gain[j] * deriv;
-                grads.bias[j] += grow[j];
-            }
-        }
+        encoder_activation_backward(self.form, &self.gain, &ws.u, &ws.h, &mut ws.gz, grads);
         gemm(1.0, ws.gz.t(), x.view(), 0.0, grads.w.view_mut());
     }
 
@@ -239,7 +271,7 @@ impl GroupAe {
         let eta = 1.0 / (lipschitz + alpha);
         for _ in 0..steps {
             // R = X − Z Dᵀ; ∂E/∂Z = −R D + λ∇ψ + α(Z − F)
-            reconstruct(x, &ws.zc, &self.dec, &mut ws.r);
+            self.residual(x, &ws.zc, &mut ws.r);
             gemm(-1.0, ws.r.view(), self.dec.view(), 0.0, ws.gz.view_mut());
             for ((zrow, frow), grow) in ws.zc.rows().zip(ws.z.rows()).zip(ws.gz.rows_mut()) {
                 groups.norms(zrow, &mut ws.norms);
@@ -250,8 +282,8 @@ impl GroupAe {
             }
             crate::linalg::axpy(-eta, ws.gz.as_slice(), ws.zc.as_mut_slice());
         }
-        reconstruct(x, &ws.zc, &self.dec, &mut ws.r);
-        let loss = loss_terms(&ws.r, &ws.zc, groups, &mut ws.norms);
+        let rec = self.residual(x, &ws.zc, &mut ws.r);
+        let loss = loss_terms(rec, ws.zc.as_slice(), groups, &mut ws.norms);
         gemm(-inv_b, ws.r.t(), ws.zc.view(), 0.0, grads.dec.view_mut());
         for ((g, f), z) in ws
             .gz
@@ -263,6 +295,7 @@ impl GroupAe {
             *g = alpha * inv_b * (f - z);
         }
         self.encoder_backward(x, ws, grads);
+        self.mask(&mut grads.w, &mut grads.dec);
         loss
     }
 
@@ -273,6 +306,9 @@ impl GroupAe {
 
     /// Constraints after an update: unit-norm decoder columns, non-negative gains.
     pub fn project(&mut self) {
+        let (mut w, mut dec) = (std::mem::take(&mut self.w), std::mem::take(&mut self.dec));
+        self.mask(&mut w, &mut dec);
+        (self.w, self.dec) = (w, dec);
         normalize_columns(&mut self.dec);
         self.gain.iter_mut().for_each(|g| *g = g.max(0.0));
     }
@@ -283,28 +319,121 @@ impl GroupAe {
     }
 }
 
-/// `r ← x − z Dᵀ`.
-fn reconstruct(x: &Mat, z: &Mat, dec: &Mat, r: &mut Mat) {
-    r.copy_from(x);
-    gemm(-1.0, z.view(), dec.t(), 1.0, r.view_mut());
+/// The encoder's element-wise part, shared with the convolutional model: given the
+/// pre-activations `U = XWᵀ` (one unit per column), `U += d`, `H = σ(U)`, `Z = g ⊙ H`.
+pub(crate) fn encoder_activation(
+    form: EncoderForm,
+    bias: &[f32],
+    gain: &[f32],
+    u: &mut Mat,
+    h: &mut Mat,
+    z: &mut Mat,
+) {
+    let n = bias.len();
+    for ((urow, hrow), zrow) in u.rows_mut().zip(h.rows_mut()).zip(z.rows_mut()) {
+        for j in 0..n {
+            urow[j] += bias[j];
+            hrow[j] = match form {
+                EncoderForm::Relu => urow[j].max(0.0),
+                EncoderForm::Tanh => urow[j].tanh(),
+            };
+            zrow[j] = gain[j] * hrow[j];
+        }
+    }
 }
 
-/// The batch's loss terms from its residuals `r` and codes `z`.
-fn loss_terms(r: &Mat, z: &Mat, groups: &Groups, norms: &mut [f32]) -> GroupAeLoss {
+/// Backward of [`encoder_activation`]: writes ∂g and ∂d into `grads` and turns
+/// `gz = ∂L/∂Z` into `∂L/∂U = ∂Z ⊙ g ⊙ σ'(U)` in place (the caller finishes with
+/// `∂W = ∂Uᵀ X`).
+pub(crate) fn encoder_activation_backward(
+    form: EncoderForm,
+    gain: &[f32],
+    u: &Mat,
+    h: &Mat,
+    gz: &mut Mat,
+    grads: &mut GroupAeGrads,
+) {
+    grads.gain.iter_mut().for_each(|v| *v = 0.0);
+    grads.bias.iter_mut().for_each(|v| *v = 0.0);
+    let n = gain.len();
+    for ((grow, hrow), urow) in gz.rows_mut().zip(h.rows()).zip(u.rows()) {
+        for j in 0..n {
+            grads.gain[j] += grow[j] * hrow[j];
+            let deriv = match form {
+                EncoderForm::Relu => (urow[j] > 0.0) as u8 as f32,
+                EncoderForm::Tanh => 1.0 - hrow[j] * hrow[j],
+            };
+            grow[j] *= gain[j] * deriv;
+            grads.bias[j] += grow[j];
+        }
+    }
+}
+
+impl GroupAe {
+    /// `r ← w ⊙ (x − z Dᵀ)` (w = 1 without reconstruction weights, so that r = −∂/∂x̂ of
+    /// the reconstruction term); returns `Σ ½ w (x − zDᵀ)²`.
+    fn residual(&self, x: &Mat, z: &Mat, r: &mut Mat) -> f64 {
+        r.copy_from(x);
+        gemm(-1.0, z.view(), self.dec.t(), 1.0, r.view_mut());
+        weighted_residual(r, self.recon_weights.as_deref())
+    }
+
+    /// Zeroes the entries of a (W-shaped, D-shaped) pair outside the support.
+    fn mask(&self, w: &mut Mat, dec: &mut Mat) {
+        if let Some(s) = &self.support {
+            for (wv, sv) in w.as_mut_slice().iter_mut().zip(s.as_slice()) {
+                *wv *= sv;
+            }
+            let n = s.nrows();
+            for (i, drow) in dec.rows_mut().enumerate() {
+                for (j, d) in drow.iter_mut().enumerate().take(n) {
+                    *d *= s[(j, i)];
+                }
+            }
+        }
+    }
+}
+
+/// Applies per-column reconstruction weights to residual rows in place and returns
+/// `Σ ½ w r²` of the unweighted residuals (shared by the dense and convolutional models).
+pub(crate) fn weighted_residual(r: &mut Mat, weights: Option<&[f32]>) -> f64 {
+    match weights {
+        None => r
+            .as_slice()
+            .iter()
+            .map(|v| 0.5 * (*v as f64) * (*v as f64))
+            .sum(),
+        Some(w) => {
+            let mut sum = 0.0f64;
+            for row in r.rows_mut() {
+                for (v, &wi) in row.iter_mut().zip(w) {
+                    sum += 0.5 * (wi as f64) * (*v as f64) * (*v as f64);
+                    *v *= wi;
+                }
+            }
+            sum
+        }
+    }
+}
+
+/// The batch's loss terms from its reconstruction sum and its codes, `groups.n_units()`
+/// contiguous values per example.
+pub(crate) fn loss_terms(
+    reconstruction: f64,
+    codes: &[f32],
+    groups: &Groups,
+    norms: &mut [f32],
+) -> GroupAeLoss {
     let mut loss = GroupAeLoss {
-        count: z.nrows(),
+        count: codes.len() / groups.n_units().max(1),
+        reconstruction,
         ..Default::default()
     };
-    loss.reconstruction = r
-        .as_slice()
-        .iter()
-        .map(|v| 0.5 * (*v as f64) * (*v as f64))
-        .sum();
-    for zrow in z.rows() {
+    for zrow in codes.chunks_exact(groups.n_units()) {
         loss.group += groups.value(zrow, norms) as f64;
         loss.active_groups += norms.iter().filter(|v| **v > 0.0).count() as f64;
     }
-    loss.active_groups /= z.nrows().max(1) as f64;
+    loss.active_groups /= loss.count.max(1) as f64;
     loss
 }
 

@@ -1,5 +1,6 @@
 //! Models: the Discriminative Recurrent Sparse Auto-Encoder and LISTA, sharing one unrolled
-//! shrinkage recurrence.
+//! shrinkage recurrence; group-sparse auto-encoders (dense, locally-connected and
+//! convolutional, sharing one encoder and one training loop); lateral inhibition.
 
 mod drsae;
 mod recurrence;
@@ -9,8 +10,15 @@ pub use drsae::{BatchLoss, Drsae, DrsaeGrads, DrsaeWorkspace, LossWeights, NORM_
 mod lista;
 pub use lista::{Lista, ListaGrads, ListaWorkspace};
 
+mod autoencoder;
+mod conv_ae;
 mod group_ae;
+mod local;
+pub(crate) use autoencoder::grad_slices;
+pub use autoencoder::GroupSparseModel;
+pub use conv_ae::{ConvAe, ConvAeWorkspace};
 pub use group_ae::{EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss, GroupAeWorkspace};
+pub use local::{local_support, local_window, support_coverage};
 
 mod inhibition;
 pub use inhibition::{

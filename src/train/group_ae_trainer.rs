@@ -1,4 +1,5 @@
-//! Training a group-sparse auto-encoder on a fixed set of examples.
+//! Training a group-sparse auto-encoder — dense, locally-connected or convolutional, any
+//! [`GroupSparseModel`] — on a fixed set of examples.
 
 use super::checkpoint::{take_tensor, LoopCheckpointer, OwnedTensor};
 use super::drsae_trainer::Checkpointing;
@@ -6,7 +7,7 @@ use super::optimizer::{Optimizer, OptimizerState, Schedule};
 use crate::data::{gather_rows, Minibatches};
 use crate::kernels::Groups;
 use crate::linalg::Mat;
-use crate::models::{GroupAe, GroupAeLoss, GroupAeWorkspace};
+use crate::models::{grad_slices, GroupAeLoss, GroupSparseModel};
 use crate::{Error, Result};
 use std::time::Instant;
 
@@ -72,8 +73,8 @@ pub struct GroupAeReport {
 ///
 /// # Errors
 /// Invalid settings or data, or a non-finite loss ([`Error::Diverged`]).
-pub fn train_group_ae(
-    model: &mut GroupAe,
+pub fn train_group_ae<M: GroupSparseModel>(
+    model: &mut M,
     x: &Mat,
     groups: &Groups,
     cfg: &GroupAeConfig,
@@ -87,8 +88,8 @@ pub fn train_group_ae(
 ///
 /// # Errors
 /// As [`train_group_ae`], plus checkpoint errors and [`Error::Interrupted`].
-pub fn train_group_ae_with(
-    model: &mut GroupAe,
+pub fn train_group_ae_with<M: GroupSparseModel>(
+    model: &mut M,
     x: &Mat,
     groups: &Groups,
     cfg: &GroupAeConfig,
@@ -121,58 +122,55 @@ pub fn train_group_ae_with(
             "α must be finite and > 0 and steps ≥ 1",
         ));
     }
-    if x.nrows() == 0 || x.ncols() != model.w.ncols() || groups.n_units() != model.hidden() {
+    if x.nrows() == 0 || x.ncols() != model.inputs() || groups.n_units() != model.code_units() {
         return Err(Error::param(
             "data",
             format!(
-                "{:?} inputs and groups over {} units for a {}-unit model on {} inputs",
+                "{:?} inputs and groups over {} units for a model of {} code units on {} inputs",
                 x.shape(),
                 groups.n_units(),
-                model.hidden(),
-                model.w.ncols()
+                model.code_units(),
+                model.inputs()
             ),
         ));
     }
+    if cfg.psd.is_some() && !model.has_psd() {
+        return Err(Error::param("psd", "this model has no PSD form"));
+    }
     crate::check_finite("training inputs", x.as_slice())?;
-    let lengths = [
-        model.w.as_slice().len(),
-        model.bias.len(),
-        model.gain.len(),
-        model.dec.as_slice().len(),
-    ];
+    let lengths = model.params().map(|(_, _, v)| v.len());
     let mut opt = OptimizerState::new(cfg.optimizer, &lengths);
     let schedule = Schedule::Cosine { floor: 0.05 };
-    let mut ws = GroupAeWorkspace::default();
+    let mut ws = M::Workspace::default();
     let mut grads = model.zero_grads();
     let mut xb = Mat::zeros(0, x.ncols());
     let start = Instant::now();
     let steps_per_epoch = x.nrows().div_ceil(cfg.batch) as f64;
     let (mut seen, mut last, mut epochs) = (0usize, GroupAeLoss::default(), 0);
-    let (n, m) = (model.hidden(), model.w.ncols());
     let ck = LoopCheckpointer::new(
         ckpt,
         "group_ae",
         format!(
-            "{cfg:?} {:?} {:?} groups {}",
+            "{cfg:?} {:?} {} groups {}",
             x.shape(),
-            model.form,
+            model.describe(),
             groups.fingerprint()
         ),
     );
+    let names = model.params().map(|(name, _, _)| name);
     let mut pos = ck.resume(Some(&mut opt), |t| {
-        model.w = Mat::from_vec(n, m, take_tensor(t, "W", n * m)?);
-        model.bias = take_tensor(t, "bias", n)?;
-        model.gain = take_tensor(t, "gain", n)?;
-        model.dec = Mat::from_vec(m, n, take_tensor(t, "D", m * n)?);
+        for (name, dst) in names.iter().zip(model.params_mut()) {
+            let v = take_tensor(t, name, dst.len())?;
+            dst.copy_from_slice(&v);
+        }
         Ok(())
     })?;
-    let tensors = |model: &GroupAe| -> Vec<OwnedTensor> {
-        vec![
-            ("W".into(), vec![n, m], model.w.as_slice().to_vec()),
-            ("bias".into(), vec![n], model.bias.clone()),
-            ("gain".into(), vec![n], model.gain.clone()),
-            ("D".into(), vec![m, n], model.dec.as_slice().to_vec()),
-        ]
+    let tensors = |model: &M| -> Vec<OwnedTensor> {
+        model
+            .params()
+            .into_iter()
+            .map(|(name, shape, v)| (name.into(), shape, v.to_vec()))
+            .collect()
     };
     // The PSD step's Lipschitz bound is part of the state (refreshed every 50 steps).
     let mut lipschitz = pos.sums.get(4).map_or(1.0, |&l| l as f32);
@@ -209,19 +207,13 @@ pub fn train_group_ae_with(
                     // D changes slowly: refresh the inference step's Lipschitz bound every
                     // 50 updates (with a 20% margin).
                     if opt.step % 50 == 0 {
-                        let mut gram = Mat::zeros(model.hidden(), model.hidden());
-                        crate::linalg::gemm(
-                            1.0,
-                            model.dec.t(),
-                            model.dec.view(),
-                            0.0,
-                            gram.view_mut(),
-                        );
-                        lipschitz = 1.2 * crate::solvers::largest_eigenvalue(&gram);
+                        lipschitz = 1.2 * model.decoder_lipschitz();
                     }
-                    model.psd_step(
-                        &xb, groups, cfg.lambda, alpha, steps, lipschitz, &mut ws, &mut grads,
-                    )
+                    model
+                        .psd_step(
+                            &xb, groups, cfg.lambda, alpha, steps, lipschitz, &mut ws, &mut grads,
+                        )
+                        .expect("checked: the model has a PSD form")
                 }
                 None => {
                     let l = model.forward(&xb, groups, &mut ws);
@@ -236,14 +228,11 @@ pub fn train_group_ae_with(
                 });
             }
             let lr = schedule.at(cfg.lr, opt.step, progress);
+            let [w, b, g, d] = model.params_mut();
+            let [gw, gb, gg, gd] = grad_slices(&grads);
             opt.update(
                 lr,
-                &mut [
-                    (model.w.as_mut_slice(), grads.w.as_slice(), 1.0),
-                    (&mut model.bias[..], &grads.bias[..], 1.0),
-                    (&mut model.gain[..], &grads.gain[..], 1.0),
-                    (model.dec.as_mut_slice(), grads.dec.as_slice(), 1.0),
-                ],
+                &mut [(w, gw, 1.0), (b, gb, 1.0), (g, gg, 1.0), (d, gd, 1.0)],
             );
             model.project();
             sum.reconstruction += l.reconstruction;

@@ -1,0 +1,245 @@
+//! Layout kernels for "valid" convolutions through GEMM: `im2col` gathers every kernel
+//! placement of a batch of images into the rows of a patch matrix, `col2im_add` scatters
+//! patch rows back (the adjoint, used by the "full" convolution of a decoder and by the
+//! backward pass).
+//!
+//! **Layout.** Images are stored channels-last (`H × W × C`, index `(y·W + x)·C + c`), one
+//! image per row of a batch. A patch row for the placement at `(oy, ox)` lists the kernel
+//! window in the same order `(a, b, c)` → `(a·k + b)·C + c`, so each of its `k` kernel rows
+//! is one contiguous copy of `k·C` values. Placements are numbered `oy·out_w + ox`, and a
+//! batch's patch matrix has `B·positions` rows (image-major). A GEMM of the patch matrix
+//! with `maps × patch_len` filters then gives codes in the same channels-last layout
+//! (`out_h × out_w × maps`), which is what the next layer reads.
+
+use crate::{Error, Result};
+
+/// Geometry of a valid convolution with a square kernel and stride 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Input channels.
+    pub channels: usize,
+    /// Kernel side k.
+    pub kernel: usize,
+}
+
+impl ConvShape {
+    /// A checked shape.
+    ///
+    /// # Errors
+    /// If a size is 0 or the kernel is larger than the image.
+    pub fn new(height: usize, width: usize, channels: usize, kernel: usize) -> Result<Self> {
+        if height == 0 || width == 0 || channels == 0 || kernel == 0 {
+            return Err(Error::param(
+                "conv shape",
+                format!("{height}×{width}×{channels}, kernel {kernel}: sizes must be ≥ 1"),
+            ));
+        }
+        if kernel > height || kernel > width {
+            return Err(Error::param(
+                "kernel",
+                format!("{kernel} exceeds the {height}×{width} input"),
+            ));
+        }
+        Ok(ConvShape {
+            height,
+            width,
+            channels,
+            kernel,
+        })
+    }
+
+    /// Output height `H − k + 1`.
+    pub fn out_h(&self) -> usize {
+        self.height + 1 - self.kernel
+    }
+    /// Output width `W − k + 1`.
+    pub fn out_w(&self) -> usize {
+        self.width + 1 - self.kernel
+    }
+    /// Kernel placements per image.
+    pub fn positions(&self) -> usize {
+        self.out_h() * self.out_w()
+    }
+    /// Values in one patch, `k·k·C`.
+    pub fn patch_len(&self) -> usize {
+        self.kernel * self.kernel * self.channels
+    }
+    /// Values in one image, `H·W·C`.
+    pub fn image_len(&self) -> usize {
+        self.height * self.width * self.channels
+    }
+
+    /// Per-value reconstruction weights: the number of kernel placements covering each
+    /// pixel divided by the largest such number (1 in the interior, down to `1/k²` in a
+    /// corner of an image at least `2k − 1` wide), repeated over the channels. A pixel near the border is reconstructed by
+    /// fewer code units; weighting its error by its coverage keeps the decoder from bending
+    /// its filters to fit the borders (Kavukcuoglu et al. 2010).
+    pub fn coverage_weights(&self) -> Vec<f32> {
+        let cover = |i: usize, outs: usize| -> usize {
+            // placements o ∈ [0, outs) with o ≤ i < o + k
+            let lo = (i + 1).saturating_sub(self.kernel);
+            let hi = i.min(outs - 1);
+            hi + 1 - lo
+        };
+        let cy: Vec<usize> = (0..self.height).map(|y| cover(y, self.out_h())).collect();
+        let cx: Vec<usize> = (0..self.width).map(|x| cover(x, self.out_w())).collect();
+        let max = (cy.iter().max().unwrap() * cx.iter().max().unwrap()) as f32;
+        let mut w = Vec::with_capacity(self.image_len());
+        for &a in &cy {
+            for &b in &cx {
+                let v = (a * b) as f32 / max;
+                w.extend(std::iter::repeat(v).take(self.channels));
+            }
+        }
+        w
+    }
+
+    #[track_caller]
+    fn check(&self, images: usize, cols: usize) -> usize {
+        assert!(
+            images % self.image_len() == 0,
+            "{images} image values are not a whole number of {}-value images",
+            self.image_len()
+        );
+        let batch = images / self.image_len();
+        assert_eq!(
+            cols,
+            batch * self.positions() * self.patch_len(),
+            "patch buffer of {cols} values for {batch} images of {self:?}"
+        );
+        batch
+    }
+}
+
+/// `cols ← im2col(images)`: `cols` is `(B·positions) × patch_len`, row-major.
+///
+/// # Panics
+/// If the buffer lengths do not match the shape.
+#[track_caller]
+pub fn im2col(shape: &ConvShape, images: &[f32], cols: &mut [f32]) {
+    let batch = shape.check(images.len(), cols.len());
+    let (k, c, w) = (shape.kernel, shape.channels, shape.width);
+    let (kc, plen) = (k * c, shape.patch_len());
+    let mut rows = cols.chunks_exact_mut(plen);
+    for img in images.chunks_exact(shape.image_len()).take(batch) {
+        for oy in 0..shape.out_h() {
+            for ox in 0..shape.out_w() {
+                let row = rows.next().unwrap();
+                for (a, dst) in row.chunks_exact_mut(kc).enumerate() {
+                    let s = ((oy + a) * w + ox) * c;
+                    dst.copy_from_slice(&img[s..s + kc]);
+                }
+            }
+        }
+    }
+}
+
+/// `images ← images + col2im(cols)`: every patch row is added back at its placement (the
+/// adjoint of [`im2col`]; with decoder patches it is the "full" convolution).
+///
+/// # Panics
+/// If the buffer lengths do not match the shape.
+#[track_caller]
+pub fn col2im_add(shape: &ConvShape, cols: &[f32], images: &mut [f32]) {
+    let batch = shape.check(images.len(), cols.len());
+    let (k, c, w) = (shape.kernel, shape.channels, shape.width);
+    let (kc, plen) = (k * c, shape.patch_len());
+    let mut rows = cols.chunks_exact(plen);
+    for img in images.chunks_exact_mut(shape.image_len()).take(batch) {
+        for oy in 0..shape.out_h() {
+            for ox in 0..shape.out_w() {
+                let row = rows.next().unwrap();
+                for (a, src) in row.chunks_exact(kc).enumerate() {
+                    let s = ((oy + a) * w + ox) * c;
+                    for (d, v) in img[s..s + kc].iter_mut().zip(src) {
+                        *d += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn direct(shape: &ConvShape, img: &[f32], f: &[f32]) -> Vec<f32> {
+        // valid correlation of one image with one filter (patch layout)
+        let (k, c, w) = (shape.kernel, shape.channels, shape.width);
+        let mut out = vec![0.0; shape.positions()];
+        for oy in 0..shape.out_h() {
+            for ox in 0..shape.out_w() {
+                let mut s = 0.0;
+                for a in 0..k {
+                    for b in 0..k {
+                        for ch in 0..c {
+                            s += img[((oy + a) * w + ox + b) * c + ch] * f[(a * k + b) * c + ch];
+                        }
+                    }
+                }
+                out[oy * shape.out_w() + ox] = s;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn im2col_matches_direct_correlation_and_col2im_is_its_adjoint() {
+        let shape = ConvShape::new(5, 7, 2, 3).unwrap();
+        let img: Vec<f32> = (0..2 * shape.image_len())
+            .map(|i| ((i * 37 % 11) as f32) - 5.0)
+            .collect();
+        let f: Vec<f32> = (0..shape.patch_len())
+            .map(|i| ((i * 13 % 7) as f32) * 0.5 - 1.0)
+            .collect();
+        let mut cols = vec![0.0; 2 * shape.positions() * shape.patch_len()];
+        im2col(&shape, &img, &mut cols);
+        for b in 0..2 {
+            let want = direct(
+                &shape,
+                &img[b * shape.image_len()..][..shape.image_len()],
+                &f,
+            );
+            for p in 0..shape.positions() {
+                let row =
+                    &cols[(b * shape.positions() + p) * shape.patch_len()..][..shape.patch_len()];
+                let got: f32 = row.iter().zip(&f).map(|(a, b)| a * b).sum();
+                assert_eq!(got, want[p]);
+            }
+        }
+        // ⟨im2col(x), y⟩ = ⟨x, col2im(y)⟩
+        let y: Vec<f32> = (0..cols.len())
+            .map(|i| ((i * 7 % 5) as f32) - 2.0)
+            .collect();
+        let mut back = vec![0.0; img.len()];
+        col2im_add(&shape, &y, &mut back);
+        let lhs: f32 = cols.iter().zip(&y).map(|(a, b)| a * b).sum();
+        let rhs: f32 = img.iter().zip(&back).map(|(a, b)| a * b).sum();
+        assert_eq!(lhs, rhs);
+    }
+
+    #[test]
+    fn coverage_weights_count_placements() {
+        let shape = ConvShape::new(4, 5, 1, 3).unwrap();
+        let ones = vec![1.0; shape.positions() * shape.patch_len()];
+        let mut cover = vec![0.0; shape.image_len()];
+        col2im_add(&shape, &ones, &mut cover);
+        let max = cover.iter().cloned().fold(0.0, f32::max);
+        let w = shape.coverage_weights();
+        for (a, b) in w.iter().zip(&cover) {
+            assert_eq!(*a, b / max);
+        }
+        assert_eq!(w[0], 1.0 / 6.0); // corner: 1 placement of at most 2 × 3
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        assert!(ConvShape::new(4, 4, 1, 5).is_err());
+        assert!(ConvShape::new(0, 4, 1, 1).is_err());
+    }
+}

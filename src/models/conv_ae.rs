@@ -1,0 +1,256 @@
+//! Convolutional group-sparse auto-encoder (Kavukcuoglu et al., NIPS 2010, with the
+//! lecture's ReLU + scaling layer).
+//!
+//! Images are channels-last (`H × W × C`, see [`ConvShape`]). With `M` maps of `k × k × C`
+//! filters:
+//!
+//! - encoder: `U = valid_conv(x, W) + d`, `Z = g ⊙ σ(U)` — codes `out_h × out_w × M`;
+//! - decoder: `x̂ = Σ_m D_m ∗ Z_m`, the "full" convolution (transposed valid convolution);
+//! - loss per image: `½ Σ_p w_p (x − x̂)_p² + λ ψ(Z)` with `w` the border coverage weights
+//!   ([`ConvShape::coverage_weights`]) and ψ the group term (L2 pooling over positions and
+//!   maps, [`Groups::spatial_pools`]).
+//!
+//! Both convolutions are one GEMM over the patch matrix of the whole batch
+//! ([`im2col`]): `U = P Wᵀ`, decoder patches `Y = Z Dᵀ` scattered back by [`col2im_add`].
+//! The backward pass, derived by hand, is three more GEMMs: with `Q = im2col(w ⊙ r)`,
+//! `∂Z = −Q D / B + λ∇ψ / B`, `∂D = −Qᵀ Z / B`, `∂W = ∂Uᵀ P`.
+
+use super::group_ae::{
+    encoder_activation, encoder_activation_backward, loss_terms, normalize_columns,
+    weighted_residual,
+};
+use super::{EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss};
+use crate::kernels::{col2im_add, im2col, ConvShape, Groups};
+use crate::linalg::{gemm, Mat};
+use rand::Rng;
+
+/// Parameters of a convolutional group-sparse auto-encoder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvAe {
+    /// Input geometry and kernel size.
+    pub shape: ConvShape,
+    /// Encoder filters W, `maps × patch_len` (patch layout of [`im2col`]).
+    pub filters: Mat,
+    /// Per-map encoder bias d.
+    pub bias: Vec<f32>,
+    /// Per-map gain g ≥ 0 (the scaling layer).
+    pub gain: Vec<f32>,
+    /// Decoder kernels D, `patch_len × maps`, unit-norm columns.
+    pub dec: Mat,
+    /// Non-linearity.
+    pub form: EncoderForm,
+    /// Weight the reconstruction error by the border coverage (default true).
+    pub weighted: bool,
+}
+
+/// Reused buffers of [`ConvAe`].
+#[derive(Clone, Debug, Default)]
+pub struct ConvAeWorkspace {
+    cols: Mat,
+    u: Mat,
+    h: Mat,
+    z: Mat,
+    gz: Mat,
+    ycols: Mat,
+    r: Mat,
+    norms: Vec<f32>,
+    weights: Vec<f32>,
+}
+
+impl ConvAe {
+    /// Random initialisation as [`GroupAe::init`] with `patch_len` inputs and `maps` units:
+    /// unit-norm decoder kernels, encoder filters half their transposes, bias 0, gain 1.
+    pub fn init<R: Rng + ?Sized>(
+        shape: ConvShape,
+        maps: usize,
+        form: EncoderForm,
+        rng: &mut R,
+    ) -> ConvAe {
+        let dense = GroupAe::init(shape.patch_len(), maps, form, rng);
+        ConvAe {
+            shape,
+            filters: dense.w,
+            bias: dense.bias,
+            gain: dense.gain,
+            dec: dense.dec,
+            form,
+            weighted: true,
+        }
+    }
+
+    /// Number of feature maps.
+    pub fn maps(&self) -> usize {
+        self.filters.nrows()
+    }
+
+    /// Zero gradients of this model's shapes.
+    pub fn zero_grads(&self) -> GroupAeGrads {
+        GroupAeGrads {
+            w: Mat::zeros(self.filters.nrows(), self.filters.ncols()),
+            bias: vec![0.0; self.maps()],
+            gain: vec![0.0; self.maps()],
+            dec: Mat::zeros(self.dec.nrows(), self.dec.ncols()),
+        }
+    }
+
+    #[track_caller]
+    fn check_input(&self, x: &Mat) {
+        assert_eq!(
+            x.ncols(),
+            self.shape.image_len(),
+            "x has {} columns, the model's images {}",
+            x.ncols(),
+            self.shape.image_len()
+        );
+    }
+
+    /// Encoder only: the codes of a batch, one image per row of the result
+    /// (`out_h·out_w·maps` values, channels-last), left in the workspace.
+    #[track_caller]
+    pub fn encode<'a>(&self, x: &Mat, ws: &'a mut ConvAeWorkspace) -> &'a Mat {
+        self.check_input(x);
+        let (rows, plen, maps) = (
+            x.nrows() * self.shape.positions(),
+            self.shape.patch_len(),
+            self.maps(),
+        );
+        for (mat, cols) in [
+            (&mut ws.cols, plen),
+            (&mut ws.u, maps),
+            (&mut ws.h, maps),
+            (&mut ws.z, maps),
+        ] {
+            if mat.ncols() != cols {
+                *mat = Mat::zeros(rows, cols);
+            }
+            mat.resize_rows(rows);
+        }
+        im2col(&self.shape, x.as_slice(), ws.cols.as_mut_slice());
+        gemm(1.0, ws.cols.view(), self.filters.t(), 0.0, ws.u.view_mut());
+        encoder_activation(
+            self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
+        );
+        &ws.z
+    }
+
+    /// The L2-pooled features of a batch: row b holds the group norms of image b's codes
+    /// (with [`Groups::spatial_pools`], a pooled channels-last image).
+    ///
+    /// # Panics
+    /// If the groups do not range over this model's code units.
+    #[track_caller]
+    pub fn pooled(&self, x: &Mat, groups: &Groups, ws: &mut ConvAeWorkspace) -> Mat {
+        let per = self.shape.positions() * self.maps();
+        assert_eq!(
+            groups.n_units(),
+            per,
+            "groups over {} units for {per} codes per image",
+            groups.n_units()
+        );
+        let z = self.encode(x, ws);
+        let mut out = Mat::zeros(x.nrows(), groups.len());
+        for (zrow, orow) in z.as_slice().chunks_exact(per).zip(out.rows_mut()) {
+            groups.norms(zrow, orow);
+        }
+        out
+    }
+
+    /// Encodes and reconstructs the batch; returns its loss terms (reconstruction weighted
+    /// by the border coverage when [`ConvAe::weighted`]).
+    ///
+    /// # Panics
+    /// If the shapes of `x` or `groups` do not match the model.
+    #[track_caller]
+    pub fn forward(&self, x: &Mat, groups: &Groups, ws: &mut ConvAeWorkspace) -> GroupAeLoss {
+        let per = self.shape.positions() * self.maps();
+        assert_eq!(
+            groups.n_units(),
+            per,
+            "groups over {} units for {per} codes per image",
+            groups.n_units()
+        );
+        self.encode(x, ws);
+        let (rows, plen) = (ws.z.nrows(), self.shape.patch_len());
+        if ws.ycols.ncols() != plen {
+            ws.ycols = Mat::zeros(rows, plen);
+        }
+        ws.ycols.resize_rows(rows);
+        // r = x − col2im(Z Dᵀ)
+        gemm(-1.0, ws.z.view(), self.dec.t(), 0.0, ws.ycols.view_mut());
+        ws.r.clone_from(x);
+        col2im_add(&self.shape, ws.ycols.as_slice(), ws.r.as_mut_slice());
+        if self.weighted && ws.weights.len() != self.shape.image_len() {
+            ws.weights = self.shape.coverage_weights();
+        }
+        let weights = self.weighted.then_some(&ws.weights[..]);
+        let rec = weighted_residual(&mut ws.r, weights);
+        ws.norms.resize(groups.len(), 0.0);
+        loss_terms(rec, ws.z.as_slice(), groups, &mut ws.norms)
+    }
+
+    /// The codes of the last forward pass (`B·positions × maps`, image-major).
+    pub fn codes<'a>(&self, ws: &'a ConvAeWorkspace) -> &'a Mat {
+        &ws.z
+    }
+
+    /// Gradient of the batch-mean loss of the last [`ConvAe::forward`].
+    pub fn backward(
+        &self,
+        x: &Mat,
+        groups: &Groups,
+        lambda: f32,
+        ws: &mut ConvAeWorkspace,
+        grads: &mut GroupAeGrads,
+    ) {
+        let inv_b = 1.0 / x.nrows() as f32;
+        // Q = im2col(w ⊙ r) (ws.r already holds w ⊙ r)
+        im2col(&self.shape, ws.r.as_slice(), ws.ycols.as_mut_slice());
+        if ws.gz.shape() != ws.z.shape() {
+            ws.gz = Mat::zeros(ws.z.nrows(), ws.z.ncols());
+        }
+        // ∂Z = −Q D / B + λ∇ψ / B
+        gemm(
+            -inv_b,
+            ws.ycols.view(),
+            self.dec.view(),
+            0.0,
+            ws.gz.view_mut(),
+        );
+        let per = groups.n_units();
+        for (zimg, gimg) in
+            ws.z.as_slice()
+                .chunks_exact(per)
+                .zip(ws.gz.as_mut_slice().chunks_exact_mut(per))
+        {
+            groups.norms(zimg, &mut ws.norms);
+            groups.add_gradient(zimg, &ws.norms, lambda * inv_b, gimg);
+        }
+        // ∂D = −Qᵀ Z / B
+        gemm(-inv_b, ws.ycols.t(), ws.z.view(), 0.0, grads.dec.view_mut());
+        // encoder: ∂U, ∂g, ∂d, then ∂W = ∂Uᵀ P
+        encoder_activation_backward(self.form, &self.gain, &ws.u, &ws.h, &mut ws.gz, grads);
+        gemm(1.0, ws.gz.t(), ws.cols.view(), 0.0, grads.w.view_mut());
+    }
+
+    /// Constraints after an update: unit-norm decoder kernels, non-negative gains.
+    pub fn project(&mut self) {
+        normalize_columns(&mut self.dec);
+        self.gain.iter_mut().for_each(|g| *g = g.max(0.0));
+    }
+
+    /// Decoder kernel of map `m` (patch layout, `k·k·C` values).
+    pub fn decoder_kernel(&self, m: usize) -> Vec<f32> {
+        (0..self.dec.nrows()).map(|i| self.dec[(i, m)]).collect()
+    }
+
+    /// Encoder filter of map `m` (patch layout).
+    pub fn encoder_filter(&self, m: usize) -> Vec<f32> {
+        self.filters.row(m).to_vec()
+    }
+
+    /// Flops of one forward + backward pass over `batch` images (five GEMMs of
+    /// `2·B·positions·patch_len·maps` each; the layout kernels are not counted).
+    pub fn step_flops(&self, batch: usize) -> f64 {
+        5.0 * 2.0 * (batch * self.shape.positions() * self.shape.patch_len() * self.maps()) as f64
+    }
+}
