@@ -347,3 +347,75 @@ fn training_lowers_the_loss_of_conv_and_local_models_and_is_reproducible() {
         assert!(*s == 1.0 || *v == 0.0, "training left the support");
     }
 }
+
+#[test]
+fn softmax_gradients_match_finite_differences_and_training_separates_classes() {
+    use drsae::models::Softmax;
+    use drsae::train::{train_softmax, SoftmaxConfig};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let (b, f, c) = (5, 4, 3);
+    let mut m = Softmax::new(f, c);
+    m.w = Mat::random(c, f, rand_distr::StandardNormal, &mut rng);
+    m.b = vec![0.1, -0.2, 0.3];
+    let x = Mat::random(b, f, rand_distr::StandardNormal, &mut rng);
+    let y = [0u8, 2, 1, 1, 0];
+    let wd = 0.1f64;
+    let loss64 = |w: &[f64], bias: &[f64]| -> f64 {
+        let mut total = 0.0;
+        for i in 0..b {
+            let logits: Vec<f64> = (0..c)
+                .map(|k| bias[k] + (0..f).map(|j| w[k * f + j] * x[(i, j)] as f64).sum::<f64>())
+                .collect();
+            let mx = logits.iter().cloned().fold(f64::MIN, f64::max);
+            let lse = mx + logits.iter().map(|l| (l - mx).exp()).sum::<f64>().ln();
+            total += lse - logits[y[i] as usize];
+        }
+        total / b as f64 + 0.5 * wd * w.iter().map(|v| v * v).sum::<f64>()
+    };
+    let mut p = Mat::zeros(0, 0);
+    m.forward(&x, Some(&y), &mut p);
+    let mut g = m.zero_grads();
+    m.backward(&x, &y, &mut p, wd as f32, &mut g);
+    let (w0, b0) = (to64(m.w.as_slice()), to64(&m.b));
+    let h = 1e-6;
+    for i in 0..w0.len() {
+        let (mut a, mut bb) = (w0.clone(), w0.clone());
+        a[i] += h;
+        bb[i] -= h;
+        let fd = (loss64(&a, &b0) - loss64(&bb, &b0)) / (2.0 * h);
+        assert!(
+            (g.w.as_slice()[i] as f64 - fd).abs() < 1e-4,
+            "∂W[{i}] {} vs {fd}",
+            g.w.as_slice()[i]
+        );
+    }
+    for i in 0..c {
+        let (mut a, mut bb) = (b0.clone(), b0.clone());
+        a[i] += h;
+        bb[i] -= h;
+        let fd = (loss64(&w0, &a) - loss64(&w0, &bb)) / (2.0 * h);
+        assert!(
+            (g.b[i] as f64 - fd).abs() < 1e-4,
+            "∂b[{i}] {} vs {fd}",
+            g.b[i]
+        );
+    }
+    // Three separable clusters are learned; bad labels are an error.
+    let xs = Mat::from_fn(300, 2, |i, j| {
+        let k = (i % 3) as f32;
+        (if j == 0 { k.cos() } else { k.sin() }) * 3.0 + ((i * 7 + j * 3) % 11) as f32 * 0.05
+    });
+    let ys: Vec<u8> = (0..300).map(|i| (i % 3) as u8).collect();
+    let mut clf = Softmax::new(2, 3);
+    let cfg = SoftmaxConfig {
+        epochs: 20,
+        batch: 30,
+        lr: 0.05,
+        ..Default::default()
+    };
+    train_softmax(&mut clf, &xs, &ys, &cfg, |_, _, _| {}).unwrap();
+    assert_eq!(clf.error_percent(&xs, &ys), 0.0);
+    let mut bad = ys.clone();
+    bad[0] = 7;
+    assert!(train_softmax(&mut clf, &xs, &bad, &cfg, |_, _, _| {}).is_err());
+}

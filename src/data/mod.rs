@@ -12,4 +12,6 @@ pub use idx::{parse_idx, read_idx_images, read_idx_labels, Idx, IdxImages};
 pub use mnist::{LabelledImages, Mnist};
 pub use patches::sample_patches;
 pub use pgm::{parse_pgm, read_pgm, read_pgm_dir, GrayImage};
-pub use preprocess::{contrast_normalize_rows, normalize_rows_l2, remove_row_means, Zca};
+pub use preprocess::{
+    contrast_normalize_rows, normalize_rows_l2, remove_row_means, Standardizer, Zca,
+};

@@ -126,3 +126,52 @@ mod tests {
         );
     }
 }
+
+/// Per-column standardisation `(x − mean) / (std + ε)`, fitted on training features and
+/// applied unchanged to test features.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Standardizer {
+    /// Column means.
+    pub mean: Vec<f32>,
+    /// `1 / (std + ε)` per column.
+    pub inv_scale: Vec<f32>,
+}
+
+impl Standardizer {
+    /// Fits the column statistics of `x` (in f64), with `epsilon` added to each std.
+    pub fn fit(x: &Mat, epsilon: f32) -> Standardizer {
+        let (n, m) = (x.nrows().max(1) as f64, x.ncols());
+        let mut sum = vec![0.0f64; m];
+        let mut sq = vec![0.0f64; m];
+        for row in x.rows() {
+            for ((s, q), &v) in sum.iter_mut().zip(sq.iter_mut()).zip(row) {
+                *s += v as f64;
+                *q += (v as f64) * (v as f64);
+            }
+        }
+        let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
+        let inv_scale = sum
+            .iter()
+            .zip(&sq)
+            .map(|(s, q)| {
+                let var = (q / n - (s / n).powi(2)).max(0.0);
+                (1.0 / (var.sqrt() + epsilon as f64)) as f32
+            })
+            .collect();
+        Standardizer { mean, inv_scale }
+    }
+
+    /// Standardises the rows of `x` in place.
+    ///
+    /// # Panics
+    /// If `x` does not have as many columns as the fitted data.
+    #[track_caller]
+    pub fn apply(&self, x: &mut Mat) {
+        assert_eq!(x.ncols(), self.mean.len(), "columns");
+        for row in x.rows_mut() {
+            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.inv_scale) {
+                *v = (*v - m) * s;
+            }
+        }
+    }
+}

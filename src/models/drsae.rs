@@ -284,23 +284,10 @@ impl Drsae {
                 .for_each(|(h, z)| *h = z * inv);
         }
         gemm(1.0, ws.zhat.view(), self.c.t(), 0.0, ws.p.view_mut());
-        for (i, row) in ws.p.rows_mut().enumerate() {
-            let mx = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let mut sum = 0.0;
-            row.iter_mut().for_each(|v| {
-                *v = (*v - mx).exp();
-                sum += *v;
-            });
-            row.iter_mut().for_each(|v| *v /= sum);
-            if let Some(l) = labels {
-                let y = l[i] as usize;
-                loss.cross_entropy -= (row[y].max(f32::MIN_POSITIVE) as f64).ln();
-                let arg = row
-                    .iter()
-                    .enumerate()
-                    .fold(0, |a, (j, &v)| if v > row[a] { j } else { a });
-                loss.correct += (arg == y) as usize;
-            }
+        let (xent, correct) = super::softmax::softmax_rows(&mut ws.p, labels);
+        if labels.is_some() {
+            loss.cross_entropy = xent;
+            loss.correct = correct;
         }
         loss
     }

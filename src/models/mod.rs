@@ -14,11 +14,13 @@ mod autoencoder;
 mod conv_ae;
 mod group_ae;
 mod local;
+mod softmax;
 pub(crate) use autoencoder::grad_slices;
 pub use autoencoder::GroupSparseModel;
 pub use conv_ae::{ConvAe, ConvAeWorkspace};
 pub use group_ae::{EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss, GroupAeWorkspace};
 pub use local::{local_support, local_window, support_coverage};
+pub use softmax::{Softmax, SoftmaxGrads};
 
 mod inhibition;
 pub use inhibition::{

@@ -6,6 +6,7 @@ mod group_ae_trainer;
 mod inhibition_trainer;
 mod lista_trainer;
 mod optimizer;
+mod softmax_trainer;
 
 pub use checkpoint::CHECKPOINT_FILE;
 pub use drsae_trainer::{
@@ -18,3 +19,4 @@ pub use inhibition_trainer::{
 };
 pub use lista_trainer::{train_lista, train_lista_with, ListaConfig};
 pub use optimizer::{Optimizer, OptimizerState, Schedule};
+pub use softmax_trainer::{train_softmax, SoftmaxConfig};
