@@ -197,9 +197,22 @@ pub fn write_tiles_png(
     tw: usize,
     cols: usize,
 ) -> std::io::Result<()> {
-    let cols = cols.max(1);
+    write_tiles_png_zoom(path, tiles, th, tw, cols, 1)
+}
+
+/// [`write_tiles_png`] with every value drawn as a `zoom × zoom` block (for small kernels).
+pub fn write_tiles_png_zoom(
+    path: &std::path::Path,
+    tiles: &[&[f32]],
+    th: usize,
+    tw: usize,
+    cols: usize,
+    zoom: usize,
+) -> std::io::Result<()> {
+    let (zoom, cols) = (zoom.max(1), cols.max(1));
     let rows = tiles.len().div_ceil(cols);
-    let (w, h) = (cols * (tw + 1) + 1, rows * (th + 1) + 1);
+    let (zh, zw) = (th * zoom, tw * zoom);
+    let (w, h) = (cols * (zw + 1) + 1, rows * (zh + 1) + 1);
     let mut px = vec![64u8; w * h];
     for (k, t) in tiles.iter().enumerate() {
         let (lo, hi) = t
@@ -207,10 +220,10 @@ pub fn write_tiles_png(
             .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
         let span = if hi > lo { hi - lo } else { 1.0 };
         let (r, c) = (k / cols, k % cols);
-        for y in 0..th {
-            for x in 0..tw {
-                let v = ((t[y * tw + x] - lo) / span * 255.0).clamp(0.0, 255.0) as u8;
-                px[(r * (th + 1) + 1 + y) * w + c * (tw + 1) + 1 + x] = v;
+        for y in 0..zh {
+            for x in 0..zw {
+                let v = ((t[(y / zoom) * tw + x / zoom] - lo) / span * 255.0).clamp(0.0, 255.0) as u8;
+                px[(r * (zh + 1) + 1 + y) * w + c * (zw + 1) + 1 + x] = v;
             }
         }
     }

@@ -1,4 +1,4 @@
-//! Data: IDX (MNIST) and PGM readers, patches, preprocessing, minibatches.
+//! Data: IDX (MNIST) and PGM readers, patches, preprocessing, image transforms, minibatches.
 
 mod batches;
 pub mod idx;
@@ -6,6 +6,7 @@ mod mnist;
 mod patches;
 pub mod pgm;
 mod preprocess;
+mod transform;
 
 pub use batches::{epoch_rng, gather_rows, Minibatches};
 pub use idx::{parse_idx, read_idx_images, read_idx_labels, Idx, IdxImages};
@@ -15,3 +16,4 @@ pub use pgm::{parse_pgm, read_pgm, read_pgm_dir, GrayImage};
 pub use preprocess::{
     contrast_normalize_rows, normalize_rows_l2, remove_row_means, Standardizer, Zca,
 };
+pub use transform::{rotate_image, shift_image};
