@@ -1,4 +1,4 @@
-//! Throughput benchmarks as JSON lines: `cargo run --release --example bench -- [kernels|train|solvers|all]`.
+//! Throughput benchmarks as JSON lines: `cargo run --release --example bench -- [kernels|train [BATCH]|conv|all]`.
 //!
 //! Each line is `{"bench": NAME, "value": X, "unit": U}`; the best of several timed
 //! repetitions is reported.
@@ -197,6 +197,66 @@ fn train(only_batch: Option<usize>) {
     }
 }
 
+/// The sgemm rate at the reference shape 256×784×400, for same-run ratios.
+fn reference_gemm_rate() -> f64 {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let a = Mat::random(256, 784, rand_distr::Uniform::new(-1.0f32, 1.0), &mut rng);
+    let b = Mat::random(784, 400, rand_distr::Uniform::new(-1.0f32, 1.0), &mut rng);
+    let mut c = Mat::zeros(256, 400);
+    let tg = time_best(|| gemm(1.0, a.view(), b.view(), 0.0, c.view_mut()), 0.3, 5);
+    2.0 * 256.0 * 784.0 * 400.0 / tg / 1e9
+}
+
+/// Convolutional group-sparse auto-encoder forward + backward (the `conv` example's two
+/// layers and a wider first layer), in GFLOP/s of its five GEMMs, against sgemm.
+fn conv() {
+    use drsae::kernels::{ConvShape, Groups};
+    use drsae::models::{ConvAe, ConvAeWorkspace, EncoderForm};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let gemm_rate = reference_gemm_rate();
+    emit("sgemm_256x784x400_same_run", gemm_rate, "GFLOP/s");
+    let mnist = drsae::data::Mnist::load("data/mnist-sample").unwrap_or_else(|e| die(e));
+    let batch = 32;
+    for (name, h, c, maps) in [
+        ("conv_l1_16maps", 28, 1, 16),
+        ("conv_l1_32maps", 28, 1, 32),
+        ("conv_l2_32maps", 12, 16, 32),
+        ("conv_l2_64maps", 12, 32, 64),
+    ] {
+        let shape = ConvShape::new(h, h, c, 5).unwrap();
+        let model = ConvAe::init(shape, maps, EncoderForm::Relu, &mut rng);
+        let x = if c == 1 {
+            mnist.train.images.row_range(0, batch).to_owned()
+        } else {
+            Mat::random(
+                batch,
+                shape.image_len(),
+                rand_distr::Uniform::new(0.0f32, 1.0),
+                &mut rng,
+            )
+        };
+        let groups = Groups::spatial_pools(shape.out_h(), shape.out_w(), maps, 2, 2, 1).unwrap();
+        let mut ws = ConvAeWorkspace::default();
+        let mut g = model.zero_grads();
+        let secs = time_best(
+            || {
+                model.forward(&x, &groups, &mut ws);
+                model.backward(&x, &groups, 0.1, &mut ws, &mut g);
+            },
+            0.5,
+            3,
+        );
+        let gflops = model.step_flops(batch) / secs / 1e9;
+        emit(&format!("{name}_fwd_bwd"), gflops, "GFLOP/s");
+        emit(&format!("{name}_images"), batch as f64 / secs, "images/s");
+        emit(
+            &format!("{name}_gemm_fraction"),
+            gflops / gemm_rate,
+            "ratio",
+        );
+    }
+}
+
 fn main() {
     let args = Args::parse(&[]);
     let threads = common::threads(&args);
@@ -219,12 +279,14 @@ fn main() {
             b.parse()
                 .unwrap_or_else(|_| die(format!("batch `{b}` is not a number")))
         })),
+        "conv" => conv(),
         "all" => {
             kernels();
-            train(None)
+            train(None);
+            conv()
         }
         other => die(format!(
-            "unknown bench group `{other}` (kernels, train, all)"
+            "unknown bench group `{other}` (kernels, train, conv, all)"
         )),
     }
 }

@@ -81,7 +81,9 @@ fn rms(x: &Mat) -> f32 {
 fn main() {
     let args = Args::parse(&[]);
     common::threads(&args);
-    let dir = args.str("data").unwrap_or_else(|| "data/mnist-sample".into());
+    let dir = args
+        .str("data")
+        .unwrap_or_else(|| "data/mnist-sample".into());
     let maps1: usize = args.get("maps", 16);
     let maps2: usize = args.get("maps2", 32);
     let kernel: usize = args.get("kernel", 5);
@@ -120,7 +122,11 @@ fn main() {
         groups2.len()
     );
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let subset = mnist.train.images.row_range(0, train_images.min(mnist.train.len())).to_owned();
+    let subset = mnist
+        .train
+        .images
+        .row_range(0, train_images.min(mnist.train.len()))
+        .to_owned();
 
     // Random-filter twin: the same initialisation procedure, another seed, never trained.
     let mut rng_random = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed_0f_4a4d);
@@ -207,43 +213,50 @@ fn main() {
     random.scale = 1.0 / rms(&random.features(&subset, 1));
 
     // Classifiers.
-    let classify = |net: &Stack, name: &str| -> (f64, f64) {
-        let t = Instant::now();
-        let mut ftrain = net.features(&mnist.train.images, 2);
-        let mut ftest = net.features(&mnist.test.images, 2);
-        eprintln!(
-            "{name}: features of {} images in {:.1} s",
-            ftrain.nrows() + ftest.nrows(),
-            t.elapsed().as_secs_f64()
-        );
-        let st = Standardizer::fit(&ftrain, 1e-3);
-        st.apply(&mut ftrain);
-        st.apply(&mut ftest);
-        let mut clf = Softmax::new(ftrain.ncols(), 10);
-        let scfg = SoftmaxConfig {
-            epochs: 60,
-            batch: 100,
-            lr: 1e-3,
-            weight_decay: 1e-4,
-            seed,
-            time_budget: Some(0.15 * budget),
-        };
-        let p = Progress::new("conv");
-        train_softmax(&mut clf, &ftrain, &mnist.train.labels, &scfg, |e, l, err| {
-            if e % 5 == 0 {
-                p.report(
+    let classify =
+        |net: &Stack, name: &str| -> (f64, f64) {
+            let t = Instant::now();
+            let mut ftrain = net.features(&mnist.train.images, 2);
+            let mut ftest = net.features(&mnist.test.images, 2);
+            eprintln!(
+                "{name}: features of {} images in {:.1} s",
+                ftrain.nrows() + ftest.nrows(),
+                t.elapsed().as_secs_f64()
+            );
+            let st = Standardizer::fit(&ftrain, 1e-3);
+            st.apply(&mut ftrain);
+            st.apply(&mut ftest);
+            let mut clf = Softmax::new(ftrain.ncols(), 10);
+            let scfg = SoftmaxConfig {
+                epochs: 60,
+                batch: 100,
+                lr: 1e-3,
+                weight_decay: 1e-4,
+                seed,
+                time_budget: Some(0.15 * budget),
+            };
+            let p = Progress::new("conv");
+            train_softmax(
+                &mut clf,
+                &ftrain,
+                &mnist.train.labels,
+                &scfg,
+                |e, l, err| {
+                    if e % 5 == 0 {
+                        p.report(
                     e as f64,
                     60.0,
                     &format!("{name} classifier epoch {e}: loss {l:.4}, training error {err:.2}%"),
                 )
-            }
-        })
-        .unwrap_or_else(|e| die(e));
-        let train_err = clf.error_percent(&ftrain, &mnist.train.labels);
-        let test_err = clf.error_percent(&ftest, &mnist.test.labels);
-        eprintln!("{name}: training error {train_err:.2}%, test error {test_err:.2}%");
-        (test_err, train_err)
-    };
+                    }
+                },
+            )
+            .unwrap_or_else(|e| die(e));
+            let train_err = clf.error_percent(&ftrain, &mnist.train.labels);
+            let test_err = clf.error_percent(&ftest, &mnist.test.labels);
+            eprintln!("{name}: training error {train_err:.2}%, test error {test_err:.2}%");
+            (test_err, train_err)
+        };
     let (test_error, train_error) = classify(&stack, "pre-trained");
     let (random_error, random_train_error) = classify(&random, "random filters");
 
@@ -256,7 +269,10 @@ fn main() {
     );
     if let Some(dir) = &out {
         write_filters(dir, &stack, maps1, maps2, kernel).unwrap_or_else(|e| die(e));
-        eprintln!("wrote layer1_filters.png, layer1_encoder.png, layer2_filters.png to {}", dir.display());
+        eprintln!(
+            "wrote layer1_filters.png, layer1_encoder.png, layer2_filters.png to {}",
+            dir.display()
+        );
     }
     Json::new()
         .num("test_error", test_error)
@@ -288,7 +304,11 @@ fn invariance(layer: &Layer, test: &LabelledImages, h: usize, w: usize) -> (f64,
         .collect();
     let mut ws = ConvAeWorkspace::default();
     let base_pooled = layer.model.pooled(&x, &layer.groups, &mut ws);
-    let base_codes = Mat::from_vec(n, layer.groups.n_units(), layer.model.codes(&ws).as_slice().to_vec());
+    let base_codes = Mat::from_vec(
+        n,
+        layer.groups.n_units(),
+        layer.model.codes(&ws).as_slice().to_vec(),
+    );
     let change = |tx: &Mat, ws: &mut ConvAeWorkspace| -> (f64, f64) {
         let pooled = layer.model.pooled(tx, &layer.groups, ws);
         let codes = layer.model.codes(ws).as_slice();
@@ -369,7 +389,11 @@ fn write_filters(
     for m in 0..maps2 {
         let kern = l2.decoder_kernel(m);
         for c in 0..maps1 {
-            per_channel.push((0..k * k).map(|ab| kern[ab * maps1 + c]).collect::<Vec<f32>>());
+            per_channel.push(
+                (0..k * k)
+                    .map(|ab| kern[ab * maps1 + c])
+                    .collect::<Vec<f32>>(),
+            );
         }
     }
     common::write_tiles_png_zoom(

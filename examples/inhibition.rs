@@ -21,7 +21,9 @@
 mod common;
 
 use common::{die, Args, Json, Progress};
-use drsae::analysis::{count_pinwheels, neighbor_orientation_ratio, preferred_orientation};
+use drsae::analysis::{
+    count_pinwheels, neighbor_orientation_ratio, preferred_orientation, Boundary,
+};
 use drsae::data::{contrast_normalize_rows, read_pgm_dir, remove_row_means, sample_patches, Mnist};
 use drsae::linalg::Mat;
 use drsae::models::{grid_inhibition, tree_inhibition, tree_related};
@@ -203,8 +205,8 @@ fn main() {
             .iter()
             .map(|f| preferred_orientation(f, side).0)
             .collect();
-        let ratio = neighbor_orientation_ratio(&theta, GRID, GRID);
-        let pinwheels = count_pinwheels(&theta, GRID, GRID);
+        let ratio = neighbor_orientation_ratio(&theta, GRID, GRID, Boundary::Wrap);
+        let pinwheels = count_pinwheels(&theta, GRID, GRID, Boundary::Wrap);
         eprintln!(
             "grid map: neighbour/random orientation difference {ratio:.3}, {pinwheels} pinwheels"
         );

@@ -20,7 +20,9 @@
 mod common;
 
 use common::{die, Args, Json, Progress};
-use drsae::analysis::{count_pinwheels, neighbor_orientation_ratio, preferred_orientation};
+use drsae::analysis::{
+    count_pinwheels, neighbor_orientation_ratio, preferred_orientation, Boundary,
+};
 use drsae::data::{contrast_normalize_rows, read_pgm_dir, remove_row_means, sample_patches, Zca};
 use drsae::kernels::Groups;
 use drsae::models::{EncoderForm, GroupAe, GroupAeWorkspace};
@@ -113,14 +115,14 @@ fn main() {
         .map(|f| preferred_orientation(f, patch))
         .collect();
     let theta: Vec<f64> = orient.iter().map(|o| o.0).collect();
-    let ratio = neighbor_orientation_ratio(&theta, grid, grid);
-    let pinwheels = count_pinwheels(&theta, grid, grid);
+    let ratio = neighbor_orientation_ratio(&theta, grid, grid, Boundary::Wrap);
+    let pinwheels = count_pinwheels(&theta, grid, grid, Boundary::Wrap);
     eprintln!("map: neighbour/random orientation difference {ratio:.3}, {pinwheels} pinwheels; held-out relative reconstruction error {rec_error:.4}; {:.0} patches/s", report.examples_per_s);
     if let Some(dir) = &out {
         let tiles: Vec<&[f32]> = filters.iter().map(|f| &f[..]).collect();
         common::write_tiles_png(&dir.join("filters.png"), &tiles, patch, patch, grid)
             .unwrap_or_else(|e| die(e));
-        write_orientation_png(&dir.join("orientation.png"), &orient, grid)
+        common::write_orientation_png(&dir.join("orientation.png"), &orient, grid)
             .unwrap_or_else(|e| die(e));
         eprintln!("wrote filters.png and orientation.png to {}", dir.display());
     }
@@ -132,27 +134,4 @@ fn main() {
         .num("seconds", t0.elapsed().as_secs_f64())
         .num("patches_per_s", report.examples_per_s)
         .print();
-}
-
-/// Each unit as a 12 × 12 block coloured by orientation (hue = 2θ) and selectivity.
-fn write_orientation_png(
-    path: &std::path::Path,
-    orient: &[(f64, f64)],
-    grid: usize,
-) -> std::io::Result<()> {
-    let cell = 12;
-    let side = grid * cell;
-    let maxsel = orient.iter().map(|o| o.1).fold(1e-12, f64::max);
-    let mut px = vec![0u8; side * side * 3];
-    for (k, &(theta, sel)) in orient.iter().enumerate() {
-        let rgb = common::hue_to_rgb(theta / std::f64::consts::PI, (sel / maxsel).sqrt());
-        let (gy, gx) = (k / grid, k % grid);
-        for y in 0..cell {
-            for x in 0..cell {
-                let i = ((gy * cell + y) * side + gx * cell + x) * 3;
-                px[i..i + 3].copy_from_slice(&rgb);
-            }
-        }
-    }
-    common::write_png_rgb(path, side, side, &px)
 }

@@ -71,6 +71,7 @@ fn forged_idx_header() {
     write_mnist(&d, idx(&[u32::MAX, 28, 28], &[0; 64]));
     check_fails_cleanly("mnist", &["--data", d.to_str().unwrap()], "IDX");
     check_fails_cleanly("lasso", &["--data", d.to_str().unwrap()], "IDX");
+    check_fails_cleanly("conv", &["--data", d.to_str().unwrap()], "IDX");
     std::fs::remove_dir_all(&d).ok();
 }
 
@@ -81,6 +82,10 @@ fn missing_data_and_bad_flags() {
     check_fails_cleanly("mnist", &["--batch", "0"], "batch");
     check_fails_cleanly("mnist", &["--bogus", "1"], "unknown option");
     check_fails_cleanly("lasso", &["--solver", "magic"], "solver");
+    check_fails_cleanly("conv", &["--kernel", "40"], "kernel");
+    check_fails_cleanly("conv", &["--maps", "0"], "--maps");
+    check_fails_cleanly("pinwheel", &["--data", "/nonexistent/dir"], "not found");
+    check_fails_cleanly("pinwheel", &["--grid", "1"], "--grid");
 }
 
 #[test]
@@ -105,6 +110,7 @@ fn huge_pgm() {
         ],
         "PGM",
     );
+    check_fails_cleanly("pinwheel", &["--data", d.to_str().unwrap()], "PGM");
     std::fs::remove_dir_all(&d).ok();
 }
 

@@ -222,7 +222,8 @@ pub fn write_tiles_png_zoom(
         let (r, c) = (k / cols, k % cols);
         for y in 0..zh {
             for x in 0..zw {
-                let v = ((t[(y / zoom) * tw + x / zoom] - lo) / span * 255.0).clamp(0.0, 255.0) as u8;
+                let v =
+                    ((t[(y / zoom) * tw + x / zoom] - lo) / span * 255.0).clamp(0.0, 255.0) as u8;
                 px[(r * (zh + 1) + 1 + y) * w + c * (zw + 1) + 1 + x] = v;
             }
         }
@@ -340,4 +341,27 @@ pub fn hue_to_rgb(h: f64, v: f64) -> [u8; 3] {
     };
     let c = |u: f64| (255.0 * u * v.clamp(0.0, 1.0)) as u8;
     [c(r), c(g), c(b)]
+}
+
+/// Each unit as a 12 × 12 block coloured by orientation (hue = 2θ) and selectivity.
+pub fn write_orientation_png(
+    path: &std::path::Path,
+    orient: &[(f64, f64)],
+    grid: usize,
+) -> std::io::Result<()> {
+    let cell = 12;
+    let side = grid * cell;
+    let maxsel = orient.iter().map(|o| o.1).fold(1e-12, f64::max);
+    let mut px = vec![0u8; side * side * 3];
+    for (k, &(theta, sel)) in orient.iter().enumerate() {
+        let rgb = hue_to_rgb(theta / std::f64::consts::PI, (sel / maxsel).sqrt());
+        let (gy, gx) = (k / grid, k % grid);
+        for y in 0..cell {
+            for x in 0..cell {
+                let i = ((gy * cell + y) * side + gx * cell + x) * 3;
+                px[i..i + 3].copy_from_slice(&rgb);
+            }
+        }
+    }
+    write_png_rgb(path, side, side, &px)
 }

@@ -59,11 +59,36 @@ pub fn orientation_difference(a: f64, b: f64) -> f64 {
     d.min(PI - d)
 }
 
-/// Mean orientation difference between grid neighbours (right and down, wrapping) divided
-/// by the mean difference over all pairs of units: near 0 for a smooth map, near 1 for a
-/// random layout.
+/// How a map's edges connect: a torus (the wrap-around grids of topographic maps) or an
+/// open sheet (locally-connected layers, whose units sit at image positions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boundary {
+    /// The last column neighbours the first, the last row the first.
+    Wrap,
+    /// No neighbours across the edges.
+    Open,
+}
+
+impl Boundary {
+    /// The neighbour at `i + 1` on a line of `n`, if any.
+    fn next(self, i: usize, n: usize) -> Option<usize> {
+        match self {
+            Boundary::Wrap => Some((i + 1) % n),
+            Boundary::Open => (i + 1 < n).then_some(i + 1),
+        }
+    }
+}
+
+/// Mean orientation difference between grid neighbours (right and down) divided by the
+/// mean difference over all pairs of units: near 0 for a smooth map, near 1 for a random
+/// layout.
 #[track_caller]
-pub fn neighbor_orientation_ratio(theta: &[f64], width: usize, height: usize) -> f64 {
+pub fn neighbor_orientation_ratio(
+    theta: &[f64],
+    width: usize,
+    height: usize,
+    boundary: Boundary,
+) -> f64 {
     assert_eq!(
         theta.len(),
         width * height,
@@ -71,15 +96,21 @@ pub fn neighbor_orientation_ratio(theta: &[f64], width: usize, height: usize) ->
         theta.len()
     );
     let n = theta.len();
-    let mut near = 0.0;
+    let (mut near, mut pairs) = (0.0, 0usize);
     for y in 0..height {
         for x in 0..width {
             let i = y * width + x;
-            near += orientation_difference(theta[i], theta[y * width + (x + 1) % width]);
-            near += orientation_difference(theta[i], theta[((y + 1) % height) * width + x]);
+            if let Some(x1) = boundary.next(x, width) {
+                near += orientation_difference(theta[i], theta[y * width + x1]);
+                pairs += 1;
+            }
+            if let Some(y1) = boundary.next(y, height) {
+                near += orientation_difference(theta[i], theta[y1 * width + x]);
+                pairs += 1;
+            }
         }
     }
-    near /= (2 * n) as f64;
+    near /= pairs.max(1) as f64;
     let mut all = 0.0;
     for i in 0..n {
         for j in i + 1..n {
@@ -94,15 +125,17 @@ pub fn neighbor_orientation_ratio(theta: &[f64], width: usize, height: usize) ->
     }
 }
 
-/// Number of grid plaquettes (2 × 2 neighbouring units, wrapping) around which the
-/// orientation winds by ±π: the pinwheels of the map.
-pub fn count_pinwheels(theta: &[f64], width: usize, height: usize) -> usize {
+/// Number of grid plaquettes (2 × 2 neighbouring units) around which the orientation winds
+/// by ±π: the pinwheels of the map.
+pub fn count_pinwheels(theta: &[f64], width: usize, height: usize, boundary: Boundary) -> usize {
     assert_eq!(theta.len(), width * height);
     let wrap = |d: f64| (d + PI).rem_euclid(2.0 * PI) - PI;
     let mut count = 0;
     for y in 0..height {
         for x in 0..width {
-            let (x1, y1) = ((x + 1) % width, (y + 1) % height);
+            let (Some(x1), Some(y1)) = (boundary.next(x, width), boundary.next(y, height)) else {
+                continue;
+            };
             let loop_ = [
                 y * width + x,
                 y * width + x1,
@@ -153,11 +186,11 @@ mod tests {
         let (w, h) = (16, 16);
         // Smooth: orientation changes slowly along x (one full turn across the grid).
         let smooth: Vec<f64> = (0..w * h).map(|i| PI * (i % w) as f64 / w as f64).collect();
-        let r = neighbor_orientation_ratio(&smooth, w, h);
+        let r = neighbor_orientation_ratio(&smooth, w, h, Boundary::Wrap);
         assert!(r < 0.15, "smooth map ratio {r}");
         let mut shuffled = smooth.clone();
         shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(1));
-        let r = neighbor_orientation_ratio(&shuffled, w, h);
+        let r = neighbor_orientation_ratio(&shuffled, w, h, Boundary::Wrap);
         assert!((r - 1.0).abs() < 0.1, "shuffled map ratio {r}");
     }
 
@@ -171,9 +204,24 @@ mod tests {
                 (0.5 * y.atan2(x)).rem_euclid(PI)
             })
             .collect();
-        let n = count_pinwheels(&theta, w, h);
+        let n = count_pinwheels(&theta, w, h, Boundary::Wrap);
         assert!(n >= 1, "found {n}");
         let flat = vec![0.3; w * h];
-        assert_eq!(count_pinwheels(&flat, w, h), 0);
+        assert_eq!(count_pinwheels(&flat, w, h, Boundary::Wrap), 0);
+        // On an open sheet the single pinwheel at the centre is the only one.
+        assert_eq!(count_pinwheels(&theta, w, h, Boundary::Open), 1);
+    }
+
+    #[test]
+    fn open_boundaries_ignore_the_seam_of_a_non_periodic_map() {
+        // A ramp over a quarter turn: smooth on the sheet, a jump across the wrap-around seam.
+        let (w, h) = (16, 16);
+        let ramp: Vec<f64> = (0..w * h)
+            .map(|i| 0.5 * PI * (i % w) as f64 / w as f64)
+            .collect();
+        let open = neighbor_orientation_ratio(&ramp, w, h, Boundary::Open);
+        let wrap = neighbor_orientation_ratio(&ramp, w, h, Boundary::Wrap);
+        assert!(open < wrap, "open {open} vs wrap {wrap}");
+        assert!(open < 0.15, "open {open}");
     }
 }

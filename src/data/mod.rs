@@ -14,6 +14,7 @@ pub use mnist::{LabelledImages, Mnist};
 pub use patches::sample_patches;
 pub use pgm::{parse_pgm, read_pgm, read_pgm_dir, GrayImage};
 pub use preprocess::{
-    contrast_normalize_rows, normalize_rows_l2, remove_row_means, Standardizer, Zca,
+    contrast_normalize_rows, local_contrast_normalize, normalize_rows_l2, remove_row_means,
+    Standardizer, Zca,
 };
 pub use transform::{rotate_image, shift_image};

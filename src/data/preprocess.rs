@@ -175,3 +175,110 @@ impl Standardizer {
         }
     }
 }
+
+/// Local contrast normalisation of a whole image (Jarrett et al. 2009; the normalisation
+/// LeCun's group applies before image-level training): subtract a Gaussian-weighted local
+/// mean (std `sigma` pixels), then divide by the Gaussian-weighted local standard
+/// deviation, floored at its image-wide mean so that flat regions are not amplified.
+/// Borders are handled by renormalising the truncated Gaussian.
+///
+/// # Errors
+/// If `sigma` is not finite and > 0.
+pub fn local_contrast_normalize(
+    img: &super::GrayImage,
+    sigma: f32,
+) -> crate::Result<super::GrayImage> {
+    if !(sigma.is_finite() && sigma > 0.0) {
+        return Err(crate::Error::param(
+            "sigma",
+            format!("{sigma} must be finite and > 0"),
+        ));
+    }
+    let (w, h) = (img.width, img.height);
+    let radius = (3.0 * sigma).ceil() as isize;
+    let kernel: Vec<f32> = (-radius..=radius)
+        .map(|d| (-(d * d) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    // Separable blur with renormalisation at the borders.
+    let blur = |src: &[f32]| -> Vec<f32> {
+        let mut tmp = vec![0.0f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let (mut s, mut ws) = (0.0, 0.0);
+                for (k, &g) in kernel.iter().enumerate() {
+                    let xx = x as isize + k as isize - radius;
+                    if xx >= 0 && (xx as usize) < w {
+                        s += g * src[y * w + xx as usize];
+                        ws += g;
+                    }
+                }
+                tmp[y * w + x] = s / ws;
+            }
+        }
+        let mut out = vec![0.0f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let (mut s, mut ws) = (0.0, 0.0);
+                for (k, &g) in kernel.iter().enumerate() {
+                    let yy = y as isize + k as isize - radius;
+                    if yy >= 0 && (yy as usize) < h {
+                        s += g * tmp[yy as usize * w + x];
+                        ws += g;
+                    }
+                }
+                out[y * w + x] = s / ws;
+            }
+        }
+        out
+    };
+    let mean = blur(&img.pixels);
+    let centred: Vec<f32> = img.pixels.iter().zip(&mean).map(|(a, b)| a - b).collect();
+    let sq: Vec<f32> = centred.iter().map(|v| v * v).collect();
+    let sd: Vec<f32> = blur(&sq).iter().map(|v| v.max(0.0).sqrt()).collect();
+    let floor = (sd.iter().map(|&v| v as f64).sum::<f64>() / sd.len().max(1) as f64) as f32;
+    let floor = floor.max(1e-6);
+    Ok(super::GrayImage {
+        width: w,
+        height: h,
+        pixels: centred
+            .iter()
+            .zip(&sd)
+            .map(|(c, s)| c / s.max(floor))
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::GrayImage;
+
+    #[test]
+    fn local_contrast_normalisation_flattens_constants_and_equalises_contrast() {
+        let flat = GrayImage {
+            width: 9,
+            height: 7,
+            pixels: vec![0.4; 63],
+        };
+        let out = local_contrast_normalize(&flat, 1.5).unwrap();
+        assert!(out.pixels.iter().all(|v| v.abs() < 1e-5));
+        // A faint and a strong copy of the same texture normalise to the same values.
+        let tex: Vec<f32> = (0..63).map(|i| ((i * 7 % 5) as f32) * 0.1).collect();
+        let faint = GrayImage {
+            pixels: tex.iter().map(|v| 0.1 * v).collect(),
+            ..flat.clone()
+        };
+        let strong = GrayImage {
+            pixels: tex.clone(),
+            ..flat.clone()
+        };
+        let (a, b) = (
+            local_contrast_normalize(&faint, 1.5).unwrap(),
+            local_contrast_normalize(&strong, 1.5).unwrap(),
+        );
+        for (x, y) in a.pixels.iter().zip(&b.pixels) {
+            assert!((x - y).abs() < 1e-3 * (1.0 + y.abs()), "{x} vs {y}");
+        }
+        assert!(local_contrast_normalize(&flat, 0.0).is_err());
+    }
+}

@@ -7,7 +7,12 @@
 /// If `img.len() != h·w`.
 #[track_caller]
 pub fn shift_image(img: &[f32], h: usize, w: usize, dy: isize, dx: isize) -> Vec<f32> {
-    assert_eq!(img.len(), h * w, "image of {} values is not {h}×{w}", img.len());
+    assert_eq!(
+        img.len(),
+        h * w,
+        "image of {} values is not {h}×{w}",
+        img.len()
+    );
     let mut out = vec![0.0; h * w];
     for y in 0..h as isize {
         for x in 0..w as isize {
@@ -27,7 +32,12 @@ pub fn shift_image(img: &[f32], h: usize, w: usize, dy: isize, dx: isize) -> Vec
 /// If `img.len() != h·w`.
 #[track_caller]
 pub fn rotate_image(img: &[f32], h: usize, w: usize, degrees: f32) -> Vec<f32> {
-    assert_eq!(img.len(), h * w, "image of {} values is not {h}×{w}", img.len());
+    assert_eq!(
+        img.len(),
+        h * w,
+        "image of {} values is not {h}×{w}",
+        img.len()
+    );
     let (s, c) = degrees.to_radians().sin_cos();
     let (cy, cx) = ((h as f32 - 1.0) / 2.0, (w as f32 - 1.0) / 2.0);
     let at = |y: isize, x: isize| -> f32 {

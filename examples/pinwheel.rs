@@ -1,0 +1,160 @@
+//! Orientation maps with pinwheels from a locally-connected group-sparse auto-encoder
+//! trained at image level on natural images (Gregor & LeCun, arXiv 1006.0448).
+//!
+//! ```text
+//! cargo run --release --example pinwheel -- [--data ../shared/data/natural] [--grid 24]
+//!     [--stride 1] [--kernel 9] [--pool 3] [--lambda 0.2] [--windows 20000] [--lcn 2]
+//!     [--lr 2e-3] [--time-budget 120] [--seed 0] [--threads P] [--out DIR]
+//! ```
+//! The images are locally contrast-normalised (Gaussian σ = `--lcn` pixels), then cut into
+//! `S × S` windows, `S = (grid − 1)·stride + kernel`. A `grid × grid` sheet of units covers
+//! a window: unit `(gy, gx)` has its own `kernel × kernel` filter (no weight sharing) at
+//! pixel `(gy·stride, gx·stride)`, in the encoder (ReLU + gain) and in the decoder. The
+//! group term pools overlapping `pool × pool` neighbourhoods of units on the sheet (no
+//! wrap-around: the sheet has edges); the reconstruction error of a pixel is weighted by
+//! how many units see it.
+//!
+//! The metrics are those of the `topographic` example on the open sheet: each unit's
+//! preferred orientation from the power spectrum of its decoder filter, the mean
+//! orientation difference between sheet neighbours over that between random pairs
+//! (`neighbor_orientation_ratio`, random ≈ 1), and `pinwheels`.
+//! With `--out DIR`: `filters.png` (every unit's filter at its sheet position) and
+//! `orientation.png` (hue = orientation, brightness = selectivity).
+//! Last stdout line: `{"pinwheels", "neighbor_orientation_ratio", "seconds",
+//! "reconstruction_error", "windows_per_s"}`.
+
+mod common;
+
+use common::{die, Args, Json, Progress};
+use drsae::analysis::{
+    count_pinwheels, neighbor_orientation_ratio, preferred_orientation, Boundary,
+};
+use drsae::data::{local_contrast_normalize, read_pgm_dir, sample_patches};
+use drsae::kernels::Groups;
+use drsae::models::{
+    local_support, local_window, support_coverage, EncoderForm, GroupAe, GroupAeWorkspace,
+};
+use drsae::train::{train_group_ae, GroupAeConfig};
+use rand::SeedableRng;
+use std::time::Instant;
+
+fn main() {
+    let args = Args::parse(&[]);
+    common::threads(&args);
+    let dir = args
+        .str("data")
+        .unwrap_or_else(|| "../shared/data/natural".into());
+    let grid: usize = args.get("grid", 24);
+    let stride: usize = args.get("stride", 1);
+    let kernel: usize = args.get("kernel", 9);
+    let pool: usize = args.get("pool", 3);
+    let lambda: f32 = args.get("lambda", 0.2);
+    let count: usize = args.get("windows", 20000);
+    let lcn: f32 = args.get("lcn", 2.0);
+    let lr: f32 = args.get("lr", 2e-3);
+    let budget: f64 = args.get("time-budget", 120.0);
+    let seed: u64 = args.get("seed", 0);
+    let out = common::out_dir(&args);
+    args.finish();
+    if grid < 2 || stride == 0 || kernel < 2 || pool == 0 || pool > grid || count < 100 {
+        die("need --grid ≥ 2, --stride ≥ 1, --kernel ≥ 2, 1 ≤ --pool ≤ --grid and --windows ≥ 100");
+    }
+    if !(budget > 0.0 && budget.is_finite()) {
+        die("--time-budget must be finite and > 0");
+    }
+    let t0 = Instant::now();
+    let side = (grid - 1) * stride + kernel;
+    let images = read_pgm_dir(&dir).unwrap_or_else(|e| die(e));
+    let images: Vec<_> = images
+        .iter()
+        .map(|im| local_contrast_normalize(im, lcn).unwrap_or_else(|e| die(e)))
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let held_out = 1000;
+    let x = sample_patches(&images, side, count + held_out, &mut rng).unwrap_or_else(|e| die(e));
+    let (train, test) = (
+        x.row_range(0, count).to_owned(),
+        x.row_range(count, count + held_out).to_owned(),
+    );
+    let support = local_support(side, side, grid, grid, stride, kernel).unwrap_or_else(|e| die(e));
+    let weights = support_coverage(&support);
+    let n = grid * grid;
+    let groups = Groups::spatial_pools(grid, grid, 1, pool, 1, 1).unwrap_or_else(|e| die(e));
+    let mut model = GroupAe::init(side * side, n, EncoderForm::Relu, &mut rng)
+        .with_support(support)
+        .and_then(|m| m.with_recon_weights(weights))
+        .unwrap_or_else(|e| die(e));
+    eprintln!(
+        "pinwheel: {count} {side}×{side} windows from {} images (LCN σ = {lcn}), {grid}×{grid} units with {kernel}×{kernel} local filters every {stride} px, {pool}×{pool} pools, λ = {lambda}, {budget} s",
+        images.len()
+    );
+    let progress = Progress::new("pinwheel");
+    let cfg = GroupAeConfig {
+        lambda,
+        batch: 50,
+        epochs: 10_000,
+        lr,
+        time_budget: Some(budget),
+        seed,
+        ..Default::default()
+    };
+    let report = train_group_ae(&mut model, &train, &groups, &cfg, |epoch, l, secs| {
+        progress.report(
+            secs,
+            budget,
+            &format!(
+                "epoch {epoch}: reconstruction {:.3}, group term {:.3}, active groups {:.1}",
+                l.reconstruction / l.count as f64,
+                l.group / l.count as f64,
+                l.active_groups
+            ),
+        );
+    })
+    .unwrap_or_else(|e| die(e));
+    let mut ws = GroupAeWorkspace::default();
+    let l = model.forward(&test, &groups, &mut ws);
+    // Weighted reconstruction error relative to the weighted energy.
+    let w = model.recon_weights.as_ref().unwrap();
+    let energy: f64 = test
+        .rows()
+        .map(|r| {
+            r.iter()
+                .zip(w)
+                .map(|(v, w)| (*w as f64) * (*v as f64).powi(2))
+                .sum::<f64>()
+        })
+        .sum();
+    let rec_error = 2.0 * l.reconstruction / energy;
+    let filters: Vec<Vec<f32>> = (0..n)
+        .map(|j| local_window(&model.filter(j), side, grid, stride, kernel, j))
+        .collect();
+    let orient: Vec<(f64, f64)> = filters
+        .iter()
+        .map(|f| preferred_orientation(f, kernel))
+        .collect();
+    let theta: Vec<f64> = orient.iter().map(|o| o.0).collect();
+    let ratio = neighbor_orientation_ratio(&theta, grid, grid, Boundary::Open);
+    let pinwheels = count_pinwheels(&theta, grid, grid, Boundary::Open);
+    eprintln!(
+        "map: neighbour/random orientation difference {ratio:.3}, {pinwheels} pinwheels; held-out relative reconstruction error {rec_error:.4}; mean active groups {:.1} of {}; {:.0} windows/s",
+        l.active_groups,
+        groups.len(),
+        report.examples_per_s
+    );
+    if let Some(dir) = &out {
+        let tiles: Vec<&[f32]> = filters.iter().map(|f| &f[..]).collect();
+        common::write_tiles_png_zoom(&dir.join("filters.png"), &tiles, kernel, kernel, grid, 2)
+            .unwrap_or_else(|e| die(e));
+        common::write_orientation_png(&dir.join("orientation.png"), &orient, grid)
+            .unwrap_or_else(|e| die(e));
+        eprintln!("wrote filters.png and orientation.png to {}", dir.display());
+    }
+    Json::new()
+        .num("pinwheels", pinwheels as f64)
+        .num("neighbor_orientation_ratio", ratio)
+        .num("reconstruction_error", rec_error)
+        .num("mean_active_groups", l.active_groups)
+        .num("windows_per_s", report.examples_per_s)
+        .num("seconds", t0.elapsed().as_secs_f64())
+        .print();
+}
