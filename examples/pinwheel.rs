@@ -11,8 +11,9 @@
 //! a window: unit `(gy, gx)` has its own `kernel × kernel` filter (no weight sharing) at
 //! pixel `(gy·stride, gx·stride)`, in the encoder (ReLU + gain) and in the decoder. The
 //! group term pools overlapping `pool × pool` neighbourhoods of units on the sheet (no
-//! wrap-around: the sheet has edges); the reconstruction error of a pixel is weighted by
-//! how many units see it.
+//! wrap-around: the sheet has edges; every window overlapping the sheet is a group, clipped,
+//! so each unit is in `pool²` groups — see `Groups::sheet_pools`); the reconstruction error
+//! of a pixel is weighted by how many units see it.
 //!
 //! The metrics are those of the `topographic` example on the open sheet: each unit's
 //! preferred orientation from the power spectrum of its decoder filter, the mean
@@ -79,7 +80,7 @@ fn main() {
     let support = local_support(side, side, grid, grid, stride, kernel).unwrap_or_else(|e| die(e));
     let weights = support_coverage(&support);
     let n = grid * grid;
-    let groups = Groups::spatial_pools(grid, grid, 1, pool, 1, 1).unwrap_or_else(|e| die(e));
+    let groups = Groups::sheet_pools(grid, grid, pool).unwrap_or_else(|e| die(e));
     let mut model = GroupAe::init(side * side, n, EncoderForm::Relu, &mut rng)
         .with_support(support)
         .and_then(|m| m.with_recon_weights(weights))

@@ -137,6 +137,38 @@ impl Groups {
         Self::from_lists(out_h * out_w * maps, lists)
     }
 
+    /// Overlapping square pools on an open `width × height` sheet of units (unit `(x, y)`
+    /// is index `y·width + x`), without wrap-around: one group for every `pool × pool`
+    /// window that overlaps the sheet, clipped to it. Every unit belongs to exactly `pool²`
+    /// groups, as on a torus, so units at the edges are not cheaper to use than interior
+    /// ones (with only the windows inside the sheet, edge units are in fewer groups and
+    /// take over the code). Groups of clipped windows are smaller.
+    ///
+    /// # Errors
+    /// If a size is 0 or the pool exceeds the sheet.
+    pub fn sheet_pools(width: usize, height: usize, pool: usize) -> Result<Self> {
+        if width == 0 || height == 0 || pool == 0 || pool > width.min(height) {
+            return Err(Error::param(
+                "sheet pools",
+                format!("sheet {width}×{height}, pool {pool}: sizes must be ≥ 1 and the pool fit the sheet"),
+            ));
+        }
+        let p = pool as isize;
+        let mut lists = Vec::new();
+        for y0 in 1 - p..height as isize {
+            for x0 in 1 - p..width as isize {
+                let mut g = Vec::with_capacity(pool * pool);
+                for y in y0.max(0)..(y0 + p).min(height as isize) {
+                    for x in x0.max(0)..(x0 + p).min(width as isize) {
+                        g.push((y as usize * width + x as usize, 1.0));
+                    }
+                }
+                lists.push(g);
+            }
+        }
+        Self::from_lists(width * height, lists)
+    }
+
     /// The pooled map size `(ph, pw)` of [`Groups::spatial_pools`].
     pub fn pooled_size(out_h: usize, out_w: usize, pool: usize, stride: usize) -> (usize, usize) {
         ((out_h - pool) / stride + 1, (out_w - pool) / stride + 1)
@@ -519,6 +551,16 @@ mod tests {
         assert_eq!(t.group(1).0, &[1, 3, 4]);
         assert_eq!(t.group(6).0, &[6]);
         assert!(Groups::grid(4, 4, 5, 1, None).is_err() && Groups::tree(0, 3).is_err());
+        // Open sheet: every unit in exactly pool² groups, corner groups clipped to one unit.
+        let s = Groups::sheet_pools(5, 4, 3).unwrap();
+        assert_eq!(s.len(), 7 * 6);
+        let mut count = vec![0; 20];
+        for k in 0..s.len() {
+            s.group(k).0.iter().for_each(|&j| count[j as usize] += 1);
+        }
+        assert!(count.iter().all(|&c| c == 9), "{count:?}");
+        assert_eq!(s.group(0).0, &[0]);
+        assert!(Groups::sheet_pools(2, 4, 3).is_err());
     }
 
     #[test]

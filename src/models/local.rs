@@ -96,7 +96,7 @@ mod tests {
         assert_eq!(local_window(&w, 7, 3, 2, 3, 5)[0], 18.0);
         assert!(local_support(6, 7, 3, 3, 2, 3).is_err());
         let c = support_coverage(&s);
-        assert_eq!(c[0], 0.5);
+        assert_eq!(c[0], 0.25); // one unit of the four that see pixel (2, 2)
         assert_eq!(c[2 * 7 + 2], 1.0);
     }
 }
