@@ -3,13 +3,15 @@
 //!
 //! ```text
 //! cargo run --release --example pinwheel -- [--data ../shared/data/natural] [--grid 24]
-//!     [--stride 1] [--kernel 9] [--pool 3] [--lambda 0.2] [--windows 20000] [--lcn 2]
+//!     [--block 1] [--stride 1] [--kernel 9] [--pool 3] [--lambda 0.2] [--windows 20000] [--lcn 2]
 //!     [--lr 2e-3] [--time-budget 120] [--seed 0] [--threads P] [--out DIR]
 //! ```
 //! The images are locally contrast-normalised (Gaussian σ = `--lcn` pixels), then cut into
-//! `S × S` windows, `S = (grid − 1)·stride + kernel`. A `grid × grid` sheet of units covers
-//! a window: unit `(gy, gx)` has its own `kernel × kernel` filter (no weight sharing) at
-//! pixel `(gy·stride, gx·stride)`, in the encoder (ReLU + gain) and in the decoder. The
+//! `S × S` windows, `S = (grid − 1)·stride + kernel`. Receptive fields sit on a
+//! `grid × grid` lattice `stride` pixels apart, and each position holds a `block × block`
+//! patch of units, so the units form a `grid·block` square sheet (see `LocalSheet`). Every
+//! unit has its own `kernel × kernel` filter (no weight sharing), in the encoder (ReLU +
+//! gain) and in the decoder. The
 //! group term pools overlapping `pool × pool` neighbourhoods of units on the sheet (no
 //! wrap-around: the sheet has edges; every window overlapping the sheet is a group, clipped,
 //! so each unit is in `pool²` groups — see `Groups::sheet_pools`); the reconstruction error
@@ -32,9 +34,7 @@ use drsae::analysis::{
 };
 use drsae::data::{local_contrast_normalize, read_pgm_dir, sample_patches};
 use drsae::kernels::Groups;
-use drsae::models::{
-    local_support, local_window, support_coverage, EncoderForm, GroupAe, GroupAeWorkspace,
-};
+use drsae::models::{support_coverage, EncoderForm, GroupAe, GroupAeWorkspace, LocalSheet};
 use drsae::train::{train_group_ae, GroupAeConfig};
 use rand::SeedableRng;
 use std::time::Instant;
@@ -46,6 +46,7 @@ fn main() {
         .str("data")
         .unwrap_or_else(|| "../shared/data/natural".into());
     let grid: usize = args.get("grid", 24);
+    let block: usize = args.get("block", 1);
     let stride: usize = args.get("stride", 1);
     let kernel: usize = args.get("kernel", 9);
     let pool: usize = args.get("pool", 3);
@@ -57,14 +58,24 @@ fn main() {
     let seed: u64 = args.get("seed", 0);
     let out = common::out_dir(&args);
     args.finish();
-    if grid < 2 || stride == 0 || kernel < 2 || pool == 0 || pool > grid || count < 100 {
-        die("need --grid ≥ 2, --stride ≥ 1, --kernel ≥ 2, 1 ≤ --pool ≤ --grid and --windows ≥ 100");
+    if grid < 1
+        || block < 1
+        || grid * block < 2
+        || stride == 0
+        || kernel < 2
+        || pool == 0
+        || pool > grid * block
+        || count < 100
+    {
+        die("need --grid, --block ≥ 1 with --grid·--block ≥ 2, --stride ≥ 1, --kernel ≥ 2, 1 ≤ --pool ≤ --grid·--block and --windows ≥ 100");
     }
     if !(budget > 0.0 && budget.is_finite()) {
         die("--time-budget must be finite and > 0");
     }
     let t0 = Instant::now();
-    let side = (grid - 1) * stride + kernel;
+    let sheet = LocalSheet::new(grid, block, stride, kernel).unwrap_or_else(|e| die(e));
+    let side = sheet.image();
+    let units = sheet.side();
     let images = read_pgm_dir(&dir).unwrap_or_else(|e| die(e));
     let images: Vec<_> = images
         .iter()
@@ -77,16 +88,16 @@ fn main() {
         x.row_range(0, count).to_owned(),
         x.row_range(count, count + held_out).to_owned(),
     );
-    let support = local_support(side, side, grid, grid, stride, kernel).unwrap_or_else(|e| die(e));
+    let support = sheet.support();
     let weights = support_coverage(&support);
-    let n = grid * grid;
-    let groups = Groups::sheet_pools(grid, grid, pool).unwrap_or_else(|e| die(e));
+    let n = sheet.units();
+    let groups = Groups::sheet_pools(units, units, pool).unwrap_or_else(|e| die(e));
     let mut model = GroupAe::init(side * side, n, EncoderForm::Relu, &mut rng)
         .with_support(support)
         .and_then(|m| m.with_recon_weights(weights))
         .unwrap_or_else(|e| die(e));
     eprintln!(
-        "pinwheel: {count} {side}×{side} windows from {} images (LCN σ = {lcn}), {grid}×{grid} units with {kernel}×{kernel} local filters every {stride} px, {pool}×{pool} pools, λ = {lambda}, {budget} s",
+        "pinwheel: {count} {side}×{side} windows from {} images (LCN σ = {lcn}), {units}×{units} units ({block}×{block} per position) with {kernel}×{kernel} local filters every {stride} px, {pool}×{pool} pools, λ = {lambda}, {budget} s",
         images.len()
     );
     let progress = Progress::new("pinwheel");
@@ -126,16 +137,14 @@ fn main() {
         })
         .sum();
     let rec_error = 2.0 * l.reconstruction / energy;
-    let filters: Vec<Vec<f32>> = (0..n)
-        .map(|j| local_window(&model.filter(j), side, grid, stride, kernel, j))
-        .collect();
+    let filters: Vec<Vec<f32>> = (0..n).map(|j| sheet.window(&model.filter(j), j)).collect();
     let orient: Vec<(f64, f64)> = filters
         .iter()
         .map(|f| preferred_orientation(f, kernel))
         .collect();
     let theta: Vec<f64> = orient.iter().map(|o| o.0).collect();
-    let ratio = neighbor_orientation_ratio(&theta, grid, grid, Boundary::Open);
-    let pinwheels = count_pinwheels(&theta, grid, grid, Boundary::Open);
+    let ratio = neighbor_orientation_ratio(&theta, units, units, Boundary::Open);
+    let pinwheels = count_pinwheels(&theta, units, units, Boundary::Open);
     eprintln!(
         "map: neighbour/random orientation difference {ratio:.3}, {pinwheels} pinwheels; held-out relative reconstruction error {rec_error:.4}; mean active groups {:.1} of {}; {:.0} windows/s",
         l.active_groups,
@@ -144,9 +153,9 @@ fn main() {
     );
     if let Some(dir) = &out {
         let tiles: Vec<&[f32]> = filters.iter().map(|f| &f[..]).collect();
-        common::write_tiles_png_zoom(&dir.join("filters.png"), &tiles, kernel, kernel, grid, 2)
+        common::write_tiles_png_zoom(&dir.join("filters.png"), &tiles, kernel, kernel, units, 2)
             .unwrap_or_else(|e| die(e));
-        common::write_orientation_png(&dir.join("orientation.png"), &orient, grid)
+        common::write_orientation_png(&dir.join("orientation.png"), &orient, units)
             .unwrap_or_else(|e| die(e));
         eprintln!("wrote filters.png and orientation.png to {}", dir.display());
     }

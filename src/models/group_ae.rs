@@ -37,7 +37,7 @@ pub struct GroupAe {
     /// Non-linearity.
     pub form: EncoderForm,
     /// Optional support mask (n × m, entries 0 or 1): W and Dᵀ are zero outside it, which
-    /// makes the model locally connected (see [`local_support`](crate::models::local_support)).
+    /// makes the model locally connected (see [`LocalSheet`](crate::models::LocalSheet)).
     pub support: Option<Mat>,
     /// Optional per-input reconstruction weights w (length m, ≥ 0): the reconstruction
     /// term becomes `½ Σ_i w_i (x − DF(x))_i²`.

@@ -1,47 +1,104 @@
 //! Locally-connected layers (Gregor & LeCun, arXiv 1006.0448): every unit has its own
 //! filter over a small window of the image, with no weight sharing. They are
 //! [`GroupAe`](super::GroupAe)s whose encoder and decoder are restricted to a support mask
-//! ([`GroupAe::with_support`](super::GroupAe::with_support)); this file builds the masks.
+//! ([`GroupAe::with_support`](super::GroupAe::with_support)); this file describes where
+//! each unit looks.
 
 use crate::linalg::Mat;
 use crate::{Error, Result};
 
-/// Support of a locally-connected layer on a `height × width` image (one channel): units
-/// on a `grid_h × grid_w` grid, unit `(gy, gx)` (index `gy·grid_w + gx`) sees the
-/// `kernel × kernel` window whose top-left pixel is `(gy·stride, gx·stride)`. Returns the
-/// `(grid_h·grid_w) × (height·width)` 0/1 mask.
+/// The layout of a locally-connected layer on an `image × image` input (one channel).
 ///
-/// # Errors
-/// If a size is 0 or the last window does not fit in the image.
-pub fn local_support(
-    height: usize,
-    width: usize,
-    grid_h: usize,
-    grid_w: usize,
-    stride: usize,
-    kernel: usize,
-) -> Result<Mat> {
-    let fits = |grid: usize, side: usize| (grid - 1) * stride + kernel <= side;
-    if [height, width, grid_h, grid_w, stride, kernel].contains(&0)
-        || !fits(grid_h, height)
-        || !fits(grid_w, width)
-    {
-        return Err(Error::param(
-            "local support",
-            format!("{grid_h}×{grid_w} units with {kernel}×{kernel} windows every {stride} pixels do not fit a {height}×{width} image (sizes must be ≥ 1)"),
-        ));
+/// Receptive fields sit on a `grid × grid` lattice of positions `stride` pixels apart,
+/// each a `kernel × kernel` window; at every position a `block × block` patch of units
+/// shares that window (a "hypercolumn": with `block = 1`, one unit per position). The
+/// units form a `side × side` sheet, `side = grid·block`; unit `(Y, X)` (index
+/// `Y·side + X`) looks at the window of position `(Y / block, X / block)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalSheet {
+    /// Receptive-field positions per side.
+    pub grid: usize,
+    /// Units per side of each position's block.
+    pub block: usize,
+    /// Pixels between neighbouring positions.
+    pub stride: usize,
+    /// Window side in pixels.
+    pub kernel: usize,
+}
+
+impl LocalSheet {
+    /// A checked layout.
+    ///
+    /// # Errors
+    /// If a size is 0.
+    pub fn new(grid: usize, block: usize, stride: usize, kernel: usize) -> Result<LocalSheet> {
+        if [grid, block, stride, kernel].contains(&0) {
+            return Err(Error::param(
+                "local sheet",
+                format!("grid {grid}, block {block}, stride {stride}, kernel {kernel}: sizes must be ≥ 1"),
+            ));
+        }
+        Ok(LocalSheet {
+            grid,
+            block,
+            stride,
+            kernel,
+        })
     }
-    let mut mask = Mat::zeros(grid_h * grid_w, height * width);
-    for gy in 0..grid_h {
-        for gx in 0..grid_w {
-            let row = mask.row_mut(gy * grid_w + gx);
-            for a in 0..kernel {
-                let start = (gy * stride + a) * width + gx * stride;
-                row[start..start + kernel].fill(1.0);
+
+    /// Units per side of the sheet, `grid·block`.
+    pub fn side(&self) -> usize {
+        self.grid * self.block
+    }
+    /// Number of units, `side²`.
+    pub fn units(&self) -> usize {
+        self.side() * self.side()
+    }
+    /// The smallest input side that holds every window, `(grid − 1)·stride + kernel`.
+    pub fn image(&self) -> usize {
+        (self.grid - 1) * self.stride + self.kernel
+    }
+    /// Top-left pixel `(y, x)` of unit `unit`'s window.
+    pub fn origin(&self, unit: usize) -> (usize, usize) {
+        let (y, x) = (unit / self.side(), unit % self.side());
+        (
+            (y / self.block) * self.stride,
+            (x / self.block) * self.stride,
+        )
+    }
+
+    /// The `units × image²` 0/1 support mask.
+    pub fn support(&self) -> Mat {
+        let side = self.image();
+        let mut mask = Mat::zeros(self.units(), side * side);
+        for unit in 0..self.units() {
+            let (oy, ox) = self.origin(unit);
+            let row = mask.row_mut(unit);
+            for a in 0..self.kernel {
+                let start = (oy + a) * side + ox;
+                row[start..start + self.kernel].fill(1.0);
             }
         }
+        mask
     }
-    Ok(mask)
+
+    /// The `kernel × kernel` window of a unit's full-image filter (a row of W or a column
+    /// of D), for pictures and orientation estimates.
+    ///
+    /// # Panics
+    /// If `filter` is not `image²` long.
+    #[track_caller]
+    pub fn window(&self, filter: &[f32], unit: usize) -> Vec<f32> {
+        let side = self.image();
+        assert_eq!(filter.len(), side * side, "filter length");
+        let (oy, ox) = self.origin(unit);
+        let mut out = Vec::with_capacity(self.kernel * self.kernel);
+        for a in 0..self.kernel {
+            let start = (oy + a) * side + ox;
+            out.extend_from_slice(&filter[start..start + self.kernel]);
+        }
+        out
+    }
 }
 
 /// Per-input reconstruction weights of a support: how many units see each input, divided
@@ -59,44 +116,36 @@ pub fn support_coverage(support: &Mat) -> Vec<f32> {
     cover
 }
 
-/// The `kernel × kernel` window of a unit's full-image filter (row `unit` of a W-shaped
-/// matrix, or a decoder column), for pictures and orientation estimates.
-pub fn local_window(
-    filter: &[f32],
-    width: usize,
-    grid_w: usize,
-    stride: usize,
-    kernel: usize,
-    unit: usize,
-) -> Vec<f32> {
-    let (gy, gx) = (unit / grid_w, unit % grid_w);
-    let mut out = Vec::with_capacity(kernel * kernel);
-    for a in 0..kernel {
-        let start = (gy * stride + a) * width + gx * stride;
-        out.extend_from_slice(&filter[start..start + kernel]);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn support_covers_each_units_window() {
-        let s = local_support(6, 7, 2, 3, 2, 3).unwrap();
-        assert_eq!(s.shape(), (6, 42));
+        let sheet = LocalSheet::new(2, 1, 2, 3).unwrap();
+        assert_eq!(sheet.image(), 5);
+        let s = sheet.support();
+        assert_eq!(s.shape(), (4, 25));
         assert!(s.rows().all(|r| r.iter().sum::<f32>() == 9.0));
-        // unit (1, 2): window at (2, 4)
-        let r = s.row(5);
-        assert_eq!(r[2 * 7 + 4], 1.0);
-        assert_eq!(r[4 * 7 + 6], 1.0);
-        assert_eq!(r[2 * 7 + 3], 0.0);
-        let w: Vec<f32> = (0..42).map(|i| i as f32).collect();
-        assert_eq!(local_window(&w, 7, 3, 2, 3, 5)[0], 18.0);
-        assert!(local_support(6, 7, 3, 3, 2, 3).is_err());
+        // unit (1, 1): window at (2, 2)
+        let r = s.row(3);
+        assert_eq!(r[2 * 5 + 2], 1.0);
+        assert_eq!(r[4 * 5 + 4], 1.0);
+        assert_eq!(r[2 * 5 + 1], 0.0);
+        let w: Vec<f32> = (0..25).map(|i| i as f32).collect();
+        assert_eq!(sheet.window(&w, 3)[0], 12.0);
         let c = support_coverage(&s);
         assert_eq!(c[0], 0.25); // one unit of the four that see pixel (2, 2)
-        assert_eq!(c[2 * 7 + 2], 1.0);
+        assert_eq!(c[2 * 5 + 2], 1.0);
+        // Blocks: 2 × 2 units share each window.
+        let b = LocalSheet::new(2, 2, 2, 3).unwrap();
+        assert_eq!((b.side(), b.units()), (4, 16));
+        assert_eq!(b.origin(0), (0, 0));
+        assert_eq!(b.origin(1), (0, 0));
+        assert_eq!(b.origin(2), (0, 2));
+        assert_eq!(b.origin(4 * 2 + 3), (2, 2));
+        let bs = b.support();
+        assert_eq!(bs.row(0), bs.row(5));
+        assert!(LocalSheet::new(0, 1, 1, 3).is_err());
     }
 }

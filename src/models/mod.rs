@@ -19,7 +19,7 @@ pub(crate) use autoencoder::grad_slices;
 pub use autoencoder::GroupSparseModel;
 pub use conv_ae::{ConvAe, ConvAeWorkspace};
 pub use group_ae::{EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss, GroupAeWorkspace};
-pub use local::{local_support, local_window, support_coverage};
+pub use local::{support_coverage, LocalSheet};
 pub use softmax::{Softmax, SoftmaxGrads};
 
 mod inhibition;
