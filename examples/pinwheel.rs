@@ -2,9 +2,10 @@
 //! trained at image level on natural images (Gregor & LeCun, arXiv 1006.0448).
 //!
 //! ```text
-//! cargo run --release --example pinwheel -- [--data ../shared/data/natural] [--grid 24]
-//!     [--block 1] [--stride 1] [--kernel 9] [--pool 3] [--lambda 0.2] [--windows 20000] [--lcn 2]
-//!     [--lr 2e-3] [--time-budget 120] [--seed 0] [--threads P] [--out DIR]
+//! cargo run --release --example pinwheel -- [--data ../shared/data/natural] [--grid 3]
+//!     [--block 8] [--stride 4] [--kernel 12] [--pool 3] [--lambda 0.1] [--windows 20000]
+//!     [--lcn 2] [--weights coverage|uniform] [--lr 2e-3] [--time-budget 120] [--seed 0]
+//!     [--threads P] [--out DIR]
 //! ```
 //! The images are locally contrast-normalised (Gaussian σ = `--lcn` pixels), then cut into
 //! `S × S` windows, `S = (grid − 1)·stride + kernel`. Receptive fields sit on a
@@ -45,14 +46,15 @@ fn main() {
     let dir = args
         .str("data")
         .unwrap_or_else(|| "../shared/data/natural".into());
-    let grid: usize = args.get("grid", 24);
-    let block: usize = args.get("block", 1);
-    let stride: usize = args.get("stride", 1);
-    let kernel: usize = args.get("kernel", 9);
+    let grid: usize = args.get("grid", 3);
+    let block: usize = args.get("block", 8);
+    let stride: usize = args.get("stride", 4);
+    let kernel: usize = args.get("kernel", 12);
     let pool: usize = args.get("pool", 3);
-    let lambda: f32 = args.get("lambda", 0.2);
+    let lambda: f32 = args.get("lambda", 0.1);
     let count: usize = args.get("windows", 20000);
     let lcn: f32 = args.get("lcn", 2.0);
+    let weighting: String = args.get("weights", "coverage".to_string());
     let lr: f32 = args.get("lr", 2e-3);
     let budget: f64 = args.get("time-budget", 120.0);
     let seed: u64 = args.get("seed", 0);
@@ -89,7 +91,11 @@ fn main() {
         x.row_range(count, count + held_out).to_owned(),
     );
     let support = sheet.support();
-    let weights = support_coverage(&support);
+    let weights = match weighting.as_str() {
+        "coverage" => support_coverage(&support),
+        "uniform" => vec![1.0; side * side],
+        w => die(format!("--weights {w}: expected coverage or uniform")),
+    };
     let n = sheet.units();
     let groups = Groups::sheet_pools(units, units, pool).unwrap_or_else(|e| die(e));
     let mut model = GroupAe::init(side * side, n, EncoderForm::Relu, &mut rng)
