@@ -1,4 +1,4 @@
-//! Throughput benchmarks as JSON lines: `cargo run --release --example bench -- [kernels|train [BATCH]|conv|all]`.
+//! Throughput benchmarks as JSON lines: `cargo run --release --example bench -- [kernels|train [BATCH]|conv [NAME]|all]`.
 //!
 //! Each line is `{"bench": NAME, "value": X, "unit": U}`; the best of several timed
 //! repetitions is reported.
@@ -209,7 +209,7 @@ fn reference_gemm_rate() -> f64 {
 
 /// Convolutional group-sparse auto-encoder forward + backward (the `conv` example's two
 /// layers and a wider first layer), in GFLOP/s of its five GEMMs, against sgemm.
-fn conv() {
+fn conv(only: Option<&str>) {
     use drsae::kernels::{ConvShape, Groups};
     use drsae::models::{ConvAe, ConvAeWorkspace, EncoderForm};
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
@@ -223,6 +223,9 @@ fn conv() {
         ("conv_l2_32maps", 12, 16, 32),
         ("conv_l2_64maps", 12, 32, 64),
     ] {
+        if only.is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
         let shape = ConvShape::new(h, h, c, 5).unwrap();
         let model = ConvAe::init(shape, maps, EncoderForm::Relu, &mut rng);
         let x = if c == 1 {
@@ -240,8 +243,7 @@ fn conv() {
         let mut g = model.zero_grads();
         let secs = time_best(
             || {
-                model.forward(&x, &groups, &mut ws);
-                model.backward(&x, &groups, 0.1, &mut ws, &mut g);
+                model.gradients(&x, &groups, 0.1, &mut ws, &mut g);
             },
             0.5,
             3,
@@ -279,11 +281,11 @@ fn main() {
             b.parse()
                 .unwrap_or_else(|_| die(format!("batch `{b}` is not a number")))
         })),
-        "conv" => conv(),
+        "conv" => conv(args.positional.get(1).map(|s| s.as_str())),
         "all" => {
             kernels();
             train(None);
-            conv()
+            conv(None)
         }
         other => die(format!(
             "unknown bench group `{other}` (kernels, train, conv, all)"

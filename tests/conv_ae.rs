@@ -428,3 +428,47 @@ fn softmax_gradients_match_finite_differences_and_training_separates_classes() {
     bad[0] = 7;
     assert!(train_softmax(&mut clf, &xs, &bad, &cfg, |_, _, _| {}).is_err());
 }
+
+#[test]
+fn data_parallel_gradients_match_and_do_not_depend_on_the_thread_count() {
+    use drsae::linalg::set_gemm_threads;
+    let shape = ConvShape::new(12, 11, 3, 4).unwrap();
+    let maps = 5;
+    let groups = Groups::spatial_pools(shape.out_h(), shape.out_w(), maps, 2, 2, 1).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+    let m = ConvAe::init(shape, maps, EncoderForm::Relu, &mut rng);
+    // 21 images: two full chunks of 8 and a partial one.
+    let x = Mat::random(21, shape.image_len(), rand_distr::StandardNormal, &mut rng);
+    let mut ws = ConvAeWorkspace::default();
+    let whole = m.forward(&x, &groups, &mut ws);
+    let mut g = m.zero_grads();
+    m.backward(&x, &groups, 0.2, &mut ws, &mut g);
+    let mut runs = vec![];
+    for threads in [1, 2, 1] {
+        set_gemm_threads(threads);
+        let mut gp = m.zero_grads();
+        let l = m.gradients(&x, &groups, 0.2, &mut ws, &mut gp);
+        runs.push((l, gp));
+    }
+    set_gemm_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (l, gp) = &runs[0];
+    assert_eq!(l.count, 21);
+    assert!((l.mean(0.2) - whole.mean(0.2)).abs() < 1e-5 * whole.mean(0.2));
+    for (a, b) in [
+        (g.w.as_slice(), gp.w.as_slice()),
+        (&g.bias[..], &gp.bias[..]),
+        (&g.gain[..], &gp.gain[..]),
+        (g.dec.as_slice(), gp.dec.as_slice()),
+    ] {
+        let scale = a.iter().fold(0.0f32, |s, v| s.max(v.abs()));
+        for (u, v) in a.iter().zip(b) {
+            assert!((u - v).abs() <= 1e-4 * scale, "{u} vs {v}");
+        }
+    }
+    for (l2, g2) in &runs[1..] {
+        assert_eq!(l2, l);
+        assert_eq!(g2.w, gp.w);
+        assert_eq!(g2.dec, gp.dec);
+        assert_eq!((&g2.bias, &g2.gain), (&gp.bias, &gp.gain));
+    }
+}

@@ -62,7 +62,7 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
     if m == 0 || n == 0 {
         return;
     }
-    let threads = gemm_threads().min(if 2 * m * n * k >= PARALLEL_MIN_FLOPS {
+    let threads = gemm_threads().min(if 2 * m * n * k >= PARALLEL_MIN_FLOPS && !super::pool::in_task() {
         usize::MAX
     } else {
         1

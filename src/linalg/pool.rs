@@ -6,6 +6,7 @@
 //! the workers, and returns when all are done. Workers spin briefly for new work (the next
 //! GEMM usually follows within microseconds), then sleep on a condition variable.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 
@@ -28,6 +29,24 @@ struct Shared {
 }
 
 static POOL: OnceLock<&'static Shared> = OnceLock::new();
+
+thread_local! {
+    /// True while this thread runs a part of a pool job: a nested [`run`] (a GEMM inside a
+    /// data-parallel task) then runs serially instead of waiting for the busy pool.
+    static IN_TASK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True when called from inside a part of a pool job.
+pub(crate) fn in_task() -> bool {
+    IN_TASK.with(|t| t.get())
+}
+
+/// Runs `f(part)` with the in-task flag set.
+fn task(f: &(dyn Fn(usize) + Sync), part: usize) {
+    let was = IN_TASK.with(|t| t.replace(true));
+    f(part);
+    IN_TASK.with(|t| t.set(was));
+}
 /// Serialises concurrent callers (the pool runs one job at a time).
 static CALLER: Mutex<()> = Mutex::new(());
 
@@ -72,7 +91,8 @@ fn worker(shared: &'static Shared, index: usize) {
             // reaches zero, which happens only after these calls return.
             let f = unsafe { &*job.f };
             for part in (index..job.parts).step_by(shared.workers + 1) {
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(part))).is_err() {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(f, part))).is_err()
+                {
                     eprintln!("drsae: a GEMM worker panicked");
                 }
             }
@@ -84,9 +104,11 @@ fn worker(shared: &'static Shared, index: usize) {
 /// Runs `f(i)` for every `i` in `0..parts` on the calling thread and the pool's workers
 /// (participant p takes parts p, p + P, p + 2P, … with P = 1 + workers); returns when all
 /// calls have returned. The pool size is fixed at the first call (`threads − 1` workers).
+///
+/// Nested calls (from inside a part) run serially on the calling thread.
 pub(crate) fn run(threads: usize, parts: usize, f: &(dyn Fn(usize) + Sync)) {
-    if parts <= 1 || threads <= 1 {
-        (0..parts).for_each(f);
+    if parts <= 1 || threads <= 1 || in_task() {
+        (0..parts).for_each(|p| task(f, p));
         return;
     }
     let shared = pool(threads - 1);
@@ -109,7 +131,7 @@ pub(crate) fn run(threads: usize, parts: usize, f: &(dyn Fn(usize) + Sync)) {
         shared.wake.notify_all();
     }
     for part in (0..parts).step_by(shared.workers + 1) {
-        f(part);
+        task(f, part);
     }
     let mut spins = 0u32;
     while shared.remaining.load(Ordering::Acquire) != 0 {

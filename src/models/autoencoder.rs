@@ -39,6 +39,20 @@ pub trait GroupSparseModel {
     fn has_psd(&self) -> bool {
         false
     }
+    /// Forward then backward on one batch, returning the forward's loss terms. Models may
+    /// override it with a fused or data-parallel version (the trainer calls this).
+    fn gradients(
+        &self,
+        x: &Mat,
+        groups: &Groups,
+        lambda: f32,
+        ws: &mut Self::Workspace,
+        grads: &mut GroupAeGrads,
+    ) -> GroupAeLoss {
+        let loss = self.forward(x, groups, ws);
+        self.backward(x, groups, lambda, ws, grads);
+        loss
+    }
     /// One PSD step (see [`GroupAe::psd_step`]), or `None` when the model has no PSD form.
     #[allow(clippy::too_many_arguments)]
     fn psd_step(
@@ -195,6 +209,16 @@ impl GroupSparseModel for ConvAe {
         grads: &mut GroupAeGrads,
     ) {
         ConvAe::backward(self, x, groups, lambda, ws, grads)
+    }
+    fn gradients(
+        &self,
+        x: &Mat,
+        groups: &Groups,
+        lambda: f32,
+        ws: &mut ConvAeWorkspace,
+        grads: &mut GroupAeGrads,
+    ) -> GroupAeLoss {
+        ConvAe::gradients(self, x, groups, lambda, ws, grads)
     }
     fn project(&mut self) {
         ConvAe::project(self)

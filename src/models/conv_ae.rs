@@ -55,7 +55,32 @@ pub struct ConvAeWorkspace {
     r: Mat,
     norms: Vec<f32>,
     weights: Vec<f32>,
+    /// Per-chunk state of [`ConvAe::gradients`].
+    chunks: Chunks,
 }
+
+/// Chunk states; cloning a workspace gives fresh (empty) chunks — they are scratch.
+#[derive(Debug, Default)]
+struct Chunks(Vec<std::sync::Mutex<Chunk>>);
+
+impl Clone for Chunks {
+    fn clone(&self) -> Self {
+        Chunks(Vec::new())
+    }
+}
+
+/// One chunk of a data-parallel gradient: its images, buffers, gradient and loss.
+#[derive(Debug, Default)]
+struct Chunk {
+    x: Mat,
+    ws: ConvAeWorkspace,
+    grads: Option<GroupAeGrads>,
+    loss: GroupAeLoss,
+}
+
+/// Images per chunk of [`ConvAe::gradients`]: fixed, so the split (and the result) does not
+/// depend on the thread count.
+pub const CONV_CHUNK: usize = 8;
 
 impl ConvAe {
     /// Random initialisation as [`GroupAe::init`] with `patch_len` inputs and `maps` units:
@@ -202,7 +227,79 @@ impl ConvAe {
         ws: &mut ConvAeWorkspace,
         grads: &mut GroupAeGrads,
     ) {
-        let inv_b = 1.0 / x.nrows() as f32;
+        self.backward_scaled(groups, lambda, 1.0 / x.nrows() as f32, ws, grads)
+    }
+
+    /// Forward and backward together, data-parallel: the batch is cut into chunks of
+    /// [`CONV_CHUNK`] images, each chunk's forward and backward (single-threaded GEMMs,
+    /// layout kernels and group terms included) runs on one of the GEMM threads, and the
+    /// chunk gradients are summed in chunk order — the result does not depend on the thread
+    /// count. Equal to [`ConvAe::forward`] + [`ConvAe::backward`] up to rounding. Returns the
+    /// batch's loss terms.
+    pub fn gradients(
+        &self,
+        x: &Mat,
+        groups: &Groups,
+        lambda: f32,
+        ws: &mut ConvAeWorkspace,
+        grads: &mut GroupAeGrads,
+    ) -> GroupAeLoss {
+        self.check_input(x);
+        let batch = x.nrows();
+        let inv_b = 1.0 / batch.max(1) as f32;
+        let parts = batch.div_ceil(CONV_CHUNK);
+        if ws.chunks.0.len() < parts {
+            ws.chunks.0.resize_with(parts, Default::default);
+        }
+        crate::linalg::parallel_parts(parts, &|p| {
+            let mut guard = ws.chunks.0[p].lock().unwrap_or_else(|e| e.into_inner());
+            let chunk = &mut *guard;
+            let (lo, hi) = (p * CONV_CHUNK, ((p + 1) * CONV_CHUNK).min(batch));
+            if chunk.x.shape() != (hi - lo, x.ncols()) {
+                chunk.x = Mat::zeros(hi - lo, x.ncols());
+            }
+            chunk
+                .x
+                .as_mut_slice()
+                .copy_from_slice(&x.as_slice()[lo * x.ncols()..hi * x.ncols()]);
+            let g = chunk.grads.get_or_insert_with(|| self.zero_grads());
+            chunk.loss = self.forward(&chunk.x, groups, &mut chunk.ws);
+            self.backward_scaled(groups, lambda, inv_b, &mut chunk.ws, g);
+        });
+        let mut loss = GroupAeLoss::default();
+        for (p, c) in ws.chunks.0[..parts].iter_mut().enumerate() {
+            let c = c.get_mut().unwrap_or_else(|e| e.into_inner());
+            let g = c.grads.as_ref().expect("every chunk ran");
+            let pairs = [
+                (grads.w.as_mut_slice(), g.w.as_slice()),
+                (&mut grads.bias[..], &g.bias[..]),
+                (&mut grads.gain[..], &g.gain[..]),
+                (grads.dec.as_mut_slice(), g.dec.as_slice()),
+            ];
+            for (dst, src) in pairs {
+                if p == 0 {
+                    dst.copy_from_slice(src);
+                } else {
+                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                }
+            }
+            loss.reconstruction += c.loss.reconstruction;
+            loss.group += c.loss.group;
+            loss.active_groups += c.loss.active_groups * c.loss.count as f64;
+            loss.count += c.loss.count;
+        }
+        loss.active_groups /= loss.count.max(1) as f64;
+        loss
+    }
+
+    fn backward_scaled(
+        &self,
+        groups: &Groups,
+        lambda: f32,
+        inv_b: f32,
+        ws: &mut ConvAeWorkspace,
+        grads: &mut GroupAeGrads,
+    ) {
         // Q = im2col(w ⊙ r) (ws.r already holds w ⊙ r)
         im2col(&self.shape, ws.r.as_slice(), ws.ycols.as_mut_slice());
         if ws.gz.shape() != ws.z.shape() {

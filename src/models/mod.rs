@@ -17,7 +17,7 @@ mod local;
 mod softmax;
 pub(crate) use autoencoder::grad_slices;
 pub use autoencoder::GroupSparseModel;
-pub use conv_ae::{ConvAe, ConvAeWorkspace};
+pub use conv_ae::{ConvAe, ConvAeWorkspace, CONV_CHUNK};
 pub use group_ae::{EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss, GroupAeWorkspace};
 pub use local::{support_coverage, LocalSheet};
 pub use softmax::{Softmax, SoftmaxGrads};

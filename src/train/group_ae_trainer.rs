@@ -215,11 +215,7 @@ pub fn train_group_ae_with<M: GroupSparseModel>(
                         )
                         .expect("checked: the model has a PSD form")
                 }
-                None => {
-                    let l = model.forward(&xb, groups, &mut ws);
-                    model.backward(&xb, groups, cfg.lambda, &mut ws, &mut grads);
-                    l
-                }
+                None => model.gradients(&xb, groups, cfg.lambda, &mut ws, &mut grads),
             };
             if !l.mean(cfg.lambda).is_finite() {
                 return Err(Error::Diverged {
