@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example conv -- [--data data/mnist-sample] [--maps 16] [--maps2 32]
 //!     [--kernel 5] [--pool 2] [--lambda 0.05] [--lambda2 0.05] [--train-images 20000]
-//!     [--time-budget 600] [--seed 0] [--threads P] [--out DIR]
+//!     [--epochs 30] [--time-budget 600] [--seed 0] [--threads P] [--out DIR]
 //! ```
 //! Layer 1: `--maps` maps of `--kernel`² filters on 28 × 28 images (valid convolution →
 //! ReLU → per-map gain), decoded by the full convolution, group sparsity = L2 pooling over
@@ -12,15 +12,18 @@
 //! train layer 2 (`--maps2` maps) the same way. The two encoders with their pooling form a
 //! 2-layer feature extractor; a softmax classifier on its standardised output gives the
 //! test error. The same architecture with random filters (the initialisation, untrained)
-//! gives `random_filters_test_error`.
+//! gives `random_filters_test_error`. Each layer trains for `--epochs` passes over the
+//! `--train-images` first training images (or until its share of the budget is spent). The
+//! classifier's L2 weight decay (1e-4, 1e-3 or 1e-2) is chosen on a validation split (the
+//! last sixth of the training images, at most 10,000) before it is retrained on all of them.
 //!
 //! Invariance: on 1,000 test images shifted by ±1 and ±2 pixels (horizontally and
 //! vertically) and rotated by ±5°, the mean relative change `‖f(Tx) − f(x)‖ / ‖f(x)‖` of
 //! layer 1's L2-pooled features (`pooled_*`) and of its unpooled codes (`unpooled_*`), for
 //! the trained and (`random_*`) the random filters.
 //!
-//! The time budget is split: 25% layer 1, 25% layer 2, 15% each classifier; feature
-//! extraction runs outside it. With `--out DIR`: `layer1_filters.png` (decoder kernels),
+//! The time budget is split: 25% layer 1, 25% layer 2, 15% for each net's classifiers;
+//! feature extraction runs outside it. With `--out DIR`: `layer1_filters.png` (decoder kernels),
 //! `layer1_encoder.png`, `layer2_filters.png` (one row per layer-2 map, one 5×5 tile per
 //! input map).
 //! Last stdout line: `{"test_error", "random_filters_test_error", "pooled_shift_change",
@@ -94,10 +97,16 @@ fn main() {
     let seed: u64 = args.get("seed", 0);
     let lr: f32 = args.get("lr", 2e-3);
     let train_images: usize = args.get("train-images", 20000);
+    let epochs: usize = args.get("epochs", 30);
     let out = common::out_dir(&args);
     args.finish();
-    if maps1 == 0 || maps2 == 0 || train_images == 0 || !(budget > 0.0 && budget.is_finite()) {
-        die("need --maps, --maps2, --train-images ≥ 1 and a finite --time-budget > 0");
+    if maps1 == 0
+        || maps2 == 0
+        || train_images == 0
+        || epochs == 0
+        || !(budget > 0.0 && budget.is_finite())
+    {
+        die("need --maps, --maps2, --train-images, --epochs ≥ 1 and a finite --time-budget > 0");
     }
     let t0 = Instant::now();
     let mnist = Mnist::load(&dir).unwrap_or_else(|e| die(e));
@@ -150,7 +159,7 @@ fn main() {
     let cfg = |lambda: f32, share: f64| GroupAeConfig {
         lambda,
         batch: 32,
-        epochs: 10_000,
+        epochs,
         lr,
         time_budget: Some(share * budget),
         seed,
@@ -212,53 +221,65 @@ fn main() {
     let mut random = random;
     random.scale = 1.0 / rms(&random.features(&subset, 1));
 
-    // Classifiers.
-    let classify =
-        |net: &Stack, name: &str| -> (f64, f64) {
-            let t = Instant::now();
-            let mut ftrain = net.features(&mnist.train.images, 2);
-            let mut ftest = net.features(&mnist.test.images, 2);
-            eprintln!(
-                "{name}: features of {} images in {:.1} s",
-                ftrain.nrows() + ftest.nrows(),
-                t.elapsed().as_secs_f64()
-            );
-            let st = Standardizer::fit(&ftrain, 1e-3);
-            st.apply(&mut ftrain);
-            st.apply(&mut ftest);
-            let mut clf = Softmax::new(ftrain.ncols(), 10);
+    // Classifiers: the L2 weight decay is chosen on a validation split (the last sixth of
+    // the training images, at most 10,000), then the classifier is retrained on all of them.
+    let classify = |net: &Stack, name: &str| -> (f64, f64, f64, f32) {
+        let t = Instant::now();
+        let mut ftrain = net.features(&mnist.train.images, 2);
+        let mut ftest = net.features(&mnist.test.images, 2);
+        eprintln!(
+            "{name}: features of {} images in {:.1} s",
+            ftrain.nrows() + ftest.nrows(),
+            t.elapsed().as_secs_f64()
+        );
+        let st = Standardizer::fit(&ftrain, 1e-3);
+        st.apply(&mut ftrain);
+        st.apply(&mut ftest);
+        let labels = &mnist.train.labels;
+        let n = ftrain.nrows();
+        let v = (n / 6).min(10_000);
+        let fit = ftrain.row_range(0, n - v).to_owned();
+        let val = ftrain.row_range(n - v, n).to_owned();
+        let train_clf = |x: &drsae::linalg::Mat, y: &[u8], wd: f32, share: f64| -> Softmax {
+            let mut clf = Softmax::new(x.ncols(), 10);
             let scfg = SoftmaxConfig {
-                epochs: 60,
+                epochs: 30,
                 batch: 100,
                 lr: 1e-3,
-                weight_decay: 1e-4,
+                weight_decay: wd,
                 seed,
-                time_budget: Some(0.15 * budget),
+                time_budget: Some(share * budget),
             };
-            let p = Progress::new("conv");
-            train_softmax(
-                &mut clf,
-                &ftrain,
-                &mnist.train.labels,
-                &scfg,
-                |e, l, err| {
-                    if e % 5 == 0 {
-                        p.report(
-                    e as f64,
-                    60.0,
-                    &format!("{name} classifier epoch {e}: loss {l:.4}, training error {err:.2}%"),
-                )
-                    }
-                },
-            )
-            .unwrap_or_else(|e| die(e));
-            let train_err = clf.error_percent(&ftrain, &mnist.train.labels);
-            let test_err = clf.error_percent(&ftest, &mnist.test.labels);
-            eprintln!("{name}: training error {train_err:.2}%, test error {test_err:.2}%");
-            (test_err, train_err)
+            train_softmax(&mut clf, x, y, &scfg, |_, _, _| {}).unwrap_or_else(|e| die(e));
+            clf
         };
-    let (test_error, train_error) = classify(&stack, "pre-trained");
-    let (random_error, random_train_error) = classify(&random, "random filters");
+        let p = Progress::new("conv");
+        let mut best = (f64::MAX, 0.0f32);
+        let decays = [1e-4f32, 1e-3, 1e-2];
+        for (k, &wd) in decays.iter().enumerate() {
+            let clf = train_clf(&fit, &labels[..n - v], wd, 0.03);
+            let err = clf.error_percent(&val, &labels[n - v..]);
+            p.report(
+                (k + 1) as f64,
+                decays.len() as f64 + 1.0,
+                &format!("{name} classifier, weight decay {wd:e}: validation error {err:.2}%"),
+            );
+            if err <= best.0 {
+                best = (err, wd);
+            }
+        }
+        let clf = train_clf(&ftrain, labels, best.1, 0.06);
+        let train_err = clf.error_percent(&ftrain, labels);
+        let test_err = clf.error_percent(&ftest, &mnist.test.labels);
+        eprintln!(
+            "{name}: weight decay {:e} (validation error {:.2}%), training error {train_err:.2}%, test error {test_err:.2}%",
+            best.1, best.0
+        );
+        (test_err, train_err, best.0, best.1)
+    };
+    let (test_error, train_error, val_error, wd) = classify(&stack, "pre-trained");
+    let (random_error, random_train_error, random_val_error, random_wd) =
+        classify(&random, "random filters");
 
     // Invariance of layer 1.
     let inv = invariance(&stack.layers[0], &mnist.test, side_h, side_w);
@@ -286,6 +307,10 @@ fn main() {
         .num("random_pooled_rotation_change", rinv.2)
         .num("random_unpooled_rotation_change", rinv.3)
         .num("train_error", train_error)
+        .num("val_error", val_error)
+        .num("weight_decay", wd as f64)
+        .num("random_filters_val_error", random_val_error)
+        .num("random_filters_weight_decay", random_wd as f64)
         .num("random_filters_train_error", random_train_error)
         .num("layer1_images_per_s", report1.examples_per_s)
         .num("layer2_images_per_s", report2.examples_per_s)

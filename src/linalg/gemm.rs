@@ -62,11 +62,13 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
     if m == 0 || n == 0 {
         return;
     }
-    let threads = gemm_threads().min(if 2 * m * n * k >= PARALLEL_MIN_FLOPS && !super::pool::in_task() {
-        usize::MAX
-    } else {
-        1
-    });
+    let threads = gemm_threads().min(
+        if 2 * m * n * k >= PARALLEL_MIN_FLOPS && !super::pool::in_task() {
+            usize::MAX
+        } else {
+            1
+        },
+    );
     if threads <= 1 {
         sgemm_serial(alpha, a, b, beta, c);
         return;
