@@ -17,3 +17,6 @@ python3 scripts/pytorch_drsae_step.py 2 > results/torch_train.json
 for s in tree grid learned; do
   ./target/release/examples/inhibition --structure $s --time-budget 60 --out results/inhibition_$s > results/inhibition_$s.json 2> results/inhibition_$s.log
 done
+./target/release/examples/bench conv > results/bench_conv.json
+./target/release/examples/conv --data ../shared/data/mnist --time-budget 600 --out results/conv > results/conv.json 2> results/conv.log
+./target/release/examples/pinwheel --out results/pinwheel > results/pinwheel.json 2> results/pinwheel.log
