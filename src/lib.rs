@@ -3,13 +3,19 @@
 //! Sparse auto-encoders of Yann LeCun's group as fast, dependency-light Rust: sparse
 //! inference for the lasso `min_z ½‖x − Dz‖² + λ‖z‖₁` (ISTA, FISTA, coordinate descent and an
 //! exact active-set solver), the Discriminative Recurrent Sparse Auto-Encoder (DrSAE,
-//! Rolfe & LeCun 2013) and LISTA (Gregor & LeCun 2010), with every gradient derived by hand.
+//! Rolfe & LeCun 2013) and LISTA (Gregor & LeCun 2010), group-sparse and topographic
+//! auto-encoders — dense, locally-connected and convolutional, stackable (Kavukcuoglu et al.
+//! 2009, 2010; Gregor & LeCun 2010) — and structured sparse coding by lateral inhibition
+//! (Gregor, Szlam & LeCun 2011), with every gradient derived by hand.
 //!
 //! The layers, bottom up:
 //! - [`linalg`]: dense f32 matrices, strided views, `C ← αAB + βC` through `matrixmultiply`;
-//! - [`kernels`]: SIMD shrinkage and group-norm kernels, each with a scalar reference;
+//! - [`kernels`]: SIMD shrinkage and group-norm kernels, each with a scalar reference, and
+//!   the im2col / col2im layout kernels of the convolutional models;
 //! - [`solvers`]: batch lasso solvers over a cached Gram matrix;
-//! - [`models`]: DrSAE and LISTA (parameters, forward, backward);
+//! - [`models`]: DrSAE and LISTA (parameters, forward, backward), group-sparse
+//!   auto-encoders behind one [`models::GroupSparseModel`] trait, a softmax classifier,
+//!   lateral-inhibition matrices;
 //! - [`train`]: optimisers, hyper-parameters and training loops;
 //! - [`data`]: IDX / PGM readers, patches, preprocessing, minibatches;
 //! - [`io`]: model files (safetensors), atomic writes;
