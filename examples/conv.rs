@@ -138,7 +138,7 @@ fn main() {
         .to_owned();
 
     // Random-filter twin: the same initialisation procedure, another seed, never trained.
-    let mut rng_random = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed_0f4a);
+    let mut rng_random = rand::rngs::StdRng::seed_from_u64(seed ^ 0x005e_ed0f_4a4d);
     let random = Stack {
         layers: vec![
             Layer {
