@@ -84,7 +84,11 @@ fn missing_data_and_bad_flags() {
     check_fails_cleanly("lasso", &["--solver", "magic"], "solver");
     check_fails_cleanly("conv", &["--kernel", "40"], "kernel");
     check_fails_cleanly("conv", &["--maps", "0"], "--maps");
-    check_fails_cleanly("pinwheel", &["--data", "/nonexistent/dir"], "/nonexistent/dir");
+    check_fails_cleanly(
+        "pinwheel",
+        &["--data", "/nonexistent/dir"],
+        "/nonexistent/dir",
+    );
     check_fails_cleanly("pinwheel", &["--grid", "0"], "--grid");
 }
 

@@ -69,6 +69,15 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
             1
         },
     );
+    // The packing-free kernel is chosen from the whole GEMM's shape and strides, never per
+    // block, so the result does not depend on the split.
+    let small = super::small_gemm::small_layout(
+        m,
+        a.col_stride(),
+        b.row_stride(),
+        b.col_stride(),
+        c.col_stride(),
+    );
     if threads <= 1 {
         sgemm_serial(alpha, a, b, beta, c);
         return;
@@ -114,8 +123,27 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
         // SAFETY: the blocks [start, end) partition C's rows (or columns), so no two
         // threads write the same element of C; every offset stays inside the checked views
         // (start < m or n), and A, B are only read. The scope joins all threads before the
-        // borrows of a, b, c end.
+        // borrows of a, b, c end. `small` was derived from these strides.
         unsafe {
+            if let Some(layout) = small {
+                super::small_gemm::small_gemm(
+                    layout,
+                    mm,
+                    k,
+                    nn,
+                    alpha,
+                    pa.0.offset(a0),
+                    ars,
+                    acs,
+                    pb.0.offset(b0),
+                    brs,
+                    bcs,
+                    beta,
+                    pc.0.offset(c0),
+                    crs,
+                );
+                return;
+            }
             matrixmultiply::sgemm(
                 mm,
                 k,
@@ -162,8 +190,34 @@ fn sgemm_serial(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatM
     // given shapes and (non-negative) strides, and `c` is a non-aliasing mutable view that
     // cannot overlap `a` or `b` (it is borrowed mutably while they are borrowed shared).
     // matrixmultiply reads A (m×k), B (k×n) and reads/writes C (m×n) at exactly those
-    // offsets. With k == 0 it scales C by beta, which is also in bounds.
+    // offsets. With k == 0 it scales C by beta, which is also in bounds. The packing-free
+    // kernel reads and writes the same elements (its layout derived from these strides).
     unsafe {
+        if let Some(layout) = super::small_gemm::small_layout(
+            m,
+            a.col_stride(),
+            b.row_stride(),
+            b.col_stride(),
+            c.col_stride(),
+        ) {
+            super::small_gemm::small_gemm(
+                layout,
+                m,
+                k,
+                n,
+                alpha,
+                a.as_ptr(),
+                a.row_stride(),
+                a.col_stride(),
+                b.as_ptr(),
+                b.row_stride(),
+                b.col_stride(),
+                beta,
+                c.as_mut_ptr(),
+                c.row_stride(),
+            );
+            return;
+        }
         matrixmultiply::sgemm(
             m,
             k,
@@ -224,6 +278,14 @@ mod tests {
             (64, 129, 8),
             (0, 3, 2),
             (2, 0, 3),
+            // the packing-free few-row kernel: every row count, partial 8-column strips,
+            // k below, at and above multiples of 8
+            (10, 400, 37),
+            (12, 7, 9),
+            (5, 16, 8),
+            (7, 33, 1),
+            (11, 8, 17),
+            (13, 20, 20),
         ] {
             for ta in [false, true] {
                 for tb in [false, true] {
@@ -268,6 +330,29 @@ mod tests {
             sgemm_serial(1.0, b.t(), a.t(), 0.0, one_t.view_mut());
             gemm(1.0, b.t(), a.t(), 0.0, many_t.view_mut());
             assert!(many_t == one_t, "{threads} threads, column split");
+        }
+    }
+
+    #[test]
+    fn few_rows_split_over_threads_do_not_change_bits() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        for m in 1..=12 {
+            let a = rand_mat(m, 300, &mut rng);
+            let b = rand_mat(300, 203, &mut rng);
+            let bt = rand_mat(203, 300, &mut rng);
+            for bv in [b.view(), bt.t()] {
+                let mut one = Mat::zeros(m, 203);
+                sgemm_serial(1.0, a.view(), bv, 0.0, one.view_mut());
+                let mut reference = Mat::zeros(m, 203);
+                gemm_reference(1.0, a.view(), bv, 0.0, reference.view_mut());
+                assert!(one.max_abs_diff(&reference) < 1e-3, "m {m}");
+                for threads in [2, 3] {
+                    set_gemm_threads(threads);
+                    let mut many = Mat::zeros(m, 203);
+                    gemm(1.0, a.view(), bv, 0.0, many.view_mut());
+                    assert!(many == one, "m {m}, {threads} threads");
+                }
+            }
         }
     }
 

@@ -4,6 +4,7 @@ mod gemm;
 mod matrix;
 mod ops;
 mod pool;
+mod small_gemm;
 
 pub use gemm::{gemm, gemm_reference, gemm_threads, set_gemm_threads};
 pub use matrix::{Mat, MatMut, MatRef};
