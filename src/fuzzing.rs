@@ -192,3 +192,93 @@ pub fn kernels(data: &[u8]) {
         );
     }
 }
+
+/// GEMM and convolution layouts: `gemm` (the packing-free few-row kernel included, any
+/// transposes, α, β, one or two threads) agrees with the scalar reference; im2col and
+/// col2im are exact adjoints (integer-valued data, so the sums are exact).
+pub fn layouts(data: &[u8]) {
+    use crate::kernels::{col2im_add, im2col, ConvShape};
+    use crate::linalg::{gemm, gemm_reference};
+    if data.len() < 8 {
+        return;
+    }
+    let (h, rest) = data.split_at(8);
+    let vals: Vec<f32> = rest.iter().map(|&b| (b as f32 - 128.0) / 32.0).collect();
+    let val = |i: usize| {
+        if vals.is_empty() {
+            0.5
+        } else {
+            vals[i % vals.len()]
+        }
+    };
+    // GEMM
+    let (m, k, n) = (
+        h[0] as usize % 16 + 1,
+        h[1] as usize % 40,
+        h[2] as usize % 40 + 1,
+    );
+    let (ta, tb) = (h[3] & 1 == 1, h[3] & 2 == 2);
+    let (alpha, beta) = (
+        [1.0, -0.5, 2.0][h[4] as usize % 3],
+        [0.0, 1.0, -0.25][h[5] as usize % 3],
+    );
+    let a = Mat::from_fn(if ta { k } else { m }, if ta { m } else { k }, |i, j| {
+        val(i * 31 + j)
+    });
+    let b = Mat::from_fn(if tb { n } else { k }, if tb { k } else { n }, |i, j| {
+        val(i * 17 + j + 7)
+    });
+    let c0 = Mat::from_fn(m, n, |i, j| val(i * 13 + j + 3));
+    let (av, bv) = (
+        if ta { a.t() } else { a.view() },
+        if tb { b.t() } else { b.view() },
+    );
+    let mut want = c0.clone();
+    gemm_reference(alpha, av, bv, beta, want.view_mut());
+    let bound: f32 = 16.0 * (k as f32 + 1.0) * 4.0 * 4.0 * f32::EPSILON * 8.0;
+    let threads = crate::linalg::gemm_threads();
+    for t in [1, 2] {
+        crate::linalg::set_gemm_threads(t);
+        let mut got = c0.clone();
+        gemm(alpha, av, bv, beta, got.view_mut());
+        let diff = got.max_abs_diff(&want);
+        assert!(
+            diff <= bound.max(1e-4),
+            "gemm {m}×{k}×{n} ta {ta} tb {tb} α {alpha} β {beta}, {t} threads: off by {diff}"
+        );
+    }
+    crate::linalg::set_gemm_threads(threads);
+    // im2col / col2im adjointness
+    let (hh, ww, ch) = (
+        h[6] as usize % 12 + 1,
+        h[7] as usize % 12 + 1,
+        h[6] as usize / 64 + 1,
+    );
+    let kernel = (h[7] as usize / 32) % hh.min(ww) + 1;
+    if let Ok(shape) = ConvShape::new(hh, ww, ch, kernel) {
+        let batch = 2;
+        let x: Vec<f32> = (0..batch * shape.image_len())
+            .map(|i| val(i).round())
+            .collect();
+        let y: Vec<f32> = (0..batch * shape.positions() * shape.patch_len())
+            .map(|i| val(i + 5).round())
+            .collect();
+        let mut cols = vec![0.0; y.len()];
+        im2col(&shape, &x, &mut cols);
+        let mut back = vec![0.0; x.len()];
+        col2im_add(&shape, &y, &mut back);
+        let lhs: f64 = cols
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (*a as f64) * (*b as f64))
+            .sum();
+        let rhs: f64 = x
+            .iter()
+            .zip(&back)
+            .map(|(a, b)| (*a as f64) * (*b as f64))
+            .sum();
+        assert_eq!(lhs, rhs, "im2col/col2im not adjoint for {shape:?}");
+        let w = shape.coverage_weights();
+        assert!(w.iter().all(|v| *v > 0.0 && *v <= 1.0));
+    }
+}

@@ -46,3 +46,8 @@ fn model_file_corpus() {
 fn kernels_corpus() {
     replay("kernels", drsae::fuzzing::kernels);
 }
+
+#[test]
+fn layouts_corpus() {
+    replay("layouts", drsae::fuzzing::layouts);
+}
