@@ -14,6 +14,29 @@
 //! ([`im2col`]): `U = P Wᵀ`, decoder patches `Y = Z Dᵀ` scattered back by [`col2im_add`].
 //! The backward pass, derived by hand, is three more GEMMs: with `Q = im2col(w ⊙ r)`,
 //! `∂Z = −Q D / B + λ∇ψ / B`, `∂D = −Qᵀ Z / B`, `∂W = ∂Uᵀ P`.
+//!
+//! # Example: train one layer, then use its pooled outputs as the next layer's input
+//! ```
+//! use drsae::kernels::{ConvShape, Groups};
+//! use drsae::linalg::Mat;
+//! use drsae::models::{ConvAe, ConvAeWorkspace, EncoderForm};
+//! use drsae::train::{train_group_ae, GroupAeConfig};
+//! use rand::SeedableRng;
+//!
+//! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+//! let shape = ConvShape::new(12, 12, 1, 5)?; // 12 × 12 images, 5 × 5 kernels → 8 × 8 maps
+//! let images = Mat::random(64, shape.image_len(), rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
+//! // L2 pooling over 2 × 2 positions of each of 4 maps, stride 2: a 4 × 4 × 4 pooled image.
+//! let groups = Groups::spatial_pools(shape.out_h(), shape.out_w(), 4, 2, 2, 1)?;
+//! let mut layer = ConvAe::init(shape, 4, EncoderForm::Relu, &mut rng);
+//! let cfg = GroupAeConfig { lambda: 0.05, batch: 16, epochs: 2, ..Default::default() };
+//! train_group_ae(&mut layer, &images, &groups, &cfg, |_, _, _| {})?;
+//! let pooled = layer.pooled(&images, &groups, &mut ConvAeWorkspace::default());
+//! assert_eq!(pooled.shape(), (64, 4 * 4 * 4));
+//! let next = ConvShape::new(4, 4, 4, 3)?; // the next layer reads 4 × 4 × 4 images
+//! assert_eq!(next.image_len(), pooled.ncols());
+//! # Ok::<(), drsae::Error>(())
+//! ```
 
 use super::group_ae::{
     encoder_activation, encoder_activation_backward, loss_terms, normalize_columns,

@@ -3,6 +3,24 @@
 //! [`GroupAe`](super::GroupAe)s whose encoder and decoder are restricted to a support mask
 //! ([`GroupAe::with_support`](super::GroupAe::with_support)); this file describes where
 //! each unit looks.
+//!
+//! # Example: a 4 × 4 sheet of units with 2 × 2 units per receptive-field position
+//! ```
+//! use drsae::kernels::Groups;
+//! use drsae::models::{support_coverage, EncoderForm, GroupAe, LocalSheet};
+//! use rand::SeedableRng;
+//!
+//! let sheet = LocalSheet::new(2, 2, 3, 5)?; // 2 × 2 positions 3 px apart, 5 × 5 windows
+//! assert_eq!((sheet.image(), sheet.units()), (8, 16)); // 8 × 8 inputs, 16 units
+//! let support = sheet.support();
+//! let model = GroupAe::init(64, 16, EncoderForm::Relu, &mut rand::rngs::StdRng::seed_from_u64(0))
+//!     .with_support(support.clone())?
+//!     .with_recon_weights(support_coverage(&support))?;
+//! assert!(model.w.row(0)[7] == 0.0); // unit 0 does not see pixel (0, 7)
+//! let groups = Groups::sheet_pools(sheet.side(), sheet.side(), 3)?; // pools on the sheet
+//! assert_eq!(groups.n_units(), 16);
+//! # Ok::<(), drsae::Error>(())
+//! ```
 
 use crate::linalg::Mat;
 use crate::{Error, Result};
