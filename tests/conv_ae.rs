@@ -472,3 +472,81 @@ fn data_parallel_gradients_match_and_do_not_depend_on_the_thread_count() {
         assert_eq!((&g2.bias, &g2.gain), (&gp.bias, &gp.gain));
     }
 }
+
+#[test]
+fn conv_training_resumes_exactly_and_a_local_checkpoint_rejects_another_layout() {
+    use drsae::train::{train_group_ae_with, Checkpointing};
+    let dir = std::env::temp_dir().join(format!("drsae-conv-ckpt-{}", std::process::id()));
+    let ck = |stop: Option<u64>, resume: bool| Checkpointing {
+        dir: Some(dir.clone()),
+        every_steps: 3,
+        resume,
+        stop_after_steps: stop,
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    let shape = ConvShape::new(8, 8, 1, 3).unwrap();
+    let x = Mat::random(40, 64, rand_distr::StandardNormal, &mut rng);
+    let groups = Groups::spatial_pools(6, 6, 3, 2, 2, 1).unwrap();
+    let cfg = GroupAeConfig {
+        epochs: 3,
+        batch: 10,
+        lambda: 0.1,
+        ..Default::default()
+    };
+    let init = ConvAe::init(shape, 3, EncoderForm::Relu, &mut rng);
+    let mut reference = init.clone();
+    train_group_ae(&mut reference, &x, &groups, &cfg, |_, _, _| {}).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut a = init.clone();
+    assert!(matches!(
+        train_group_ae_with(&mut a, &x, &groups, &cfg, &ck(Some(5), false), |_, _, _| {}),
+        Err(drsae::Error::Interrupted { step: 5 })
+    ));
+    let mut b = init.clone();
+    train_group_ae_with(&mut b, &x, &groups, &cfg, &ck(None, true), |_, _, _| {}).unwrap();
+    assert!(b == reference, "conv AE differs after resume");
+
+    // Locally connected: a checkpoint of one sheet layout does not resume into another
+    // with the same shapes.
+    let _ = std::fs::remove_dir_all(&dir);
+    let sheet = |stride| LocalSheet::new(2, 2, stride, 4).unwrap();
+    let local = |s: LocalSheet| {
+        let mut support = Mat::zeros(16, 64);
+        for (u, row) in s.support().rows().enumerate() {
+            let side = s.image();
+            for (i, v) in row.iter().enumerate() {
+                support[(u, (i / side) * 8 + i % side)] = *v;
+            }
+        }
+        GroupAe::init(
+            64,
+            16,
+            EncoderForm::Relu,
+            &mut rand::rngs::StdRng::seed_from_u64(3),
+        )
+        .with_support(support)
+        .unwrap()
+    };
+    let lgroups = Groups::sheet_pools(4, 4, 2).unwrap();
+    let mut first = local(sheet(2));
+    assert!(train_group_ae_with(
+        &mut first,
+        &x,
+        &lgroups,
+        &cfg,
+        &ck(Some(4), false),
+        |_, _, _| {}
+    )
+    .is_err());
+    let mut other = local(sheet(3));
+    let r = train_group_ae_with(
+        &mut other,
+        &x,
+        &lgroups,
+        &cfg,
+        &ck(None, true),
+        |_, _, _| {},
+    );
+    assert!(r.is_err(), "resumed a checkpoint of another layout");
+    let _ = std::fs::remove_dir_all(&dir);
+}

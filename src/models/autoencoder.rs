@@ -90,8 +90,21 @@ impl GroupSparseModel for GroupAe {
         self.hidden()
     }
     fn describe(&self) -> String {
+        // The support mask and reconstruction weights are fixed architecture: a checkpoint
+        // taken with another layout must not resume into this one.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut mix = |v: u32| {
+            h ^= v as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        };
+        if let Some(s) = &self.support {
+            s.as_slice().iter().for_each(|v| mix(v.to_bits()));
+        }
+        if let Some(w) = &self.recon_weights {
+            w.iter().for_each(|v| mix(v.to_bits()));
+        }
         format!(
-            "dense {:?} {:?} support {} weights {}",
+            "dense {:?} {:?} support {} weights {} layout {h:016x}",
             self.w.shape(),
             self.form,
             self.support.is_some(),
