@@ -153,35 +153,36 @@ fn main() {
         scale: 1.0,
     };
 
-    // Layer 1.
-    let progress = Progress::new("conv");
-    let mut l1 = ConvAe::init(shape1, maps1, EncoderForm::Relu, &mut rng);
-    let cfg = |lambda: f32, share: f64| GroupAeConfig {
-        lambda,
-        batch: 32,
-        epochs,
-        lr,
-        time_budget: Some(share * budget),
-        seed,
-        ..Default::default()
+    // Each layer trains on its own input for a quarter of the budget.
+    let train_layer = |name: &str, model: &mut ConvAe, data: &Mat, groups: &Groups, lambda: f32| {
+        let progress = Progress::new("conv");
+        let cfg = GroupAeConfig {
+            lambda,
+            batch: 32,
+            epochs,
+            lr,
+            time_budget: Some(0.25 * budget),
+            seed,
+            ..Default::default()
+        };
+        let report = train_group_ae(model, data, groups, &cfg, |e, l, s| {
+            progress.report(
+                s,
+                0.25 * budget,
+                &format!("{name} epoch {e}: {}", common::group_loss_summary(l, 3)),
+            )
+        })
+        .unwrap_or_else(|e| die(e));
+        eprintln!(
+            "{name}: {} epochs, {:.0} images/s",
+            report.epochs, report.examples_per_s
+        );
+        report
     };
-    let report1 = train_group_ae(&mut l1, &subset, &groups1, &cfg(lambda, 0.25), |e, l, s| {
-        progress.report(
-            s,
-            0.25 * budget,
-            &format!(
-                "layer 1 epoch {e}: reconstruction {:.3}, group term {:.3}, active groups {:.1}",
-                l.reconstruction / l.count as f64,
-                l.group / l.count as f64,
-                l.active_groups
-            ),
-        )
-    })
-    .unwrap_or_else(|e| die(e));
-    eprintln!(
-        "layer 1: {} epochs, {:.0} images/s",
-        report1.epochs, report1.examples_per_s
-    );
+
+    // Layer 1.
+    let mut l1 = ConvAe::init(shape1, maps1, EncoderForm::Relu, &mut rng);
+    let report1 = train_layer("layer 1", &mut l1, &subset, &groups1, lambda);
 
     // Layer 2 on layer 1's pooled outputs, scaled to unit RMS.
     let mut stack = Stack {
@@ -195,24 +196,7 @@ fn main() {
     stack.scale = 1.0 / rms(&h1);
     h1.as_mut_slice().iter_mut().for_each(|v| *v *= stack.scale);
     let mut l2 = ConvAe::init(shape2, maps2, EncoderForm::Relu, &mut rng);
-    let progress2 = Progress::new("conv");
-    let report2 = train_group_ae(&mut l2, &h1, &groups2, &cfg(lambda2, 0.25), |e, l, s| {
-        progress2.report(
-            s,
-            0.25 * budget,
-            &format!(
-                "layer 2 epoch {e}: reconstruction {:.3}, group term {:.3}, active groups {:.1}",
-                l.reconstruction / l.count as f64,
-                l.group / l.count as f64,
-                l.active_groups
-            ),
-        )
-    })
-    .unwrap_or_else(|e| die(e));
-    eprintln!(
-        "layer 2: {} epochs, {:.0} images/s",
-        report2.epochs, report2.examples_per_s
-    );
+    let report2 = train_layer("layer 2", &mut l2, &h1, &groups2, lambda2);
     drop(h1);
     stack.layers.push(Layer {
         model: l2,

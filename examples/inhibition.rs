@@ -21,9 +21,7 @@
 mod common;
 
 use common::{die, Args, Json, Progress};
-use drsae::analysis::{
-    count_pinwheels, neighbor_orientation_ratio, preferred_orientation, Boundary,
-};
+use drsae::analysis::{Boundary, OrientationMap};
 use drsae::data::{contrast_normalize_rows, read_pgm_dir, remove_row_means, sample_patches, Mnist};
 use drsae::linalg::Mat;
 use drsae::models::{grid_inhibition, tree_inhibition, tree_related};
@@ -201,12 +199,8 @@ fn main() {
         .map(|j| (0..m).map(|i| model.w[(i, j)]).collect())
         .collect();
     if structure == "grid" {
-        let theta: Vec<f64> = filters
-            .iter()
-            .map(|f| preferred_orientation(f, side).0)
-            .collect();
-        let ratio = neighbor_orientation_ratio(&theta, GRID, GRID, Boundary::Wrap);
-        let pinwheels = count_pinwheels(&theta, GRID, GRID, Boundary::Wrap);
+        let map = OrientationMap::measure(&filters, side, GRID, GRID, Boundary::Wrap);
+        let (ratio, pinwheels) = (map.neighbor_ratio, map.pinwheels);
         eprintln!(
             "grid map: neighbour/random orientation difference {ratio:.3}, {pinwheels} pinwheels"
         );

@@ -30,9 +30,7 @@
 mod common;
 
 use common::{die, Args, Json, Progress};
-use drsae::analysis::{
-    count_pinwheels, neighbor_orientation_ratio, preferred_orientation, Boundary,
-};
+use drsae::analysis::{Boundary, OrientationMap};
 use drsae::data::{local_contrast_normalize, read_pgm_dir, sample_patches};
 use drsae::kernels::Groups;
 use drsae::models::{support_coverage, EncoderForm, GroupAe, GroupAeWorkspace, LocalSheet};
@@ -120,12 +118,7 @@ fn main() {
         progress.report(
             secs,
             budget,
-            &format!(
-                "epoch {epoch}: reconstruction {:.3}, group term {:.3}, active groups {:.1}",
-                l.reconstruction / l.count as f64,
-                l.group / l.count as f64,
-                l.active_groups
-            ),
+            &format!("epoch {epoch}: {}", common::group_loss_summary(l, 3)),
         );
     })
     .unwrap_or_else(|e| die(e));
@@ -144,13 +137,8 @@ fn main() {
         .sum();
     let rec_error = 2.0 * l.reconstruction / energy;
     let filters: Vec<Vec<f32>> = (0..n).map(|j| sheet.window(&model.filter(j), j)).collect();
-    let orient: Vec<(f64, f64)> = filters
-        .iter()
-        .map(|f| preferred_orientation(f, kernel))
-        .collect();
-    let theta: Vec<f64> = orient.iter().map(|o| o.0).collect();
-    let ratio = neighbor_orientation_ratio(&theta, units, units, Boundary::Open);
-    let pinwheels = count_pinwheels(&theta, units, units, Boundary::Open);
+    let map = OrientationMap::measure(&filters, kernel, units, units, Boundary::Open);
+    let (ratio, pinwheels) = (map.neighbor_ratio, map.pinwheels);
     eprintln!(
         "map: neighbour/random orientation difference {ratio:.3}, {pinwheels} pinwheels; held-out relative reconstruction error {rec_error:.4}; mean active groups {:.1} of {}; {:.0} windows/s",
         l.active_groups,
@@ -161,7 +149,7 @@ fn main() {
         let tiles: Vec<&[f32]> = filters.iter().map(|f| &f[..]).collect();
         common::write_tiles_png_zoom(&dir.join("filters.png"), &tiles, kernel, kernel, units, 2)
             .unwrap_or_else(|e| die(e));
-        common::write_orientation_png(&dir.join("orientation.png"), &orient, units)
+        common::write_orientation_png(&dir.join("orientation.png"), &map.orientations, units)
             .unwrap_or_else(|e| die(e));
         eprintln!("wrote filters.png and orientation.png to {}", dir.display());
     }

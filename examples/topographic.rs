@@ -24,9 +24,7 @@
 mod common;
 
 use common::{die, Args, Json, Progress};
-use drsae::analysis::{
-    count_pinwheels, neighbor_orientation_ratio, preferred_orientation, Boundary,
-};
+use drsae::analysis::{Boundary, OrientationMap};
 use drsae::data::{
     contrast_normalize_rows, local_contrast_normalize, read_pgm_dir, remove_row_means,
     sample_patches, Zca,
@@ -111,12 +109,7 @@ fn main() {
             progress.report(
                 secs,
                 budget,
-                &format!(
-                    "epoch {epoch}: reconstruction {:.4}, group term {:.4}, active groups {:.1}",
-                    l.reconstruction / l.count as f64,
-                    l.group / l.count as f64,
-                    l.active_groups
-                ),
+                &format!("epoch {epoch}: {}", common::group_loss_summary(l, 4)),
             );
         }
     })
@@ -128,19 +121,14 @@ fn main() {
     let rec_error = 2.0 * l.reconstruction / energy;
     // Orientation map.
     let filters: Vec<Vec<f32>> = (0..n).map(|j| model.filter(j)).collect();
-    let orient: Vec<(f64, f64)> = filters
-        .iter()
-        .map(|f| preferred_orientation(f, patch))
-        .collect();
-    let theta: Vec<f64> = orient.iter().map(|o| o.0).collect();
-    let ratio = neighbor_orientation_ratio(&theta, grid, grid, Boundary::Wrap);
-    let pinwheels = count_pinwheels(&theta, grid, grid, Boundary::Wrap);
+    let map = OrientationMap::measure(&filters, patch, grid, grid, Boundary::Wrap);
+    let (ratio, pinwheels) = (map.neighbor_ratio, map.pinwheels);
     eprintln!("map: neighbour/random orientation difference {ratio:.3}, {pinwheels} pinwheels; held-out relative reconstruction error {rec_error:.4}; {:.0} patches/s", report.examples_per_s);
     if let Some(dir) = &out {
         let tiles: Vec<&[f32]> = filters.iter().map(|f| &f[..]).collect();
         common::write_tiles_png(&dir.join("filters.png"), &tiles, patch, patch, grid)
             .unwrap_or_else(|e| die(e));
-        common::write_orientation_png(&dir.join("orientation.png"), &orient, grid)
+        common::write_orientation_png(&dir.join("orientation.png"), &map.orientations, grid)
             .unwrap_or_else(|e| die(e));
         eprintln!("wrote filters.png and orientation.png to {}", dir.display());
     }

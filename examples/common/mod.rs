@@ -365,3 +365,15 @@ pub fn write_orientation_png(
     }
     write_png_rgb(path, side, side, &px)
 }
+
+/// `reconstruction R, group term G, active groups A` per example of a group-sparse epoch,
+/// with `digits` decimals for the two loss terms.
+pub fn group_loss_summary(l: &drsae::models::GroupAeLoss, digits: usize) -> String {
+    let n = l.count.max(1) as f64;
+    format!(
+        "reconstruction {:.digits$}, group term {:.digits$}, active groups {:.1}",
+        l.reconstruction / n,
+        l.group / n,
+        l.active_groups
+    )
+}

@@ -5,5 +5,5 @@ mod orientation;
 
 pub use orientation::{
     count_pinwheels, neighbor_orientation_ratio, orientation_difference, preferred_orientation,
-    Boundary,
+    Boundary, OrientationMap,
 };

@@ -154,6 +154,45 @@ pub fn count_pinwheels(theta: &[f64], width: usize, height: usize, boundary: Bou
     count
 }
 
+/// A map's orientation statistics in one call: each filter's preferred orientation and
+/// selectivity ([`preferred_orientation`]), the neighbour/random ratio and the pinwheel
+/// count of the `width × height` layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrientationMap {
+    /// `(orientation, selectivity)` of every filter, in layout order.
+    pub orientations: Vec<(f64, f64)>,
+    /// [`neighbor_orientation_ratio`] of the map.
+    pub neighbor_ratio: f64,
+    /// [`count_pinwheels`] of the map.
+    pub pinwheels: usize,
+}
+
+impl OrientationMap {
+    /// Measures `size × size` filters laid out row by row on a `width × height` grid.
+    ///
+    /// # Panics
+    /// If there are not `width·height` filters of `size²` values.
+    #[track_caller]
+    pub fn measure<F: AsRef<[f32]>>(
+        filters: &[F],
+        size: usize,
+        width: usize,
+        height: usize,
+        boundary: Boundary,
+    ) -> OrientationMap {
+        let orientations: Vec<(f64, f64)> = filters
+            .iter()
+            .map(|f| preferred_orientation(f.as_ref(), size))
+            .collect();
+        let theta: Vec<f64> = orientations.iter().map(|o| o.0).collect();
+        OrientationMap {
+            neighbor_ratio: neighbor_orientation_ratio(&theta, width, height, boundary),
+            pinwheels: count_pinwheels(&theta, width, height, boundary),
+            orientations,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +249,33 @@ mod tests {
         assert_eq!(count_pinwheels(&flat, w, h, Boundary::Wrap), 0);
         // On an open sheet the single pinwheel at the centre is the only one.
         assert_eq!(count_pinwheels(&theta, w, h, Boundary::Open), 1);
+    }
+
+    #[test]
+    fn orientation_map_measures_what_its_parts_measure() {
+        let size = 6;
+        let filters: Vec<Vec<f32>> = (0..16)
+            .map(|u| {
+                let t = PI * u as f64 / 16.0;
+                (0..size * size)
+                    .map(|i| {
+                        let (x, y) = ((i % size) as f64, (i / size) as f64);
+                        (2.0 * PI * (x * t.cos() + y * t.sin()) / size as f64).cos() as f32
+                    })
+                    .collect()
+            })
+            .collect();
+        let map = OrientationMap::measure(&filters, size, 4, 4, Boundary::Open);
+        let theta: Vec<f64> = filters
+            .iter()
+            .map(|f| preferred_orientation(f, size).0)
+            .collect();
+        assert_eq!(map.orientations.len(), 16);
+        assert_eq!(
+            map.neighbor_ratio,
+            neighbor_orientation_ratio(&theta, 4, 4, Boundary::Open)
+        );
+        assert_eq!(map.pinwheels, count_pinwheels(&theta, 4, 4, Boundary::Open));
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
     );
     // The packing-free kernel is chosen from the whole GEMM's shape and strides, never per
     // block, so the result does not depend on the split.
-    let small = super::small_gemm::small_layout(
+    let few_rows = super::small_gemm::few_rows_applies(
         m,
         a.col_stride(),
         b.row_stride(),
@@ -79,7 +79,7 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
         c.col_stride(),
     );
     if threads <= 1 {
-        sgemm_serial(alpha, a, b, beta, c);
+        sgemm_serial_with(few_rows, alpha, a, b, beta, c);
         return;
     }
     // Split the longer of C's dimensions into `threads` contiguous blocks of rows or
@@ -123,42 +123,18 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
         // SAFETY: the blocks [start, end) partition C's rows (or columns), so no two
         // threads write the same element of C; every offset stays inside the checked views
         // (start < m or n), and A, B are only read. The scope joins all threads before the
-        // borrows of a, b, c end. `small` was derived from these strides.
+        // borrows of a, b, c end. `few_rows` was derived from these strides.
         unsafe {
-            if let Some(layout) = small {
-                super::small_gemm::small_gemm(
-                    layout,
-                    mm,
-                    k,
-                    nn,
-                    alpha,
-                    pa.0.offset(a0),
-                    ars,
-                    acs,
-                    pb.0.offset(b0),
-                    brs,
-                    bcs,
-                    beta,
-                    pc.0.offset(c0),
-                    crs,
-                );
-                return;
-            }
-            matrixmultiply::sgemm(
+            kernel(
+                few_rows,
                 mm,
                 k,
                 nn,
                 alpha,
-                pa.0.offset(a0),
-                ars,
-                acs,
-                pb.0.offset(b0),
-                brs,
-                bcs,
+                (pa.0.offset(a0), ars, acs),
+                (pb.0.offset(b0), brs, bcs),
                 beta,
-                pc.0.offset(c0),
-                crs,
-                ccs,
+                (pc.0.offset(c0), crs, ccs),
             );
         }
     };
@@ -179,7 +155,27 @@ unsafe impl Send for SendPtr {}
 // SAFETY: as above; the pointer is only read (copied) concurrently, never the pointee.
 unsafe impl Sync for SendPtr {}
 
-fn sgemm_serial(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'_>) {
+/// The whole GEMM on the calling thread (the tests' single-thread baseline).
+#[cfg(test)]
+fn sgemm_serial(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
+    let few_rows = super::small_gemm::few_rows_applies(
+        a.nrows(),
+        a.col_stride(),
+        b.row_stride(),
+        b.col_stride(),
+        c.col_stride(),
+    );
+    sgemm_serial_with(few_rows, alpha, a, b, beta, c)
+}
+
+fn sgemm_serial_with(
+    few_rows: bool,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    beta: f32,
+    mut c: MatMut<'_>,
+) {
     let (m, k) = a.shape();
     let n = b.ncols();
     debug_assert!(b.nrows() == k && c.shape() == (m, n));
@@ -189,51 +185,48 @@ fn sgemm_serial(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatM
     // SAFETY: the views were checked on construction to lie inside their slices for the
     // given shapes and (non-negative) strides, and `c` is a non-aliasing mutable view that
     // cannot overlap `a` or `b` (it is borrowed mutably while they are borrowed shared).
-    // matrixmultiply reads A (m×k), B (k×n) and reads/writes C (m×n) at exactly those
-    // offsets. With k == 0 it scales C by beta, which is also in bounds. The packing-free
-    // kernel reads and writes the same elements (its layout derived from these strides).
+    // `few_rows` was derived from these strides.
     unsafe {
-        if let Some(layout) = super::small_gemm::small_layout(
-            m,
-            a.col_stride(),
-            b.row_stride(),
-            b.col_stride(),
-            c.col_stride(),
-        ) {
-            super::small_gemm::small_gemm(
-                layout,
-                m,
-                k,
-                n,
-                alpha,
-                a.as_ptr(),
-                a.row_stride(),
-                a.col_stride(),
-                b.as_ptr(),
-                b.row_stride(),
-                b.col_stride(),
-                beta,
-                c.as_mut_ptr(),
-                c.row_stride(),
-            );
-            return;
-        }
-        matrixmultiply::sgemm(
+        kernel(
+            few_rows,
             m,
             k,
             n,
             alpha,
-            a.as_ptr(),
-            a.row_stride(),
-            a.col_stride(),
-            b.as_ptr(),
-            b.row_stride(),
-            b.col_stride(),
+            (a.as_ptr(), a.row_stride(), a.col_stride()),
+            (b.as_ptr(), b.row_stride(), b.col_stride()),
             beta,
-            c.as_mut_ptr(),
-            c.row_stride(),
-            c.col_stride(),
+            (c.as_mut_ptr(), c.row_stride(), c.col_stride()),
         );
+    }
+}
+
+/// `C ← αAB + βC` on raw (pointer, row stride, column stride) operands: the packing-free
+/// few-row kernel when `few_rows`, matrixmultiply otherwise. The one place both are called.
+///
+/// # Safety
+/// The operands must address valid `m × k`, `k × n` and `m × n` matrices, C writable and not
+/// overlapping A or B; `few_rows` must be what [`few_rows_applies`] gives for these strides
+/// (matrixmultiply reads A, B and reads/writes C at exactly those offsets; with k == 0 it
+/// scales C by β, also in bounds).
+///
+/// [`few_rows_applies`]: super::small_gemm::few_rows_applies
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel(
+    few_rows: bool,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    (a, ars, acs): (*const f32, isize, isize),
+    (b, brs, bcs): (*const f32, isize, isize),
+    beta: f32,
+    (c, crs, ccs): (*mut f32, isize, isize),
+) {
+    if few_rows {
+        super::small_gemm::few_rows_gemm(m, k, n, alpha, a, ars, b, bcs, beta, c, crs);
+    } else {
+        matrixmultiply::sgemm(m, k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs, ccs);
     }
 }
 

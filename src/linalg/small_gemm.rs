@@ -20,71 +20,42 @@ use wide::f32x8;
 /// Largest row count served here.
 pub(crate) const SMALL_M: usize = 12;
 
-/// The packing-free layout (the only one: dot products of contiguous rows).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SmallLayout {
-    Dots,
+/// True when the packing-free kernel serves a GEMM with `m` rows and these strides: A's
+/// rows and B's columns contiguous along k, C row-major (otherwise matrixmultiply runs).
+pub(crate) fn few_rows_applies(m: usize, acs: isize, brs: isize, bcs: isize, ccs: isize) -> bool {
+    m > 0 && m <= SMALL_M && ccs == 1 && brs == 1 && acs == 1 && bcs != 1
 }
 
-/// The layout for `m` rows and the given strides, or `None` (then matrixmultiply runs):
-/// A's rows and B's columns contiguous along k, C row-major.
-pub(crate) fn small_layout(
-    m: usize,
-    acs: isize,
-    brs: isize,
-    bcs: isize,
-    ccs: isize,
-) -> Option<SmallLayout> {
-    (m > 0 && m <= SMALL_M && ccs == 1 && brs == 1 && acs == 1 && bcs != 1)
-        .then_some(SmallLayout::Dots)
-}
-
-/// `C ← α·A·B + β·C` for an `m × k` A and `k × n` B in the given layout (β = 0 ignores C's
-/// old values, NaN included, as matrixmultiply does).
+/// `C ← α·A·Wᵀ + β·C`, B = Wᵀ given by its column stride `bcs` (W's row stride); β = 0
+/// ignores C's old values, NaN included, as matrixmultiply does.
 ///
 /// # Safety
 /// The pointers with their strides must address valid `m × k`, `k × n` and `m × n`
-/// matrices (C writable and not overlapping A or B), and the layout must be the one
-/// [`small_layout`] returned for these strides.
+/// matrices (C writable and not overlapping A or B), with unit column stride for A and C
+/// and unit row stride for B ([`few_rows_applies`]), and `1 ≤ m ≤ SMALL_M`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn small_gemm(
-    layout: SmallLayout,
+pub(crate) unsafe fn few_rows_gemm(
     m: usize,
     k: usize,
     n: usize,
     alpha: f32,
     a: *const f32,
     ars: isize,
-    acs: isize,
     b: *const f32,
-    brs: isize,
     bcs: isize,
     beta: f32,
     c: *mut f32,
     crs: isize,
 ) {
     macro_rules! dispatch {
-        ($f:ident) => {
+        ($($m:literal)*) => {
             match m {
-                1 => $f::<1>(k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs),
-                2 => $f::<2>(k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs),
-                3 => $f::<3>(k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs),
-                4 => $f::<4>(k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs),
-                5 => $f::<5>(k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs),
-                6 => $f::<6>(k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs),
-                7 => $f::<7>(k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs),
-                8 => $f::<8>(k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs),
-                9 => $f::<9>(k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs),
-                10 => $f::<10>(k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs),
-                11 => $f::<11>(k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs),
-                12 => $f::<12>(k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs),
-                _ => unreachable!("small_gemm with {m} rows"),
+                $($m => dots::<$m>(k, n, alpha, a, ars, b, bcs, beta, c, crs),)*
+                _ => unreachable!("few_rows_gemm with {m} rows"),
             }
         };
     }
-    match layout {
-        SmallLayout::Dots => dispatch!(dots),
-    }
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12)
 }
 
 #[inline(always)]
@@ -104,9 +75,7 @@ unsafe fn dots<const M: usize>(
     alpha: f32,
     a: *const f32,
     ars: isize,
-    _acs: isize,
     b: *const f32,
-    _brs: isize,
     bcs: isize,
     beta: f32,
     c: *mut f32,

@@ -152,6 +152,19 @@ impl ConvAe {
         );
     }
 
+    /// Code units per image; panics unless the groups range over exactly those.
+    #[track_caller]
+    fn check_groups(&self, groups: &Groups) -> usize {
+        let per = self.shape.positions() * self.maps();
+        assert_eq!(
+            groups.n_units(),
+            per,
+            "groups over {} units for {per} codes per image",
+            groups.n_units()
+        );
+        per
+    }
+
     /// Encoder only: the codes of a batch, one image per row of the result
     /// (`out_h·out_w·maps` values, channels-last), left in the workspace.
     #[track_caller]
@@ -188,13 +201,7 @@ impl ConvAe {
     /// If the groups do not range over this model's code units.
     #[track_caller]
     pub fn pooled(&self, x: &Mat, groups: &Groups, ws: &mut ConvAeWorkspace) -> Mat {
-        let per = self.shape.positions() * self.maps();
-        assert_eq!(
-            groups.n_units(),
-            per,
-            "groups over {} units for {per} codes per image",
-            groups.n_units()
-        );
+        let per = self.check_groups(groups);
         let z = self.encode(x, ws);
         let mut out = Mat::zeros(x.nrows(), groups.len());
         for (zrow, orow) in z.as_slice().chunks_exact(per).zip(out.rows_mut()) {
@@ -210,13 +217,7 @@ impl ConvAe {
     /// If the shapes of `x` or `groups` do not match the model.
     #[track_caller]
     pub fn forward(&self, x: &Mat, groups: &Groups, ws: &mut ConvAeWorkspace) -> GroupAeLoss {
-        let per = self.shape.positions() * self.maps();
-        assert_eq!(
-            groups.n_units(),
-            per,
-            "groups over {} units for {per} codes per image",
-            groups.n_units()
-        );
+        self.check_groups(groups);
         self.encode(x, ws);
         let (rows, plen) = (ws.z.nrows(), self.shape.patch_len());
         if ws.ycols.ncols() != plen {

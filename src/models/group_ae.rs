@@ -237,7 +237,7 @@ impl GroupAe {
         // ∂D = −Rᵀ Z / B
         gemm(-inv_b, ws.r.t(), ws.z.view(), 0.0, grads.dec.view_mut());
         self.encoder_backward(x, ws, grads);
-        self.mask(&mut grads.w, &mut grads.dec);
+        apply_support(self.support.as_ref(), &mut grads.w, &mut grads.dec);
     }
 
     /// Back-propagates `ws.gz = ∂L/∂F(x)` through the encoder into W, bias and gain.
@@ -295,7 +295,7 @@ impl GroupAe {
             *g = alpha * inv_b * (f - z);
         }
         self.encoder_backward(x, ws, grads);
-        self.mask(&mut grads.w, &mut grads.dec);
+        apply_support(self.support.as_ref(), &mut grads.w, &mut grads.dec);
         loss
     }
 
@@ -306,9 +306,7 @@ impl GroupAe {
 
     /// Constraints after an update: unit-norm decoder columns, non-negative gains.
     pub fn project(&mut self) {
-        let (mut w, mut dec) = (std::mem::take(&mut self.w), std::mem::take(&mut self.dec));
-        self.mask(&mut w, &mut dec);
-        (self.w, self.dec) = (w, dec);
+        apply_support(self.support.as_ref(), &mut self.w, &mut self.dec);
         normalize_columns(&mut self.dec);
         self.gain.iter_mut().for_each(|g| *g = g.max(0.0));
     }
@@ -377,18 +375,18 @@ impl GroupAe {
         gemm(-1.0, z.view(), self.dec.t(), 1.0, r.view_mut());
         weighted_residual(r, self.recon_weights.as_deref())
     }
+}
 
-    /// Zeroes the entries of a (W-shaped, D-shaped) pair outside the support.
-    fn mask(&self, w: &mut Mat, dec: &mut Mat) {
-        if let Some(s) = &self.support {
-            for (wv, sv) in w.as_mut_slice().iter_mut().zip(s.as_slice()) {
-                *wv *= sv;
-            }
-            let n = s.nrows();
-            for (i, drow) in dec.rows_mut().enumerate() {
-                for (j, d) in drow.iter_mut().enumerate().take(n) {
-                    *d *= s[(j, i)];
-                }
+/// Zeroes the entries of a (W-shaped, D-shaped) pair outside the support, if any.
+fn apply_support(support: Option<&Mat>, w: &mut Mat, dec: &mut Mat) {
+    if let Some(s) = support {
+        for (wv, sv) in w.as_mut_slice().iter_mut().zip(s.as_slice()) {
+            *wv *= sv;
+        }
+        let n = s.nrows();
+        for (i, drow) in dec.rows_mut().enumerate() {
+            for (j, d) in drow.iter_mut().enumerate().take(n) {
+                *d *= s[(j, i)];
             }
         }
     }
