@@ -109,6 +109,54 @@ fn kernels() {
             "GFLOP/s",
         );
     }
+
+    // The minibatch-10 product A·Wᵀ (10 × 400 by 400 × 400 transposed): ours (the few-row
+    // kernel) against matrixmultiply called directly, both on one thread.
+    let threads = drsae::linalg::gemm_threads();
+    drsae::linalg::set_gemm_threads(1);
+    let a = Mat::random(10, 400, rand_distr::Uniform::new(-1.0f32, 1.0), &mut rng);
+    let w = Mat::random(400, 400, rand_distr::Uniform::new(-1.0f32, 1.0), &mut rng);
+    let mut c = Mat::zeros(10, 400);
+    let flops = 2.0 * 10.0 * 400.0 * 400.0;
+    let ours = time_best(|| gemm(1.0, a.view(), w.t(), 0.0, c.view_mut()), 0.3, 5);
+    let mm = time_best(
+        || {
+            // SAFETY: A (10 × 400, row-major), Wᵀ (W's storage read with row stride 1 and
+            // column stride 400) and C (10 × 400) are valid for these strides, and C does
+            // not overlap them.
+            unsafe {
+                matrixmultiply::sgemm(
+                    10,
+                    400,
+                    400,
+                    1.0,
+                    a.as_slice().as_ptr(),
+                    400,
+                    1,
+                    w.as_slice().as_ptr(),
+                    1,
+                    400,
+                    0.0,
+                    c.as_mut_slice().as_mut_ptr(),
+                    400,
+                    1,
+                )
+            }
+        },
+        0.3,
+        5,
+    );
+    drsae::linalg::set_gemm_threads(threads);
+    emit(
+        "sgemm_10x400x400_abt_1thread",
+        flops / ours / 1e9,
+        "GFLOP/s",
+    );
+    emit(
+        "matrixmultiply_10x400x400_abt_1thread",
+        flops / mm / 1e9,
+        "GFLOP/s",
+    );
 }
 
 /// FLOP of one DrSAE training step per example: forward 2(2mn + (T−1)n²), backward

@@ -6,11 +6,12 @@
 //! 400 × 400 W costs about as much as the multiply itself, and its 8-row micro-tiles leave
 //! a 10-row A two-thirds used. Here `C[i, j] = Σ_k A[i, k..k+8]·W[j, k..k+8]` with one
 //! accumulator register per row of A, each row of W streamed once, reduced at the end.
-//! Measured at 10 × 400 × 400 on one core: 69 GFLOP/s against matrixmultiply's 25.
+//! Measured at 10 × 400 × 400 on one core (`bench kernels`): 67 GFLOP/s against
+//! matrixmultiply's 27.
 //!
 //! The other layout (B's columns contiguous, `C[i, j..j+8] += A[i, k]·B[k, j..j+8]`) was
-//! tried and measured no faster than matrixmultiply even when swept over bands of B rows
-//! (35 against 28 GFLOP/s on one core, slower end to end), so it stays with matrixmultiply.
+//! tried and measured no faster than matrixmultiply end to end even when swept over bands
+//! of B rows, so it stays with matrixmultiply.
 //!
 //! Each element of C is computed by one fixed sequence of operations whatever the column
 //! block it is in, so splitting C's columns over threads does not change the result.
