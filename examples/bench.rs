@@ -259,6 +259,9 @@ fn reference_gemm_rate() -> f64 {
 /// layers and a wider first layer), in GFLOP/s of its five GEMMs, against sgemm.
 fn conv(only: Option<&str>) {
     use drsae::kernels::{ConvShape, Groups};
+    if only.is_none_or(|o| o == "kernels") {
+        conv_kernels();
+    }
     use drsae::models::{ConvAe, ConvAeWorkspace, EncoderForm};
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
     let gemm_rate = reference_gemm_rate();
@@ -304,6 +307,82 @@ fn conv(only: Option<&str>) {
             gflops / gemm_rate,
             "ratio",
         );
+    }
+}
+
+/// The layer-1 products (8 images of 28 × 28, 5 × 5 kernels, 16 maps: 4,608 patch rows)
+/// on one thread: the gathered kernels reading the images in place against matrixmultiply
+/// on the materialised patch matrix (im2col not timed), GFLOP/s.
+fn conv_kernels() {
+    use drsae::kernels::{gathered_gemm, gathered_gemm_tn, im2col, ConvShape, GatherIndex};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let shape = ConvShape::new(28, 28, 1, 5).unwrap();
+    let (batch, maps) = (8, 16);
+    let u = rand_distr::Uniform::new(-1.0f32, 1.0);
+    let x = Mat::random(batch, shape.image_len(), u, &mut rng);
+    let w = Mat::random(maps, shape.patch_len(), u, &mut rng);
+    let idx = GatherIndex::patches(&shape, batch);
+    let rows = idx.base.len();
+    let mut cols = Mat::zeros(rows, shape.patch_len());
+    im2col(&shape, x.as_slice(), cols.as_mut_slice());
+    let z = Mat::random(rows, maps, u, &mut rng);
+    let zidx = GatherIndex::row_major(rows, maps, maps);
+    let mut out = Mat::zeros(rows, maps);
+    let mut yout = Mat::zeros(rows, shape.patch_len());
+    let mut small = Mat::zeros(shape.patch_len(), maps);
+    let mut scratch = Vec::new();
+    let flops = 2.0 * (rows * shape.patch_len() * maps) as f64;
+    let threads = drsae::linalg::gemm_threads();
+    drsae::linalg::set_gemm_threads(1);
+    let rate = |f: &mut dyn FnMut()| flops / time_best(f, 0.3, 5) / 1e9;
+    let lines = [
+        (
+            "gathered_encoder_4608x25x16_1thread",
+            rate(&mut || {
+                let p = idx.over(x.as_slice());
+                gathered_gemm(1.0, p, w.t(), false, out.as_mut_slice(), maps, &mut scratch)
+            }),
+        ),
+        (
+            "matrixmultiply_encoder_4608x25x16_1thread",
+            rate(&mut || drsae::linalg::gemm(1.0, cols.view(), w.t(), 0.0, out.view_mut())),
+        ),
+        (
+            "gathered_decoder_4608x16x25_1thread",
+            rate(&mut || {
+                let zz = zidx.over(z.as_slice());
+                let plen = shape.patch_len();
+                gathered_gemm(
+                    1.0,
+                    zz,
+                    w.view(),
+                    false,
+                    yout.as_mut_slice(),
+                    plen,
+                    &mut scratch,
+                )
+            }),
+        ),
+        (
+            "matrixmultiply_decoder_4608x16x25_1thread",
+            rate(&mut || drsae::linalg::gemm(1.0, z.view(), w.view(), 0.0, yout.view_mut())),
+        ),
+        (
+            "gathered_patch_t_codes_25x4608x16_1thread",
+            rate(&mut || {
+                let p = idx.over(x.as_slice());
+                let (zs, sm) = (z.as_slice(), small.as_mut_slice());
+                gathered_gemm_tn(1.0, p, zs, maps, maps, false, sm, &mut scratch)
+            }),
+        ),
+        (
+            "matrixmultiply_patch_t_codes_25x4608x16_1thread",
+            rate(&mut || drsae::linalg::gemm(1.0, cols.t(), z.view(), 0.0, small.view_mut())),
+        ),
+    ];
+    drsae::linalg::set_gemm_threads(threads);
+    for (name, v) in lines {
+        emit(name, v, "GFLOP/s");
     }
 }
 

@@ -8,7 +8,11 @@
 //! **Zero groups**: where `‖z_P‖ = 0` the subgradient set contains 0 and the gradient
 //! contribution of that group is 0. **NaN** in z gives NaN norms.
 
-use crate::linalg::dot;
+use crate::linalg::{dot, load8, store8};
+use wide::{f32x8, CmpGt};
+
+/// Groups per run of the SIMD path (see [`Groups`]'s `lanes`).
+const LANES: usize = 8;
 use crate::{Error, Result};
 
 /// A fixed family of (possibly overlapping, weighted) groups over `n_units` units.
@@ -21,6 +25,11 @@ pub struct Groups {
     /// `Some(size)` when the groups are the contiguous blocks `[k·size, (k+1)·size)`,
     /// unweighted.
     block: Option<usize>,
+    /// True when the groups come in runs of 8 consecutive groups whose member lists are
+    /// the first one's shifted by 0..8 units (same weights): each run's 8 norms are then
+    /// one SIMD computation over 8 adjacent units. Pools over channels-last maps (one map
+    /// per group, a multiple of 8 maps) are such runs.
+    lanes: bool,
 }
 
 impl Groups {
@@ -245,9 +254,28 @@ impl Groups {
             members,
             weights,
             block: None,
+            lanes: false,
         };
         out.block = out.detect_block();
+        out.lanes = out.detect_lanes();
         Ok(out)
+    }
+
+    fn detect_lanes(&self) -> bool {
+        let k = self.len();
+        k > 0
+            && k % LANES == 0
+            && (0..k).step_by(LANES).all(|k0| {
+                let (m0, w0) = self.group(k0);
+                (1..LANES).all(|l| {
+                    let (m, w) = self.group(k0 + l);
+                    m.len() == m0.len()
+                        && w == w0
+                        && m.iter()
+                            .zip(m0)
+                            .all(|(&a, &b)| a as usize == b as usize + l)
+                })
+            })
     }
 
     fn detect_block(&self) -> Option<usize> {
@@ -321,6 +349,20 @@ impl Groups {
                     *o = dot(zb, zb).sqrt();
                 }
             }
+            None if self.lanes => {
+                for (k0, o) in (0..self.len())
+                    .step_by(LANES)
+                    .zip(out.chunks_exact_mut(LANES))
+                {
+                    let (m, w) = self.group(k0);
+                    let mut acc = f32x8::ZERO;
+                    for (&j, &w) in m.iter().zip(w) {
+                        let v = load8(&z[j as usize..]);
+                        acc += f32x8::splat(w) * v * v;
+                    }
+                    store8(o, acc.sqrt());
+                }
+            }
             None => self.norms_reference(z, out),
         }
     }
@@ -358,6 +400,25 @@ impl Groups {
             grad.len(),
             self.n_units
         );
+        if self.lanes {
+            for (k0, nk) in (0..self.len())
+                .step_by(LANES)
+                .zip(norms.chunks_exact(LANES))
+            {
+                let nk = load8(nk);
+                // scale / ‖z_P‖ where ‖z_P‖ > 0, else 0 (zero groups, NaN)
+                let f = nk
+                    .cmp_gt(f32x8::ZERO)
+                    .blend(f32x8::splat(scale) / nk, f32x8::ZERO);
+                let (m, w) = self.group(k0);
+                for (&j, &w) in m.iter().zip(w) {
+                    let j = j as usize;
+                    let g = load8(&grad[j..]) + f * f32x8::splat(w) * load8(&z[j..]);
+                    store8(&mut grad[j..], g);
+                }
+            }
+            return;
+        }
         for (k, &nk) in norms.iter().enumerate() {
             if nk > 0.0 {
                 let (m, w) = self.group(k);
@@ -504,6 +565,58 @@ mod tests {
         }
         // Unit 4's group is zero: gradient 0 (the subgradient choice).
         assert_eq!(grad[4], 0.0);
+    }
+
+    #[test]
+    fn lane_runs_match_the_scalar_path() {
+        // 16 channels-last maps, 2 × 2 pools: runs of 8 shifted groups (SIMD path); the
+        // same lists with one weight changed are not runs (scalar path).
+        let g = Groups::spatial_pools(5, 5, 16, 2, 2, 1).unwrap();
+        assert!(g.lanes);
+        let n = g.n_units();
+        let z: Vec<f32> = (0..n)
+            .map(|i| {
+                if i % 7 == 0 {
+                    0.0
+                } else {
+                    ((i * 37 % 19) as f32 - 9.0) * 0.1
+                }
+            })
+            .collect();
+        let mut z0 = z.clone();
+        z0[..16 * 10].iter_mut().for_each(|v| *v = 0.0); // zero groups in the first pool row
+        for (z, zeros) in [(z, false), (z0, true)] {
+            let (mut fast, mut slow) = (vec![0.0; g.len()], vec![0.0; g.len()]);
+            g.norms(&z, &mut fast);
+            g.norms_reference(&z, &mut slow);
+            assert_eq!(fast, slow);
+            assert_eq!(fast.iter().any(|v| *v == 0.0), zeros);
+            let mut grad = vec![0.5; n];
+            g.add_gradient(&z, &fast, 0.3, &mut grad);
+            let mut want = vec![0.5f32; n];
+            for (k, &nk) in slow.iter().enumerate() {
+                if nk > 0.0 {
+                    let (m, w) = g.group(k);
+                    for (&j, &w) in m.iter().zip(w) {
+                        want[j as usize] += 0.3 / nk * w * z[j as usize];
+                    }
+                }
+            }
+            for (a, b) in grad.iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "{a} {b}");
+            }
+        }
+        let lists: Vec<Vec<(usize, f32)>> = (0..g.len())
+            .map(|k| {
+                let (m, w) = g.group(k);
+                let w0 = if k == 3 { 2.0 } else { 1.0 };
+                m.iter()
+                    .zip(w)
+                    .map(|(&j, &w)| (j as usize, w * w0))
+                    .collect()
+            })
+            .collect();
+        assert!(!Groups::from_lists(n, lists).unwrap().lanes);
     }
 
     #[test]

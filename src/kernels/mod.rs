@@ -1,13 +1,16 @@
 //! SIMD kernels shared by every model: shrinkage (soft-threshold, ReLU-shrink), group
-//! norms, and the im2col / col2im layout kernels of the convolutional models. Each has a scalar reference it is tested against.
+//! norms, and the im2col / col2im layout kernels and gathered (im2col-free) GEMMs of the
+//! convolutional models. Each has a scalar reference it is tested against.
 
 mod group_norm;
 mod im2col;
+mod patch_gemm;
 mod shrink;
 
 pub(crate) use group_norm::tree_size;
 pub use group_norm::Groups;
-pub use im2col::{col2im_add, im2col, ConvShape};
+pub use im2col::{col2im_add, col2im_add_t, im2col, ConvShape};
+pub use patch_gemm::{gathered_gemm, gathered_gemm_tn, GatherIndex, Gathered};
 pub use shrink::{
     shrink, shrink_backward, shrink_backward_reference, shrink_in_place, shrink_mask,
     shrink_mask_reference, shrink_reference, Shrink, Theta,

@@ -157,3 +157,37 @@ mod tests {
         assert_eq!(z, vec![0.0; 3]);
     }
 }
+
+/// `dst ← srcᵀ`: `src` row-major `rows × cols`, `dst` row-major `cols × rows`. Blocks of
+/// 8 × 8 are transposed in registers.
+///
+/// # Panics
+/// If a buffer's length is not `rows·cols`.
+#[track_caller]
+pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    assert!(
+        src.len() == rows * cols && dst.len() == rows * cols,
+        "transpose of {rows}×{cols}: buffers of {} and {} values",
+        src.len(),
+        dst.len()
+    );
+    let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
+    for r0 in (0..r8).step_by(8) {
+        for c0 in (0..c8).step_by(8) {
+            let block: [f32x8; 8] = std::array::from_fn(|i| load8(&src[(r0 + i) * cols + c0..]));
+            for (j, v) in f32x8::transpose(block).into_iter().enumerate() {
+                store8(&mut dst[(c0 + j) * rows + r0..], v);
+            }
+        }
+        for r in r0..r0 + 8 {
+            for c in c8..cols {
+                dst[c * rows + r] = src[r * cols + c];
+            }
+        }
+    }
+    for r in r8..rows {
+        for c in 0..cols {
+            dst[c * rows + r] = src[r * cols + c];
+        }
+    }
+}

@@ -11,9 +11,11 @@
 //!   maps, [`Groups::spatial_pools`]).
 //!
 //! Both convolutions are one GEMM over the patch matrix of the whole batch
-//! ([`im2col`]): `U = P Wᵀ`, decoder patches `Y = Z Dᵀ` scattered back by [`col2im_add`].
-//! The backward pass, derived by hand, is three more GEMMs: with `Q = im2col(w ⊙ r)`,
-//! `∂Z = −Q D / B + λ∇ψ / B`, `∂D = −Qᵀ Z / B`, `∂W = ∂Uᵀ P`.
+//! ([`im2col`]'s layout): `U = P Wᵀ`, decoder patches `Y = Z Dᵀ` scattered back by
+//! [`col2im_add`]. The backward pass, derived by hand, is three more GEMMs: with
+//! `Q = im2col(w ⊙ r)`, `∂Z = −Q D / B + λ∇ψ / B`, `∂D = −Qᵀ Z / B`, `∂W = ∂Uᵀ P`.
+//! P and Q are never materialised: the products that read them are gathered GEMMs
+//! ([`gathered_gemm`], [`gathered_gemm_tn`]) that index the images in place.
 //!
 //! # Example: train one layer, then use its pooled outputs as the next layer's input
 //! ```
@@ -38,13 +40,18 @@
 //! # Ok::<(), drsae::Error>(())
 //! ```
 
+use super::group_ae::add_group_gradients;
 use super::group_ae::{
     encoder_activation, encoder_activation_backward, loss_terms, normalize_columns,
     weighted_residual,
 };
 use super::{EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss};
-use crate::kernels::{col2im_add, im2col, ConvShape, Groups};
-use crate::linalg::{gemm, Mat};
+#[cfg(doc)]
+use crate::kernels::im2col;
+use crate::kernels::{
+    col2im_add, col2im_add_t, gathered_gemm, gathered_gemm_tn, ConvShape, GatherIndex, Groups,
+};
+use crate::linalg::Mat;
 use rand::Rng;
 
 /// Parameters of a convolutional group-sparse auto-encoder.
@@ -69,12 +76,24 @@ pub struct ConvAe {
 /// Reused buffers of [`ConvAe`].
 #[derive(Clone, Debug, Default)]
 pub struct ConvAeWorkspace {
-    cols: Mat,
+    /// Patch-matrix index of the last batch size.
+    index: GatherIndex,
+    /// The codes' rows as a gathered matrix.
+    zindex: GatherIndex,
+    /// The decoder's transpose Dᵀ read in place.
+    dindex: GatherIndex,
+    /// Zᵀ (single-channel decoder).
+    zt: Vec<f32>,
+    /// Packed right operand / padded copy of the gathered GEMMs.
+    scratch: Vec<f32>,
+    /// `∂Wᵀ`, `patch_len × maps`.
+    gwt: Vec<f32>,
     u: Mat,
     h: Mat,
     z: Mat,
     gz: Mat,
-    ycols: Mat,
+    /// Decoder patches Y (or Yᵀ for single-channel images).
+    ycols: Vec<f32>,
     r: Mat,
     norms: Vec<f32>,
     weights: Vec<f32>,
@@ -170,24 +189,28 @@ impl ConvAe {
     #[track_caller]
     pub fn encode<'a>(&self, x: &Mat, ws: &'a mut ConvAeWorkspace) -> &'a Mat {
         self.check_input(x);
-        let (rows, plen, maps) = (
-            x.nrows() * self.shape.positions(),
-            self.shape.patch_len(),
-            self.maps(),
-        );
-        for (mat, cols) in [
-            (&mut ws.cols, plen),
-            (&mut ws.u, maps),
-            (&mut ws.h, maps),
-            (&mut ws.z, maps),
-        ] {
-            if mat.ncols() != cols {
-                *mat = Mat::zeros(rows, cols);
+        let (batch, maps) = (x.nrows(), self.maps());
+        let rows = batch * self.shape.positions();
+        for mat in [&mut ws.u, &mut ws.h, &mut ws.z] {
+            if mat.ncols() != maps {
+                *mat = Mat::zeros(rows, maps);
             }
             mat.resize_rows(rows);
         }
-        im2col(&self.shape, x.as_slice(), ws.cols.as_mut_slice());
-        gemm(1.0, ws.cols.view(), self.filters.t(), 0.0, ws.u.view_mut());
+        if ws.index.base.len() != rows || ws.index.offset.len() != self.shape.patch_len() {
+            ws.index = GatherIndex::patches(&self.shape, batch);
+        }
+        // U = P Wᵀ, P read in place
+        let p = ws.index.over(x.as_slice());
+        gathered_gemm(
+            1.0,
+            p,
+            self.filters.t(),
+            false,
+            ws.u.as_mut_slice(),
+            maps,
+            &mut ws.scratch,
+        );
         encoder_activation(
             self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
         );
@@ -219,21 +242,56 @@ impl ConvAe {
     pub fn forward(&self, x: &Mat, groups: &Groups, ws: &mut ConvAeWorkspace) -> GroupAeLoss {
         self.check_groups(groups);
         self.encode(x, ws);
-        let (rows, plen) = (ws.z.nrows(), self.shape.patch_len());
-        if ws.ycols.ncols() != plen {
-            ws.ycols = Mat::zeros(rows, plen);
-        }
-        ws.ycols.resize_rows(rows);
-        // r = x − col2im(Z Dᵀ)
-        gemm(-1.0, ws.z.view(), self.dec.t(), 0.0, ws.ycols.view_mut());
+        let (rows, plen, maps) = (ws.z.nrows(), self.shape.patch_len(), self.maps());
+        // r = x − col2im(Z Dᵀ): decoder patches Y = Z Dᵀ, scattered back. Single-channel
+        // images take Yᵀ = D Zᵀ (each kernel tap's values contiguous along the image rows,
+        // so the scatter is vector adds), computed as (Dᵀ)ᵀ·Zᵀ with Dᵀ read in place;
+        // multi-channel ones take Y (k·C contiguous values per kernel row).
         ws.r.clone_from(x);
-        col2im_add(&self.shape, ws.ycols.as_slice(), ws.r.as_mut_slice());
+        if self.shape.channels == 1 {
+            ws.zt.resize(rows * maps, 0.0);
+            crate::linalg::transpose_into(ws.z.as_slice(), rows, maps, &mut ws.zt);
+            if ws.dindex.base.len() != maps || ws.dindex.offset.len() != plen {
+                ws.dindex = GatherIndex {
+                    base: (0..maps).collect(),
+                    offset: (0..plen).map(|t| t * maps).collect(),
+                };
+            }
+            ws.ycols.resize(plen * rows, 0.0);
+            let dt = ws.dindex.over(self.dec.as_slice());
+            gathered_gemm_tn(
+                -1.0,
+                dt,
+                &ws.zt,
+                rows,
+                rows,
+                false,
+                &mut ws.ycols,
+                &mut ws.scratch,
+            );
+            col2im_add_t(&self.shape, &ws.ycols, rows, ws.r.as_mut_slice());
+        } else {
+            if ws.zindex.base.len() != rows || ws.zindex.offset.len() != maps {
+                ws.zindex = GatherIndex::row_major(rows, maps, maps);
+            }
+            let z = ws.zindex.over(ws.z.as_slice());
+            ws.ycols.resize(rows * plen, 0.0);
+            gathered_gemm(
+                -1.0,
+                z,
+                self.dec.t(),
+                false,
+                &mut ws.ycols,
+                plen,
+                &mut ws.scratch,
+            );
+            col2im_add(&self.shape, &ws.ycols, ws.r.as_mut_slice());
+        }
         if self.weighted && ws.weights.len() != self.shape.image_len() {
             ws.weights = self.shape.coverage_weights();
         }
         let weights = self.weighted.then_some(&ws.weights[..]);
         let rec = weighted_residual(&mut ws.r, weights);
-        ws.norms.resize(groups.len(), 0.0);
         loss_terms(rec, ws.z.as_slice(), groups, &mut ws.norms)
     }
 
@@ -251,7 +309,7 @@ impl ConvAe {
         ws: &mut ConvAeWorkspace,
         grads: &mut GroupAeGrads,
     ) {
-        self.backward_scaled(groups, lambda, 1.0 / x.nrows() as f32, ws, grads)
+        self.backward_scaled(x, groups, lambda, 1.0 / x.nrows() as f32, ws, grads)
     }
 
     /// Forward and backward together, data-parallel: the batch is cut into chunks of
@@ -288,7 +346,7 @@ impl ConvAe {
                 .copy_from_slice(&x.as_slice()[lo * x.ncols()..hi * x.ncols()]);
             let g = chunk.grads.get_or_insert_with(|| self.zero_grads());
             chunk.loss = self.forward(&chunk.x, groups, &mut chunk.ws);
-            self.backward_scaled(groups, lambda, inv_b, &mut chunk.ws, g);
+            self.backward_scaled(&chunk.x, groups, lambda, inv_b, &mut chunk.ws, g);
         });
         let mut loss = GroupAeLoss::default();
         for (p, c) in ws.chunks.0[..parts].iter_mut().enumerate() {
@@ -318,39 +376,67 @@ impl ConvAe {
 
     fn backward_scaled(
         &self,
+        x: &Mat,
         groups: &Groups,
         lambda: f32,
         inv_b: f32,
         ws: &mut ConvAeWorkspace,
         grads: &mut GroupAeGrads,
     ) {
-        // Q = im2col(w ⊙ r) (ws.r already holds w ⊙ r)
-        im2col(&self.shape, ws.r.as_slice(), ws.ycols.as_mut_slice());
+        let maps = self.maps();
         if ws.gz.shape() != ws.z.shape() {
             ws.gz = Mat::zeros(ws.z.nrows(), ws.z.ncols());
         }
+        // Q = im2col(w ⊙ r), read in place (ws.r already holds w ⊙ r)
+        let q = ws.index.over(ws.r.as_slice());
         // ∂Z = −Q D / B + λ∇ψ / B
-        gemm(
+        gathered_gemm(
             -inv_b,
-            ws.ycols.view(),
+            q,
             self.dec.view(),
-            0.0,
-            ws.gz.view_mut(),
+            false,
+            ws.gz.as_mut_slice(),
+            maps,
+            &mut ws.scratch,
         );
-        let per = groups.n_units();
-        for (zimg, gimg) in
-            ws.z.as_slice()
-                .chunks_exact(per)
-                .zip(ws.gz.as_mut_slice().chunks_exact_mut(per))
-        {
-            groups.norms(zimg, &mut ws.norms);
-            groups.add_gradient(zimg, &ws.norms, lambda * inv_b, gimg);
-        }
+        add_group_gradients(
+            ws.z.as_slice(),
+            groups,
+            &ws.norms,
+            lambda * inv_b,
+            ws.gz.as_mut_slice(),
+        );
         // ∂D = −Qᵀ Z / B
-        gemm(-inv_b, ws.ycols.t(), ws.z.view(), 0.0, grads.dec.view_mut());
-        // encoder: ∂U, ∂g, ∂d, then ∂W = ∂Uᵀ P
+        gathered_gemm_tn(
+            -inv_b,
+            q,
+            ws.z.as_slice(),
+            maps,
+            maps,
+            false,
+            grads.dec.as_mut_slice(),
+            &mut ws.scratch,
+        );
+        // encoder: ∂U, ∂g, ∂d, then ∂W = ∂Uᵀ P = (Pᵀ ∂U)ᵀ
         encoder_activation_backward(self.form, &self.gain, &ws.u, &ws.h, &mut ws.gz, grads);
-        gemm(1.0, ws.gz.t(), ws.cols.view(), 0.0, grads.w.view_mut());
+        ws.gwt.resize(self.shape.patch_len() * maps, 0.0);
+        gathered_gemm_tn(
+            1.0,
+            ws.index.over(x.as_slice()),
+            ws.gz.as_slice(),
+            maps,
+            maps,
+            false,
+            &mut ws.gwt,
+            &mut ws.scratch,
+        );
+        let plen = self.shape.patch_len();
+        for (m, row) in grads.w.rows_mut().enumerate() {
+            for (i, g) in row.iter_mut().enumerate() {
+                *g = ws.gwt[i * maps + m];
+            }
+        }
+        debug_assert_eq!(grads.w.ncols(), plen);
     }
 
     /// Constraints after an update: unit-norm decoder kernels, non-negative gains.

@@ -203,7 +203,6 @@ impl GroupAe {
             }
             mat.resize_rows(batch);
         }
-        ws.norms.resize(groups.len(), 0.0);
         gemm(1.0, x.view(), self.w.t(), 0.0, ws.u.view_mut());
         encoder_activation(
             self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
@@ -230,10 +229,13 @@ impl GroupAe {
         let inv_b = 1.0 / batch as f32;
         // ∂L/∂Z = (−R D + λ ∂ψ/∂z) / B
         gemm(-inv_b, ws.r.view(), self.dec.view(), 0.0, ws.gz.view_mut());
-        for (zrow, grow) in ws.z.rows().zip(ws.gz.rows_mut()) {
-            groups.norms(zrow, &mut ws.norms);
-            groups.add_gradient(zrow, &ws.norms, lambda * inv_b, grow);
-        }
+        add_group_gradients(
+            ws.z.as_slice(),
+            groups,
+            &ws.norms,
+            lambda * inv_b,
+            ws.gz.as_mut_slice(),
+        );
         // ∂D = −Rᵀ Z / B
         gemm(-inv_b, ws.r.t(), ws.z.view(), 0.0, grads.dec.view_mut());
         self.encoder_backward(x, ws, grads);
@@ -268,14 +270,17 @@ impl GroupAe {
         let inv_b = 1.0 / batch as f32;
         self.forward(x, groups, ws); // ws.z = F(x)
         ws.zc.clone_from(&ws.z);
+        let glen = groups.len();
+        ws.norms.resize(ws.norms.len().max(glen), 0.0);
         let eta = 1.0 / (lipschitz + alpha);
         for _ in 0..steps {
             // R = X − Z Dᵀ; ∂E/∂Z = −R D + λ∇ψ + α(Z − F)
             self.residual(x, &ws.zc, &mut ws.r);
             gemm(-1.0, ws.r.view(), self.dec.view(), 0.0, ws.gz.view_mut());
             for ((zrow, frow), grow) in ws.zc.rows().zip(ws.z.rows()).zip(ws.gz.rows_mut()) {
-                groups.norms(zrow, &mut ws.norms);
-                groups.add_gradient(zrow, &ws.norms, lambda, grow);
+                let norms = &mut ws.norms[..glen];
+                groups.norms(zrow, norms);
+                groups.add_gradient(zrow, norms, lambda, grow);
                 for ((g, zv), fv) in grow.iter_mut().zip(zrow).zip(frow) {
                     *g += alpha * (zv - fv);
                 }
@@ -327,15 +332,27 @@ pub(crate) fn encoder_activation(
     h: &mut Mat,
     z: &mut Mat,
 ) {
-    let n = bias.len();
-    for ((urow, hrow), zrow) in u.rows_mut().zip(h.rows_mut()).zip(z.rows_mut()) {
-        for j in 0..n {
-            urow[j] += bias[j];
-            hrow[j] = match form {
-                EncoderForm::Relu => urow[j].max(0.0),
-                EncoderForm::Tanh => urow[j].tanh(),
-            };
-            zrow[j] = gain[j] * hrow[j];
+    // The form is matched outside the loops and the rows zipped with the parameters, so
+    // the element loops have no branches or bounds checks and vectorise.
+    let rows = u.rows_mut().zip(h.rows_mut()).zip(z.rows_mut());
+    for ((urow, hrow), zrow) in rows {
+        let elems = urow.iter_mut().zip(hrow.iter_mut()).zip(zrow.iter_mut());
+        let params = bias.iter().zip(gain);
+        match form {
+            EncoderForm::Relu => {
+                for (((u, h), z), (b, g)) in elems.zip(params) {
+                    *u += b;
+                    *h = u.max(0.0);
+                    *z = g * *h;
+                }
+            }
+            EncoderForm::Tanh => {
+                for (((u, h), z), (b, g)) in elems.zip(params) {
+                    *u += b;
+                    *h = u.tanh();
+                    *z = g * *h;
+                }
+            }
         }
     }
 }
@@ -353,16 +370,27 @@ pub(crate) fn encoder_activation_backward(
 ) {
     grads.gain.iter_mut().for_each(|v| *v = 0.0);
     grads.bias.iter_mut().for_each(|v| *v = 0.0);
-    let n = gain.len();
     for ((grow, hrow), urow) in gz.rows_mut().zip(h.rows()).zip(u.rows()) {
-        for j in 0..n {
-            grads.gain[j] += grow[j] * hrow[j];
-            let deriv = match form {
-                EncoderForm::Relu => (urow[j] > 0.0) as u8 as f32,
-                EncoderForm::Tanh => 1.0 - hrow[j] * hrow[j],
-            };
-            grow[j] *= gain[j] * deriv;
-            grads.bias[j] += grow[j];
+        let elems = grow.iter_mut().zip(hrow).zip(urow);
+        let params = gain
+            .iter()
+            .zip(grads.gain.iter_mut().zip(grads.bias.iter_mut()));
+        match form {
+            EncoderForm::Relu => {
+                for (((g, h), u), (gn, (dg, db))) in elems.zip(params) {
+                    *dg += *g * h;
+                    let deriv = if *u > 0.0 { 1.0 } else { 0.0 };
+                    *g *= gn * deriv;
+                    *db += *g;
+                }
+            }
+            EncoderForm::Tanh => {
+                for (((g, h), _), (gn, (dg, db))) in elems.zip(params) {
+                    *dg += *g * h;
+                    *g *= gn * (1.0 - h * h);
+                    *db += *g;
+                }
+            }
         }
     }
 }
@@ -420,19 +448,44 @@ pub(crate) fn loss_terms(
     reconstruction: f64,
     codes: &[f32],
     groups: &Groups,
-    norms: &mut [f32],
+    norms: &mut Vec<f32>,
 ) -> GroupAeLoss {
+    let (per, glen) = (groups.n_units().max(1), groups.len());
     let mut loss = GroupAeLoss {
-        count: codes.len() / groups.n_units().max(1),
+        count: codes.len() / per,
         reconstruction,
         ..Default::default()
     };
-    for zrow in codes.chunks_exact(groups.n_units()) {
-        loss.group += groups.value(zrow, norms) as f64;
-        loss.active_groups += norms.iter().filter(|v| **v > 0.0).count() as f64;
+    // Every image's group norms are kept: the backward pass reuses them.
+    norms.resize(loss.count * glen, 0.0);
+    for (zrow, nrow) in codes
+        .chunks_exact(per)
+        .zip(norms.chunks_exact_mut(glen.max(1)))
+    {
+        loss.group += groups.value(zrow, nrow) as f64;
+        loss.active_groups += nrow.iter().filter(|v| **v > 0.0).count() as f64;
     }
     loss.active_groups /= loss.count.max(1) as f64;
     loss
+}
+
+/// `grad ← grad + scale·∂ψ/∂z` for every image, with the group norms left by
+/// [`loss_terms`] for these codes.
+pub(crate) fn add_group_gradients(
+    codes: &[f32],
+    groups: &Groups,
+    norms: &[f32],
+    scale: f32,
+    grads: &mut [f32],
+) {
+    let (per, glen) = (groups.n_units().max(1), groups.len().max(1));
+    for ((zrow, nrow), grow) in codes
+        .chunks_exact(per)
+        .zip(norms.chunks_exact(glen))
+        .zip(grads.chunks_exact_mut(per))
+    {
+        groups.add_gradient(zrow, nrow, scale, grow);
+    }
 }
 
 /// Scales every column of `d` to unit L2 norm (zero columns stay zero).

@@ -1,0 +1,513 @@
+//! GEMMs whose left operand is *gathered*: element `(r, c)` of A is `data[base[r] +
+//! offset[c]]`. With the bases and offsets of [`ConvShape::placement_bases`] and
+//! [`ConvShape::patch_offsets`] A is the im2col patch matrix of a batch of images, read in
+//! place — never materialised; with `base[r] = r·ld`, `offset[c] = c` it is an ordinary
+//! row-major matrix.
+//!
+//! Both products serve the thin shapes of convolutional layers, where one dimension is a
+//! patch (`k·k·C`, 25 for a 5 × 5 single-channel kernel) and another the number of maps
+//! (16–64): matrixmultiply packs both operands on every call and its 8 × 8 micro-tiles
+//! run at about half its large-shape rate there, and im2col itself writes 25 values per
+//! pixel.
+//!
+//! - [`gathered_gemm`]: `C = α·A·B`, A gathered `m × k` (m large), B a small `k × n` matrix
+//!   packed once into zero-padded rows; register tiles of R rows × V vectors of 8 columns,
+//!   R broadcasts and V loads per step of k.
+//! - [`gathered_gemm_tn`]: `C = α·Aᵀ·G`, A gathered `m × k`, G row-major `m × n`; the
+//!   reduction over the long dimension m, tiles of R columns of A × V vectors of G's
+//!   columns held in registers over all m rows.
+//!
+//! Each element of C is one fixed sequence of fused multiply-adds whatever tile it lands
+//! in, so results do not depend on how a caller splits the rows of A.
+
+use super::ConvShape;
+use wide::f32x8;
+
+/// A read-only `rows × cols` matrix with element `(r, c)` at `data[base[r] + offset[c]]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Gathered<'a> {
+    data: &'a [f32],
+    base: &'a [usize],
+    offset: &'a [usize],
+}
+
+impl<'a> Gathered<'a> {
+    /// Checks that every element lies inside `data`.
+    ///
+    /// # Panics
+    /// If some `base[r] + offset[c]` is out of bounds.
+    #[track_caller]
+    pub fn new(data: &'a [f32], base: &'a [usize], offset: &'a [usize]) -> Self {
+        if let (Some(b), Some(o)) = (base.iter().max(), offset.iter().max()) {
+            assert!(
+                b.checked_add(*o).is_some_and(|end| end < data.len()),
+                "gathered matrix reaches index {b} + {o} of a {}-value buffer",
+                data.len()
+            );
+        }
+        Gathered { data, base, offset }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.base.len()
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.offset.len()
+    }
+
+    /// Element `(r, c)` (bounds-checked).
+    pub fn get(&self, r: usize, c: usize) -> f32 {
+        self.data[self.base[r] + self.offset[c]]
+    }
+
+    /// The rows `lo..hi` as a gathered matrix.
+    pub fn row_range(&self, lo: usize, hi: usize) -> Gathered<'a> {
+        Gathered {
+            base: &self.base[lo..hi],
+            ..*self
+        }
+    }
+}
+
+/// Row bases and column offsets of a patch matrix or a plain row-major matrix.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GatherIndex {
+    /// Start of each row in the data.
+    pub base: Vec<usize>,
+    /// Offset of each column from a row's start.
+    pub offset: Vec<usize>,
+}
+
+impl GatherIndex {
+    /// The im2col patch matrix of `batch` images of `shape` ([`super::im2col`]'s layout).
+    pub fn patches(shape: &ConvShape, batch: usize) -> Self {
+        GatherIndex {
+            base: shape.placement_bases(batch),
+            offset: shape.patch_offsets(),
+        }
+    }
+
+    /// A row-major `rows × cols` matrix with row stride `ld`.
+    pub fn row_major(rows: usize, cols: usize, ld: usize) -> Self {
+        GatherIndex {
+            base: (0..rows).map(|r| r * ld).collect(),
+            offset: (0..cols).collect(),
+        }
+    }
+
+    /// The matrix over `data`.
+    ///
+    /// # Panics
+    /// If an element falls outside `data`.
+    #[track_caller]
+    pub fn over<'a>(&'a self, data: &'a [f32]) -> Gathered<'a> {
+        Gathered::new(data, &self.base, &self.offset)
+    }
+}
+
+/// Columns per vector.
+const L: usize = 8;
+
+/// Register tile rows for V vectors of columns: at most 12 accumulators plus the V vectors
+/// of the other operand and a broadcast stay in the 16 AVX registers.
+const fn tile_rows(v: usize) -> usize {
+    match v {
+        1 => 7,
+        2 => 5,
+        3 => 3,
+        _ => 3,
+    }
+}
+
+#[inline(always)]
+unsafe fn load(p: *const f32) -> f32x8 {
+    f32x8::from(std::ptr::read_unaligned(p as *const [f32; L]))
+}
+
+/// Writes `α·acc` (plus the old values when `accumulate`) to the first `count ≤ 8` floats
+/// at `dst`.
+#[inline(always)]
+unsafe fn store(dst: *mut f32, acc: f32x8, alpha: f32, accumulate: bool, count: usize) {
+    let v = (acc * f32x8::splat(alpha)).to_array();
+    if count == L && !accumulate {
+        std::ptr::write_unaligned(dst as *mut [f32; L], v);
+        return;
+    }
+    for (i, x) in v.iter().enumerate().take(count) {
+        let d = dst.add(i);
+        *d = if accumulate { *d + x } else { *x };
+    }
+}
+
+/// `C ← α·A·B` (or `C ← C + α·A·B` when `accumulate`): A gathered `m × k`, B any `k × n`
+/// view, C row-major `m × n` with row stride `ldc`. `scratch` holds B packed into rows
+/// padded to a multiple of 8 (reused across calls).
+///
+/// # Panics
+/// If the shapes disagree or C is too short.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn gathered_gemm(
+    alpha: f32,
+    a: Gathered<'_>,
+    b: crate::linalg::MatRef<'_>,
+    accumulate: bool,
+    c: &mut [f32],
+    ldc: usize,
+    scratch: &mut Vec<f32>,
+) {
+    let (m, k, n) = (a.rows(), a.cols(), b.ncols());
+    assert_eq!(b.nrows(), k, "A is {m}×{k}, B {}×{n}", b.nrows());
+    assert!(ldc >= n, "row stride {ldc} < {n} columns");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(c.len() >= (m - 1) * ldc + n, "C too short for {m}×{n}");
+    let npad = pack_b(b, scratch);
+    // SAFETY: every A element is in bounds (checked by `Gathered::new`), B is `k × npad` in
+    // scratch, and the tiles below write rows < m and columns < n of C, which fits (asserted).
+    unsafe {
+        let mut j0 = 0;
+        while j0 < npad {
+            let width = (npad - j0).min(4 * L);
+            let count = (n - j0).min(width);
+            let bp = scratch.as_ptr().add(j0);
+            let cp = c.as_mut_ptr().add(j0);
+            macro_rules! run {
+                ($v:literal) => {{
+                    const R: usize = tile_rows($v);
+                    let mut r = 0;
+                    while r + R <= m {
+                        rows_tile::<R, $v>(a, r, bp, npad, cp, ldc, count, alpha, accumulate);
+                        r += R;
+                    }
+                    while r < m {
+                        rows_tile::<1, $v>(a, r, bp, npad, cp, ldc, count, alpha, accumulate);
+                        r += 1;
+                    }
+                }};
+            }
+            match width / L {
+                1 => run!(1),
+                2 => run!(2),
+                3 => run!(3),
+                _ => run!(4),
+            }
+            j0 += width;
+        }
+    }
+}
+
+/// Packs B (`k × n`, any strides) into `scratch` as `k` rows of `npad` (n rounded up to
+/// a multiple of 8, zero-filled) and returns npad.
+fn pack_b(b: crate::linalg::MatRef<'_>, scratch: &mut Vec<f32>) -> usize {
+    let (k, n) = b.shape();
+    let npad = n.div_ceil(L) * L;
+    scratch.clear();
+    scratch.resize(k * npad, 0.0);
+    for kk in 0..k {
+        for j in 0..n {
+            scratch[kk * npad + j] = b.get(kk, j);
+        }
+    }
+    npad
+}
+
+/// Rows `r0..r0+R` of C, columns `0..count` of this column block.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn rows_tile<const R: usize, const V: usize>(
+    a: Gathered<'_>,
+    r0: usize,
+    bp: *const f32,
+    ldb: usize,
+    cp: *mut f32,
+    ldc: usize,
+    count: usize,
+    alpha: f32,
+    accumulate: bool,
+) {
+    let data = a.data.as_ptr();
+    let rows: [*const f32; R] = std::array::from_fn(|i| data.add(*a.base.get_unchecked(r0 + i)));
+    let mut acc = [[f32x8::ZERO; V]; R];
+    for (kk, &off) in a.offset.iter().enumerate() {
+        let brow = bp.add(kk * ldb);
+        let av: [f32x8; R] = std::array::from_fn(|i| f32x8::splat(*rows[i].add(off)));
+        for v in 0..V {
+            let bv = load(brow.add(v * L));
+            for i in 0..R {
+                acc[i][v] = av[i].mul_add(bv, acc[i][v]);
+            }
+        }
+    }
+    for (i, acc) in acc.iter().enumerate() {
+        let dst = cp.add((r0 + i) * ldc);
+        for (v, acc) in acc.iter().enumerate() {
+            let cnt = count.saturating_sub(v * L).min(L);
+            if cnt > 0 {
+                store(dst.add(v * L), *acc, alpha, accumulate, cnt);
+            }
+        }
+    }
+}
+
+/// `C ← α·Aᵀ·G` (or `C ← C + α·Aᵀ·G` when `accumulate`): A gathered `m × k`, G row-major
+/// `m × n` with row stride `ldg`, C row-major `k × n` (row stride n). The sum over m runs
+/// in row order. When n is not a multiple of 8, G is first copied into `scratch` with
+/// padded rows.
+///
+/// # Panics
+/// If the shapes disagree.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn gathered_gemm_tn(
+    alpha: f32,
+    a: Gathered<'_>,
+    g: &[f32],
+    n: usize,
+    ldg: usize,
+    accumulate: bool,
+    c: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    let (m, k) = (a.rows(), a.cols());
+    assert!(ldg >= n, "row stride {ldg} < {n} columns");
+    assert_eq!(c.len(), k * n, "C must be {k}×{n}");
+    if k == 0 || n == 0 {
+        return;
+    }
+    if m == 0 {
+        if !accumulate {
+            c.fill(0.0);
+        }
+        return;
+    }
+    assert!(g.len() >= (m - 1) * ldg + n, "G too short for {m}×{n}");
+    let npad = n.div_ceil(L) * L;
+    let (gp, ldg) = if n % L == 0 {
+        (g.as_ptr(), ldg)
+    } else {
+        scratch.clear();
+        scratch.resize(m * npad, 0.0);
+        for r in 0..m {
+            scratch[r * npad..r * npad + n].copy_from_slice(&g[r * ldg..r * ldg + n]);
+        }
+        (scratch.as_ptr(), npad)
+    };
+    // SAFETY: A's elements are in bounds (`Gathered::new`); G rows are read up to column
+    // npad, inside g when n is a multiple of 8 (the last row ends at (m−1)·ldg + n ≤ len)
+    // and inside the padded copy otherwise; tiles write rows < k, columns < n of C.
+    unsafe {
+        let mut j0 = 0;
+        while j0 < npad {
+            let width = (npad - j0).min(4 * L);
+            let count = (n - j0).min(width);
+            let (gb, cp) = (gp.add(j0), c.as_mut_ptr().add(j0));
+            macro_rules! run {
+                ($v:literal) => {{
+                    const RMAX: usize = tile_rows($v);
+                    // Even tiles: k = passes · R (+ a shorter last one).
+                    let passes = k.div_ceil(RMAX);
+                    let r = k.div_ceil(passes);
+                    let mut c0 = 0;
+                    while c0 < k {
+                        let rr = r.min(k - c0);
+                        reduce_tiles::<$v>(rr, a, c0, gb, ldg, cp, n, count, alpha, accumulate);
+                        c0 += rr;
+                    }
+                }};
+            }
+            match width / L {
+                1 => run!(1),
+                2 => run!(2),
+                3 => run!(3),
+                _ => run!(4),
+            }
+            j0 += width;
+        }
+    }
+}
+
+/// [`reduce_tile`] with `R = rr` (1..=8) rows.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn reduce_tiles<const V: usize>(
+    rr: usize,
+    a: Gathered<'_>,
+    c0: usize,
+    gp: *const f32,
+    ldg: usize,
+    cp: *mut f32,
+    ldc: usize,
+    count: usize,
+    alpha: f32,
+    accumulate: bool,
+) {
+    macro_rules! tile {
+        ($($r:literal)*) => {
+            match rr {
+                $($r => reduce_tile::<$r, V>(a, c0, gp, ldg, cp, ldc, count, alpha, accumulate),)*
+                _ => unreachable!("reduce tile of {rr} rows"),
+            }
+        };
+    }
+    tile!(1 2 3 4 5 6 7 8)
+}
+
+/// Rows `c0..c0+R` of C (columns `c0..` of A), `count` columns of this block.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn reduce_tile<const R: usize, const V: usize>(
+    a: Gathered<'_>,
+    c0: usize,
+    gp: *const f32,
+    ldg: usize,
+    cp: *mut f32,
+    ldc: usize,
+    count: usize,
+    alpha: f32,
+    accumulate: bool,
+) {
+    let data = a.data.as_ptr();
+    let offs: [usize; R] = std::array::from_fn(|i| *a.offset.get_unchecked(c0 + i));
+    let mut acc = [[f32x8::ZERO; V]; R];
+    for (r, &base) in a.base.iter().enumerate() {
+        let grow = gp.add(r * ldg);
+        let row = data.add(base);
+        let av: [f32x8; R] = std::array::from_fn(|i| f32x8::splat(*row.add(offs[i])));
+        for v in 0..V {
+            let gv = load(grow.add(v * L));
+            for i in 0..R {
+                acc[i][v] = av[i].mul_add(gv, acc[i][v]);
+            }
+        }
+    }
+    for (i, acc) in acc.iter().enumerate() {
+        let dst = cp.add((c0 + i) * ldc);
+        for (v, acc) in acc.iter().enumerate() {
+            let cnt = count.saturating_sub(v * L).min(L);
+            if cnt > 0 {
+                store(dst.add(v * L), *acc, alpha, accumulate, cnt);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::im2col;
+    use crate::linalg::Mat;
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104_729) % 23) as f32 - 11.0) * 0.125)
+            .collect()
+    }
+
+    #[test]
+    fn gathered_products_equal_the_materialised_ones() {
+        // Shapes covering full and partial vectors, column blocks beyond 32, tile tails.
+        for &(h, w, ch, k, n) in &[
+            (7, 9, 1, 3, 16),
+            (6, 6, 2, 2, 5),
+            (9, 8, 3, 3, 40),
+            (5, 5, 1, 5, 8),
+            (8, 7, 4, 2, 24),
+        ] {
+            let shape = ConvShape::new(h, w, ch, k).unwrap();
+            let batch = 3;
+            let x = values(batch * shape.image_len(), 1);
+            let idx = GatherIndex::patches(&shape, batch);
+            let a = idx.over(&x);
+            let (m, kk) = (a.rows(), a.cols());
+            let mut cols = vec![0.0; m * kk];
+            im2col(&shape, &x, &mut cols);
+            for r in 0..m {
+                for c in 0..kk {
+                    assert_eq!(a.get(r, c), cols[r * kk + c]);
+                }
+            }
+            // A·B with B given transposed (a filter bank), α and accumulate.
+            let bt = Mat::from_vec(n, kk, values(n * kk, 2));
+            let mut want = vec![0.0f64; m * n];
+            for r in 0..m {
+                for j in 0..n {
+                    want[r * n + j] = (0..kk)
+                        .map(|c| cols[r * kk + c] as f64 * bt[(j, c)] as f64)
+                        .sum();
+                }
+            }
+            let mut c = vec![1.0; m * n];
+            let mut scratch = Vec::new();
+            gathered_gemm(-0.5, a, bt.t(), true, &mut c, n, &mut scratch);
+            for (got, want) in c.iter().zip(&want) {
+                assert!(
+                    (*got as f64 - (1.0 - 0.5 * want)).abs() < 1e-4,
+                    "{got} {want}"
+                );
+            }
+            // Aᵀ·G
+            let g = values(m * n, 3);
+            let mut want = vec![0.0f64; kk * n];
+            for c in 0..kk {
+                for j in 0..n {
+                    want[c * n + j] = (0..m)
+                        .map(|r| cols[r * kk + c] as f64 * g[r * n + j] as f64)
+                        .sum();
+                }
+            }
+            let mut out = vec![f32::NAN; kk * n];
+            gathered_gemm_tn(2.0, a, &g, n, n, false, &mut out, &mut scratch);
+            for (got, want) in out.iter().zip(&want) {
+                assert!(
+                    (*got as f64 - 2.0 * want).abs() < 1e-3 * (1.0 + want.abs()),
+                    "{got} {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rows_do_not_depend_on_the_split() {
+        let (m, k, n) = (37, 11, 19);
+        let data = values(m * k, 4);
+        let idx = GatherIndex::row_major(m, k, k);
+        let b = Mat::from_vec(k, n, values(k * n, 5));
+        let mut whole = vec![0.0; m * n];
+        let mut scratch = Vec::new();
+        gathered_gemm(
+            1.0,
+            idx.over(&data),
+            b.view(),
+            false,
+            &mut whole,
+            n,
+            &mut scratch,
+        );
+        let mut parts = vec![0.0; m * n];
+        for (lo, hi) in [(0, 5), (5, 6), (6, 37)] {
+            let a = idx.over(&data).row_range(lo, hi);
+            gathered_gemm(
+                1.0,
+                a,
+                b.view(),
+                false,
+                &mut parts[lo * n..],
+                n,
+                &mut scratch,
+            );
+        }
+        assert_eq!(whole, parts);
+    }
+
+    #[test]
+    #[should_panic(expected = "gathered matrix reaches")]
+    fn out_of_bounds_index_is_refused() {
+        let data = vec![0.0; 10];
+        Gathered::new(&data, &[0, 5], &[0, 5]);
+    }
+}
