@@ -111,6 +111,16 @@ impl GatherIndex {
 /// Columns per vector.
 const L: usize = 8;
 
+/// Rows of B per block of [`gathered_gemm`] (B blocks of at most 128 × 32 values, 16 KB).
+const KC: usize = 128;
+
+/// Rows of G per chunk of [`gathered_gemm_tn`] (at most 128 × 32 values, 16 KB).
+const MC: usize = 128;
+
+/// Vectors of G's columns per tile of [`gathered_gemm_tn`]: 2 × 8 columns with 5 columns
+/// of A (a 5 × 5 kernel's 25 taps in 5 even passes) measured faster than 4 × 8 with 3.
+const TN_VECTORS: usize = 4;
+
 /// Register tile rows for V vectors of columns: at most 12 accumulators plus the V vectors
 /// of the other operand and a broadcast stay in the 16 AVX registers.
 const fn tile_rows(v: usize) -> usize {
@@ -174,27 +184,35 @@ pub fn gathered_gemm(
         while j0 < npad {
             let width = (npad - j0).min(4 * L);
             let count = (n - j0).min(width);
-            let bp = scratch.as_ptr().add(j0);
             let cp = c.as_mut_ptr().add(j0);
-            macro_rules! run {
-                ($v:literal) => {{
-                    const R: usize = tile_rows($v);
-                    let mut r = 0;
-                    while r + R <= m {
-                        rows_tile::<R, $v>(a, r, bp, npad, cp, ldc, count, alpha, accumulate);
-                        r += R;
-                    }
-                    while r < m {
-                        rows_tile::<1, $v>(a, r, bp, npad, cp, ldc, count, alpha, accumulate);
-                        r += 1;
-                    }
-                }};
-            }
-            match width / L {
-                1 => run!(1),
-                2 => run!(2),
-                3 => run!(3),
-                _ => run!(4),
+            // Blocks of KC rows of B stay in L1 while every row tile of A passes.
+            for kb in (0..k).step_by(KC) {
+                let ab = Gathered {
+                    offset: &a.offset[kb..(kb + KC).min(k)],
+                    ..a
+                };
+                let bp = scratch.as_ptr().add(kb * npad + j0);
+                let acc = accumulate || kb > 0;
+                macro_rules! run {
+                    ($v:literal) => {{
+                        const R: usize = tile_rows($v);
+                        let mut r = 0;
+                        while r + R <= m {
+                            rows_tile::<R, $v>(ab, r, bp, npad, cp, ldc, count, alpha, acc);
+                            r += R;
+                        }
+                        while r < m {
+                            rows_tile::<1, $v>(ab, r, bp, npad, cp, ldc, count, alpha, acc);
+                            r += 1;
+                        }
+                    }};
+                }
+                match width / L {
+                    1 => run!(1),
+                    2 => run!(2),
+                    3 => run!(3),
+                    _ => run!(4),
+                }
             }
             j0 += width;
         }
@@ -255,9 +273,10 @@ unsafe fn rows_tile<const R: usize, const V: usize>(
 }
 
 /// `C ← α·Aᵀ·G` (or `C ← C + α·Aᵀ·G` when `accumulate`): A gathered `m × k`, G row-major
-/// `m × n` with row stride `ldg`, C row-major `k × n` (row stride n). The sum over m runs
-/// in row order. When n is not a multiple of 8, G is first copied into `scratch` with
-/// padded rows.
+/// `m × n` with row stride `ldg`, C row-major `k × n` with row stride `ldc`. (Long rows
+/// whose stride is a multiple of 4 KB map every row to the same L1 sets: pad such strides.) The sum over m runs
+/// in row order, in chunks of 128 rows whose sums are added in order (`scratch` holds them).
+/// When n is not a multiple of 8, G is first copied with padded rows.
 ///
 /// # Panics
 /// If the shapes disagree.
@@ -271,60 +290,95 @@ pub fn gathered_gemm_tn(
     ldg: usize,
     accumulate: bool,
     c: &mut [f32],
+    ldc: usize,
     scratch: &mut Vec<f32>,
 ) {
     let (m, k) = (a.rows(), a.cols());
-    assert!(ldg >= n, "row stride {ldg} < {n} columns");
-    assert_eq!(c.len(), k * n, "C must be {k}×{n}");
+    assert!(
+        ldg >= n && ldc >= n,
+        "row strides {ldg}, {ldc} < {n} columns"
+    );
     if k == 0 || n == 0 {
         return;
     }
+    assert!(c.len() >= (k - 1) * ldc + n, "C too short for {k}×{n}");
     if m == 0 {
         if !accumulate {
-            c.fill(0.0);
+            c.chunks_mut(ldc).for_each(|row| row[..n].fill(0.0));
         }
         return;
     }
     assert!(g.len() >= (m - 1) * ldg + n, "G too short for {m}×{n}");
     let npad = n.div_ceil(L) * L;
+    // G with rows padded to a multiple of 8 (a copy only when n is not one already).
+    let padded: Vec<f32>;
     let (gp, ldg) = if n % L == 0 {
         (g.as_ptr(), ldg)
     } else {
-        scratch.clear();
-        scratch.resize(m * npad, 0.0);
+        let mut p = vec![0.0; m * npad];
         for r in 0..m {
-            scratch[r * npad..r * npad + n].copy_from_slice(&g[r * ldg..r * ldg + n]);
+            p[r * npad..r * npad + n].copy_from_slice(&g[r * ldg..r * ldg + n]);
         }
-        (scratch.as_ptr(), npad)
+        padded = p;
+        (padded.as_ptr(), npad)
     };
+    let part = scratch;
     // SAFETY: A's elements are in bounds (`Gathered::new`); G rows are read up to column
     // npad, inside g when n is a multiple of 8 (the last row ends at (m−1)·ldg + n ≤ len)
     // and inside the padded copy otherwise; tiles write rows < k, columns < n of C.
     unsafe {
         let mut j0 = 0;
         while j0 < npad {
-            let width = (npad - j0).min(4 * L);
+            let width = (npad - j0).min(TN_VECTORS * L);
             let count = (n - j0).min(width);
-            let (gb, cp) = (gp.add(j0), c.as_mut_ptr().add(j0));
-            macro_rules! run {
-                ($v:literal) => {{
-                    const RMAX: usize = tile_rows($v);
-                    // Even tiles: k = passes · R (+ a shorter last one).
-                    let passes = k.div_ceil(RMAX);
-                    let r = k.div_ceil(passes);
-                    let mut c0 = 0;
-                    while c0 < k {
-                        let rr = r.min(k - c0);
-                        reduce_tiles::<$v>(rr, a, c0, gb, ldg, cp, n, count, alpha, accumulate);
-                        c0 += rr;
-                    }
-                }};
+            let cp = c.as_mut_ptr().add(j0);
+            // Chunks of MC rows of G stay in L1 while every column tile of A passes; the
+            // chunk sums are added in chunk order into `part` (raw), scaled at the end.
+            let chunked = m > MC;
+            if chunked {
+                part.clear();
+                part.resize(k * width, 0.0);
             }
-            match width / L {
-                1 => run!(1),
-                2 => run!(2),
-                3 => run!(3),
-                _ => run!(4),
+            for r0 in (0..m).step_by(MC) {
+                let r1 = (r0 + MC).min(m);
+                let ac = a.row_range(r0, r1);
+                let gb = gp.add(r0 * ldg + j0);
+                let (tp, ldt, al, accu) = if chunked {
+                    (part.as_mut_ptr(), width, 1.0, true)
+                } else {
+                    (cp, ldc, alpha, accumulate)
+                };
+                macro_rules! run {
+                    ($v:literal) => {{
+                        const RMAX: usize = tile_rows($v);
+                        // Even tiles: k = passes · R (+ a shorter last one).
+                        let passes = k.div_ceil(RMAX);
+                        let r = k.div_ceil(passes);
+                        let mut c0 = 0;
+                        while c0 < k {
+                            let rr = r.min(k - c0);
+                            reduce_tiles::<$v>(rr, ac, c0, gb, ldg, tp, ldt, count, al, accu);
+                            c0 += rr;
+                        }
+                    }};
+                }
+                match width / L {
+                    1 => run!(1),
+                    2 => run!(2),
+                    3 => run!(3),
+                    _ => run!(4),
+                }
+            }
+            if chunked {
+                for (crow, prow) in c.chunks_mut(ldc).zip(part.chunks_exact(width)) {
+                    for (d, v) in crow[j0..j0 + count].iter_mut().zip(prow) {
+                        *d = if accumulate {
+                            *d + alpha * v
+                        } else {
+                            alpha * v
+                        };
+                    }
+                }
             }
             j0 += width;
         }
@@ -461,12 +515,48 @@ mod tests {
                 }
             }
             let mut out = vec![f32::NAN; kk * n];
-            gathered_gemm_tn(2.0, a, &g, n, n, false, &mut out, &mut scratch);
+            gathered_gemm_tn(2.0, a, &g, n, n, false, &mut out, n, &mut scratch);
             for (got, want) in out.iter().zip(&want) {
                 assert!(
                     (*got as f64 - 2.0 * want).abs() < 1e-3 * (1.0 + want.abs()),
                     "{got} {want}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn k_blocks_and_row_chunks_match_the_reference() {
+        // k > KC (B in several blocks), m > MC (G in several chunks), n with and without
+        // a partial vector and beyond one column block.
+        for &(m, k, n) in &[(300, 150, 19), (260, 300, 40), (129, 129, 8)] {
+            let data = values(m * k, 8);
+            let idx = GatherIndex::row_major(m, k, k);
+            let a = idx.over(&data);
+            let b = Mat::from_vec(k, n, values(k * n, 9));
+            let mut c = vec![0.25; m * n];
+            let mut scratch = Vec::new();
+            gathered_gemm(0.5, a, b.view(), true, &mut c, n, &mut scratch);
+            for r in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k)
+                        .map(|t| data[r * k + t] as f64 * b[(t, j)] as f64)
+                        .sum();
+                    let want = 0.25 + 0.5 * want;
+                    assert!((c[r * n + j] as f64 - want).abs() < 1e-3 * (1.0 + want.abs()));
+                }
+            }
+            let g = values(m * n, 10);
+            let mut out = vec![1.0; k * n];
+            gathered_gemm_tn(-1.0, a, &g, n, n, true, &mut out, n, &mut scratch);
+            for t in 0..k {
+                for j in 0..n {
+                    let want: f64 = (0..m)
+                        .map(|r| data[r * k + t] as f64 * g[r * n + j] as f64)
+                        .sum();
+                    let want = 1.0 - want;
+                    assert!((out[t * n + j] as f64 - want).abs() < 1e-3 * (1.0 + want.abs()));
+                }
             }
         }
     }

@@ -8,7 +8,9 @@ mod small_gemm;
 
 pub use gemm::{gemm, gemm_reference, gemm_threads, set_gemm_threads};
 pub use matrix::{Mat, MatMut, MatRef};
-pub use ops::{axpy, clip_norm, dot, norm, norm_sq, scale, set_norm, sum, transpose_into};
+pub use ops::{
+    axpy, clip_norm, dot, norm, norm_sq, padded_stride, scale, set_norm, sum, transpose_into,
+};
 pub(crate) use ops::{load8, store8};
 
 mod eigen;

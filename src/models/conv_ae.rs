@@ -249,27 +249,21 @@ impl ConvAe {
         // multi-channel ones take Y (k·C contiguous values per kernel row).
         ws.r.clone_from(x);
         if self.shape.channels == 1 {
-            ws.zt.resize(rows * maps, 0.0);
-            crate::linalg::transpose_into(ws.z.as_slice(), rows, maps, &mut ws.zt);
+            // Zᵀ and Yᵀ have few long rows: padded strides keep them apart in L1.
+            let ld = crate::linalg::padded_stride(rows);
+            ws.zt.resize(maps * ld, 0.0);
+            crate::linalg::transpose_into(ws.z.as_slice(), rows, maps, &mut ws.zt, ld);
             if ws.dindex.base.len() != maps || ws.dindex.offset.len() != plen {
                 ws.dindex = GatherIndex {
                     base: (0..maps).collect(),
                     offset: (0..plen).map(|t| t * maps).collect(),
                 };
             }
-            ws.ycols.resize(plen * rows, 0.0);
+            ws.ycols.resize(plen * ld, 0.0);
             let dt = ws.dindex.over(self.dec.as_slice());
-            gathered_gemm_tn(
-                -1.0,
-                dt,
-                &ws.zt,
-                rows,
-                rows,
-                false,
-                &mut ws.ycols,
-                &mut ws.scratch,
-            );
-            col2im_add_t(&self.shape, &ws.ycols, rows, ws.r.as_mut_slice());
+            let (zt, yt) = (&ws.zt, &mut ws.ycols);
+            gathered_gemm_tn(-1.0, dt, zt, rows, ld, false, yt, ld, &mut ws.scratch);
+            col2im_add_t(&self.shape, &ws.ycols, ld, ws.r.as_mut_slice());
         } else {
             if ws.zindex.base.len() != rows || ws.zindex.offset.len() != maps {
                 ws.zindex = GatherIndex::row_major(rows, maps, maps);
@@ -415,6 +409,7 @@ impl ConvAe {
             maps,
             false,
             grads.dec.as_mut_slice(),
+            maps,
             &mut ws.scratch,
         );
         // encoder: ∂U, ∂g, ∂d, then ∂W = ∂Uᵀ P = (Pᵀ ∂U)ᵀ
@@ -428,6 +423,7 @@ impl ConvAe {
             maps,
             false,
             &mut ws.gwt,
+            maps,
             &mut ws.scratch,
         );
         let plen = self.shape.patch_len();
