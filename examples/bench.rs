@@ -350,7 +350,7 @@ fn conv_kernels() {
     let x = Mat::random(batch, shape.image_len(), u, &mut rng);
     let w = Mat::random(maps, shape.patch_len(), u, &mut rng);
     let idx = GatherIndex::patches(&shape, batch);
-    let rows = idx.base.len();
+    let rows = idx.rows();
     let mut cols = Mat::zeros(rows, shape.patch_len());
     im2col(&shape, x.as_slice(), cols.as_mut_slice());
     let z = Mat::random(rows, maps, u, &mut rng);

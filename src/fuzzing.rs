@@ -280,5 +280,59 @@ pub fn layouts(data: &[u8]) {
         assert_eq!(lhs, rhs, "im2col/col2im not adjoint for {shape:?}");
         let w = shape.coverage_weights();
         assert!(w.iter().all(|v| *v > 0.0 && *v <= 1.0));
+        // col2im from the transposed patch matrix (integer values: exact)
+        let rows = batch * shape.positions();
+        let plen = shape.patch_len();
+        let ld = crate::linalg::padded_stride(rows);
+        let mut yt = vec![0.0; plen * ld];
+        for r in 0..rows {
+            for t in 0..plen {
+                yt[t * ld + r] = y[r * plen + t];
+            }
+        }
+        let mut back_t = vec![0.0; x.len()];
+        crate::kernels::col2im_add_t(&shape, &yt, ld, &mut back_t);
+        assert_eq!(back_t, back, "col2im from Yᵀ differs for {shape:?}");
+        // gathered products = the same products of the materialised patch matrix
+        use crate::kernels::{gathered_gemm, gathered_gemm_tn, GatherIndex};
+        let maps = h[5] as usize % 20 + 1;
+        let filt = Mat::from_fn(maps, plen, |i, j| val(i * 7 + j + 11));
+        let idx = GatherIndex::patches(&shape, batch);
+        let p = idx.over(&x);
+        let colm = Mat::from_vec(rows, plen, cols.clone());
+        let mut scratch = Vec::new();
+        let mut got = vec![0.0; rows * maps];
+        gathered_gemm(alpha, p, filt.t(), false, &mut got, maps, &mut scratch);
+        let mut want = Mat::zeros(rows, maps);
+        gemm_reference(alpha, colm.view(), filt.t(), 0.0, want.view_mut());
+        let bound = 1e-4 * (1.0 + plen as f32) * 64.0;
+        for (g, w) in got.iter().zip(want.as_slice()) {
+            assert!(
+                (g - w).abs() <= bound,
+                "gathered_gemm {shape:?} {maps} maps: {g} vs {w}"
+            );
+        }
+        let gm = Mat::from_fn(rows, maps, |i, j| val(i * 5 + j + 1));
+        let mut got = vec![0.0; plen * maps];
+        gathered_gemm_tn(
+            alpha,
+            p,
+            gm.as_slice(),
+            maps,
+            maps,
+            false,
+            &mut got,
+            maps,
+            &mut scratch,
+        );
+        let mut want = Mat::zeros(plen, maps);
+        gemm_reference(alpha, colm.t(), gm.view(), 0.0, want.view_mut());
+        let bound = 1e-4 * (1.0 + rows as f32) * 64.0;
+        for (g, w) in got.iter().zip(want.as_slice()) {
+            assert!(
+                (g - w).abs() <= bound,
+                "gathered_gemm_tn {shape:?} {maps} maps: {g} vs {w}"
+            );
+        }
     }
 }

@@ -72,30 +72,54 @@ impl<'a> Gathered<'a> {
     }
 }
 
-/// Row bases and column offsets of a patch matrix or a plain row-major matrix.
+/// Row bases and column offsets of a patch matrix or a plain row-major matrix, with the
+/// extent they reach (checked once per use by [`GatherIndex::over`], not rescanned).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GatherIndex {
-    /// Start of each row in the data.
-    pub base: Vec<usize>,
-    /// Offset of each column from a row's start.
-    pub offset: Vec<usize>,
+    base: Vec<usize>,
+    offset: Vec<usize>,
+    /// `max(base) + max(offset) + 1` (0 when empty).
+    reach: usize,
 }
 
 impl GatherIndex {
+    /// An index from explicit bases and offsets.
+    ///
+    /// # Panics
+    /// If `max(base) + max(offset)` overflows.
+    pub fn new(base: Vec<usize>, offset: Vec<usize>) -> Self {
+        let reach = match (base.iter().max(), offset.iter().max()) {
+            (Some(b), Some(o)) => b
+                .checked_add(*o)
+                .and_then(|e| e.checked_add(1))
+                .expect("gather index overflows"),
+            _ => 0,
+        };
+        GatherIndex {
+            base,
+            offset,
+            reach,
+        }
+    }
+
     /// The im2col patch matrix of `batch` images of `shape` ([`super::im2col`]'s layout).
     pub fn patches(shape: &ConvShape, batch: usize) -> Self {
-        GatherIndex {
-            base: shape.placement_bases(batch),
-            offset: shape.patch_offsets(),
-        }
+        Self::new(shape.placement_bases(batch), shape.patch_offsets())
     }
 
     /// A row-major `rows × cols` matrix with row stride `ld`.
     pub fn row_major(rows: usize, cols: usize, ld: usize) -> Self {
-        GatherIndex {
-            base: (0..rows).map(|r| r * ld).collect(),
-            offset: (0..cols).collect(),
-        }
+        Self::new((0..rows).map(|r| r * ld).collect(), (0..cols).collect())
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.base.len()
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.offset.len()
     }
 
     /// The matrix over `data`.
@@ -104,7 +128,17 @@ impl GatherIndex {
     /// If an element falls outside `data`.
     #[track_caller]
     pub fn over<'a>(&'a self, data: &'a [f32]) -> Gathered<'a> {
-        Gathered::new(data, &self.base, &self.offset)
+        assert!(
+            self.reach <= data.len(),
+            "gathered matrix reaches index {} of a {}-value buffer",
+            self.reach.saturating_sub(1),
+            data.len()
+        );
+        Gathered {
+            data,
+            base: &self.base,
+            offset: &self.offset,
+        }
     }
 }
 
@@ -118,8 +152,9 @@ const KC: usize = 128;
 const MC: usize = 128;
 
 /// Vectors of G's columns per tile of [`gathered_gemm_tn`]: 2 × 8 columns with 5 columns
-/// of A (a 5 × 5 kernel's 25 taps in 5 even passes) measured faster than 4 × 8 with 3.
-const TN_VECTORS: usize = 4;
+/// of A (a 5 × 5 kernel's 25 taps in 5 even passes); 4 × 8 with 3 measured the same
+/// within noise.
+const TN_VECTORS: usize = 2;
 
 /// Register tile rows for V vectors of columns: at most 12 accumulators plus the V vectors
 /// of the other operand and a broadcast stay in the 16 AVX registers.

@@ -125,6 +125,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn transpose_into_with_padding_and_tails() {
+        for (rows, cols) in [(16, 16), (13, 9), (8, 3), (4608 / 64, 16), (1, 1)] {
+            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let ld = padded_stride(rows);
+            assert!(ld >= rows && ld % 16 == 0 && (ld / 16) % 2 == 1);
+            let mut dst = vec![-1.0; cols * ld];
+            transpose_into(&src, rows, cols, &mut dst, ld);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(dst[c * ld + r], src[r * cols + c]);
+                }
+            }
+            assert!(
+                dst[rows..ld].iter().all(|v| *v == -1.0),
+                "padding untouched"
+            );
+        }
+    }
+
+    #[test]
     fn dot_axpy_against_scalar() {
         for n in (0..=40).chain([257, 1031]) {
             let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.1).collect();

@@ -51,8 +51,9 @@ use crate::kernels::im2col;
 use crate::kernels::{
     col2im_add, col2im_add_t, gathered_gemm, gathered_gemm_tn, ConvShape, GatherIndex, Groups,
 };
-use crate::linalg::Mat;
+use crate::linalg::{load8, padded_stride, store8, transpose_into, Mat};
 use rand::Rng;
+use wide::f32x8;
 
 /// Parameters of a convolutional group-sparse auto-encoder.
 #[derive(Clone, Debug, PartialEq)]
@@ -188,6 +189,13 @@ impl ConvAe {
     /// (`out_h·out_w·maps` values, channels-last), left in the workspace.
     #[track_caller]
     pub fn encode<'a>(&self, x: &Mat, ws: &'a mut ConvAeWorkspace) -> &'a Mat {
+        self.encode_impl(x, ws, false);
+        &ws.z
+    }
+
+    /// [`ConvAe::encode`], also writing Zᵀ into `ws.zt` (row stride
+    /// [`padded_stride`]`(rows)`) when `transposed`.
+    fn encode_impl(&self, x: &Mat, ws: &mut ConvAeWorkspace, transposed: bool) {
         self.check_input(x);
         let (batch, maps) = (x.nrows(), self.maps());
         let rows = batch * self.shape.positions();
@@ -197,7 +205,7 @@ impl ConvAe {
             }
             mat.resize_rows(rows);
         }
-        if ws.index.base.len() != rows || ws.index.offset.len() != self.shape.patch_len() {
+        if ws.index.rows() != rows || ws.index.cols() != self.shape.patch_len() {
             ws.index = GatherIndex::patches(&self.shape, batch);
         }
         // U = P Wᵀ, P read in place
@@ -211,10 +219,22 @@ impl ConvAe {
             maps,
             &mut ws.scratch,
         );
-        encoder_activation(
-            self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
-        );
-        &ws.z
+        if !transposed {
+            encoder_activation(
+                self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
+            );
+            return;
+        }
+        let ld = padded_stride(rows);
+        ws.zt.resize(maps * ld, 0.0);
+        if self.form == EncoderForm::Relu && rows % 8 == 0 && maps % 8 == 0 {
+            relu_activation_transposed(&self.bias, &self.gain, ws, ld);
+        } else {
+            encoder_activation(
+                self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
+            );
+            transpose_into(ws.z.as_slice(), rows, maps, &mut ws.zt, ld);
+        }
     }
 
     /// The L2-pooled features of a batch: row b holds the group norms of image b's codes
@@ -241,7 +261,7 @@ impl ConvAe {
     #[track_caller]
     pub fn forward(&self, x: &Mat, groups: &Groups, ws: &mut ConvAeWorkspace) -> GroupAeLoss {
         self.check_groups(groups);
-        self.encode(x, ws);
+        self.encode_impl(x, ws, self.shape.channels == 1);
         let (rows, plen, maps) = (ws.z.nrows(), self.shape.patch_len(), self.maps());
         // r = x − col2im(Z Dᵀ): decoder patches Y = Z Dᵀ, scattered back. Single-channel
         // images take Yᵀ = D Zᵀ (each kernel tap's values contiguous along the image rows,
@@ -249,15 +269,13 @@ impl ConvAe {
         // multi-channel ones take Y (k·C contiguous values per kernel row).
         ws.r.clone_from(x);
         if self.shape.channels == 1 {
-            // Zᵀ and Yᵀ have few long rows: padded strides keep them apart in L1.
-            let ld = crate::linalg::padded_stride(rows);
-            ws.zt.resize(maps * ld, 0.0);
-            crate::linalg::transpose_into(ws.z.as_slice(), rows, maps, &mut ws.zt, ld);
-            if ws.dindex.base.len() != maps || ws.dindex.offset.len() != plen {
-                ws.dindex = GatherIndex {
-                    base: (0..maps).collect(),
-                    offset: (0..plen).map(|t| t * maps).collect(),
-                };
+            // Zᵀ (written by the encoder) and Yᵀ have few long rows: padded strides keep
+            // them apart in L1.
+            let ld = padded_stride(rows);
+            if ws.dindex.rows() != maps || ws.dindex.cols() != plen {
+                // Dᵀ of the row-major `plen × maps` decoder: (m, t) at t·maps + m
+                ws.dindex =
+                    GatherIndex::new((0..maps).collect(), (0..plen).map(|t| t * maps).collect());
             }
             ws.ycols.resize(plen * ld, 0.0);
             let dt = ws.dindex.over(self.dec.as_slice());
@@ -265,7 +283,7 @@ impl ConvAe {
             gathered_gemm_tn(-1.0, dt, zt, rows, ld, false, yt, ld, &mut ws.scratch);
             col2im_add_t(&self.shape, &ws.ycols, ld, ws.r.as_mut_slice());
         } else {
-            if ws.zindex.base.len() != rows || ws.zindex.offset.len() != maps {
+            if ws.zindex.rows() != rows || ws.zindex.cols() != maps {
                 ws.zindex = GatherIndex::row_major(rows, maps, maps);
             }
             let z = ws.zindex.over(ws.z.as_slice());
@@ -455,5 +473,36 @@ impl ConvAe {
     /// `2·B·positions·patch_len·maps` each; the layout kernels are not counted).
     pub fn step_flops(&self, batch: usize) -> f64 {
         5.0 * 2.0 * (batch * self.shape.positions() * self.shape.patch_len() * self.maps()) as f64
+    }
+}
+
+/// The ReLU encoder activation of [`encoder_activation`] (u ← u + d, h = max(u, 0),
+/// z = g ⊙ h) fused with writing Zᵀ (`maps × rows`, row stride `ld`): blocks of 8 rows ×
+/// 8 maps are transposed in registers. Needs rows and maps multiples of 8.
+fn relu_activation_transposed(bias: &[f32], gain: &[f32], ws: &mut ConvAeWorkspace, ld: usize) {
+    let (rows, maps) = ws.u.shape();
+    debug_assert!(rows % 8 == 0 && maps % 8 == 0);
+    let (u, h, z) = (
+        ws.u.as_mut_slice(),
+        ws.h.as_mut_slice(),
+        ws.z.as_mut_slice(),
+    );
+    for r0 in (0..rows).step_by(8) {
+        for c0 in (0..maps).step_by(8) {
+            let (b, g) = (load8(&bias[c0..]), load8(&gain[c0..]));
+            let zs: [f32x8; 8] = std::array::from_fn(|i| {
+                let at = (r0 + i) * maps + c0;
+                let uv = load8(&u[at..]) + b;
+                let hv = uv.max(f32x8::ZERO);
+                let zv = g * hv;
+                store8(&mut u[at..], uv);
+                store8(&mut h[at..], hv);
+                store8(&mut z[at..], zv);
+                zv
+            });
+            for (j, col) in f32x8::transpose(zs).into_iter().enumerate() {
+                store8(&mut ws.zt[(c0 + j) * ld + r0..], col);
+            }
+        }
     }
 }
