@@ -3,12 +3,13 @@
 //! ```text
 //! cargo run --release --example inhibition -- --structure {tree,grid,learned}
 //!     [--data ../shared/data/natural | --data DIR_WITH_MNIST_IDX] [--lambda 0.1]
-//!     [--inhibition 1.0] [--radius 1] [--patch 8] [--patches 20000] [--time-budget 60] [--seed 0]
-//!     [--threads P] [--out DIR]
+//!     [--inhibition 1.0] [--radius 1] [--grid 8] [--patch 8] [--patches 20000] [--zca]
+//!     [--zca-eps 0.1] [--inference cd|ista] [--time-budget 60] [--seed 0] [--threads P]
+//!     [--out DIR]
 //! ```
 //! tree: units are the nodes of a 3-ary tree of depth 4 (40 units), S_ij = `--inhibition`
-//! unless one is an ancestor of the other. grid: 8 × 8 units, S_ij = 0 within `--radius`
-//! (wrapping). learned: 64 units, S learned by projected gradient ascent (fixed total,
+//! unless one is an ancestor of the other. grid: `--grid` × `--grid` units, S_ij = 0 within
+//! `--radius` (wrapping). `--zca` whitens the (contrast-normalised) inputs. learned: 64 units, S learned by projected gradient ascent (fixed total,
 //! 0 ≤ S_ij ≤ 4× its initial value).
 //! With `--out DIR`: `dictionary.png` (tree layout, root at the top, or grid) and `s.png`.
 //! Last stdout line: `{"energy", "mean_nnz", "path_fraction", "seconds", ...}` where energy
@@ -22,11 +23,13 @@ mod common;
 
 use common::{die, Args, Json, Progress};
 use drsae::analysis::{Boundary, OrientationMap};
-use drsae::data::{contrast_normalize_rows, read_pgm_dir, remove_row_means, sample_patches, Mnist};
+use drsae::data::{
+    contrast_normalize_rows, read_pgm_dir, remove_row_means, sample_patches, Mnist, Zca,
+};
 use drsae::linalg::Mat;
 use drsae::models::{grid_inhibition, tree_inhibition, tree_related};
 use drsae::solvers::{exact, inhibited_codes, Dictionary, LassoOptions};
-use drsae::train::{train_inhibition, InhibitionConfig, InhibitionModel};
+use drsae::train::{train_inhibition, InhibitionConfig, InhibitionInference, InhibitionModel};
 use rand::SeedableRng;
 use std::time::Instant;
 
@@ -43,7 +46,7 @@ fn rel_reconstruction(w: &Mat, x: &Mat, z: &Mat) -> f64 {
 }
 
 fn main() {
-    let args = Args::parse(&[]);
+    let args = Args::parse(&["zca"]);
     common::threads(&args);
     let structure = args.str("structure").unwrap_or_else(|| "tree".into());
     let dir = args
@@ -52,6 +55,20 @@ fn main() {
     let lambda: f32 = args.get("lambda", 0.1);
     let inhibition: f32 = args.get("inhibition", 1.0);
     let radius: usize = args.get("radius", 1);
+    let grid: usize = args.get("grid", GRID);
+    let zca = args.flag("zca");
+    let inference = match args.get::<String>("inference", "cd".into()).as_str() {
+        "cd" => InhibitionInference::CoordinateDescent,
+        "ista" => InhibitionInference::Ista,
+        other => die(format!("--inference {other}: expected cd or ista")),
+    };
+    let zca_eps: f32 = args.get("zca-eps", 0.1);
+    if grid < 2 {
+        die("--grid must be ≥ 2");
+    }
+    if !(zca_eps.is_finite() && zca_eps > 0.0) {
+        die("--zca-eps must be finite and > 0");
+    }
     let patch: usize = args.get("patch", 8);
     let count: usize = args.get("patches", 20000);
     let budget: f64 = args.get("time-budget", 60.0);
@@ -84,6 +101,9 @@ fn main() {
     }
     remove_row_means(&mut x);
     contrast_normalize_rows(&mut x, 0.05);
+    if zca {
+        Zca::fit(&x, zca_eps).apply(&mut x);
+    }
     let n_train = x.nrows() - held_out;
     let (train, test) = (
         x.row_range(0, n_train).to_owned(),
@@ -97,10 +117,10 @@ fn main() {
             (s, None, 0.0, n)
         }
         "grid" => (
-            grid_inhibition(GRID, GRID, radius, inhibition).unwrap_or_else(|e| die(e)),
+            grid_inhibition(grid, grid, radius, inhibition).unwrap_or_else(|e| die(e)),
             None,
             0.0,
-            GRID * GRID,
+            grid * grid,
         ),
         "learned" => {
             let n = 64;
@@ -137,6 +157,7 @@ fn main() {
         lr_s,
         beta,
         epochs: 10_000,
+        inference,
         time_budget: Some(budget),
         seed,
         ..Default::default()
@@ -199,7 +220,7 @@ fn main() {
         .map(|j| (0..m).map(|i| model.w[(i, j)]).collect())
         .collect();
     if structure == "grid" {
-        let map = OrientationMap::measure(&filters, side, GRID, GRID, Boundary::Wrap);
+        let map = OrientationMap::measure(&filters, side, grid, grid, Boundary::Wrap);
         let (ratio, pinwheels) = (map.neighbor_ratio, map.pinwheels);
         eprintln!(
             "grid map: neighbour/random orientation difference {ratio:.3}, {pinwheels} pinwheels"
@@ -236,7 +257,7 @@ fn main() {
                 &tiles,
                 side,
                 side,
-                if structure == "grid" { GRID } else { 8 },
+                if structure == "grid" { grid } else { 8 },
             )
             .unwrap_or_else(|e| die(e));
         }

@@ -270,7 +270,7 @@ fn pack_b(b: crate::linalg::MatRef<'_>, scratch: &mut Vec<f32>) -> usize {
 }
 
 /// Rows `r0..r0+R` of C, columns `0..count` of this column block.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 #[inline(always)]
 unsafe fn rows_tile<const R: usize, const V: usize>(
     a: Gathered<'_>,
@@ -447,7 +447,7 @@ unsafe fn reduce_tiles<const V: usize>(
 }
 
 /// Rows `c0..c0+R` of C (columns `c0..` of A), `count` columns of this block.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 #[inline(always)]
 unsafe fn reduce_tile<const R: usize, const V: usize>(
     a: Gathered<'_>,

@@ -120,6 +120,55 @@ pub fn sum(x: &[f32]) -> f32 {
     acc.reduce_add() + x[n8..].iter().sum::<f32>()
 }
 
+/// `dst ← srcᵀ`: `src` row-major `rows × cols`, `dst` row-major `cols × rows` with row
+/// stride `ld ≥ rows` (the padding is left untouched). Blocks of 8 × 8 are transposed in
+/// registers.
+///
+/// # Panics
+/// If `src` does not hold `rows·cols` values or `dst` is too short.
+#[track_caller]
+pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
+    assert!(
+        src.len() == rows * cols
+            && ld >= rows
+            && (cols == 0 || dst.len() >= (cols - 1) * ld + rows),
+        "transpose of {rows}×{cols}: buffers of {} and {} values, row stride {ld}",
+        src.len(),
+        dst.len()
+    );
+    let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
+    for r0 in (0..r8).step_by(8) {
+        for c0 in (0..c8).step_by(8) {
+            let block: [f32x8; 8] = std::array::from_fn(|i| load8(&src[(r0 + i) * cols + c0..]));
+            for (j, v) in f32x8::transpose(block).into_iter().enumerate() {
+                store8(&mut dst[(c0 + j) * ld + r0..], v);
+            }
+        }
+        for r in r0..r0 + 8 {
+            for c in c8..cols {
+                dst[c * ld + r] = src[r * cols + c];
+            }
+        }
+    }
+    for r in r8..rows {
+        for c in 0..cols {
+            dst[c * ld + r] = src[r * cols + c];
+        }
+    }
+}
+
+/// A row stride of at least `len` floats for matrices with few long rows: a multiple of
+/// 16 floats (64 bytes) whose line count is odd, so consecutive rows fall in different
+/// L1 sets (a stride that is a multiple of 2 KB puts every row in the same one or two).
+pub fn padded_stride(len: usize) -> usize {
+    let ld = len.div_ceil(16) * 16;
+    if (ld / 16) % 2 == 0 {
+        ld + 16
+    } else {
+        ld
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,54 +224,5 @@ mod tests {
         let mut z = vec![0.0; 3];
         set_norm(&mut z, 5.0);
         assert_eq!(z, vec![0.0; 3]);
-    }
-}
-
-/// `dst ← srcᵀ`: `src` row-major `rows × cols`, `dst` row-major `cols × rows` with row
-/// stride `ld ≥ rows` (the padding is left untouched). Blocks of 8 × 8 are transposed in
-/// registers.
-///
-/// # Panics
-/// If `src` does not hold `rows·cols` values or `dst` is too short.
-#[track_caller]
-pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
-    assert!(
-        src.len() == rows * cols
-            && ld >= rows
-            && (cols == 0 || dst.len() >= (cols - 1) * ld + rows),
-        "transpose of {rows}×{cols}: buffers of {} and {} values, row stride {ld}",
-        src.len(),
-        dst.len()
-    );
-    let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
-    for r0 in (0..r8).step_by(8) {
-        for c0 in (0..c8).step_by(8) {
-            let block: [f32x8; 8] = std::array::from_fn(|i| load8(&src[(r0 + i) * cols + c0..]));
-            for (j, v) in f32x8::transpose(block).into_iter().enumerate() {
-                store8(&mut dst[(c0 + j) * ld + r0..], v);
-            }
-        }
-        for r in r0..r0 + 8 {
-            for c in c8..cols {
-                dst[c * ld + r] = src[r * cols + c];
-            }
-        }
-    }
-    for r in r8..rows {
-        for c in 0..cols {
-            dst[c * ld + r] = src[r * cols + c];
-        }
-    }
-}
-
-/// A row stride of at least `len` floats for matrices with few long rows: a multiple of
-/// 16 floats (64 bytes) whose line count is odd, so consecutive rows fall in different
-/// L1 sets (a stride that is a multiple of 2 KB puts every row in the same one or two).
-pub fn padded_stride(len: usize) -> usize {
-    let ld = len.div_ceil(16) * 16;
-    if (ld / 16) % 2 == 0 {
-        ld + 16
-    } else {
-        ld
     }
 }

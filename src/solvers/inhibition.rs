@@ -6,8 +6,8 @@
 //! Since `|z|ᵀS|z| = Σ_{i≠j} S_ij |z_i||z_j|`, the terms holding `z_i` are
 //! `½G_ii z_i² − z_i(c_i + G_ii z_i) + (λ + 2(S|z|)_i)|z_i|` (with `c = Wᵀ(x − Wz)`), whose
 //! exact minimiser is `z_i = shrink_{(λ + 2(S|z|)_i)/G_ii}(z_i + c_i/G_ii)`: unit i's
-//! threshold grows with the activity of the units that inhibit it. Cyclic coordinate
-//! descent with this update never raises the energy. The energy is not convex for S ≠ 0;
+//! threshold grows with the activity of the units that inhibit it. Coordinate descent
+//! with this update (in any sweep order) never raises the energy. The energy is not convex for S ≠ 0;
 //! the solver returns the local minimum reached from the warm start (zero by default).
 
 use super::coordinate::for_each_row_pair;
@@ -195,7 +195,8 @@ fn inhibited_codes_with(
     Ok(st)
 }
 
-/// Cyclic coordinate descent for one example; returns the sweeps run.
+/// Coordinate descent for one example, sweeping the units in a fixed order per example
+/// (decreasing initial match); returns the sweeps run.
 #[allow(clippy::too_many_arguments)]
 fn coordinate_descent(
     g: &Mat,
@@ -217,10 +218,16 @@ fn coordinate_descent(
             axpy(z[j].abs(), s.row(j), &mut t);
         }
     }
+    // Sweep order: decreasing input match |c_i|/√G_ii at the start, so the best-matching
+    // unit takes effect first and inhibits its rivals (the index order, from zero codes,
+    // lets the lowest indices switch on first and silence the rest).
+    let mut order: Vec<usize> = (0..n).collect();
+    let key = |i: usize| c[i].abs() / g[(i, i)].sqrt();
+    order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
     for sweep in 1..=max_sweeps {
         let mut max_change = 0.0f32;
         let mut max_code = 0.0f32;
-        for i in 0..n {
+        for &i in &order {
             let gii = g[(i, i)];
             let v = z[i] + c[i] / gii;
             let th = (lambda + 2.0 * t[i]) / gii;

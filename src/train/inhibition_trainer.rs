@@ -7,7 +7,7 @@ use super::drsae_trainer::Checkpointing;
 use crate::data::{gather_rows, Minibatches};
 use crate::linalg::{set_norm, Mat};
 use crate::models::{inhibition_gradients, project_inhibition};
-use crate::solvers::{inhibited_codes, InhibitionStats};
+use crate::solvers::{inhibited_codes, inhibited_codes_ista, InhibitionStats};
 use crate::{Error, Result};
 use std::time::Instant;
 
@@ -23,6 +23,18 @@ pub struct InhibitionModel {
     pub mask: Option<Mat>,
 }
 
+/// Code inference used while training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InhibitionInference {
+    /// Cyclic coordinate descent ([`inhibited_codes`]): exact per-coordinate minimisation.
+    /// From zero codes with strong inhibition, the units swept first switch on first and
+    /// silence the units they inhibit, so early indices are favoured.
+    CoordinateDescent,
+    /// ISTA-style steps on every unit at once ([`inhibited_codes_ista`]): no ordering
+    /// bias, more iterations.
+    Ista,
+}
+
 /// Hyper-parameters.
 ///
 /// | Name | Default | Meaning | Range |
@@ -32,7 +44,8 @@ pub struct InhibitionModel {
 /// | `lr_w` | 0.05 | SGD rate of W | > 0 |
 /// | `lr_s` | 0.05 | ascent rate of S (0 keeps S fixed) | ≥ 0 |
 /// | `beta` | 1.0 | bound on each S_ij when learning | > 0 |
-/// | `sweeps` | 50 | inference sweeps per example | ≥ 1 |
+/// | `sweeps` | 50 | inference sweeps (or ISTA iterations) per example | ≥ 1 |
+/// | `inference` | coordinate descent | code inference during training | |
 /// | `epochs` | 20 | passes (maximum under a time budget) | ≥ 1 |
 /// | `time_budget` | none | seconds | > 0 |
 /// | `seed` | 0 | shuffling | |
@@ -50,6 +63,8 @@ pub struct InhibitionConfig {
     pub beta: f32,
     /// Inference sweeps.
     pub sweeps: usize,
+    /// Inference method.
+    pub inference: InhibitionInference,
     /// Passes over the data.
     pub epochs: usize,
     /// Wall-clock budget.
@@ -67,6 +82,7 @@ impl Default for InhibitionConfig {
             lr_s: 0.05,
             beta: 1.0,
             sweeps: 50,
+            inference: InhibitionInference::CoordinateDescent,
             epochs: 20,
             time_budget: None,
             seed: 0,
@@ -180,7 +196,11 @@ pub fn train_inhibition_with(
             gather_rows(x, idx, &mut xb);
             zb.resize_rows(idx.len());
             zb.fill(0.0);
-            let st = inhibited_codes(
+            let infer = match cfg.inference {
+                InhibitionInference::CoordinateDescent => inhibited_codes,
+                InhibitionInference::Ista => inhibited_codes_ista,
+            };
+            let st = infer(
                 &model.w, &model.s, &xb, &mut zb, cfg.lambda, cfg.sweeps, 1e-3,
             )?;
             if !st.energy.is_finite() {

@@ -15,7 +15,7 @@ pub use drsae_trainer::{
 };
 pub use group_ae_trainer::{train_group_ae, train_group_ae_with, GroupAeConfig, GroupAeReport};
 pub use inhibition_trainer::{
-    train_inhibition, train_inhibition_with, InhibitionConfig, InhibitionModel,
+    train_inhibition, train_inhibition_with, InhibitionConfig, InhibitionInference, InhibitionModel,
 };
 pub use lista_trainer::{train_lista, train_lista_with, ListaConfig};
 pub use optimizer::{Optimizer, OptimizerState, Schedule};
