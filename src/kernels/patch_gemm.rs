@@ -11,14 +11,17 @@
 //! pixel.
 //!
 //! - [`gathered_gemm`]: `C = α·A·B`, A gathered `m × k` (m large), B a small `k × n` matrix
-//!   packed once into zero-padded rows; register tiles of R rows × V vectors of 8 columns,
-//!   R broadcasts and V loads per step of k.
+//!   packed once into zero-padded rows (blocks of 128 rows, L1-sized); register tiles of
+//!   R rows × V vectors of 8 columns, R broadcasts and V loads per step of k. Each element
+//!   of C is one fixed sequence of fused multiply-adds whatever tile it lands in, so the
+//!   result does not depend on how a caller splits the rows of A (tested).
 //! - [`gathered_gemm_tn`]: `C = α·Aᵀ·G`, A gathered `m × k`, G row-major `m × n`; the
 //!   reduction over the long dimension m, tiles of R columns of A × V vectors of G's
-//!   columns held in registers over all m rows.
+//!   columns held in registers over chunks of 128 rows, the chunk sums added in order.
 //!
-//! Each element of C is one fixed sequence of fused multiply-adds whatever tile it lands
-//! in, so results do not depend on how a caller splits the rows of A.
+//! Measured on the layer-1 shapes (8 images of 28 × 28, 5 × 5 kernels, 16 maps), one core,
+//! against matrixmultiply on the materialised patch matrix (`bench conv kernels`): `P·Wᵀ`
+//! 67–71 vs 39–42 GFLOP/s, `Pᵀ·Z` 63–74 vs 41–44.
 
 use super::ConvShape;
 use wide::f32x8;
@@ -308,10 +311,11 @@ unsafe fn rows_tile<const R: usize, const V: usize>(
 }
 
 /// `C ← α·Aᵀ·G` (or `C ← C + α·Aᵀ·G` when `accumulate`): A gathered `m × k`, G row-major
-/// `m × n` with row stride `ldg`, C row-major `k × n` with row stride `ldc`. (Long rows
-/// whose stride is a multiple of 4 KB map every row to the same L1 sets: pad such strides.) The sum over m runs
-/// in row order, in chunks of 128 rows whose sums are added in order (`scratch` holds them).
-/// When n is not a multiple of 8, G is first copied with padded rows.
+/// `m × n` with row stride `ldg`, C row-major `k × n` with row stride `ldc`. The sum over m
+/// runs in chunks of 128 rows, each in row order, the chunk sums added in order (`scratch`
+/// holds them). When n is not a multiple of 8, G is first copied with padded rows. Long
+/// rows whose stride is a multiple of 2 KB fall in the same few L1 sets: give G and C a
+/// [`crate::linalg::padded_stride`].
 ///
 /// # Panics
 /// If the shapes disagree.
