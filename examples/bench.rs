@@ -358,6 +358,15 @@ fn conv_kernels() {
     let mut out = Mat::zeros(rows, maps);
     let mut yout = Mat::zeros(rows, shape.patch_len());
     let mut small = Mat::zeros(shape.patch_len(), maps);
+    // For the Yᵀ path: Zᵀ with padded rows, and the `maps × patch_len` matrix `w` as Dᵀ.
+    let ldz = drsae::linalg::padded_stride(rows);
+    let mut zt = vec![0.0; maps * ldz];
+    drsae::linalg::transpose_into(z.as_slice(), rows, maps, &mut zt, ldz);
+    let dtidx = GatherIndex::new(
+        (0..maps).map(|m| m * shape.patch_len()).collect(),
+        (0..shape.patch_len()).collect(),
+    );
+    let mut yt = vec![0.0; shape.patch_len() * ldz];
     let mut scratch = Vec::new();
     let flops = 2.0 * (rows * shape.patch_len() * maps) as f64;
     let threads = drsae::linalg::gemm_threads();
@@ -389,6 +398,14 @@ fn conv_kernels() {
                     plen,
                     &mut scratch,
                 )
+            }),
+        ),
+        (
+            // The single-channel layers' decoder: Yᵀ = (Dᵀ)ᵀ·Zᵀ with padded row strides.
+            "gathered_decoder_t_25x16x4608_1thread",
+            rate(&mut || {
+                let dt = dtidx.over(w.as_slice());
+                gathered_gemm_tn(1.0, dt, &zt, rows, ldz, false, &mut yt, ldz, &mut scratch);
             }),
         ),
         (
