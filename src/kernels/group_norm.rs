@@ -385,7 +385,7 @@ impl Groups {
     /// `ψ(z) = Σ_k ‖z_{P_k}‖_w`; `norms` is a workspace of length `len()`.
     pub fn value(&self, z: &[f32], norms: &mut [f32]) -> f32 {
         self.norms(z, norms);
-        norms.iter().sum()
+        crate::linalg::sum(norms)
     }
 
     /// `grad ← grad + scale·∂ψ/∂z` given the `norms` of `z` from [`Groups::norms`].

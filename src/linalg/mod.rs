@@ -11,7 +11,7 @@ pub use matrix::{Mat, MatMut, MatRef};
 pub use ops::{
     axpy, clip_norm, dot, norm, norm_sq, padded_stride, scale, set_norm, sum, transpose_into,
 };
-pub(crate) use ops::{load8, store8};
+pub(crate) use ops::{load8, load8_ptr, store8};
 
 mod eigen;
 pub use eigen::symmetric_eigen;

@@ -16,6 +16,7 @@
 //! Each element of C is computed by one fixed sequence of operations whatever the column
 //! block it is in, so splitting C's columns over threads does not change the result.
 
+use super::load8_ptr;
 use wide::f32x8;
 
 /// Largest row count served here.
@@ -88,11 +89,9 @@ unsafe fn dots<const M: usize>(
         let mut acc = [f32x8::ZERO; M];
         let mut kk = 0;
         while kk < k8 {
-            let bv = f32x8::from(std::ptr::read_unaligned(bp.add(kk) as *const [f32; 8]));
+            let bv = load8_ptr(bp.add(kk));
             for (i, acc) in acc.iter_mut().enumerate() {
-                let av = f32x8::from(std::ptr::read_unaligned(
-                    a.offset(i as isize * ars).add(kk) as *const [f32; 8]
-                ));
+                let av = load8_ptr(a.offset(i as isize * ars).add(kk));
                 *acc = av.mul_add(bv, *acc);
             }
             kk += 8;

@@ -51,9 +51,8 @@ use crate::kernels::im2col;
 use crate::kernels::{
     col2im_add, col2im_add_t, gathered_gemm, gathered_gemm_tn, ConvShape, GatherIndex, Groups,
 };
-use crate::linalg::{load8, padded_stride, store8, transpose_into, Mat};
+use crate::linalg::{padded_stride, transpose_into, Mat};
 use rand::Rng;
-use wide::f32x8;
 
 /// Parameters of a convolutional group-sparse auto-encoder.
 #[derive(Clone, Debug, PartialEq)]
@@ -219,22 +218,15 @@ impl ConvAe {
             maps,
             &mut ws.scratch,
         );
+        encoder_activation(
+            self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
+        );
         if !transposed {
-            encoder_activation(
-                self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
-            );
             return;
         }
         let ld = padded_stride(rows);
         ws.zt.resize(maps * ld, 0.0);
-        if self.form == EncoderForm::Relu && rows % 8 == 0 && maps % 8 == 0 {
-            relu_activation_transposed(&self.bias, &self.gain, ws, ld);
-        } else {
-            encoder_activation(
-                self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
-            );
-            transpose_into(ws.z.as_slice(), rows, maps, &mut ws.zt, ld);
-        }
+        transpose_into(ws.z.as_slice(), rows, maps, &mut ws.zt, ld);
     }
 
     /// The L2-pooled features of a batch: row b holds the group norms of image b's codes
@@ -445,12 +437,7 @@ impl ConvAe {
             &mut ws.scratch,
         );
         let plen = self.shape.patch_len();
-        for (m, row) in grads.w.rows_mut().enumerate() {
-            for (i, g) in row.iter_mut().enumerate() {
-                *g = ws.gwt[i * maps + m];
-            }
-        }
-        debug_assert_eq!(grads.w.ncols(), plen);
+        transpose_into(&ws.gwt, plen, maps, grads.w.as_mut_slice(), plen);
     }
 
     /// Constraints after an update: unit-norm decoder kernels, non-negative gains.
@@ -473,36 +460,5 @@ impl ConvAe {
     /// `2·B·positions·patch_len·maps` each; the layout kernels are not counted).
     pub fn step_flops(&self, batch: usize) -> f64 {
         5.0 * 2.0 * (batch * self.shape.positions() * self.shape.patch_len() * self.maps()) as f64
-    }
-}
-
-/// The ReLU encoder activation of [`encoder_activation`] (u ← u + d, h = max(u, 0),
-/// z = g ⊙ h) fused with writing Zᵀ (`maps × rows`, row stride `ld`): blocks of 8 rows ×
-/// 8 maps are transposed in registers. Needs rows and maps multiples of 8.
-fn relu_activation_transposed(bias: &[f32], gain: &[f32], ws: &mut ConvAeWorkspace, ld: usize) {
-    let (rows, maps) = ws.u.shape();
-    debug_assert!(rows % 8 == 0 && maps % 8 == 0);
-    let (u, h, z) = (
-        ws.u.as_mut_slice(),
-        ws.h.as_mut_slice(),
-        ws.z.as_mut_slice(),
-    );
-    for r0 in (0..rows).step_by(8) {
-        for c0 in (0..maps).step_by(8) {
-            let (b, g) = (load8(&bias[c0..]), load8(&gain[c0..]));
-            let zs: [f32x8; 8] = std::array::from_fn(|i| {
-                let at = (r0 + i) * maps + c0;
-                let uv = load8(&u[at..]) + b;
-                let hv = uv.max(f32x8::ZERO);
-                let zv = g * hv;
-                store8(&mut u[at..], uv);
-                store8(&mut h[at..], hv);
-                store8(&mut z[at..], zv);
-                zv
-            });
-            for (j, col) in f32x8::transpose(zs).into_iter().enumerate() {
-                store8(&mut ws.zt[(c0 + j) * ld + r0..], col);
-            }
-        }
     }
 }

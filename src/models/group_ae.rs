@@ -512,8 +512,7 @@ pub(crate) fn loss_terms(
         .chunks_exact(per)
         .zip(norms.chunks_exact_mut(glen.max(1)))
     {
-        groups.norms(zrow, nrow);
-        loss.group += crate::linalg::sum(nrow) as f64;
+        loss.group += groups.value(zrow, nrow) as f64;
         loss.active_groups += nrow.iter().map(|v| (*v > 0.0) as u32).sum::<u32>() as f64;
     }
     loss.active_groups /= loss.count.max(1) as f64;
