@@ -335,7 +335,10 @@ fn conv(only: Option<&str>) {
 /// on one thread: the gathered kernels reading the images in place against matrixmultiply
 /// on the materialised patch matrix (im2col not timed), GFLOP/s.
 fn conv_kernels() {
-    use drsae::kernels::{gathered_gemm, gathered_gemm_tn, im2col, ConvShape, GatherIndex};
+    use drsae::kernels::{
+        gathered_gemm, gathered_gemm_relu, gathered_gemm_tn, gathered_gemm_tn_scatter, im2col,
+        ConvShape, GatherIndex,
+    };
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let shape = ConvShape::new(28, 28, 1, 5).unwrap();
     let (batch, maps) = (8, 16);
@@ -351,15 +354,28 @@ fn conv_kernels() {
     let mut out = Mat::zeros(rows, maps);
     let mut yout = Mat::zeros(rows, shape.patch_len());
     let mut small = Mat::zeros(shape.patch_len(), maps);
-    // For the Yᵀ path: Zᵀ with padded rows, and the `maps × patch_len` matrix `w` as Dᵀ.
+    // The single-channel decoder: Zᵀ with padded rows, the `maps × patch_len` matrix `w`
+    // read as Dᵀ, and the patch index, both with the taps in column-major order (as
+    // `ConvAe` does), to add the product straight into images.
     let ldz = drsae::linalg::padded_stride(rows);
     let mut zt = vec![0.0; maps * ldz];
     drsae::linalg::transpose_into(z.as_slice(), rows, maps, &mut zt, ldz);
+    let k = shape.kernel;
+    let order: Vec<usize> = (0..k)
+        .flat_map(|b| (0..k).map(move |a| a * k + b))
+        .collect();
     let dtidx = GatherIndex::new(
         (0..maps).map(|m| m * shape.patch_len()).collect(),
-        (0..shape.patch_len()).collect(),
+        order.clone(),
     );
-    let mut yt = vec![0.0; shape.patch_len() * ldz];
+    let offsets = shape.patch_offsets();
+    let sidx = GatherIndex::new(
+        shape.placement_bases(batch),
+        order.iter().map(|&t| offsets[t]).collect(),
+    );
+    let mut images = x.clone();
+    let (bias, gain) = (vec![0.1; maps], vec![1.5; maps]);
+    let mut h = Mat::zeros(rows, maps);
     let mut scratch = Vec::new();
     let flops = 2.0 * (rows * shape.patch_len() * maps) as f64;
     let threads = drsae::linalg::gemm_threads();
@@ -371,6 +387,15 @@ fn conv_kernels() {
             rate(&mut || {
                 let p = idx.over(x.as_slice());
                 gathered_gemm(1.0, p, w.t(), false, out.as_mut_slice(), maps, &mut scratch)
+            }),
+        ),
+        (
+            // with the bias, ReLU and gain applied to each tile (writes H and Z)
+            "gathered_encoder_relu_4608x25x16_1thread",
+            rate(&mut || {
+                let p = idx.over(x.as_slice());
+                let (hs, zs) = (h.as_mut_slice(), out.as_mut_slice());
+                gathered_gemm_relu(p, w.t(), &bias, &gain, hs, zs, &mut scratch)
             }),
         ),
         (
@@ -394,11 +419,13 @@ fn conv_kernels() {
             }),
         ),
         (
-            // The single-channel layers' decoder: Yᵀ = (Dᵀ)ᵀ·Zᵀ with padded row strides.
-            "gathered_decoder_t_25x16x4608_1thread",
+            // The single-channel layers' decoder: Yᵀ = (Dᵀ)ᵀ·Zᵀ added into the images
+            // (col2im included, unlike the other decoder lines).
+            "gathered_decoder_scatter_25x16x4608_1thread",
             rate(&mut || {
                 let dt = dtidx.over(w.as_slice());
-                gathered_gemm_tn(1.0, dt, &zt, rows, ldz, false, &mut yt, ldz, &mut scratch);
+                let target = sidx.over_mut(images.as_mut_slice());
+                gathered_gemm_tn_scatter(1.0, dt, &zt, ldz, target, &mut scratch);
             }),
         ),
         (

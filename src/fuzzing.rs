@@ -280,7 +280,7 @@ pub fn layouts(data: &[u8]) {
         assert_eq!(lhs, rhs, "im2col/col2im not adjoint for {shape:?}");
         let w = shape.coverage_weights();
         assert!(w.iter().all(|v| *v > 0.0 && *v <= 1.0));
-        // col2im from the transposed patch matrix (integer values: exact)
+        // col2im from the transposed patch matrix
         let rows = batch * shape.positions();
         let plen = shape.patch_len();
         let ld = crate::linalg::padded_stride(rows);
@@ -290,9 +290,23 @@ pub fn layouts(data: &[u8]) {
                 yt[t * ld + r] = y[r * plen + t];
             }
         }
+        // … added straight from the product: Yᵀ = Iᵀ·Yᵀ scattered (integer values: exact)
+        let eye = Mat::from_fn(plen, plen, |i, j| if i == j { 1.0 } else { 0.0 });
+        let eye_index = crate::kernels::GatherIndex::row_major(plen, plen, plen);
+        let pidx = crate::kernels::GatherIndex::patches(&shape, batch);
         let mut back_t = vec![0.0; x.len()];
-        crate::kernels::col2im_add_t(&shape, &yt, ld, &mut back_t);
-        assert_eq!(back_t, back, "col2im from Yᵀ differs for {shape:?}");
+        crate::kernels::gathered_gemm_tn_scatter(
+            1.0,
+            eye_index.over(eye.as_slice()),
+            &yt,
+            ld,
+            pidx.over_mut(&mut back_t),
+            &mut Vec::new(),
+        );
+        assert_eq!(
+            back_t, back,
+            "col2im from the scattered product differs for {shape:?}"
+        );
         // gathered products = the same products of the materialised patch matrix
         use crate::kernels::{gathered_gemm, gathered_gemm_tn, GatherIndex};
         let maps = h[5] as usize % 20 + 1;

@@ -196,52 +196,6 @@ pub fn col2im_add(shape: &ConvShape, cols: &[f32], images: &mut [f32]) {
     }
 }
 
-/// `images ← images + col2im(colsᵀ)`: [`col2im_add`] from the transposed patch matrix
-/// (`patch_len × (B·positions)`, row stride `ld`). For each kernel tap, a row of `colsᵀ` is added
-/// along the image rows with stride C — contiguous, vector adds, for single-channel images.
-///
-/// # Panics
-/// If the buffer lengths do not match the shape.
-#[track_caller]
-pub fn col2im_add_t(shape: &ConvShape, cols_t: &[f32], ld: usize, images: &mut [f32]) {
-    let batch = images.len() / shape.image_len();
-    assert_eq!(
-        images.len(),
-        batch * shape.image_len(),
-        "{} image values are not a whole number of {}-value images",
-        images.len(),
-        shape.image_len()
-    );
-    let rows = batch * shape.positions();
-    assert!(
-        ld >= rows && (rows == 0 || cols_t.len() >= (shape.patch_len() - 1) * ld + rows),
-        "transposed patch buffer of {} values (row stride {ld}) for {batch} images of {shape:?}",
-        cols_t.len()
-    );
-    let (k, c, w) = (shape.kernel, shape.channels, shape.width);
-    let (oh, ow, positions) = (shape.out_h(), shape.out_w(), shape.positions());
-    for (tap, row) in cols_t.chunks(ld).take(shape.patch_len()).enumerate() {
-        let (a, b, ch) = (tap / (k * c), tap / c % k, tap % c);
-        for (img, src) in images
-            .chunks_exact_mut(shape.image_len())
-            .zip(row[..rows].chunks_exact(positions))
-        {
-            for (oy, srow) in src.chunks_exact(ow).enumerate().take(oh) {
-                let start = ((oy + a) * w + b) * c + ch;
-                if c == 1 {
-                    for (d, v) in img[start..start + ow].iter_mut().zip(srow) {
-                        *d += v;
-                    }
-                } else {
-                    for (d, v) in img[start..].iter_mut().step_by(c).zip(srow) {
-                        *d += v;
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,32 +253,6 @@ mod tests {
         let lhs: f32 = cols.iter().zip(&y).map(|(a, b)| a * b).sum();
         let rhs: f32 = img.iter().zip(&back).map(|(a, b)| a * b).sum();
         assert_eq!(lhs, rhs);
-    }
-
-    #[test]
-    fn col2im_from_the_transposed_patch_matrix_matches() {
-        for shape in [
-            ConvShape::new(6, 7, 1, 3).unwrap(),
-            ConvShape::new(5, 6, 3, 2).unwrap(),
-        ] {
-            let batch = 2;
-            let (rows, plen) = (batch * shape.positions(), shape.patch_len());
-            let y: Vec<f32> = (0..rows * plen)
-                .map(|i| ((i * 7 % 13) as f32) - 6.0)
-                .collect();
-            let mut want = vec![1.0; batch * shape.image_len()];
-            col2im_add(&shape, &y, &mut want);
-            let ld = rows + 5;
-            let mut yt = vec![0.0; plen * ld];
-            for r in 0..rows {
-                for t in 0..plen {
-                    yt[t * ld + r] = y[r * plen + t];
-                }
-            }
-            let mut got = vec![1.0; batch * shape.image_len()];
-            col2im_add_t(&shape, &yt, ld, &mut got);
-            assert_eq!(got, want, "{shape:?}");
-        }
     }
 
     #[test]

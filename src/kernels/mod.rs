@@ -9,8 +9,11 @@ mod shrink;
 
 pub(crate) use group_norm::tree_size;
 pub use group_norm::Groups;
-pub use im2col::{col2im_add, col2im_add_t, im2col, ConvShape};
-pub use patch_gemm::{gathered_gemm, gathered_gemm_tn, GatherIndex, Gathered};
+pub use im2col::{col2im_add, im2col, ConvShape};
+pub use patch_gemm::{
+    gathered_gemm, gathered_gemm_relu, gathered_gemm_tn, gathered_gemm_tn_scatter, GatherIndex,
+    Gathered, GatheredMut,
+};
 pub use shrink::{
     shrink, shrink_backward, shrink_backward_reference, shrink_in_place, shrink_mask,
     shrink_mask_reference, shrink_reference, Shrink, Theta,

@@ -19,6 +19,12 @@
 //!   reduction over the long dimension m, tiles of R columns of A × V vectors of G's
 //!   columns held in registers over chunks of 128 rows, the chunk sums added in order.
 //!
+//! Both kernels hand their register tiles to a sink instead of storing them, which serves
+//! two fused epilogues: [`gathered_gemm_relu`] (bias, ReLU and gain applied per tile: an
+//! encoder layer that never writes its pre-activation) and [`gathered_gemm_tn_scatter`]
+//! (the product added into a gathered matrix: col2im without the patch matrix, eight
+//! neighbouring placements per vector add).
+//!
 //! Measured on the layer-1 shapes (8 images of 28 × 28, 5 × 5 kernels, 16 maps), one core,
 //! against matrixmultiply on the materialised patch matrix (`bench conv kernels`): `P·Wᵀ`
 //! 67–71 vs 39–42 GFLOP/s, `Pᵀ·Z` 63–74 vs 41–44.
@@ -72,6 +78,29 @@ impl<'a> Gathered<'a> {
             base: &self.base[lo..hi],
             ..*self
         }
+    }
+}
+
+/// A writable gathered matrix: the target of [`gathered_gemm_tn_scatter`], which adds into
+/// `data[base[r] + offset[c]]` (with a patch index: col2im, the adjoint of reading patches).
+/// Elements may overlap (neighbouring patches share pixels); additions into a shared
+/// element accumulate.
+#[derive(Debug)]
+pub struct GatheredMut<'a> {
+    data: &'a mut [f32],
+    base: &'a [usize],
+    offset: &'a [usize],
+}
+
+impl GatheredMut<'_> {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.base.len()
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.offset.len()
     }
 }
 
@@ -141,6 +170,25 @@ impl GatherIndex {
             data.len()
         );
         Gathered {
+            data,
+            base: &self.base,
+            offset: &self.offset,
+        }
+    }
+
+    /// The matrix over `data`, for adding into.
+    ///
+    /// # Panics
+    /// If an element falls outside `data`.
+    #[track_caller]
+    pub fn over_mut<'a>(&'a self, data: &'a mut [f32]) -> GatheredMut<'a> {
+        assert!(
+            self.reach <= data.len(),
+            "gathered matrix reaches index {} of a {}-value buffer",
+            self.reach.saturating_sub(1),
+            data.len()
+        );
+        GatheredMut {
             data,
             base: &self.base,
             offset: &self.offset,
@@ -226,49 +274,203 @@ pub fn gathered_gemm(
     ldc: usize,
     scratch: &mut Vec<f32>,
 ) {
-    let (m, k, n) = (a.rows(), a.cols(), b.ncols());
-    assert_eq!(b.nrows(), k, "A is {m}×{k}, B {}×{n}", b.nrows());
+    let (m, n) = (a.rows(), b.ncols());
     assert!(ldc >= n, "row stride {ldc} < {n} columns");
     if m == 0 || n == 0 {
         return;
     }
     assert!(c.len() >= (m - 1) * ldc + n, "C too short for {m}×{n}");
+    // SAFETY: C holds m rows of stride ldc with n columns (asserted); `rows` writes no more.
+    let sink = Dense {
+        ptr: c.as_mut_ptr(),
+        ld: ldc,
+    };
+    rows(alpha, a, b, accumulate, &sink, scratch);
+}
+
+/// The encoder layer of a ReLU auto-encoder in one pass: `H = max(A·B + d, 0)` and
+/// `Z = H·diag(g)` (d, g per column), A gathered `m × k`, B `k × n`, H and Z row-major
+/// `m × n`. The bias, ReLU and gain are applied to each register tile of A·B before it is
+/// stored, so the pre-activation is never written.
+///
+/// # Panics
+/// If the shapes disagree.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn gathered_gemm_relu(
+    a: Gathered<'_>,
+    b: crate::linalg::MatRef<'_>,
+    bias: &[f32],
+    gain: &[f32],
+    h: &mut [f32],
+    z: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    let (m, n) = (a.rows(), b.ncols());
+    assert!(
+        bias.len() == n && gain.len() == n && h.len() == m * n && z.len() == m * n,
+        "{m}×{n} product with {} biases, {} gains, {} + {} outputs",
+        bias.len(),
+        gain.len(),
+        h.len(),
+        z.len()
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: H and Z hold m rows of n values (asserted); bias and gain n values.
+    let sink = Relu {
+        h: h.as_mut_ptr(),
+        z: z.as_mut_ptr(),
+        ld: n,
+        bias: bias.as_ptr(),
+        gain: gain.as_ptr(),
+    };
+    rows(1.0, a, b, false, &sink, scratch);
+}
+
+/// A sink that can also take raw partial sums (the K blocks before the last).
+trait RowsSink: TileSink {
+    /// Where the partial sums of the earlier K blocks go; the last block's tiles are then
+    /// given to [`TileSink::tile`] with `accumulate`, and read them back.
+    fn partial(&self) -> Dense;
+}
+
+impl RowsSink for Dense {
+    fn partial(&self) -> Dense {
+        Dense {
+            ptr: self.ptr,
+            ld: self.ld,
+        }
+    }
+}
+
+/// `H = max(C + d, 0)`, `Z = g ⊙ H` per tile (partial sums of C kept in H).
+struct Relu {
+    h: *mut f32,
+    z: *mut f32,
+    ld: usize,
+    bias: *const f32,
+    gain: *const f32,
+}
+
+impl RowsSink for Relu {
+    fn partial(&self) -> Dense {
+        Dense {
+            ptr: self.h,
+            ld: self.ld,
+        }
+    }
+}
+
+impl TileSink for Relu {
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const V: usize>(
+        &self,
+        acc: &[[f32x8; V]; R],
+        i0: usize,
+        j0: usize,
+        count: usize,
+        alpha: f32,
+        accumulate: bool,
+    ) {
+        let a = f32x8::splat(alpha);
+        for v in 0..V {
+            let j = j0 + v * L;
+            let cnt = count.saturating_sub(v * L).min(L);
+            if cnt == L {
+                let (b, g) = (load8_ptr(self.bias.add(j)), load8_ptr(self.gain.add(j)));
+                for (i, acc) in acc.iter().enumerate() {
+                    let at = (i0 + i) * self.ld + j;
+                    let hp = self.h.add(at);
+                    let mut u = a * acc[v] + b;
+                    if accumulate {
+                        u += load8_ptr(hp);
+                    }
+                    let hv = u.max(f32x8::ZERO);
+                    std::ptr::write_unaligned(hp as *mut [f32; L], hv.to_array());
+                    let zv = (g * hv).to_array();
+                    std::ptr::write_unaligned(self.z.add(at) as *mut [f32; L], zv);
+                }
+            } else {
+                for (i, acc) in acc.iter().enumerate() {
+                    let row = (i0 + i) * self.ld;
+                    for (t, x) in acc[v].to_array().iter().enumerate().take(cnt) {
+                        let hp = self.h.add(row + j + t);
+                        let mut u = alpha * x + *self.bias.add(j + t);
+                        if accumulate {
+                            u += *hp;
+                        }
+                        *hp = u.max(0.0);
+                        *self.z.add(row + j + t) = *self.gain.add(j + t) * *hp;
+                    }
+                }
+            }
+        }
+    }
+
+    unsafe fn block(&self, _: &[f32], _: usize, _: usize, _: usize, _: f32, _: bool) {
+        unreachable!("the rows kernel writes tiles only")
+    }
+}
+
+/// The body of [`gathered_gemm`] for any sink of rows `0..m`, columns `0..n`.
+fn rows<S: RowsSink>(
+    alpha: f32,
+    a: Gathered<'_>,
+    b: crate::linalg::MatRef<'_>,
+    accumulate: bool,
+    sink: &S,
+    scratch: &mut Vec<f32>,
+) {
+    let (m, k, n) = (a.rows(), a.cols(), b.ncols());
+    assert_eq!(b.nrows(), k, "A is {m}×{k}, B {}×{n}", b.nrows());
     let npad = pack_b(b, scratch);
+    let partial = sink.partial();
     // SAFETY: every A element is in bounds (checked by `Gathered::new`), B is `k × npad` in
-    // scratch, and the tiles below write rows < m and columns < n of C, which fits (asserted).
+    // scratch, and the tiles below go to rows < m and columns < n of the sink.
     unsafe {
         let mut j0 = 0;
         while j0 < npad {
             let width = (npad - j0).min(4 * L);
             let count = (n - j0).min(width);
-            let cp = c.as_mut_ptr().add(j0);
             // Blocks of KC rows of B stay in L1 while every row tile of A passes.
-            for kb in (0..k).step_by(KC) {
+            for kb in (0..k.max(1)).step_by(KC) {
                 let ab = Gathered {
                     offset: &a.offset[kb..(kb + KC).min(k)],
                     ..a
                 };
                 let bp = scratch.as_ptr().add(kb * npad + j0);
                 let acc = accumulate || kb > 0;
+                let last = kb + KC >= k;
                 macro_rules! run {
-                    ($v:literal) => {{
+                    ($v:literal, $sink:expr) => {{
                         const R: usize = tile_rows($v);
                         let mut r = 0;
                         while r + R <= m {
-                            rows_tile::<R, $v>(ab, r, bp, npad, cp, ldc, count, alpha, acc);
+                            rows_tile::<R, $v, _>(ab, r, bp, npad, $sink, j0, count, alpha, acc);
                             r += R;
                         }
                         while r < m {
-                            rows_tile::<1, $v>(ab, r, bp, npad, cp, ldc, count, alpha, acc);
+                            rows_tile::<1, $v, _>(ab, r, bp, npad, $sink, j0, count, alpha, acc);
                             r += 1;
                         }
                     }};
                 }
-                match width / L {
-                    1 => run!(1),
-                    2 => run!(2),
-                    3 => run!(3),
-                    _ => run!(4),
+                macro_rules! widths {
+                    ($sink:expr) => {
+                        match width / L {
+                            1 => run!(1, $sink),
+                            2 => run!(2, $sink),
+                            3 => run!(3, $sink),
+                            _ => run!(4, $sink),
+                        }
+                    };
+                }
+                if last {
+                    widths!(sink)
+                } else {
+                    widths!(&partial)
                 }
             }
             j0 += width;
@@ -291,16 +493,16 @@ fn pack_b(b: crate::linalg::MatRef<'_>, scratch: &mut Vec<f32>) -> usize {
     npad
 }
 
-/// Rows `r0..r0+R` of C, columns `0..count` of this column block.
+/// Rows `r0..r0+R` of C, `count` columns from `j0` (B's block pointer already at j0).
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn rows_tile<const R: usize, const V: usize>(
+unsafe fn rows_tile<const R: usize, const V: usize, S: TileSink>(
     a: Gathered<'_>,
     r0: usize,
     bp: *const f32,
     ldb: usize,
-    cp: *mut f32,
-    ldc: usize,
+    sink: &S,
+    j0: usize,
     count: usize,
     alpha: f32,
     accumulate: bool,
@@ -318,7 +520,147 @@ unsafe fn rows_tile<const R: usize, const V: usize>(
             }
         }
     }
-    store_tile(&acc, cp.add(r0 * ldc), ldc, count, alpha, accumulate);
+    sink.tile(&acc, r0, j0, count, alpha, accumulate);
+}
+
+/// Where the tiles of a product go: a row-major C, or a gathered matrix added into.
+trait TileSink {
+    /// Writes the R × V tile of accumulators for rows `i0..i0+R` of C and its first
+    /// `count ≤ 8·V` columns from `j0` (`α·acc`, added to the old values when `accumulate`).
+    unsafe fn tile<const R: usize, const V: usize>(
+        &self,
+        acc: &[[f32x8; V]; R],
+        i0: usize,
+        j0: usize,
+        count: usize,
+        alpha: f32,
+        accumulate: bool,
+    );
+
+    /// Writes rows `0..k` of a block held in `part` (row stride `width`), columns
+    /// `j0..j0+count` of C, as [`TileSink::tile`] does.
+    unsafe fn block(
+        &self,
+        part: &[f32],
+        width: usize,
+        j0: usize,
+        count: usize,
+        alpha: f32,
+        accumulate: bool,
+    );
+}
+
+/// A row-major C with row stride `ld`.
+struct Dense {
+    ptr: *mut f32,
+    ld: usize,
+}
+
+impl TileSink for Dense {
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const V: usize>(
+        &self,
+        acc: &[[f32x8; V]; R],
+        i0: usize,
+        j0: usize,
+        count: usize,
+        alpha: f32,
+        accumulate: bool,
+    ) {
+        let dst = self.ptr.add(i0 * self.ld + j0);
+        store_tile(acc, dst, self.ld, count, alpha, accumulate);
+    }
+
+    unsafe fn block(
+        &self,
+        part: &[f32],
+        width: usize,
+        j0: usize,
+        count: usize,
+        alpha: f32,
+        accumulate: bool,
+    ) {
+        for (i, prow) in part.chunks_exact(width).enumerate() {
+            let crow = self.ptr.add(i * self.ld + j0);
+            for (j, v) in prow[..count].iter().enumerate() {
+                let d = crow.add(j);
+                *d = if accumulate {
+                    *d + alpha * v
+                } else {
+                    alpha * v
+                };
+            }
+        }
+    }
+}
+
+/// Cᵀ added into a gathered matrix: element (i, j) of C goes to
+/// `data[base[j] + offset[i]]` (always accumulating). Eight columns of C whose bases are
+/// consecutive (eight neighbouring placements along an image row) are one vector add.
+struct Scatter<'a> {
+    data: *mut f32,
+    base: &'a [usize],
+    offset: &'a [usize],
+}
+
+impl Scatter<'_> {
+    /// True when the bases of columns `j..j+8` are consecutive.
+    #[inline(always)]
+    unsafe fn run_of_8(&self, j: usize) -> bool {
+        let b0 = *self.base.get_unchecked(j);
+        (1..L).all(|t| *self.base.get_unchecked(j + t) == b0 + t)
+    }
+}
+
+impl TileSink for Scatter<'_> {
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const V: usize>(
+        &self,
+        acc: &[[f32x8; V]; R],
+        i0: usize,
+        j0: usize,
+        count: usize,
+        alpha: f32,
+        _accumulate: bool,
+    ) {
+        let a = f32x8::splat(alpha);
+        for v in 0..V {
+            let j = j0 + v * L;
+            let cnt = count.saturating_sub(v * L).min(L);
+            if cnt == L && self.run_of_8(j) {
+                let b = self.data.add(*self.base.get_unchecked(j));
+                for (i, acc) in acc.iter().enumerate() {
+                    let d = b.add(*self.offset.get_unchecked(i0 + i));
+                    let old = load8_ptr(d);
+                    std::ptr::write_unaligned(d as *mut [f32; L], (old + a * acc[v]).to_array());
+                }
+            } else {
+                for (i, acc) in acc.iter().enumerate() {
+                    let off = *self.offset.get_unchecked(i0 + i);
+                    for (t, x) in acc[v].to_array().iter().enumerate().take(cnt) {
+                        *self.data.add(*self.base.get_unchecked(j + t) + off) += alpha * x;
+                    }
+                }
+            }
+        }
+    }
+
+    unsafe fn block(
+        &self,
+        part: &[f32],
+        width: usize,
+        j0: usize,
+        count: usize,
+        alpha: f32,
+        _accumulate: bool,
+    ) {
+        for (i, prow) in part.chunks_exact(width).enumerate() {
+            let off = *self.offset.get_unchecked(i);
+            for (j, v) in prow[..count].iter().enumerate() {
+                *self.data.add(*self.base.get_unchecked(j0 + j) + off) += alpha * v;
+            }
+        }
+    }
 }
 
 /// `C ← α·Aᵀ·G` (or `C ← C + α·Aᵀ·G` when `accumulate`): A gathered `m × k`, G row-major
@@ -343,21 +685,80 @@ pub fn gathered_gemm_tn(
     ldc: usize,
     scratch: &mut Vec<f32>,
 ) {
-    let (m, k) = (a.rows(), a.cols());
-    assert!(
-        ldg >= n && ldc >= n,
-        "row strides {ldg}, {ldc} < {n} columns"
-    );
+    let k = a.cols();
+    assert!(ldc >= n, "row stride {ldc} < {n} columns");
     if k == 0 || n == 0 {
         return;
     }
     assert!(c.len() >= (k - 1) * ldc + n, "C too short for {k}×{n}");
-    if m == 0 {
+    if a.rows() == 0 {
         if !accumulate {
             c.chunks_mut(ldc).for_each(|row| row[..n].fill(0.0));
         }
         return;
     }
+    // SAFETY: C holds k rows of stride ldc with n columns (asserted); `tn` writes no more.
+    let sink = Dense {
+        ptr: c.as_mut_ptr(),
+        ld: ldc,
+    };
+    tn(alpha, a, g, n, ldg, accumulate, &sink, scratch);
+}
+
+/// `out ← out + α·Gᵀ·A`, out a gathered `n × k` matrix: with A gathered `m × k` and G
+/// row-major `m × n` (row stride `ldg`), adds `α·(AᵀG)(i, j)` into element (j, i) of out.
+/// With out the patch index of a batch of images (rows the placements, columns the patch
+/// taps) this is col2im of the `n × k` patch matrix `α·GᵀA` without materialising it: the
+/// decoder of a single-channel convolutional layer, `images += col2im(α·Zᵀᵀ·Dᵀ)`. The sums
+/// are those of [`gathered_gemm_tn`]; the additions into shared elements happen in a fixed
+/// order (column blocks of 16, then rows of C).
+///
+/// # Panics
+/// If the shapes disagree.
+#[track_caller]
+pub fn gathered_gemm_tn_scatter(
+    alpha: f32,
+    a: Gathered<'_>,
+    g: &[f32],
+    ldg: usize,
+    out: GatheredMut<'_>,
+    scratch: &mut Vec<f32>,
+) {
+    let (k, n) = (a.cols(), out.rows());
+    assert_eq!(
+        out.cols(),
+        k,
+        "A has {k} columns, the target {}",
+        out.cols()
+    );
+    if k == 0 || n == 0 || a.rows() == 0 {
+        return;
+    }
+    // SAFETY: every target element is in bounds (`GatherIndex::over_mut`) and `out.data`
+    // is borrowed mutably, so it aliases neither A's data nor G.
+    let sink = Scatter {
+        data: out.data.as_mut_ptr(),
+        base: out.base,
+        offset: out.offset,
+    };
+    tn(alpha, a, g, n, ldg, true, &sink, scratch);
+}
+
+/// The body of [`gathered_gemm_tn`] for any sink of rows `0..k`, columns `0..n`.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+fn tn<S: TileSink>(
+    alpha: f32,
+    a: Gathered<'_>,
+    g: &[f32],
+    n: usize,
+    ldg: usize,
+    accumulate: bool,
+    sink: &S,
+    scratch: &mut Vec<f32>,
+) {
+    let (m, k) = (a.rows(), a.cols());
+    assert!(ldg >= n, "row stride {ldg} < {n} columns");
     assert!(g.len() >= (m - 1) * ldg + n, "G too short for {m}×{n}");
     let npad = n.div_ceil(L) * L;
     // G with rows padded to a multiple of 8 (a copy only when n is not one already).
@@ -375,13 +776,12 @@ pub fn gathered_gemm_tn(
     let part = scratch;
     // SAFETY: A's elements are in bounds (`Gathered::new`); G rows are read up to column
     // npad, inside g when n is a multiple of 8 (the last row ends at (m−1)·ldg + n ≤ len)
-    // and inside the padded copy otherwise; tiles write rows < k, columns < n of C.
+    // and inside the padded copy otherwise; tiles go to rows < k, columns < n of the sink.
     unsafe {
         let mut j0 = 0;
         while j0 < npad {
             let width = (npad - j0).min(TN_VECTORS * L);
             let count = (n - j0).min(width);
-            let cp = c.as_mut_ptr().add(j0);
             // Chunks of MC rows of G stay in L1 while every column tile of A passes; the
             // chunk sums are added in chunk order into `part` (raw), scaled at the end.
             let chunked = m > MC;
@@ -389,15 +789,14 @@ pub fn gathered_gemm_tn(
                 part.clear();
                 part.resize(k * width, 0.0);
             }
+            let in_part = Dense {
+                ptr: part.as_mut_ptr(),
+                ld: width,
+            };
             for r0 in (0..m).step_by(MC) {
                 let r1 = (r0 + MC).min(m);
                 let ac = a.row_range(r0, r1);
                 let gb = gp.add(r0 * ldg + j0);
-                let (tp, ldt, al, accu) = if chunked {
-                    (part.as_mut_ptr(), width, 1.0, true)
-                } else {
-                    (cp, ldc, alpha, accumulate)
-                };
                 macro_rules! run {
                     ($v:literal) => {{
                         const RMAX: usize = tile_rows($v);
@@ -407,7 +806,15 @@ pub fn gathered_gemm_tn(
                         let mut c0 = 0;
                         while c0 < k {
                             let rr = r.min(k - c0);
-                            reduce_tiles::<$v>(rr, ac, c0, gb, ldg, tp, ldt, count, al, accu);
+                            if chunked {
+                                reduce_tiles::<$v, _>(
+                                    rr, ac, c0, gb, ldg, &in_part, 0, count, 1.0, true,
+                                );
+                            } else {
+                                reduce_tiles::<$v, _>(
+                                    rr, ac, c0, gb, ldg, sink, j0, count, alpha, accumulate,
+                                );
+                            }
                             c0 += rr;
                         }
                     }};
@@ -420,15 +827,7 @@ pub fn gathered_gemm_tn(
                 }
             }
             if chunked {
-                for (crow, prow) in c.chunks_mut(ldc).zip(part.chunks_exact(width)) {
-                    for (d, v) in crow[j0..j0 + count].iter_mut().zip(prow) {
-                        *d = if accumulate {
-                            *d + alpha * v
-                        } else {
-                            alpha * v
-                        };
-                    }
-                }
+                sink.block(part, width, j0, count, alpha, accumulate);
             }
             j0 += width;
         }
@@ -438,14 +837,14 @@ pub fn gathered_gemm_tn(
 /// [`reduce_tile`] with `R = rr` (1..=8) rows.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn reduce_tiles<const V: usize>(
+unsafe fn reduce_tiles<const V: usize, S: TileSink>(
     rr: usize,
     a: Gathered<'_>,
     c0: usize,
     gp: *const f32,
     ldg: usize,
-    cp: *mut f32,
-    ldc: usize,
+    sink: &S,
+    j0: usize,
     count: usize,
     alpha: f32,
     accumulate: bool,
@@ -453,7 +852,7 @@ unsafe fn reduce_tiles<const V: usize>(
     macro_rules! tile {
         ($($r:literal)*) => {
             match rr {
-                $($r => reduce_tile::<$r, V>(a, c0, gp, ldg, cp, ldc, count, alpha, accumulate),)*
+                $($r => reduce_tile::<$r, V, S>(a, c0, gp, ldg, sink, j0, count, alpha, accumulate),)*
                 _ => unreachable!("reduce tile of {rr} rows"),
             }
         };
@@ -461,16 +860,16 @@ unsafe fn reduce_tiles<const V: usize>(
     tile!(1 2 3 4 5 6 7 8)
 }
 
-/// Rows `c0..c0+R` of C (columns `c0..` of A), `count` columns of this block.
+/// Rows `c0..c0+R` of C (columns `c0..` of A), `count` columns from `j0`.
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn reduce_tile<const R: usize, const V: usize>(
+unsafe fn reduce_tile<const R: usize, const V: usize, S: TileSink>(
     a: Gathered<'_>,
     c0: usize,
     gp: *const f32,
     ldg: usize,
-    cp: *mut f32,
-    ldc: usize,
+    sink: &S,
+    j0: usize,
     count: usize,
     alpha: f32,
     accumulate: bool,
@@ -489,7 +888,7 @@ unsafe fn reduce_tile<const R: usize, const V: usize>(
             }
         }
     }
-    store_tile(&acc, cp.add(c0 * ldc), ldc, count, alpha, accumulate);
+    sink.tile(&acc, c0, j0, count, alpha, accumulate);
 }
 
 #[cfg(test)]
@@ -598,6 +997,84 @@ mod tests {
                         .sum();
                     let want = 1.0 - want;
                     assert!((out[t * n + j] as f64 - want).abs() < 1e-3 * (1.0 + want.abs()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scatter_product_equals_col2im_of_the_product() {
+        // out += col2im(α·Gᵀ·A): A a small gathered m × k (a decoder read transposed),
+        // G m × n, the target the patch index of a batch (n placements × k taps). Output
+        // widths with whole runs of 8 placements (16, 24), with runs cut by row ends (7,
+        // 10) and several channels (no runs); m beyond one row chunk (MC).
+        for &(h, w, ch, kern, m) in &[
+            (20, 20, 1, 5, 16),
+            (28, 28, 1, 5, 8),
+            (11, 14, 1, 5, 3),
+            (9, 9, 1, 3, 130),
+            (8, 7, 3, 2, 5),
+        ] {
+            let shape = ConvShape::new(h, w, ch, kern).unwrap();
+            let batch = 2;
+            let (n, k) = (batch * shape.positions(), shape.patch_len());
+            let dec = values(k * m, 11); // row-major k × m, read as Aᵀ
+            let didx = GatherIndex::new((0..m).collect(), (0..k).map(|t| t * m).collect());
+            let a = didx.over(&dec);
+            let ld = n + 3;
+            let g = values(m * ld, 12);
+            // reference: Y = Gᵀ·A (n × k) in f64, then col2im
+            let mut y = vec![0.0f32; n * k];
+            for j in 0..n {
+                for t in 0..k {
+                    let v: f64 = (0..m)
+                        .map(|r| g[r * ld + j] as f64 * dec[t * m + r] as f64)
+                        .sum();
+                    y[j * k + t] = (-0.5 * v) as f32;
+                }
+            }
+            let start = values(batch * shape.image_len(), 13);
+            let mut want = start.clone();
+            crate::kernels::col2im_add(&shape, &y, &mut want);
+            let mut got = start.clone();
+            let idx = GatherIndex::patches(&shape, batch);
+            let mut scratch = Vec::new();
+            gathered_gemm_tn_scatter(-0.5, a, &g, ld, idx.over_mut(&mut got), &mut scratch);
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() < 1e-4 * (1.0 + w.abs()),
+                    "{g} {w} ({shape:?})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn relu_epilogue_equals_product_then_activation() {
+        // k beyond one block of B (partial sums through H), n with a partial vector.
+        for &(m, k, n) in &[(23, 9, 16), (40, 140, 19), (7, 0, 8)] {
+            let data = values(m * k, 14);
+            let idx = GatherIndex::row_major(m, k, k);
+            let a = idx.over(&data);
+            let b = Mat::from_vec(k, n, values(k * n, 15));
+            let bias = values(n, 16);
+            let gain: Vec<f32> = values(n, 17).iter().map(|g| g.abs()).collect();
+            let (mut h, mut z) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
+            let mut scratch = Vec::new();
+            gathered_gemm_relu(a, b.view(), &bias, &gain, &mut h, &mut z, &mut scratch);
+            for r in 0..m {
+                for j in 0..n {
+                    let u: f64 = (0..k)
+                        .map(|t| data[r * k + t] as f64 * b[(t, j)] as f64)
+                        .sum::<f64>()
+                        + bias[j] as f64;
+                    let want = u.max(0.0);
+                    let got = h[r * n + j] as f64;
+                    assert!(
+                        (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+                        "{got} {want}"
+                    );
+                    assert_eq!(z[r * n + j], gain[j] * h[r * n + j]);
                 }
             }
         }

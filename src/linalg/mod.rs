@@ -17,7 +17,7 @@ mod eigen;
 pub use eigen::symmetric_eigen;
 
 /// Runs `f(part)` for every part in `0..parts` on the GEMM threads (the caller and the
-/// pool's workers, statically interleaved) and returns when all are done. GEMMs called
+/// pool's workers, each claiming the next free part) and returns when all are done. GEMMs called
 /// inside a part run on one thread. For data-parallel work whose result must not depend on
 /// the thread count: give each part its own output and combine them in part order.
 pub(crate) fn parallel_parts(parts: usize, f: &(dyn Fn(usize) + Sync)) {

@@ -2,8 +2,8 @@
 //! threads per call (spawn + join costs tens of microseconds, as much as a whole
 //! minibatch-10 GEMM).
 //!
-//! `run(parts, f)` calls `f(0..parts)` with part 0 on the calling thread and the others on
-//! the workers, and returns when all are done. Workers spin briefly for new work (the next
+//! `run(parts, f)` calls `f(0..parts)` on the calling thread and the workers, each claiming
+//! the next unclaimed part, and returns when all are done. Workers spin briefly for new work (the next
 //! GEMM usually follows within microseconds), then sleep on a condition variable.
 
 use std::cell::Cell;
@@ -25,6 +25,8 @@ struct Shared {
     wake: Condvar,
     generation: AtomicUsize,
     remaining: AtomicUsize,
+    /// The next unclaimed part of the current job.
+    next: AtomicUsize,
     workers: usize,
 }
 
@@ -57,19 +59,20 @@ fn pool(workers: usize) -> &'static Shared {
             wake: Condvar::new(),
             generation: AtomicUsize::new(0),
             remaining: AtomicUsize::new(0),
+            next: AtomicUsize::new(0),
             workers,
         }));
         for w in 0..workers {
             std::thread::Builder::new()
                 .name(format!("drsae-gemm-{w}"))
-                .spawn(move || worker(shared, w + 1))
+                .spawn(move || worker(shared))
                 .expect("spawn GEMM worker");
         }
         shared
     })
 }
 
-fn worker(shared: &'static Shared, index: usize) {
+fn worker(shared: &'static Shared) {
     let mut seen = 0u64;
     loop {
         // Spin a little, then sleep until the generation changes.
@@ -90,20 +93,29 @@ fn worker(shared: &'static Shared, index: usize) {
             // SAFETY: `run` does not return (so the closure stays alive) until `remaining`
             // reaches zero, which happens only after these calls return.
             let f = unsafe { &*job.f };
-            for part in (index..job.parts).step_by(shared.workers + 1) {
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(f, part))).is_err()
-                {
-                    eprintln!("drsae: a GEMM worker panicked");
-                }
+            let run = || claim_parts(shared, job.parts, f);
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).is_err() {
+                eprintln!("drsae: a GEMM worker panicked");
             }
             shared.remaining.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
 
+/// Calls `f` on unclaimed parts of the current job until none is left.
+fn claim_parts(shared: &Shared, parts: usize, f: &(dyn Fn(usize) + Sync)) {
+    loop {
+        let part = shared.next.fetch_add(1, Ordering::AcqRel);
+        if part >= parts {
+            return;
+        }
+        task(f, part);
+    }
+}
+
 /// Runs `f(i)` for every `i` in `0..parts` on the calling thread and the pool's workers
-/// (participant p takes parts p, p + P, p + 2P, … with P = 1 + workers); returns when all
-/// calls have returned. The pool size is fixed at the first call (`threads − 1` workers).
+/// (each participant claims the next unclaimed part when it is free, so a descheduled or
+/// slower core holds up at most one part); returns when all calls have returned. The pool size is fixed at the first call (`threads − 1` workers).
 ///
 /// Nested calls (from inside a part) run serially on the calling thread.
 pub(crate) fn run(threads: usize, parts: usize, f: &(dyn Fn(usize) + Sync)) {
@@ -123,6 +135,7 @@ pub(crate) fn run(threads: usize, parts: usize, f: &(dyn Fn(usize) + Sync)) {
         parts,
     };
     shared.remaining.store(shared.workers, Ordering::Release);
+    shared.next.store(0, Ordering::Release);
     {
         let mut guard = shared.job.lock().unwrap_or_else(|e| e.into_inner());
         guard.0 += 1;
@@ -130,9 +143,7 @@ pub(crate) fn run(threads: usize, parts: usize, f: &(dyn Fn(usize) + Sync)) {
         shared.generation.store(guard.0 as usize, Ordering::Release);
         shared.wake.notify_all();
     }
-    for part in (0..parts).step_by(shared.workers + 1) {
-        task(f, part);
-    }
+    claim_parts(shared, parts, f);
     let mut spins = 0u32;
     while shared.remaining.load(Ordering::Acquire) != 0 {
         // Spin while the workers are likely running; yield if one was descheduled (an

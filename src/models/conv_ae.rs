@@ -12,10 +12,13 @@
 //!
 //! Both convolutions are one GEMM over the patch matrix of the whole batch
 //! ([`im2col`]'s layout): `U = P Wᵀ`, decoder patches `Y = Z Dᵀ` scattered back by
-//! [`col2im_add`]. The backward pass, derived by hand, is three more GEMMs: with
+//! col2im. The backward pass, derived by hand, is three more GEMMs: with
 //! `Q = im2col(w ⊙ r)`, `∂Z = −Q D / B + λ∇ψ / B`, `∂D = −Qᵀ Z / B`, `∂W = ∂Uᵀ P`.
 //! P and Q are never materialised: the products that read them are gathered GEMMs
-//! ([`gathered_gemm`], [`gathered_gemm_tn`]) that index the images in place.
+//! ([`gathered_gemm`], [`gathered_gemm_tn`]) that index the images in place. With the ReLU
+//! form the bias, ReLU and gain are applied inside the encoder product
+//! ([`gathered_gemm_relu`]); single-channel layers add the decoder product straight into
+//! the residual images ([`gathered_gemm_tn_scatter`]), so neither U nor Y is written.
 //!
 //! # Example: train one layer, then use its pooled outputs as the next layer's input
 //! ```
@@ -49,7 +52,8 @@ use super::{EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss};
 #[cfg(doc)]
 use crate::kernels::im2col;
 use crate::kernels::{
-    col2im_add, col2im_add_t, gathered_gemm, gathered_gemm_tn, ConvShape, GatherIndex, Groups,
+    col2im_add, gathered_gemm, gathered_gemm_relu, gathered_gemm_tn, gathered_gemm_tn_scatter,
+    ConvShape, GatherIndex, Groups,
 };
 use crate::linalg::{padded_stride, transpose_into, Mat};
 use rand::Rng;
@@ -80,8 +84,10 @@ pub struct ConvAeWorkspace {
     index: GatherIndex,
     /// The codes' rows as a gathered matrix.
     zindex: GatherIndex,
-    /// The decoder's transpose Dᵀ read in place.
+    /// The decoder's transpose Dᵀ read in place, taps in column-major order.
     dindex: GatherIndex,
+    /// The patch matrix with its taps in column-major order (the decoder's scatter target).
+    sindex: GatherIndex,
     /// Zᵀ (single-channel decoder).
     zt: Vec<f32>,
     /// Packed right operand / padded copy of the gathered GEMMs.
@@ -92,7 +98,7 @@ pub struct ConvAeWorkspace {
     h: Mat,
     z: Mat,
     gz: Mat,
-    /// Decoder patches Y (or Yᵀ for single-channel images).
+    /// Decoder patches Y (multi-channel images).
     ycols: Vec<f32>,
     r: Mat,
     norms: Vec<f32>,
@@ -198,7 +204,10 @@ impl ConvAe {
         self.check_input(x);
         let (batch, maps) = (x.nrows(), self.maps());
         let rows = batch * self.shape.positions();
-        for mat in [&mut ws.u, &mut ws.h, &mut ws.z] {
+        let relu = self.form == EncoderForm::Relu;
+        // The fused ReLU encoder never writes the pre-activation U.
+        let u = if relu { None } else { Some(&mut ws.u) };
+        for mat in [&mut ws.h, &mut ws.z].into_iter().chain(u) {
             if mat.ncols() != maps {
                 *mat = Mat::zeros(rows, maps);
             }
@@ -209,18 +218,24 @@ impl ConvAe {
         }
         // U = P Wᵀ, P read in place
         let p = ws.index.over(x.as_slice());
-        gathered_gemm(
-            1.0,
-            p,
-            self.filters.t(),
-            false,
-            ws.u.as_mut_slice(),
-            maps,
-            &mut ws.scratch,
-        );
-        encoder_activation(
-            self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
-        );
+        if relu {
+            let (h, z) = (ws.h.as_mut_slice(), ws.z.as_mut_slice());
+            gathered_gemm_relu(
+                p,
+                self.filters.t(),
+                &self.bias,
+                &self.gain,
+                h,
+                z,
+                &mut ws.scratch,
+            );
+        } else {
+            let u = ws.u.as_mut_slice();
+            gathered_gemm(1.0, p, self.filters.t(), false, u, maps, &mut ws.scratch);
+            encoder_activation(
+                self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
+            );
+        }
         if !transposed {
             return;
         }
@@ -255,25 +270,35 @@ impl ConvAe {
         self.check_groups(groups);
         self.encode_impl(x, ws, self.shape.channels == 1);
         let (rows, plen, maps) = (ws.z.nrows(), self.shape.patch_len(), self.maps());
-        // r = x − col2im(Z Dᵀ): decoder patches Y = Z Dᵀ, scattered back. Single-channel
-        // images take Yᵀ = D Zᵀ (each kernel tap's values contiguous along the image rows,
-        // so the scatter is vector adds), computed as (Dᵀ)ᵀ·Zᵀ with Dᵀ read in place;
-        // multi-channel ones take Y (k·C contiguous values per kernel row).
+        // r = x − col2im(Z Dᵀ). Single-channel images take the decoder patches transposed,
+        // Yᵀ = D Zᵀ = (Dᵀ)ᵀ·Zᵀ with Dᵀ read in place, each tile of Yᵀ added straight into
+        // the images (eight neighbouring placements of one kernel tap are eight neighbouring
+        // pixels: one vector add); multi-channel ones take Y = Z Dᵀ (k·C contiguous values
+        // per kernel row) and col2im.
         ws.r.clone_from(x);
         if self.shape.channels == 1 {
-            // Zᵀ (written by the encoder) and Yᵀ have few long rows: padded strides keep
-            // them apart in L1.
+            // Zᵀ (written by the encoder) has few long rows: a padded stride keeps them
+            // apart in L1.
             let ld = padded_stride(rows);
-            if ws.dindex.rows() != maps || ws.dindex.cols() != plen {
+            if ws.dindex.rows() != maps || ws.dindex.cols() != plen || ws.sindex.rows() != rows {
+                // Taps in column-major order (kernel column, then row): the taps of one
+                // register tile then land on different image rows, so its vector adds
+                // never overlap — overlapping unaligned adds back to back stall on store
+                // forwarding (measured: the scatter took twice the product's time).
+                let k = self.shape.kernel;
+                let order: Vec<usize> = (0..k)
+                    .flat_map(|b| (0..k).map(move |a| a * k + b))
+                    .collect();
                 // Dᵀ of the row-major `plen × maps` decoder: (m, t) at t·maps + m
-                ws.dindex =
-                    GatherIndex::new((0..maps).collect(), (0..plen).map(|t| t * maps).collect());
+                let dt_offsets = order.iter().map(|t| t * maps).collect();
+                ws.dindex = GatherIndex::new((0..maps).collect(), dt_offsets);
+                let offsets = self.shape.patch_offsets();
+                let bases = self.shape.placement_bases(x.nrows());
+                ws.sindex = GatherIndex::new(bases, order.iter().map(|&t| offsets[t]).collect());
             }
-            ws.ycols.resize(plen * ld, 0.0);
             let dt = ws.dindex.over(self.dec.as_slice());
-            let (zt, yt) = (&ws.zt, &mut ws.ycols);
-            gathered_gemm_tn(-1.0, dt, zt, rows, ld, false, yt, ld, &mut ws.scratch);
-            col2im_add_t(&self.shape, &ws.ycols, ld, ws.r.as_mut_slice());
+            let out = ws.sindex.over_mut(ws.r.as_mut_slice());
+            gathered_gemm_tn_scatter(-1.0, dt, &ws.zt, ld, out, &mut ws.scratch);
         } else {
             if ws.zindex.rows() != rows || ws.zindex.cols() != maps {
                 ws.zindex = GatherIndex::row_major(rows, maps, maps);
@@ -423,7 +448,7 @@ impl ConvAe {
             &mut ws.scratch,
         );
         // encoder: ∂U, ∂g, ∂d, then ∂W = ∂Uᵀ P = (Pᵀ ∂U)ᵀ
-        encoder_activation_backward(self.form, &self.gain, &ws.u, &ws.h, &mut ws.gz, grads);
+        encoder_activation_backward(self.form, &self.gain, &ws.h, &mut ws.gz, grads);
         ws.gwt.resize(self.shape.patch_len() * maps, 0.0);
         gathered_gemm_tn(
             1.0,

@@ -245,7 +245,7 @@ impl GroupAe {
 
     /// Back-propagates `ws.gz = ∂L/∂F(x)` through the encoder into W, bias and gain.
     fn encoder_backward(&self, x: &Mat, ws: &mut GroupAeWorkspace, grads: &mut GroupAeGrads) {
-        encoder_activation_backward(self.form, &self.gain, &ws.u, &ws.h, &mut ws.gz, grads);
+        encoder_activation_backward(self.form, &self.gain, &ws.h, &mut ws.gz, grads);
         gemm(1.0, ws.gz.t(), x.view(), 0.0, grads.w.view_mut());
     }
 
@@ -387,7 +387,6 @@ pub(crate) fn encoder_activation(
 pub(crate) fn encoder_activation_backward(
     form: EncoderForm,
     gain: &[f32],
-    u: &Mat,
     h: &Mat,
     gz: &mut Mat,
     grads: &mut GroupAeGrads,
@@ -401,16 +400,16 @@ pub(crate) fn encoder_activation_backward(
         let g8: Vec<f32x8> = gain.chunks_exact(8).map(load8).collect();
         let mut dg = vec![f32x8::ZERO; n / 8];
         let mut db = vec![f32x8::ZERO; n / 8];
-        let elems = gz.as_mut_slice().chunks_exact_mut(8).zip(
-            h.as_slice()
-                .chunks_exact(8)
-                .zip(u.as_slice().chunks_exact(8)),
-        );
+        let elems = gz
+            .as_mut_slice()
+            .chunks_exact_mut(8)
+            .zip(h.as_slice().chunks_exact(8));
         let blocks = (0..n / 8).cycle();
-        for ((gc, (hc, uc)), k) in elems.zip(blocks) {
-            let gv = load8(gc);
-            dg[k] += gv * load8(hc);
-            let gv = load8(uc).cmp_gt(f32x8::ZERO).blend(gv * g8[k], f32x8::ZERO);
+        for ((gc, hc), k) in elems.zip(blocks) {
+            let (gv, hv) = (load8(gc), load8(hc));
+            dg[k] += gv * hv;
+            // h = max(u, 0) > 0 exactly where u > 0
+            let gv = hv.cmp_gt(f32x8::ZERO).blend(gv * g8[k], f32x8::ZERO);
             store8(gc, gv);
             db[k] += gv;
         }
@@ -420,22 +419,22 @@ pub(crate) fn encoder_activation_backward(
         }
         return;
     }
-    for ((grow, hrow), urow) in gz.rows_mut().zip(h.rows()).zip(u.rows()) {
-        let elems = grow.iter_mut().zip(hrow).zip(urow);
+    for (grow, hrow) in gz.rows_mut().zip(h.rows()) {
+        let elems = grow.iter_mut().zip(hrow);
         let params = gain
             .iter()
             .zip(grads.gain.iter_mut().zip(grads.bias.iter_mut()));
         match form {
             EncoderForm::Relu => {
-                for (((g, h), u), (gn, (dg, db))) in elems.zip(params) {
+                for ((g, h), (gn, (dg, db))) in elems.zip(params) {
                     *dg += *g * h;
-                    let deriv = if *u > 0.0 { 1.0 } else { 0.0 };
+                    let deriv = if *h > 0.0 { 1.0 } else { 0.0 };
                     *g *= gn * deriv;
                     *db += *g;
                 }
             }
             EncoderForm::Tanh => {
-                for (((g, h), _), (gn, (dg, db))) in elems.zip(params) {
+                for ((g, h), (gn, (dg, db))) in elems.zip(params) {
                     *dg += *g * h;
                     *g *= gn * (1.0 - h * h);
                     *db += *g;
