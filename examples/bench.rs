@@ -336,7 +336,7 @@ fn conv(only: Option<&str>) {
 /// on the materialised patch matrix (im2col not timed), GFLOP/s.
 fn conv_kernels() {
     use drsae::kernels::{
-        gathered_gemm, gathered_gemm_relu, gathered_gemm_tn, gathered_gemm_tn_scatter, im2col,
+        gathered_gemm, gathered_gemm_relu, gathered_gemm_scatter, gathered_gemm_tn, im2col,
         ConvShape, GatherIndex,
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
@@ -354,12 +354,9 @@ fn conv_kernels() {
     let mut out = Mat::zeros(rows, maps);
     let mut yout = Mat::zeros(rows, shape.patch_len());
     let mut small = Mat::zeros(shape.patch_len(), maps);
-    // The single-channel decoder: Zᵀ with padded rows, the `maps × patch_len` matrix `w`
-    // read as Dᵀ, and the patch index, both with the taps in column-major order (as
-    // `ConvAe` does), to add the product straight into images.
-    let ldz = drsae::linalg::padded_stride(rows);
-    let mut zt = vec![0.0; maps * ldz];
-    drsae::linalg::transpose_into(z.as_slice(), rows, maps, &mut zt, ldz);
+    // The single-channel decoder: the `maps × patch_len` matrix `w` read as Dᵀ and the
+    // patch index, both with the taps in column-major order (as `ConvAe` does), to add
+    // Z·Dᵀ straight into images.
     let k = shape.kernel;
     let order: Vec<usize> = (0..k)
         .flat_map(|b| (0..k).map(move |a| a * k + b))
@@ -419,13 +416,13 @@ fn conv_kernels() {
             }),
         ),
         (
-            // The single-channel layers' decoder: Yᵀ = (Dᵀ)ᵀ·Zᵀ added into the images
-            // (col2im included, unlike the other decoder lines).
-            "gathered_decoder_scatter_25x16x4608_1thread",
+            // The single-channel layers' decoder: Z·Dᵀ added into the images (col2im
+            // included, unlike the other decoder lines).
+            "gathered_decoder_scatter_4608x16x25_1thread",
             rate(&mut || {
                 let dt = dtidx.over(w.as_slice());
                 let target = sidx.over_mut(images.as_mut_slice());
-                gathered_gemm_tn_scatter(1.0, dt, &zt, ldz, target, &mut scratch);
+                gathered_gemm_scatter(1.0, z.as_slice(), maps, dt, target, &mut scratch);
             }),
         ),
         (

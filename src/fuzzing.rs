@@ -280,26 +280,18 @@ pub fn layouts(data: &[u8]) {
         assert_eq!(lhs, rhs, "im2col/col2im not adjoint for {shape:?}");
         let w = shape.coverage_weights();
         assert!(w.iter().all(|v| *v > 0.0 && *v <= 1.0));
-        // col2im from the transposed patch matrix
         let rows = batch * shape.positions();
         let plen = shape.patch_len();
-        let ld = crate::linalg::padded_stride(rows);
-        let mut yt = vec![0.0; plen * ld];
-        for r in 0..rows {
-            for t in 0..plen {
-                yt[t * ld + r] = y[r * plen + t];
-            }
-        }
-        // … added straight from the product: Yᵀ = Iᵀ·Yᵀ scattered (integer values: exact)
+        // col2im added straight from a product: Y·I scattered (integer values: exact)
         let eye = Mat::from_fn(plen, plen, |i, j| if i == j { 1.0 } else { 0.0 });
         let eye_index = crate::kernels::GatherIndex::row_major(plen, plen, plen);
         let pidx = crate::kernels::GatherIndex::patches(&shape, batch);
         let mut back_t = vec![0.0; x.len()];
-        crate::kernels::gathered_gemm_tn_scatter(
+        crate::kernels::gathered_gemm_scatter(
             1.0,
+            &y,
+            plen,
             eye_index.over(eye.as_slice()),
-            &yt,
-            ld,
             pidx.over_mut(&mut back_t),
             &mut Vec::new(),
         );

@@ -11,7 +11,7 @@ pub(crate) use group_norm::tree_size;
 pub use group_norm::Groups;
 pub use im2col::{col2im_add, im2col, ConvShape};
 pub use patch_gemm::{
-    gathered_gemm, gathered_gemm_relu, gathered_gemm_tn, gathered_gemm_tn_scatter, GatherIndex,
+    gathered_gemm, gathered_gemm_relu, gathered_gemm_scatter, gathered_gemm_tn, GatherIndex,
     Gathered, GatheredMut,
 };
 pub use shrink::{

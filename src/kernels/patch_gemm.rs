@@ -21,7 +21,7 @@
 //!
 //! Both kernels hand their register tiles to a sink instead of storing them, which serves
 //! two fused epilogues: [`gathered_gemm_relu`] (bias, ReLU and gain applied per tile: an
-//! encoder layer that never writes its pre-activation) and [`gathered_gemm_tn_scatter`]
+//! encoder layer that never writes its pre-activation) and [`gathered_gemm_scatter`]
 //! (the product added into a gathered matrix: col2im without the patch matrix, eight
 //! neighbouring placements per vector add).
 //!
@@ -81,7 +81,7 @@ impl<'a> Gathered<'a> {
     }
 }
 
-/// A writable gathered matrix: the target of [`gathered_gemm_tn_scatter`], which adds into
+/// A writable gathered matrix: the target of [`gathered_gemm_scatter`], which adds into
 /// `data[base[r] + offset[c]]` (with a patch index: col2im, the adjoint of reading patches).
 /// Elements may overlap (neighbouring patches share pixels); additions into a shared
 /// element accumulate.
@@ -367,7 +367,7 @@ impl TileSink for Relu {
     #[inline(always)]
     unsafe fn tile<const R: usize, const V: usize>(
         &self,
-        acc: &[[f32x8; V]; R],
+        acc: [[f32x8; V]; R],
         i0: usize,
         j0: usize,
         count: usize,
@@ -520,7 +520,7 @@ unsafe fn rows_tile<const R: usize, const V: usize, S: TileSink>(
             }
         }
     }
-    sink.tile(&acc, r0, j0, count, alpha, accumulate);
+    sink.tile(acc, r0, j0, count, alpha, accumulate);
 }
 
 /// Where the tiles of a product go: a row-major C, or a gathered matrix added into.
@@ -529,7 +529,7 @@ trait TileSink {
     /// `count ≤ 8·V` columns from `j0` (`α·acc`, added to the old values when `accumulate`).
     unsafe fn tile<const R: usize, const V: usize>(
         &self,
-        acc: &[[f32x8; V]; R],
+        acc: [[f32x8; V]; R],
         i0: usize,
         j0: usize,
         count: usize,
@@ -560,7 +560,7 @@ impl TileSink for Dense {
     #[inline(always)]
     unsafe fn tile<const R: usize, const V: usize>(
         &self,
-        acc: &[[f32x8; V]; R],
+        acc: [[f32x8; V]; R],
         i0: usize,
         j0: usize,
         count: usize,
@@ -568,7 +568,7 @@ impl TileSink for Dense {
         accumulate: bool,
     ) {
         let dst = self.ptr.add(i0 * self.ld + j0);
-        store_tile(acc, dst, self.ld, count, alpha, accumulate);
+        store_tile(&acc, dst, self.ld, count, alpha, accumulate);
     }
 
     unsafe fn block(
@@ -616,7 +616,7 @@ impl TileSink for Scatter<'_> {
     #[inline(always)]
     unsafe fn tile<const R: usize, const V: usize>(
         &self,
-        acc: &[[f32x8; V]; R],
+        acc: [[f32x8; V]; R],
         i0: usize,
         j0: usize,
         count: usize,
@@ -702,92 +702,181 @@ pub fn gathered_gemm_tn(
         ptr: c.as_mut_ptr(),
         ld: ldc,
     };
-    tn(alpha, a, g, n, ldg, accumulate, &sink, scratch);
+    tn(
+        alpha,
+        a,
+        Operand::Rows(g, ldg),
+        n,
+        accumulate,
+        &sink,
+        scratch,
+    );
 }
 
-/// `out ← out + α·Gᵀ·A`, out a gathered `n × k` matrix: with A gathered `m × k` and G
-/// row-major `m × n` (row stride `ldg`), adds `α·(AᵀG)(i, j)` into element (j, i) of out.
-/// With out the patch index of a batch of images (rows the placements, columns the patch
-/// taps) this is col2im of the `n × k` patch matrix `α·GᵀA` without materialising it: the
-/// decoder of a single-channel convolutional layer, `images += col2im(α·Zᵀᵀ·Dᵀ)`. The sums
-/// are those of [`gathered_gemm_tn`]; the additions into shared elements happen in a fixed
-/// order (column blocks of 16, then rows of C).
+/// `out ← out + α·H·A`: H row-major `n × m` (row stride `ldh`), A gathered `m × k`, out a
+/// gathered `n × k` matrix added into. With out the patch index of a batch of images (rows
+/// the placements, columns the kernel taps) this is col2im of the patch matrix `α·H·A`
+/// without materialising it: the decoder of a single-channel convolutional layer,
+/// `images += col2im(α·Z·Dᵀ)` with A = Dᵀ read in place. It runs as [`gathered_gemm_tn`]
+/// on G = Hᵀ, each block of 16 rows of H transposed into L1 just before use, each
+/// register tile of (H·A)ᵀ added into out — eight neighbouring placements of one tap are
+/// one vector add. Additions into shared elements happen in a fixed order (blocks of 16
+/// rows of H, then columns of A).
 ///
 /// # Panics
 /// If the shapes disagree.
 #[track_caller]
-pub fn gathered_gemm_tn_scatter(
+pub fn gathered_gemm_scatter(
     alpha: f32,
+    h: &[f32],
+    ldh: usize,
     a: Gathered<'_>,
-    g: &[f32],
-    ldg: usize,
     out: GatheredMut<'_>,
     scratch: &mut Vec<f32>,
 ) {
-    let (k, n) = (a.cols(), out.rows());
+    let (m, k, n) = (a.rows(), a.cols(), out.rows());
     assert_eq!(
         out.cols(),
         k,
         "A has {k} columns, the target {}",
         out.cols()
     );
-    if k == 0 || n == 0 || a.rows() == 0 {
+    assert!(
+        ldh >= m && (n == 0 || h.len() >= (n - 1) * ldh + m),
+        "H of {} values (row stride {ldh}) for {n}×{m}",
+        h.len()
+    );
+    if k == 0 || n == 0 || m == 0 {
         return;
     }
     // SAFETY: every target element is in bounds (`GatherIndex::over_mut`) and `out.data`
-    // is borrowed mutably, so it aliases neither A's data nor G.
+    // is borrowed mutably, so it aliases neither A's data nor H.
     let sink = Scatter {
         data: out.data.as_mut_ptr(),
         base: out.base,
         offset: out.offset,
     };
-    tn(alpha, a, g, n, ldg, true, &sink, scratch);
+    tn(
+        alpha,
+        a,
+        Operand::Transposed(h, ldh),
+        n,
+        true,
+        &sink,
+        scratch,
+    );
 }
 
-/// The body of [`gathered_gemm_tn`] for any sink of rows `0..k`, columns `0..n`.
+/// The dense operand G (`m × n`) of the tn products: as stored (row stride), or given by
+/// its transpose (`n × m`, row stride), staged into L1 block by block.
+#[derive(Clone, Copy)]
+enum Operand<'a> {
+    Rows(&'a [f32], usize),
+    Transposed(&'a [f32], usize),
+}
+
+/// Writes rows `r0..r1` and columns `j0..j0+width` of G into `stage` (row stride `width`)
+/// from `gt` = Gᵀ (`n × m`, row stride `ld`, length checked by the caller); columns ≥ n
+/// are zero. Full 8 × 8 blocks go through a register transpose.
+fn stage_transposed(
+    gt: &[f32],
+    ld: usize,
+    n: usize,
+    (r0, r1): (usize, usize),
+    (j0, width): (usize, usize),
+    stage: &mut [f32],
+) {
+    let (rows, cols) = (r1 - r0, (n - j0).min(width));
+    let (r8, c8) = (rows / L * L, cols / L * L);
+    for jb in (0..c8).step_by(L) {
+        for rb in (0..r8).step_by(L) {
+            let block: [f32x8; L] =
+                std::array::from_fn(|t| crate::linalg::load8(&gt[(j0 + jb + t) * ld + r0 + rb..]));
+            for (i, v) in f32x8::transpose(block).iter().enumerate() {
+                crate::linalg::store8(&mut stage[(rb + i) * width + jb..], *v);
+            }
+        }
+        for r in r8..rows {
+            for t in jb..jb + L {
+                stage[r * width + t] = gt[(j0 + t) * ld + r0 + r];
+            }
+        }
+    }
+    for r in 0..rows {
+        for j in c8..width {
+            stage[r * width + j] = if j < cols {
+                gt[(j0 + j) * ld + r0 + r]
+            } else {
+                0.0
+            };
+        }
+    }
+}
+
+/// The body of [`gathered_gemm_tn`] and [`gathered_gemm_scatter`] for any sink of rows
+/// `0..k`, columns `0..n`.
 #[allow(clippy::too_many_arguments)]
 #[track_caller]
 fn tn<S: TileSink>(
     alpha: f32,
     a: Gathered<'_>,
-    g: &[f32],
+    g: Operand<'_>,
     n: usize,
-    ldg: usize,
     accumulate: bool,
     sink: &S,
     scratch: &mut Vec<f32>,
 ) {
     let (m, k) = (a.rows(), a.cols());
-    assert!(ldg >= n, "row stride {ldg} < {n} columns");
-    assert!(g.len() >= (m - 1) * ldg + n, "G too short for {m}×{n}");
     let npad = n.div_ceil(L) * L;
-    // G with rows padded to a multiple of 8 (a copy only when n is not one already).
+    // G rows padded to a multiple of 8: a copy when G is stored with n not one already;
+    // a transposed G is staged (and padded) per block instead.
     let padded: Vec<f32>;
-    let (gp, ldg) = if n % L == 0 {
-        (g.as_ptr(), ldg)
-    } else {
-        let mut p = vec![0.0; m * npad];
-        for r in 0..m {
-            p[r * npad..r * npad + n].copy_from_slice(&g[r * ldg..r * ldg + n]);
+    let (gp, ldg, gt) = match g {
+        Operand::Rows(g, ldg) => {
+            assert!(ldg >= n, "row stride {ldg} < {n} columns");
+            assert!(g.len() >= (m - 1) * ldg + n, "G too short for {m}×{n}");
+            if n % L == 0 {
+                (g.as_ptr(), ldg, None)
+            } else {
+                let mut p = vec![0.0; m * npad];
+                for r in 0..m {
+                    p[r * npad..r * npad + n].copy_from_slice(&g[r * ldg..r * ldg + n]);
+                }
+                padded = p;
+                (padded.as_ptr(), npad, None)
+            }
         }
-        padded = p;
-        (padded.as_ptr(), npad)
+        Operand::Transposed(gt, ld) => {
+            assert!(
+                ld >= m && gt.len() >= (n - 1) * ld + m,
+                "Gᵀ too short for {n}×{m}"
+            );
+            (std::ptr::null(), 0, Some((gt, ld)))
+        }
     };
-    let part = scratch;
+    // scratch: the chunk sums (k × 32) and the staged block of G (MC × 32)
+    let width_max = TN_VECTORS * L;
+    scratch.clear();
+    scratch.resize(
+        k * width_max + if gt.is_some() { MC * width_max } else { 0 },
+        0.0,
+    );
+    let (part, stage) = scratch.split_at_mut(k * width_max);
     // SAFETY: A's elements are in bounds (`Gathered::new`); G rows are read up to column
-    // npad, inside g when n is a multiple of 8 (the last row ends at (m−1)·ldg + n ≤ len)
-    // and inside the padded copy otherwise; tiles go to rows < k, columns < n of the sink.
+    // npad, inside g when n is a multiple of 8 (the last row ends at (m−1)·ldg + n ≤ len),
+    // inside the padded copy or the staged block otherwise; tiles go to rows < k, columns
+    // < n of the sink.
     unsafe {
         let mut j0 = 0;
         while j0 < npad {
-            let width = (npad - j0).min(TN_VECTORS * L);
+            let width = (npad - j0).min(width_max);
             let count = (n - j0).min(width);
             // Chunks of MC rows of G stay in L1 while every column tile of A passes; the
             // chunk sums are added in chunk order into `part` (raw), scaled at the end.
             let chunked = m > MC;
+            let part = &mut part[..k * width];
             if chunked {
-                part.clear();
-                part.resize(k * width, 0.0);
+                part.fill(0.0);
             }
             let in_part = Dense {
                 ptr: part.as_mut_ptr(),
@@ -796,7 +885,13 @@ fn tn<S: TileSink>(
             for r0 in (0..m).step_by(MC) {
                 let r1 = (r0 + MC).min(m);
                 let ac = a.row_range(r0, r1);
-                let gb = gp.add(r0 * ldg + j0);
+                let (gb, ldg) = match gt {
+                    None => (gp.add(r0 * ldg + j0), ldg),
+                    Some((gt, ld)) => {
+                        stage_transposed(gt, ld, n, (r0, r1), (j0, width), stage);
+                        (stage.as_ptr(), width)
+                    }
+                };
                 macro_rules! run {
                     ($v:literal) => {{
                         const RMAX: usize = tile_rows($v);
@@ -862,7 +957,7 @@ unsafe fn reduce_tiles<const V: usize, S: TileSink>(
 
 /// Rows `c0..c0+R` of C (columns `c0..` of A), `count` columns from `j0`.
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-#[inline(always)]
+#[inline(never)]
 unsafe fn reduce_tile<const R: usize, const V: usize, S: TileSink>(
     a: Gathered<'_>,
     c0: usize,
@@ -888,7 +983,7 @@ unsafe fn reduce_tile<const R: usize, const V: usize, S: TileSink>(
             }
         }
     }
-    sink.tile(&acc, c0, j0, count, alpha, accumulate);
+    sink.tile(acc, c0, j0, count, alpha, accumulate);
 }
 
 #[cfg(test)]
@@ -1004,10 +1099,11 @@ mod tests {
 
     #[test]
     fn scatter_product_equals_col2im_of_the_product() {
-        // out += col2im(α·Gᵀ·A): A a small gathered m × k (a decoder read transposed),
-        // G m × n, the target the patch index of a batch (n placements × k taps). Output
-        // widths with whole runs of 8 placements (16, 24), with runs cut by row ends (7,
-        // 10) and several channels (no runs); m beyond one row chunk (MC).
+        // out += col2im(α·H·A): A a small gathered m × k (a decoder read transposed),
+        // H n × m (codes), the target the patch index of a batch (n placements × k taps).
+        // Output widths with whole runs of 8 placements (16, 24), with runs cut by row
+        // ends (7, 10) and several channels (no runs); m not a multiple of 8 and beyond
+        // one row chunk (MC).
         for &(h, w, ch, kern, m) in &[
             (20, 20, 1, 5, 16),
             (28, 28, 1, 5, 8),
@@ -1021,14 +1117,14 @@ mod tests {
             let dec = values(k * m, 11); // row-major k × m, read as Aᵀ
             let didx = GatherIndex::new((0..m).collect(), (0..k).map(|t| t * m).collect());
             let a = didx.over(&dec);
-            let ld = n + 3;
-            let g = values(m * ld, 12);
-            // reference: Y = Gᵀ·A (n × k) in f64, then col2im
+            let ldh = m + 3;
+            let hm = values(n * ldh, 12);
+            // reference: Y = H·A (n × k) in f64, then col2im
             let mut y = vec![0.0f32; n * k];
             for j in 0..n {
                 for t in 0..k {
                     let v: f64 = (0..m)
-                        .map(|r| g[r * ld + j] as f64 * dec[t * m + r] as f64)
+                        .map(|r| hm[j * ldh + r] as f64 * dec[t * m + r] as f64)
                         .sum();
                     y[j * k + t] = (-0.5 * v) as f32;
                 }
@@ -1039,7 +1135,7 @@ mod tests {
             let mut got = start.clone();
             let idx = GatherIndex::patches(&shape, batch);
             let mut scratch = Vec::new();
-            gathered_gemm_tn_scatter(-0.5, a, &g, ld, idx.over_mut(&mut got), &mut scratch);
+            gathered_gemm_scatter(-0.5, &hm, ldh, a, idx.over_mut(&mut got), &mut scratch);
             for (g, w) in got.iter().zip(&want) {
                 assert!(
                     (g - w).abs() < 1e-4 * (1.0 + w.abs()),

@@ -18,7 +18,7 @@
 //! ([`gathered_gemm`], [`gathered_gemm_tn`]) that index the images in place. With the ReLU
 //! form the bias, ReLU and gain are applied inside the encoder product
 //! ([`gathered_gemm_relu`]); single-channel layers add the decoder product straight into
-//! the residual images ([`gathered_gemm_tn_scatter`]), so neither U nor Y is written.
+//! the residual images ([`gathered_gemm_scatter`]), so neither U nor Y is written.
 //!
 //! # Example: train one layer, then use its pooled outputs as the next layer's input
 //! ```
@@ -52,10 +52,10 @@ use super::{EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss};
 #[cfg(doc)]
 use crate::kernels::im2col;
 use crate::kernels::{
-    col2im_add, gathered_gemm, gathered_gemm_relu, gathered_gemm_tn, gathered_gemm_tn_scatter,
+    col2im_add, gathered_gemm, gathered_gemm_relu, gathered_gemm_scatter, gathered_gemm_tn,
     ConvShape, GatherIndex, Groups,
 };
-use crate::linalg::{padded_stride, transpose_into, Mat};
+use crate::linalg::{transpose_into, Mat};
 use rand::Rng;
 
 /// Parameters of a convolutional group-sparse auto-encoder.
@@ -88,8 +88,6 @@ pub struct ConvAeWorkspace {
     dindex: GatherIndex,
     /// The patch matrix with its taps in column-major order (the decoder's scatter target).
     sindex: GatherIndex,
-    /// Zᵀ (single-channel decoder).
-    zt: Vec<f32>,
     /// Packed right operand / padded copy of the gathered GEMMs.
     scratch: Vec<f32>,
     /// `∂Wᵀ`, `patch_len × maps`.
@@ -128,7 +126,7 @@ struct Chunk {
 
 /// Images per chunk of [`ConvAe::gradients`]: fixed, so the split (and the result) does not
 /// depend on the thread count.
-pub const CONV_CHUNK: usize = 8;
+pub const CONV_CHUNK: usize = 4;
 
 impl ConvAe {
     /// Random initialisation as [`GroupAe::init`] with `patch_len` inputs and `maps` units:
@@ -194,13 +192,11 @@ impl ConvAe {
     /// (`out_h·out_w·maps` values, channels-last), left in the workspace.
     #[track_caller]
     pub fn encode<'a>(&self, x: &Mat, ws: &'a mut ConvAeWorkspace) -> &'a Mat {
-        self.encode_impl(x, ws, false);
+        self.encode_impl(x, ws);
         &ws.z
     }
 
-    /// [`ConvAe::encode`], also writing Zᵀ into `ws.zt` (row stride
-    /// [`padded_stride`]`(rows)`) when `transposed`.
-    fn encode_impl(&self, x: &Mat, ws: &mut ConvAeWorkspace, transposed: bool) {
+    fn encode_impl(&self, x: &Mat, ws: &mut ConvAeWorkspace) {
         self.check_input(x);
         let (batch, maps) = (x.nrows(), self.maps());
         let rows = batch * self.shape.positions();
@@ -236,12 +232,6 @@ impl ConvAe {
                 self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
             );
         }
-        if !transposed {
-            return;
-        }
-        let ld = padded_stride(rows);
-        ws.zt.resize(maps * ld, 0.0);
-        transpose_into(ws.z.as_slice(), rows, maps, &mut ws.zt, ld);
     }
 
     /// The L2-pooled features of a batch: row b holds the group norms of image b's codes
@@ -268,18 +258,14 @@ impl ConvAe {
     #[track_caller]
     pub fn forward(&self, x: &Mat, groups: &Groups, ws: &mut ConvAeWorkspace) -> GroupAeLoss {
         self.check_groups(groups);
-        self.encode_impl(x, ws, self.shape.channels == 1);
+        self.encode_impl(x, ws);
         let (rows, plen, maps) = (ws.z.nrows(), self.shape.patch_len(), self.maps());
-        // r = x − col2im(Z Dᵀ). Single-channel images take the decoder patches transposed,
-        // Yᵀ = D Zᵀ = (Dᵀ)ᵀ·Zᵀ with Dᵀ read in place, each tile of Yᵀ added straight into
-        // the images (eight neighbouring placements of one kernel tap are eight neighbouring
-        // pixels: one vector add); multi-channel ones take Y = Z Dᵀ (k·C contiguous values
-        // per kernel row) and col2im.
+        // r = x − col2im(Z Dᵀ). Single-channel images add Z·Dᵀ straight into the residual
+        // (Dᵀ read in place; eight neighbouring placements of one kernel tap are eight
+        // neighbouring pixels: one vector add); multi-channel ones write Y = Z Dᵀ (k·C
+        // contiguous values per kernel row) and col2im it.
         ws.r.clone_from(x);
         if self.shape.channels == 1 {
-            // Zᵀ (written by the encoder) has few long rows: a padded stride keeps them
-            // apart in L1.
-            let ld = padded_stride(rows);
             if ws.dindex.rows() != maps || ws.dindex.cols() != plen || ws.sindex.rows() != rows {
                 // Taps in column-major order (kernel column, then row): the taps of one
                 // register tile then land on different image rows, so its vector adds
@@ -298,7 +284,7 @@ impl ConvAe {
             }
             let dt = ws.dindex.over(self.dec.as_slice());
             let out = ws.sindex.over_mut(ws.r.as_mut_slice());
-            gathered_gemm_tn_scatter(-1.0, dt, &ws.zt, ld, out, &mut ws.scratch);
+            gathered_gemm_scatter(-1.0, ws.z.as_slice(), maps, dt, out, &mut ws.scratch);
         } else {
             if ws.zindex.rows() != rows || ws.zindex.cols() != maps {
                 ws.zindex = GatherIndex::row_major(rows, maps, maps);
