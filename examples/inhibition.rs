@@ -3,13 +3,14 @@
 //! ```text
 //! cargo run --release --example inhibition -- --structure {tree,grid,learned}
 //!     [--data ../shared/data/natural | --data DIR_WITH_MNIST_IDX] [--lambda 0.1]
-//!     [--inhibition 1.0] [--radius 1] [--grid 8] [--patch 8] [--patches 20000] [--zca]
+//!     [--inhibition 1.0] [--radius 1] [--radius-start R] [--grid 8] [--patch 8] [--patches 20000] [--zca]
 //!     [--zca-eps 0.1] [--inference cd|ista] [--time-budget 60] [--seed 0] [--threads P]
 //!     [--out DIR]
 //! ```
 //! tree: units are the nodes of a 3-ary tree of depth 4 (40 units), S_ij = `--inhibition`
 //! unless one is an ancestor of the other. grid: `--grid` × `--grid` units, S_ij = 0 within
-//! `--radius` (wrapping). `--zca` whitens the (contrast-normalised) inputs. learned: 64 units, S learned by projected gradient ascent (fixed total,
+//! `--radius` (wrapping); `--radius-start R` trains with radius R, R − 1, …, `--radius` in
+//! equal shares of the budget (a shrinking neighbourhood, as in Kohonen maps). `--zca` whitens the (contrast-normalised) inputs. learned: 64 units, S learned by projected gradient ascent (fixed total,
 //! 0 ≤ S_ij ≤ 4× its initial value).
 //! With `--out DIR`: `dictionary.png` (tree layout, root at the top, or grid) and `s.png`.
 //! Last stdout line: `{"energy", "mean_nnz", "path_fraction", "seconds", ...}` where energy
@@ -55,6 +56,7 @@ fn main() {
     let lambda: f32 = args.get("lambda", 0.1);
     let inhibition: f32 = args.get("inhibition", 1.0);
     let radius: usize = args.get("radius", 1);
+    let radius_start: usize = args.get("radius-start", radius);
     let grid: usize = args.get("grid", GRID);
     let zca = args.flag("zca");
     let inference = match args.get::<String>("inference", "cd".into()).as_str() {
@@ -65,6 +67,9 @@ fn main() {
     let zca_eps: f32 = args.get("zca-eps", 0.1);
     if grid < 2 {
         die("--grid must be ≥ 2");
+    }
+    if radius_start < radius {
+        die("--radius-start must be ≥ --radius");
     }
     if !(zca_eps.is_finite() && zca_eps > 0.0) {
         die("--zca-eps must be finite and > 0");
@@ -164,19 +169,40 @@ fn main() {
     };
     eprintln!("inhibition ({structure}): {n_train} inputs of {m} values from {dir}, {n} units, λ = {lambda}, {budget} s");
     let progress = Progress::new("inhibition");
-    train_inhibition(&mut model, &train, &cfg, |epoch, st, secs| {
-        progress.report(
-            secs,
-            budget,
-            &format!(
-                "epoch {epoch}: energy/example {:.4}, nnz {:.2}, sweeps {:.1}",
-                st.energy / n_train as f64,
-                st.mean_nnz,
-                st.sweeps
-            ),
-        );
-    })
-    .unwrap_or_else(|e| die(e));
+    // Grid: the uninhibited neighbourhood shrinks from `--radius-start` to `--radius` in
+    // equal shares of the budget, as a Kohonen map's neighbourhood does (the last share
+    // trains with the final S).
+    let radii: Vec<usize> = if structure == "grid" {
+        (radius..=radius_start).rev().collect()
+    } else {
+        vec![radius]
+    };
+    let share = budget / radii.len() as f64;
+    for (stage, &r) in radii.iter().enumerate() {
+        if structure == "grid" {
+            model.s = grid_inhibition(grid, grid, r, inhibition).unwrap_or_else(|e| die(e));
+        }
+        let done = stage as f64 * share;
+        let cfg = InhibitionConfig {
+            time_budget: Some(share),
+            seed: seed.wrapping_add(stage as u64),
+            ..cfg.clone()
+        };
+        train_inhibition(&mut model, &train, &cfg, |epoch, st, secs| {
+            progress.report(
+                done + secs,
+                budget,
+                &format!(
+                    "{}epoch {epoch}: energy/example {:.4}, nnz {:.2}, sweeps {:.1}",
+                    if radii.len() > 1 { format!("radius {r}, ") } else { String::new() },
+                    st.energy / n_train as f64,
+                    st.mean_nnz,
+                    st.sweeps
+                ),
+            );
+        })
+        .unwrap_or_else(|e| die(e));
+    }
     // Held-out evaluation.
     let mut z = Mat::zeros(held_out, n);
     let st = inhibited_codes(&model.w, &model.s, &test, &mut z, lambda, 200, 1e-4)
