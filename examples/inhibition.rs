@@ -194,7 +194,11 @@ fn main() {
                 budget,
                 &format!(
                     "{}epoch {epoch}: energy/example {:.4}, nnz {:.2}, sweeps {:.1}",
-                    if radii.len() > 1 { format!("radius {r}, ") } else { String::new() },
+                    if radii.len() > 1 {
+                        format!("radius {r}, ")
+                    } else {
+                        String::new()
+                    },
                     st.energy / n_train as f64,
                     st.mean_nnz,
                     st.sweeps

@@ -220,6 +220,31 @@ const fn tile_rows(v: usize) -> usize {
     }
 }
 
+/// Runs `$body` with the const `$v` set to the number of 8-column vectors in `$width`
+/// (1 to `$max` ≤ 4): the one place where a column block's width becomes a tile shape.
+macro_rules! with_vectors {
+    ($width:expr, $max:expr, $v:ident => $body:expr) => {
+        match ($width / L).min($max) {
+            1 => {
+                const $v: usize = 1;
+                $body
+            }
+            2 => {
+                const $v: usize = 2;
+                $body
+            }
+            3 => {
+                const $v: usize = 3;
+                $body
+            }
+            _ => {
+                const $v: usize = 4;
+                $body
+            }
+        }
+    };
+}
+
 /// Writes `α·acc` (plus the old values when `accumulate`) to the first `count ≤ 8` floats
 /// at `dst`.
 #[inline(always)]
@@ -444,33 +469,25 @@ fn rows<S: RowsSink>(
                 let acc = accumulate || kb > 0;
                 let last = kb + KC >= k;
                 macro_rules! run {
-                    ($v:literal, $sink:expr) => {{
-                        const R: usize = tile_rows($v);
-                        let mut r = 0;
-                        while r + R <= m {
-                            rows_tile::<R, $v, _>(ab, r, bp, npad, $sink, j0, count, alpha, acc);
-                            r += R;
-                        }
-                        while r < m {
-                            rows_tile::<1, $v, _>(ab, r, bp, npad, $sink, j0, count, alpha, acc);
-                            r += 1;
-                        }
-                    }};
-                }
-                macro_rules! widths {
                     ($sink:expr) => {
-                        match width / L {
-                            1 => run!(1, $sink),
-                            2 => run!(2, $sink),
-                            3 => run!(3, $sink),
-                            _ => run!(4, $sink),
-                        }
+                        with_vectors!(width, 4, V => {
+                            const R: usize = tile_rows(V);
+                            let mut r = 0;
+                            while r + R <= m {
+                                rows_tile::<R, V, _>(ab, r, bp, npad, $sink, j0, count, alpha, acc);
+                                r += R;
+                            }
+                            while r < m {
+                                rows_tile::<1, V, _>(ab, r, bp, npad, $sink, j0, count, alpha, acc);
+                                r += 1;
+                            }
+                        })
                     };
                 }
                 if last {
-                    widths!(sink)
+                    run!(sink)
                 } else {
-                    widths!(&partial)
+                    run!(&partial)
                 }
             }
             j0 += width;
@@ -892,34 +909,23 @@ fn tn<S: TileSink>(
                         (stage.as_ptr(), width)
                     }
                 };
-                macro_rules! run {
-                    ($v:literal) => {{
-                        const RMAX: usize = tile_rows($v);
-                        // Even tiles: k = passes · R (+ a shorter last one).
-                        let passes = k.div_ceil(RMAX);
-                        let r = k.div_ceil(passes);
-                        let mut c0 = 0;
-                        while c0 < k {
-                            let rr = r.min(k - c0);
-                            if chunked {
-                                reduce_tiles::<$v, _>(
-                                    rr, ac, c0, gb, ldg, &in_part, 0, count, 1.0, true,
-                                );
-                            } else {
-                                reduce_tiles::<$v, _>(
-                                    rr, ac, c0, gb, ldg, sink, j0, count, alpha, accumulate,
-                                );
-                            }
-                            c0 += rr;
+                with_vectors!(width, TN_VECTORS, V => {
+                    // Even tiles: k = passes · R (+ a shorter last one).
+                    let passes = k.div_ceil(tile_rows(V));
+                    let r = k.div_ceil(passes);
+                    let mut c0 = 0;
+                    while c0 < k {
+                        let rr = r.min(k - c0);
+                        if chunked {
+                            reduce_tiles::<V, _>(rr, ac, c0, gb, ldg, &in_part, 0, count, 1.0, true);
+                        } else {
+                            reduce_tiles::<V, _>(
+                                rr, ac, c0, gb, ldg, sink, j0, count, alpha, accumulate,
+                            );
                         }
-                    }};
-                }
-                match width / L {
-                    1 => run!(1),
-                    2 => run!(2),
-                    3 => run!(3),
-                    _ => run!(4),
-                }
+                        c0 += rr;
+                    }
+                })
             }
             if chunked {
                 sink.block(part, width, j0, count, alpha, accumulate);
