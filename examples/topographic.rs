@@ -2,27 +2,33 @@
 //! groups are overlapping square pools on a wrap-around grid of units.
 //!
 //! ```text
-//! cargo run --release --example topographic -- [--data ../shared/data/natural] [--grid 16]
-//!     [--pool 3] [--patch 8] [--lambda 0.3] [--patches 50000] [--form relu|tanh]
-//!     [--sigma S] [--lr 2e-3] [--zca-eps 0.1] [--no-zca] [--lcn SIGMA] [--time-budget 120]
-//!     [--seed 0] [--threads P] [--out DIR]
+//! cargo run --release --example topographic -- [--data ../shared/data/natural] [--grid 12]
+//!     [--pool 3] [--patch 12] [--lambda 0.3] [--pool-start 5] [--lambda-start 0.12]
+//!     [--start-share 0.7] [--patches 50000] [--form relu|tanh] [--sigma S] [--lr 2e-3]
+//!     [--zca-eps 0.1] [--no-zca] [--lcn SIGMA] [--time-budget 120] [--seed 0]
+//!     [--threads P] [--out DIR]
 //! ```
 //! Patches are mean-removed, contrast-normalised and ZCA-whitened (`--zca-eps` is the
-//! regulariser added to the covariance eigenvalues); with 8 × 8 patches and 256 units the
-//! map is 4× over-complete and its filters are localised edges (measured; 12 × 12 patches
-//! gave gratings). `--no-zca` skips the whitening; `--lcn SIGMA` replaces it by local
-//! contrast normalisation of the whole images (Gaussian σ in pixels) — a cheap whitening
-//! (measured: smooth maps of grating-like filters).
+//! regulariser added to the covariance eigenvalues). Training runs in two stages: for
+//! `--start-share` of the budget with wide pools (`--pool-start`, default `--pool` + 2) and
+//! a weak group term (`--lambda-start`, default 0.4 λ), so that the map orders quickly,
+//! then with the final pools and λ, whose sparsity makes the filters localised edges — a
+//! shrinking neighbourhood, as in Kohonen maps (`--start-share 0`: one stage). Measured:
+//! with one unit per input dimension (12 × 12 patches, 12 × 12 units) the filters are
+//! localised oriented edges and bars; over-complete maps (8 × 8 patches, 16 × 16 units) or
+//! weaker sparsity give gratings; wide pools alone order the map but give gratings, the
+//! final pools alone give edges but a weak map.
+//! `--no-zca` skips the whitening; `--lcn SIGMA` replaces it by local contrast
+//! normalisation of the whole images (Gaussian σ in pixels).
 //! `--sigma` weights each pool member by a Gaussian of its distance to the pool's centre.
 //! `--psd ALPHA` trains PSD-style (20 inference steps from the encoder's prediction per
 //! patch, then one step on D and the encoder) instead of as a plain auto-encoder.
-//! ```text
-//! ```
+//!
 //! With `--out DIR`: `filters.png` (decoder filters at their grid positions) and
 //! `orientation.png` (each unit's preferred orientation as a hue, brightness = selectivity).
 //! Last stdout line: `{"neighbor_orientation_ratio", "pinwheels", "reconstruction_error",
 //! "mean_active_groups", "seconds", "patches_per_s"}`; `reconstruction_error` is
-//! `Σ‖x − Dz‖² / Σ‖x‖²` on held-out patches.
+//! `Σ‖x − Dz‖² / Σ‖x‖²` on held-out patches, `patches_per_s` the last stage's rate.
 
 mod common;
 
@@ -44,10 +50,13 @@ fn main() {
     let dir = args
         .str("data")
         .unwrap_or_else(|| "../shared/data/natural".into());
-    let grid: usize = args.get("grid", 16);
+    let grid: usize = args.get("grid", 12);
     let pool: usize = args.get("pool", 3);
-    let patch: usize = args.get("patch", 8);
+    let pool_start: usize = args.get("pool-start", (pool + 2).min(grid));
+    let patch: usize = args.get("patch", 12);
     let lambda: f32 = args.get("lambda", 0.3);
+    let lambda_start: f32 = args.get("lambda-start", 0.4 * lambda);
+    let start_share: f64 = args.get("start-share", 0.7);
     let count: usize = args.get("patches", 50000);
     let form = match args.get::<String>("form", "relu".into()).as_str() {
         "relu" => EncoderForm::Relu,
@@ -70,6 +79,9 @@ fn main() {
     args.finish();
     if grid < 2 || pool == 0 || pool > grid || patch < 2 || count < 100 {
         die("need --grid ≥ 2, 1 ≤ --pool ≤ --grid, --patch ≥ 2 and --patches ≥ 100");
+    }
+    if pool_start == 0 || pool_start > grid || !(0.0..1.0).contains(&start_share) {
+        die("need 1 ≤ --pool-start ≤ --grid and 0 ≤ --start-share < 1");
     }
     let t0 = Instant::now();
     let mut images = read_pgm_dir(&dir).unwrap_or_else(|e| die(e));
@@ -96,28 +108,48 @@ fn main() {
     let n = grid * grid;
     let groups = Groups::grid(grid, grid, pool, 1, sigma).unwrap_or_else(|e| die(e));
     let mut model = GroupAe::init(patch * patch, n, form, &mut rng);
-    eprintln!("topographic: {count} {patch}×{patch} patches from {} images (ZCA {zca}, LCN {lcn:?}), {grid}×{grid} units, {pool}×{pool} pools, λ = {lambda}, {budget} s", images.len());
-    let progress = Progress::new("topographic");
-    let cfg = GroupAeConfig {
-        lambda,
-        batch: 100,
-        epochs: 10_000,
-        lr,
-        time_budget: Some(budget),
-        seed,
-        psd: psd.map(|a| (a, 20)),
-        ..Default::default()
+    // With `--pool-start`/`--lambda-start`, a first stage (`--start-share` of the budget)
+    // trains with wider pools (or another λ): the map orders quickly with wide pools, then
+    // the final pools and λ sharpen the filters (a shrinking neighbourhood, as in Kohonen
+    // maps).
+    let stages = if start_share > 0.0 {
+        vec![
+            (pool_start, lambda_start, start_share * budget),
+            (pool, lambda, (1.0 - start_share) * budget),
+        ]
+    } else {
+        vec![(pool, lambda, budget)]
     };
-    let report = train_group_ae(&mut model, &train, &groups, &cfg, |epoch, l, secs| {
-        if epoch % 5 == 1 {
-            progress.report(
-                secs,
-                budget,
-                &format!("epoch {epoch}: {}", common::group_loss_summary(l, 4)),
-            );
-        }
-    })
-    .unwrap_or_else(|e| die(e));
+    eprintln!("topographic: {count} {patch}×{patch} patches from {} images (ZCA {zca}, LCN {lcn:?}), {grid}×{grid} units, stages (pool, λ, seconds) {stages:?}", images.len());
+    let progress = Progress::new("topographic");
+    let mut report = None;
+    let mut done = 0.0;
+    for &(p, lam, secs) in &stages {
+        let stage_groups = Groups::grid(grid, grid, p, 1, sigma).unwrap_or_else(|e| die(e));
+        let cfg = GroupAeConfig {
+            lambda: lam,
+            batch: 100,
+            epochs: 10_000,
+            lr,
+            time_budget: Some(secs),
+            seed,
+            psd: psd.map(|a| (a, 20)),
+            ..Default::default()
+        };
+        let r = train_group_ae(&mut model, &train, &stage_groups, &cfg, |epoch, l, t| {
+            if epoch % 5 == 1 {
+                progress.report(
+                    done + t,
+                    budget,
+                    &format!("pool {p}, λ {lam}, epoch {epoch}: {}", common::group_loss_summary(l, 4)),
+                );
+            }
+        })
+        .unwrap_or_else(|e| die(e));
+        done += secs;
+        report = Some(r);
+    }
+    let report = report.expect("at least one stage");
     // Held-out reconstruction and activity.
     let mut ws = GroupAeWorkspace::default();
     let l = model.forward(&test, &groups, &mut ws);
