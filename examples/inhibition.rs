@@ -280,7 +280,9 @@ fn main() {
     if let Some(dir) = &out {
         let tiles: Vec<&[f32]> = filters.iter().map(|f| &f[..]).collect();
         if structure == "tree" {
-            write_tree_png(&dir.join("dictionary.png"), &tiles, side).unwrap_or_else(|e| die(e));
+            let nodes: Vec<Option<&[f32]>> = tiles.iter().map(|t| Some(*t)).collect();
+            common::write_tree_png(&dir.join("dictionary.png"), &nodes, side, BRANCHING, DEPTH)
+                .unwrap_or_else(|e| die(e));
         } else {
             common::write_tiles_png(
                 &dir.join("dictionary.png"),
@@ -314,37 +316,4 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
     let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
     cov / (va * vb).sqrt().max(1e-30)
-}
-
-/// The dictionary laid out as the tree: level L in row L, each node centred over its subtree.
-fn write_tree_png(path: &std::path::Path, tiles: &[&[f32]], side: usize) -> std::io::Result<()> {
-    const ZOOM: usize = 4;
-    let leaves = BRANCHING.pow(DEPTH as u32 - 1);
-    let cell = side + 2;
-    let (w, h) = (leaves * cell * ZOOM, DEPTH * (cell + side) * ZOOM);
-    let mut px = vec![96u8; w * h];
-    let mut node = 0;
-    for level in 0..DEPTH {
-        let count = BRANCHING.pow(level as u32);
-        let span = leaves / count;
-        for k in 0..count {
-            let t = tiles[node];
-            node += 1;
-            let (lo, hi) = t
-                .iter()
-                .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-            let cx = ((k * span) as f64 * cell as f64 + span as f64 * cell as f64 / 2.0
-                - side as f64 / 2.0) as usize
-                * ZOOM;
-            let y0 = (level * (cell + side) + 1) * ZOOM;
-            for y in 0..side * ZOOM {
-                for x in 0..side * ZOOM {
-                    let v = ((t[(y / ZOOM) * side + x / ZOOM] - lo) / (hi - lo).max(1e-12) * 255.0)
-                        as u8;
-                    px[(y0 + y) * w + cx + x] = v;
-                }
-            }
-        }
-    }
-    common::write_png_gray(path, w, h, &px)
 }

@@ -24,6 +24,14 @@
 //! `--psd ALPHA` trains PSD-style (20 inference steps from the encoder's prediction per
 //! patch, then one step on D and the encoder) instead of as a plain auto-encoder.
 //!
+//! `--groups tree [--branching 3] [--depth 6] [--prune-threshold 0.02]` (then `--patch`
+//! defaults to 8 and `--lambda` to 0.8): the groups are every subtree of a complete tree of
+//! units (hierarchical sparsity) instead of pools on a grid; after training, every branch whose subtree is active (non-zero group norm) on
+//! fewer than the threshold fraction of held-out patches is pruned. Writes `tree.png` and
+//! `tree_pruned.png` (filters laid out by the tree, pruned branches blank); last stdout
+//! line `{"tree_units", "pruned_tree_units", "reconstruction_error",
+//! "pruned_reconstruction_error", "mean_active_groups", "seconds", "patches_per_s"}`.
+//!
 //! With `--out DIR`: `filters.png` (decoder filters at their grid positions) and
 //! `orientation.png` (each unit's preferred orientation as a hue, brightness = selectivity).
 //! Last stdout line: `{"neighbor_orientation_ratio", "pinwheels", "reconstruction_error",
@@ -50,11 +58,22 @@ fn main() {
     let dir = args
         .str("data")
         .unwrap_or_else(|| "../shared/data/natural".into());
+    let tree = match args.get::<String>("groups", "grid".into()).as_str() {
+        "grid" => None,
+        "tree" => Some(TreeMode {
+            branching: args.get("branching", 3),
+            depth: args.get("depth", 6),
+            threshold: args.get("prune-threshold", 0.02),
+        }),
+        g => die(format!("--groups {g}: expected grid or tree")),
+    };
     let grid: usize = args.get("grid", 12);
     let pool: usize = args.get("pool", 3);
     let pool_start: usize = args.get("pool-start", (pool + 2).min(grid));
-    let patch: usize = args.get("patch", 12);
-    let lambda: f32 = args.get("lambda", 0.3);
+    // Tree mode: a tree larger than needed (364 units for 64-value patches) and a strong
+    // group term, so that whole branches fall silent and can be pruned.
+    let patch: usize = args.get("patch", if tree.is_some() { 8 } else { 12 });
+    let lambda: f32 = args.get("lambda", if tree.is_some() { 0.8 } else { 0.3 });
     let lambda_start: f32 = args.get("lambda-start", 0.4 * lambda);
     let start_share: f64 = args.get("start-share", 0.7);
     let count: usize = args.get("patches", 50000);
@@ -83,6 +102,15 @@ fn main() {
     if pool_start == 0 || pool_start > grid || !(0.0..1.0).contains(&start_share) {
         die("need 1 ≤ --pool-start ≤ --grid and 0 ≤ --start-share < 1");
     }
+    if let Some(t) = &tree {
+        if !(0.0..=1.0).contains(&t.threshold) {
+            die("--prune-threshold must be in [0, 1]");
+        }
+        // a bad --branching / --depth is reported before any data is read
+        if t.units() > 4096 {
+            die("--groups tree: at most 4,096 units (--branching, --depth)");
+        }
+    }
     let t0 = Instant::now();
     let mut images = read_pgm_dir(&dir).unwrap_or_else(|e| die(e));
     if let Some(sigma) = lcn {
@@ -105,6 +133,28 @@ fn main() {
         x.row_range(0, count).to_owned(),
         x.row_range(count, count + held_out).to_owned(),
     );
+    if let Some(t) = tree {
+        let cfg = GroupAeConfig {
+            lambda,
+            batch: 100,
+            epochs: 10_000,
+            lr,
+            time_budget: Some(budget),
+            seed,
+            psd: psd.map(|a| (a, 20)),
+            ..Default::default()
+        };
+        let m = patch * patch;
+        return t.run(
+            &train,
+            &test,
+            patch,
+            GroupAe::init(m, t.units(), form, &mut rng),
+            &cfg,
+            &out,
+            t0,
+        );
+    }
     let n = grid * grid;
     let groups = Groups::grid(grid, grid, pool, 1, sigma).unwrap_or_else(|e| die(e));
     let mut model = GroupAe::init(patch * patch, n, form, &mut rng);
@@ -141,7 +191,10 @@ fn main() {
                 progress.report(
                     done + t,
                     budget,
-                    &format!("pool {p}, λ {lam}, epoch {epoch}: {}", common::group_loss_summary(l, 4)),
+                    &format!(
+                        "pool {p}, λ {lam}, epoch {epoch}: {}",
+                        common::group_loss_summary(l, 4)
+                    ),
                 );
             }
         })
@@ -176,4 +229,136 @@ fn main() {
         .num("seconds", t0.elapsed().as_secs_f64())
         .num("patches_per_s", report.examples_per_s)
         .print();
+}
+
+/// `--groups tree`: every subtree of a complete tree of units is a group; after training,
+/// the branches whose subtree is active on fewer than `threshold` of the held-out patches
+/// are pruned.
+struct TreeMode {
+    branching: usize,
+    depth: usize,
+    threshold: f64,
+}
+
+impl TreeMode {
+    fn units(&self) -> usize {
+        Groups::tree(self.branching, self.depth)
+            .unwrap_or_else(|e| die(e))
+            .n_units()
+    }
+
+    /// Trains, prunes, reports; writes `tree.png` (all units) and `tree_pruned.png`.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        train: &drsae::linalg::Mat,
+        test: &drsae::linalg::Mat,
+        patch: usize,
+        mut model: GroupAe,
+        cfg: &GroupAeConfig,
+        out: &Option<std::path::PathBuf>,
+        t0: Instant,
+    ) {
+        let groups = Groups::tree(self.branching, self.depth).unwrap_or_else(|e| die(e));
+        let n = groups.n_units();
+        let budget = cfg.time_budget.unwrap_or(0.0);
+        eprintln!(
+            "topographic (tree): {} {patch}×{patch} patches, {}-ary tree of depth {} = {n} units, λ = {}, {budget} s",
+            train.nrows(),
+            self.branching,
+            self.depth,
+            cfg.lambda
+        );
+        let progress = Progress::new("topographic");
+        let report = train_group_ae(&mut model, train, &groups, cfg, |epoch, l, t| {
+            if epoch % 5 == 1 {
+                let msg = format!("epoch {epoch}: {}", common::group_loss_summary(l, 4));
+                progress.report(t, budget, &msg);
+            }
+        })
+        .unwrap_or_else(|e| die(e));
+        let mut ws = GroupAeWorkspace::default();
+        let l = model.forward(test, &groups, &mut ws);
+        let mut z = model.codes(&ws).clone();
+        let before = relative_error(&model, test, &z);
+        // Group k is the subtree rooted at node k (breadth-first numbering, `Groups::tree`).
+        let mut active = vec![0usize; n];
+        let mut norms = vec![0.0; groups.len()];
+        for row in z.rows() {
+            groups.norms(row, &mut norms);
+            for (a, v) in active.iter_mut().zip(&norms) {
+                *a += usize::from(*v > 0.0);
+            }
+        }
+        // Activity of the subtrees, level by level (lowest and median rate).
+        let (mut lo, mut level) = (0, 0);
+        while lo < n {
+            let hi = (lo + self.branching.pow(level as u32)).min(n);
+            let mut rates: Vec<f64> = active[lo..hi]
+                .iter()
+                .map(|a| *a as f64 / test.nrows() as f64)
+                .collect();
+            rates.sort_by(f64::total_cmp);
+            eprintln!(
+                "level {level}: {} subtrees active on {:.2} % (lowest) / {:.2} % (median) of held-out patches",
+                hi - lo,
+                100.0 * rates[0],
+                100.0 * rates[rates.len() / 2]
+            );
+            (lo, level) = (hi, level + 1);
+        }
+        // Parents come before children: a node goes with its pruned parent, or when its own
+        // subtree is rarely active. The root is always kept.
+        let mut keep = vec![true; n];
+        for k in 1..n {
+            let rate = active[k] as f64 / test.nrows() as f64;
+            keep[k] = keep[(k - 1) / self.branching] && rate >= self.threshold;
+        }
+        let kept = keep.iter().filter(|k| **k).count();
+        for row in z.rows_mut() {
+            for (v, k) in row.iter_mut().zip(&keep) {
+                if !k {
+                    *v = 0.0;
+                }
+            }
+        }
+        let after = relative_error(&model, test, &z);
+        eprintln!(
+            "tree: {n} units, {kept} after pruning the branches active on < {:.1} % of held-out patches; relative reconstruction error {before:.4} before, {after:.4} after",
+            100.0 * self.threshold
+        );
+        if let Some(dir) = out {
+            let filters: Vec<Vec<f32>> = (0..n).map(|j| model.filter(j)).collect();
+            let all: Vec<Option<&[f32]>> = filters.iter().map(|f| Some(&f[..])).collect();
+            let pruned: Vec<Option<&[f32]>> = filters
+                .iter()
+                .zip(&keep)
+                .map(|(f, k)| k.then_some(&f[..]))
+                .collect();
+            let (b, d) = (self.branching, self.depth);
+            common::write_tree_png(&dir.join("tree.png"), &all, patch, b, d)
+                .unwrap_or_else(|e| die(e));
+            common::write_tree_png(&dir.join("tree_pruned.png"), &pruned, patch, b, d)
+                .unwrap_or_else(|e| die(e));
+            eprintln!("wrote tree.png and tree_pruned.png to {}", dir.display());
+        }
+        Json::new()
+            .num("tree_units", n as f64)
+            .num("pruned_tree_units", kept as f64)
+            .num("reconstruction_error", before)
+            .num("pruned_reconstruction_error", after)
+            .num("mean_active_groups", l.active_groups)
+            .num("seconds", t0.elapsed().as_secs_f64())
+            .num("patches_per_s", report.examples_per_s)
+            .print();
+    }
+}
+
+/// `Σ‖x − Dz‖² / Σ‖x‖²` for codes z (one example per row).
+fn relative_error(model: &GroupAe, x: &drsae::linalg::Mat, z: &drsae::linalg::Mat) -> f64 {
+    let mut r = x.clone();
+    drsae::linalg::gemm(-1.0, z.view(), model.dec.t(), 1.0, r.view_mut());
+    let num: f64 = r.as_slice().iter().map(|v| (*v as f64).powi(2)).sum();
+    let den: f64 = x.as_slice().iter().map(|v| (*v as f64).powi(2)).sum();
+    num / den.max(1e-30)
 }

@@ -90,6 +90,23 @@ fn missing_data_and_bad_flags() {
         "/nonexistent/dir",
     );
     check_fails_cleanly("pinwheel", &["--grid", "0"], "--grid");
+    check_fails_cleanly("topographic", &["--groups", "ring"], "--groups");
+    check_fails_cleanly("topographic", &["--start-share", "1.5"], "--start-share");
+    check_fails_cleanly(
+        "topographic",
+        &["--groups", "tree", "--prune-threshold", "2"],
+        "--prune-threshold",
+    );
+    check_fails_cleanly(
+        "topographic",
+        &["--groups", "tree", "--depth", "0"],
+        "depth",
+    );
+    check_fails_cleanly(
+        "topographic",
+        &["--groups", "tree", "--depth", "12"],
+        "4,096",
+    );
 }
 
 #[test]

@@ -231,6 +231,50 @@ pub fn write_tiles_png_zoom(
     write_png_gray(path, w, h, &px)
 }
 
+/// Lays out the tiles of a complete tree (`branching` children per node, `depth` levels,
+/// breadth-first numbering: root at the top, each node centred over its children) and
+/// writes a grayscale PNG; `None` tiles (pruned nodes) are left blank. Each tile is `side`
+/// × `side` values scaled to its own [min, max], zoomed so the picture stays ≤ ~2,400 px
+/// wide.
+pub fn write_tree_png(
+    path: &std::path::Path,
+    tiles: &[Option<&[f32]>],
+    side: usize,
+    branching: usize,
+    depth: usize,
+) -> std::io::Result<()> {
+    let leaves = branching.pow(depth as u32 - 1);
+    let cell = side + 2;
+    let zoom = (2400 / (leaves * cell).max(1)).clamp(1, 4);
+    let (w, h) = (leaves * cell * zoom, depth * (cell + side) * zoom);
+    let mut px = vec![96u8; w * h];
+    let mut node = 0;
+    for level in 0..depth {
+        let count = branching.pow(level as u32);
+        let span = leaves / count;
+        for k in 0..count {
+            let tile = tiles.get(node).copied().flatten();
+            node += 1;
+            let Some(t) = tile else { continue };
+            let (lo, hi) = t
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+            let cx = ((k * span) as f64 * cell as f64 + span as f64 * cell as f64 / 2.0
+                - side as f64 / 2.0) as usize
+                * zoom;
+            let y0 = (level * (cell + side) + 1) * zoom;
+            for y in 0..side * zoom {
+                for x in 0..side * zoom {
+                    let v = ((t[(y / zoom) * side + x / zoom] - lo) / (hi - lo).max(1e-12) * 255.0)
+                        as u8;
+                    px[(y0 + y) * w + cx + x] = v;
+                }
+            }
+        }
+    }
+    write_png_gray(path, w, h, &px)
+}
+
 /// Creates `--out DIR` if given.
 pub fn out_dir(args: &Args) -> Option<std::path::PathBuf> {
     args.str("out").map(|d| {
