@@ -282,6 +282,154 @@ unsafe fn store_tile<const R: usize, const V: usize>(
     }
 }
 
+/// Where the tiles of a product go: a row-major C, a gathered matrix added into, or an
+/// activation applied on the way.
+trait TileSink {
+    /// Writes the R × V tile of accumulators for rows `i0..i0+R` of C and its first
+    /// `count ≤ 8·V` columns from `j0` (`α·acc`, added to the old values when `accumulate`).
+    unsafe fn tile<const R: usize, const V: usize>(
+        &self,
+        acc: [[f32x8; V]; R],
+        i0: usize,
+        j0: usize,
+        count: usize,
+        alpha: f32,
+        accumulate: bool,
+    );
+}
+
+/// A sink of the tn kernel, which also hands over whole blocks (its chunk sums).
+trait BlockSink: TileSink {
+    /// Writes rows `0..k` of a block held in `part` (row stride `width`), columns
+    /// `j0..j0+count` of C, as [`TileSink::tile`] does.
+    unsafe fn block(
+        &self,
+        part: &[f32],
+        width: usize,
+        j0: usize,
+        count: usize,
+        alpha: f32,
+        accumulate: bool,
+    );
+}
+
+/// A row-major C with row stride `ld`.
+struct Dense {
+    ptr: *mut f32,
+    ld: usize,
+}
+
+impl TileSink for Dense {
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const V: usize>(
+        &self,
+        acc: [[f32x8; V]; R],
+        i0: usize,
+        j0: usize,
+        count: usize,
+        alpha: f32,
+        accumulate: bool,
+    ) {
+        let dst = self.ptr.add(i0 * self.ld + j0);
+        store_tile(&acc, dst, self.ld, count, alpha, accumulate);
+    }
+}
+
+impl BlockSink for Dense {
+    unsafe fn block(
+        &self,
+        part: &[f32],
+        width: usize,
+        j0: usize,
+        count: usize,
+        alpha: f32,
+        accumulate: bool,
+    ) {
+        for (i, prow) in part.chunks_exact(width).enumerate() {
+            let crow = self.ptr.add(i * self.ld + j0);
+            for (j, v) in prow[..count].iter().enumerate() {
+                let d = crow.add(j);
+                *d = if accumulate {
+                    *d + alpha * v
+                } else {
+                    alpha * v
+                };
+            }
+        }
+    }
+}
+
+/// Cᵀ added into a gathered matrix: element (i, j) of C goes to
+/// `data[base[j] + offset[i]]` (always accumulating). Eight columns of C whose bases are
+/// consecutive (eight neighbouring placements along an image row) are one vector add.
+struct Scatter<'a> {
+    data: *mut f32,
+    base: &'a [usize],
+    offset: &'a [usize],
+}
+
+impl Scatter<'_> {
+    /// True when the bases of columns `j..j+8` are consecutive.
+    #[inline(always)]
+    unsafe fn run_of_8(&self, j: usize) -> bool {
+        let b0 = *self.base.get_unchecked(j);
+        (1..L).all(|t| *self.base.get_unchecked(j + t) == b0 + t)
+    }
+}
+
+impl TileSink for Scatter<'_> {
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const V: usize>(
+        &self,
+        acc: [[f32x8; V]; R],
+        i0: usize,
+        j0: usize,
+        count: usize,
+        alpha: f32,
+        _accumulate: bool,
+    ) {
+        let a = f32x8::splat(alpha);
+        for v in 0..V {
+            let j = j0 + v * L;
+            let cnt = count.saturating_sub(v * L).min(L);
+            if cnt == L && self.run_of_8(j) {
+                let b = self.data.add(*self.base.get_unchecked(j));
+                for (i, acc) in acc.iter().enumerate() {
+                    let d = b.add(*self.offset.get_unchecked(i0 + i));
+                    let old = load8_ptr(d);
+                    std::ptr::write_unaligned(d as *mut [f32; L], (old + a * acc[v]).to_array());
+                }
+            } else {
+                for (i, acc) in acc.iter().enumerate() {
+                    let off = *self.offset.get_unchecked(i0 + i);
+                    for (t, x) in acc[v].to_array().iter().enumerate().take(cnt) {
+                        *self.data.add(*self.base.get_unchecked(j + t) + off) += alpha * x;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl BlockSink for Scatter<'_> {
+    unsafe fn block(
+        &self,
+        part: &[f32],
+        width: usize,
+        j0: usize,
+        count: usize,
+        alpha: f32,
+        _accumulate: bool,
+    ) {
+        for (i, prow) in part.chunks_exact(width).enumerate() {
+            let off = *self.offset.get_unchecked(i);
+            for (j, v) in prow[..count].iter().enumerate() {
+                *self.data.add(*self.base.get_unchecked(j0 + j) + off) += alpha * v;
+            }
+        }
+    }
+}
+
 /// `C ← α·A·B` (or `C ← C + α·A·B` when `accumulate`): A gathered `m × k`, B any `k × n`
 /// view, C row-major `m × n` with row stride `ldc`. `scratch` holds B packed into rows
 /// padded to a multiple of 8 (reused across calls).
@@ -433,10 +581,6 @@ impl TileSink for Relu {
             }
         }
     }
-
-    unsafe fn block(&self, _: &[f32], _: usize, _: usize, _: usize, _: f32, _: bool) {
-        unreachable!("the rows kernel writes tiles only")
-    }
 }
 
 /// The body of [`gathered_gemm`] for any sink of rows `0..m`, columns `0..n`.
@@ -538,146 +682,6 @@ unsafe fn rows_tile<const R: usize, const V: usize, S: TileSink>(
         }
     }
     sink.tile(acc, r0, j0, count, alpha, accumulate);
-}
-
-/// Where the tiles of a product go: a row-major C, or a gathered matrix added into.
-trait TileSink {
-    /// Writes the R × V tile of accumulators for rows `i0..i0+R` of C and its first
-    /// `count ≤ 8·V` columns from `j0` (`α·acc`, added to the old values when `accumulate`).
-    unsafe fn tile<const R: usize, const V: usize>(
-        &self,
-        acc: [[f32x8; V]; R],
-        i0: usize,
-        j0: usize,
-        count: usize,
-        alpha: f32,
-        accumulate: bool,
-    );
-
-    /// Writes rows `0..k` of a block held in `part` (row stride `width`), columns
-    /// `j0..j0+count` of C, as [`TileSink::tile`] does.
-    unsafe fn block(
-        &self,
-        part: &[f32],
-        width: usize,
-        j0: usize,
-        count: usize,
-        alpha: f32,
-        accumulate: bool,
-    );
-}
-
-/// A row-major C with row stride `ld`.
-struct Dense {
-    ptr: *mut f32,
-    ld: usize,
-}
-
-impl TileSink for Dense {
-    #[inline(always)]
-    unsafe fn tile<const R: usize, const V: usize>(
-        &self,
-        acc: [[f32x8; V]; R],
-        i0: usize,
-        j0: usize,
-        count: usize,
-        alpha: f32,
-        accumulate: bool,
-    ) {
-        let dst = self.ptr.add(i0 * self.ld + j0);
-        store_tile(&acc, dst, self.ld, count, alpha, accumulate);
-    }
-
-    unsafe fn block(
-        &self,
-        part: &[f32],
-        width: usize,
-        j0: usize,
-        count: usize,
-        alpha: f32,
-        accumulate: bool,
-    ) {
-        for (i, prow) in part.chunks_exact(width).enumerate() {
-            let crow = self.ptr.add(i * self.ld + j0);
-            for (j, v) in prow[..count].iter().enumerate() {
-                let d = crow.add(j);
-                *d = if accumulate {
-                    *d + alpha * v
-                } else {
-                    alpha * v
-                };
-            }
-        }
-    }
-}
-
-/// Cᵀ added into a gathered matrix: element (i, j) of C goes to
-/// `data[base[j] + offset[i]]` (always accumulating). Eight columns of C whose bases are
-/// consecutive (eight neighbouring placements along an image row) are one vector add.
-struct Scatter<'a> {
-    data: *mut f32,
-    base: &'a [usize],
-    offset: &'a [usize],
-}
-
-impl Scatter<'_> {
-    /// True when the bases of columns `j..j+8` are consecutive.
-    #[inline(always)]
-    unsafe fn run_of_8(&self, j: usize) -> bool {
-        let b0 = *self.base.get_unchecked(j);
-        (1..L).all(|t| *self.base.get_unchecked(j + t) == b0 + t)
-    }
-}
-
-impl TileSink for Scatter<'_> {
-    #[inline(always)]
-    unsafe fn tile<const R: usize, const V: usize>(
-        &self,
-        acc: [[f32x8; V]; R],
-        i0: usize,
-        j0: usize,
-        count: usize,
-        alpha: f32,
-        _accumulate: bool,
-    ) {
-        let a = f32x8::splat(alpha);
-        for v in 0..V {
-            let j = j0 + v * L;
-            let cnt = count.saturating_sub(v * L).min(L);
-            if cnt == L && self.run_of_8(j) {
-                let b = self.data.add(*self.base.get_unchecked(j));
-                for (i, acc) in acc.iter().enumerate() {
-                    let d = b.add(*self.offset.get_unchecked(i0 + i));
-                    let old = load8_ptr(d);
-                    std::ptr::write_unaligned(d as *mut [f32; L], (old + a * acc[v]).to_array());
-                }
-            } else {
-                for (i, acc) in acc.iter().enumerate() {
-                    let off = *self.offset.get_unchecked(i0 + i);
-                    for (t, x) in acc[v].to_array().iter().enumerate().take(cnt) {
-                        *self.data.add(*self.base.get_unchecked(j + t) + off) += alpha * x;
-                    }
-                }
-            }
-        }
-    }
-
-    unsafe fn block(
-        &self,
-        part: &[f32],
-        width: usize,
-        j0: usize,
-        count: usize,
-        alpha: f32,
-        _accumulate: bool,
-    ) {
-        for (i, prow) in part.chunks_exact(width).enumerate() {
-            let off = *self.offset.get_unchecked(i);
-            for (j, v) in prow[..count].iter().enumerate() {
-                *self.data.add(*self.base.get_unchecked(j0 + j) + off) += alpha * v;
-            }
-        }
-    }
 }
 
 /// `C ← α·Aᵀ·G` (or `C ← C + α·Aᵀ·G` when `accumulate`): A gathered `m × k`, G row-major
@@ -834,7 +838,7 @@ fn stage_transposed(
 /// `0..k`, columns `0..n`.
 #[allow(clippy::too_many_arguments)]
 #[track_caller]
-fn tn<S: TileSink>(
+fn tn<S: BlockSink>(
     alpha: f32,
     a: Gathered<'_>,
     g: Operand<'_>,
