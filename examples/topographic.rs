@@ -290,30 +290,25 @@ impl TreeMode {
                 *a += usize::from(*v > 0.0);
             }
         }
+        let rates: Vec<f64> = active
+            .iter()
+            .map(|a| *a as f64 / test.nrows() as f64)
+            .collect();
         // Activity of the subtrees, level by level (lowest and median rate).
         let (mut lo, mut level) = (0, 0);
         while lo < n {
             let hi = (lo + self.branching.pow(level as u32)).min(n);
-            let mut rates: Vec<f64> = active[lo..hi]
-                .iter()
-                .map(|a| *a as f64 / test.nrows() as f64)
-                .collect();
-            rates.sort_by(f64::total_cmp);
+            let mut sorted = rates[lo..hi].to_vec();
+            sorted.sort_by(f64::total_cmp);
             eprintln!(
                 "level {level}: {} subtrees active on {:.2} % (lowest) / {:.2} % (median) of held-out patches",
                 hi - lo,
-                100.0 * rates[0],
-                100.0 * rates[rates.len() / 2]
+                100.0 * sorted[0],
+                100.0 * sorted[sorted.len() / 2]
             );
             (lo, level) = (hi, level + 1);
         }
-        // Parents come before children: a node goes with its pruned parent, or when its own
-        // subtree is rarely active. The root is always kept.
-        let mut keep = vec![true; n];
-        for k in 1..n {
-            let rate = active[k] as f64 / test.nrows() as f64;
-            keep[k] = keep[(k - 1) / self.branching] && rate >= self.threshold;
-        }
+        let keep = drsae::kernels::prune_tree(self.branching, &rates, self.threshold);
         let kept = keep.iter().filter(|k| **k).count();
         for row in z.rows_mut() {
             for (v, k) in row.iter_mut().zip(&keep) {

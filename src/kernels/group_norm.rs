@@ -494,6 +494,24 @@ pub(crate) fn tree_size(branching: usize, depth: usize) -> Option<usize> {
     Some(total)
 }
 
+/// Tree pruning (the lecture's suggestion for tree groups): given, for every node of a
+/// tree with `branching` children per node in breadth-first numbering ([`Groups::tree`]),
+/// the fraction of examples on which its subtree is active (non-zero group norm), returns
+/// which nodes to keep: a node goes with its pruned parent, or when its own subtree is
+/// active on fewer than `threshold` of the examples. The root is always kept.
+///
+/// # Panics
+/// If `branching` is 0.
+pub fn prune_tree(branching: usize, subtree_activity: &[f64], threshold: f64) -> Vec<bool> {
+    assert!(branching > 0, "a tree needs branching ≥ 1");
+    let mut keep = vec![true; subtree_activity.len()];
+    // Parents come before their children in breadth-first order.
+    for k in 1..keep.len() {
+        keep[k] = keep[(k - 1) / branching] && subtree_activity[k] >= threshold;
+    }
+    keep
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -682,5 +700,20 @@ mod tests {
         assert!(Groups::from_lists(3, vec![vec![(3, 1.0)]]).is_err());
         assert!(Groups::from_lists(3, vec![vec![(1, 1.0), (1, 1.0)]]).is_err());
         assert!(Groups::from_lists(3, vec![vec![(1, f32::NAN)]]).is_err());
+    }
+
+    #[test]
+    fn pruning_removes_rare_branches_with_their_descendants() {
+        // Binary tree of depth 3: 0; 1 2; 3 4 5 6. Node 2's subtree is rare, so 5 and 6 go
+        // with it although they are frequent (impossible in practice, but the rule is
+        // structural); leaf 4 is rare on its own.
+        let rates = [1.0, 0.5, 0.01, 0.3, 0.001, 0.2, 0.2];
+        assert_eq!(
+            prune_tree(2, &rates, 0.02),
+            vec![true, true, false, true, false, false, false]
+        );
+        assert!(prune_tree(2, &rates, 0.0).iter().all(|k| *k));
+        // Threshold 1: only the root survives.
+        assert_eq!(prune_tree(2, &rates, 1.0).iter().filter(|k| **k).count(), 1);
     }
 }

@@ -8,7 +8,7 @@ mod patch_gemm;
 mod shrink;
 
 pub(crate) use group_norm::tree_size;
-pub use group_norm::Groups;
+pub use group_norm::{prune_tree, Groups};
 pub use im2col::{col2im_add, im2col, ConvShape};
 pub use patch_gemm::{
     gathered_gemm, gathered_gemm_relu, gathered_gemm_scatter, gathered_gemm_tn, GatherIndex,
