@@ -687,7 +687,7 @@ unsafe fn rows_tile<const R: usize, const V: usize, S: TileSink>(
 /// `C ← α·Aᵀ·G` (or `C ← C + α·Aᵀ·G` when `accumulate`): A gathered `m × k`, G row-major
 /// `m × n` with row stride `ldg`, C row-major `k × n` with row stride `ldc`. The sum over m
 /// runs in chunks of 128 rows, each in row order, the chunk sums added in order (`scratch`
-/// holds them). When n is not a multiple of 8, G is first copied with padded rows. Long
+/// holds them, and, when n is not a multiple of 8, each block of G padded). Long
 /// rows whose stride is a multiple of 2 KB fall in the same few L1 sets: give G and C a
 /// [`crate::linalg::padded_stride`].
 ///
@@ -796,40 +796,53 @@ enum Operand<'a> {
     Transposed(&'a [f32], usize),
 }
 
-/// Writes rows `r0..r1` and columns `j0..j0+width` of G into `stage` (row stride `width`)
-/// from `gt` = Gᵀ (`n × m`, row stride `ld`, length checked by the caller); columns ≥ n
-/// are zero. Full 8 × 8 blocks go through a register transpose.
-fn stage_transposed(
-    gt: &[f32],
-    ld: usize,
-    n: usize,
-    (r0, r1): (usize, usize),
-    (j0, width): (usize, usize),
-    stage: &mut [f32],
-) {
-    let (rows, cols) = (r1 - r0, (n - j0).min(width));
-    let (r8, c8) = (rows / L * L, cols / L * L);
-    for jb in (0..c8).step_by(L) {
-        for rb in (0..r8).step_by(L) {
-            let block: [f32x8; L] =
-                std::array::from_fn(|t| crate::linalg::load8(&gt[(j0 + jb + t) * ld + r0 + rb..]));
-            for (i, v) in f32x8::transpose(block).iter().enumerate() {
-                crate::linalg::store8(&mut stage[(rb + i) * width + jb..], *v);
+impl Operand<'_> {
+    /// Writes rows `r0..r1` and columns `j0..j0+width` of G into `stage` (row stride
+    /// `width`), columns ≥ n as zeros (lengths checked by the caller). A transposed G goes
+    /// through 8 × 8 register transposes where the block is whole.
+    fn stage(
+        &self,
+        n: usize,
+        (r0, r1): (usize, usize),
+        (j0, width): (usize, usize),
+        stage: &mut [f32],
+    ) {
+        let (rows, cols) = (r1 - r0, (n - j0).min(width));
+        match *self {
+            Operand::Rows(g, ld) => {
+                for (r, dst) in stage.chunks_exact_mut(width).take(rows).enumerate() {
+                    let src = &g[(r0 + r) * ld + j0..][..cols];
+                    dst[..cols].copy_from_slice(src);
+                    dst[cols..].fill(0.0);
+                }
             }
-        }
-        for r in r8..rows {
-            for t in jb..jb + L {
-                stage[r * width + t] = gt[(j0 + t) * ld + r0 + r];
+            Operand::Transposed(gt, ld) => {
+                let (r8, c8) = (rows / L * L, cols / L * L);
+                for jb in (0..c8).step_by(L) {
+                    for rb in (0..r8).step_by(L) {
+                        let block: [f32x8; L] = std::array::from_fn(|t| {
+                            crate::linalg::load8(&gt[(j0 + jb + t) * ld + r0 + rb..])
+                        });
+                        for (i, v) in f32x8::transpose(block).iter().enumerate() {
+                            crate::linalg::store8(&mut stage[(rb + i) * width + jb..], *v);
+                        }
+                    }
+                    for r in r8..rows {
+                        for t in jb..jb + L {
+                            stage[r * width + t] = gt[(j0 + t) * ld + r0 + r];
+                        }
+                    }
+                }
+                for r in 0..rows {
+                    for j in c8..width {
+                        stage[r * width + j] = if j < cols {
+                            gt[(j0 + j) * ld + r0 + r]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
             }
-        }
-    }
-    for r in 0..rows {
-        for j in c8..width {
-            stage[r * width + j] = if j < cols {
-                gt[(j0 + j) * ld + r0 + r]
-            } else {
-                0.0
-            };
         }
     }
 }
@@ -849,44 +862,36 @@ fn tn<S: BlockSink>(
 ) {
     let (m, k) = (a.rows(), a.cols());
     let npad = n.div_ceil(L) * L;
-    // G rows padded to a multiple of 8: a copy when G is stored with n not one already;
-    // a transposed G is staged (and padded) per block instead.
-    let padded: Vec<f32>;
-    let (gp, ldg, gt) = match g {
+    // G is read in place when stored with n a multiple of 8; otherwise (a transposed G,
+    // or rows to pad) each block is staged, padded with zeros, into L1.
+    let in_place = match g {
         Operand::Rows(g, ldg) => {
             assert!(ldg >= n, "row stride {ldg} < {n} columns");
             assert!(g.len() >= (m - 1) * ldg + n, "G too short for {m}×{n}");
-            if n % L == 0 {
-                (g.as_ptr(), ldg, None)
-            } else {
-                let mut p = vec![0.0; m * npad];
-                for r in 0..m {
-                    p[r * npad..r * npad + n].copy_from_slice(&g[r * ldg..r * ldg + n]);
-                }
-                padded = p;
-                (padded.as_ptr(), npad, None)
-            }
+            (n % L == 0).then_some((g.as_ptr(), ldg))
         }
         Operand::Transposed(gt, ld) => {
             assert!(
                 ld >= m && gt.len() >= (n - 1) * ld + m,
                 "Gᵀ too short for {n}×{m}"
             );
-            (std::ptr::null(), 0, Some((gt, ld)))
+            None
         }
     };
     // scratch: the chunk sums (k × 32) and the staged block of G (MC × 32)
     let width_max = TN_VECTORS * L;
     scratch.clear();
-    scratch.resize(
-        k * width_max + if gt.is_some() { MC * width_max } else { 0 },
-        0.0,
-    );
+    let staged = if in_place.is_none() {
+        MC * width_max
+    } else {
+        0
+    };
+    scratch.resize(k * width_max + staged, 0.0);
     let (part, stage) = scratch.split_at_mut(k * width_max);
     // SAFETY: A's elements are in bounds (`Gathered::new`); G rows are read up to column
-    // npad, inside g when n is a multiple of 8 (the last row ends at (m−1)·ldg + n ≤ len),
-    // inside the padded copy or the staged block otherwise; tiles go to rows < k, columns
-    // < n of the sink.
+    // npad, inside g when read in place (n a multiple of 8: the last row ends at
+    // (m−1)·ldg + n ≤ len), inside the staged block otherwise; tiles go to rows < k,
+    // columns < n of the sink.
     unsafe {
         let mut j0 = 0;
         while j0 < npad {
@@ -906,10 +911,10 @@ fn tn<S: BlockSink>(
             for r0 in (0..m).step_by(MC) {
                 let r1 = (r0 + MC).min(m);
                 let ac = a.row_range(r0, r1);
-                let (gb, ldg) = match gt {
-                    None => (gp.add(r0 * ldg + j0), ldg),
-                    Some((gt, ld)) => {
-                        stage_transposed(gt, ld, n, (r0, r1), (j0, width), stage);
+                let (gb, ldg) = match in_place {
+                    Some((gp, ldg)) => (gp.add(r0 * ldg + j0), ldg),
+                    None => {
+                        g.stage(n, (r0, r1), (j0, width), stage);
                         (stage.as_ptr(), width)
                     }
                 };
