@@ -91,6 +91,11 @@ fn missing_data_and_bad_flags() {
     );
     check_fails_cleanly("pinwheel", &["--grid", "0"], "--grid");
     check_fails_cleanly("topographic", &["--groups", "ring"], "--groups");
+    check_fails_cleanly(
+        "inhibition",
+        &["--radius", "2", "--radius-start", "1"],
+        "--radius-start",
+    );
     check_fails_cleanly("topographic", &["--start-share", "1.5"], "--start-share");
     check_fails_cleanly(
         "topographic",
