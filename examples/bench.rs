@@ -357,19 +357,12 @@ fn conv_kernels() {
     // The single-channel decoder: the `maps × patch_len` matrix `w` read as Dᵀ and the
     // patch index, both with the taps in column-major order (as `ConvAe` does), to add
     // Z·Dᵀ straight into images.
-    let k = shape.kernel;
-    let order: Vec<usize> = (0..k)
-        .flat_map(|b| (0..k).map(move |a| a * k + b))
-        .collect();
+    let taps = shape.column_major_taps();
     let dtidx = GatherIndex::new(
         (0..maps).map(|m| m * shape.patch_len()).collect(),
-        order.clone(),
+        taps.clone(),
     );
-    let offsets = shape.patch_offsets();
-    let sidx = GatherIndex::new(
-        shape.placement_bases(batch),
-        order.iter().map(|&t| offsets[t]).collect(),
-    );
+    let sidx = GatherIndex::patch_taps(&shape, batch, &taps);
     let mut images = x.clone();
     let (bias, gain) = (vec![0.1; maps], vec![1.5; maps]);
     let mut h = Mat::zeros(rows, maps);

@@ -133,17 +133,18 @@ fn main() {
         x.row_range(0, count).to_owned(),
         x.row_range(count, count + held_out).to_owned(),
     );
+    let base = GroupAeConfig {
+        lambda,
+        batch: 100,
+        epochs: 10_000,
+        lr,
+        time_budget: Some(budget),
+        seed,
+        psd: psd.map(|a| (a, 20)),
+        ..Default::default()
+    };
     if let Some(t) = tree {
-        let cfg = GroupAeConfig {
-            lambda,
-            batch: 100,
-            epochs: 10_000,
-            lr,
-            time_budget: Some(budget),
-            seed,
-            psd: psd.map(|a| (a, 20)),
-            ..Default::default()
-        };
+        let cfg = base;
         let m = patch * patch;
         return t.run(
             &train,
@@ -178,13 +179,8 @@ fn main() {
         let stage_groups = Groups::grid(grid, grid, p, 1, sigma).unwrap_or_else(|e| die(e));
         let cfg = GroupAeConfig {
             lambda: lam,
-            batch: 100,
-            epochs: 10_000,
-            lr,
             time_budget: Some(secs),
-            seed,
-            psd: psd.map(|a| (a, 20)),
-            ..Default::default()
+            ..base.clone()
         };
         let r = train_group_ae(&mut model, &train, &stage_groups, &cfg, |epoch, l, t| {
             if epoch % 5 == 1 {

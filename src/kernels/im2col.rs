@@ -111,6 +111,18 @@ impl ConvShape {
         off
     }
 
+    /// The patch taps (indices into [`ConvShape::patch_offsets`]) in kernel-column-major
+    /// order — column b, then row a, then channel. Consecutive taps then lie on different
+    /// image rows, so adding several taps' values into an image one after the other never
+    /// touches overlapping pixels (which stalls on store forwarding when the adds are
+    /// unaligned vectors).
+    pub fn column_major_taps(&self) -> Vec<usize> {
+        let (k, c) = (self.kernel, self.channels);
+        (0..k)
+            .flat_map(|b| (0..k).flat_map(move |a| (0..c).map(move |ch| (a * k + b) * c + ch)))
+            .collect()
+    }
+
     /// Index of each placement's first pixel in a batch of `batch` images (one image per
     /// `image_len` values), in [`im2col`]'s row order: with [`ConvShape::patch_offsets`]
     /// the patch matrix read in place (see [`crate::kernels::GatherIndex`]).
@@ -253,6 +265,17 @@ mod tests {
         let lhs: f32 = cols.iter().zip(&y).map(|(a, b)| a * b).sum();
         let rhs: f32 = img.iter().zip(&back).map(|(a, b)| a * b).sum();
         assert_eq!(lhs, rhs);
+    }
+
+    #[test]
+    fn column_major_taps_permute_the_patch() {
+        let shape = ConvShape::new(6, 6, 2, 3).unwrap();
+        let taps = shape.column_major_taps();
+        let mut sorted = taps.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..shape.patch_len()).collect::<Vec<_>>());
+        // (a, b, ch) = (0,0,0), (0,0,1), (1,0,0): down the first kernel column
+        assert_eq!(&taps[..3], &[0, 1, 6]);
     }
 
     #[test]

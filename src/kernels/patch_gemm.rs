@@ -142,6 +142,16 @@ impl GatherIndex {
         Self::new(shape.placement_bases(batch), shape.patch_offsets())
     }
 
+    /// The patch matrix of [`GatherIndex::patches`] with its columns restricted to and
+    /// ordered as `taps` (indices into [`ConvShape::patch_offsets`]).
+    pub fn patch_taps(shape: &ConvShape, batch: usize, taps: &[usize]) -> Self {
+        let offsets = shape.patch_offsets();
+        Self::new(
+            shape.placement_bases(batch),
+            taps.iter().map(|&t| offsets[t]).collect(),
+        )
+    }
+
     /// A row-major `rows × cols` matrix with row stride `ld`.
     pub fn row_major(rows: usize, cols: usize, ld: usize) -> Self {
         Self::new((0..rows).map(|r| r * ld).collect(), (0..cols).collect())

@@ -192,11 +192,6 @@ impl ConvAe {
     /// (`out_h·out_w·maps` values, channels-last), left in the workspace.
     #[track_caller]
     pub fn encode<'a>(&self, x: &Mat, ws: &'a mut ConvAeWorkspace) -> &'a Mat {
-        self.encode_impl(x, ws);
-        &ws.z
-    }
-
-    fn encode_impl(&self, x: &Mat, ws: &mut ConvAeWorkspace) {
         self.check_input(x);
         let (batch, maps) = (x.nrows(), self.maps());
         let rows = batch * self.shape.positions();
@@ -232,6 +227,7 @@ impl ConvAe {
                 self.form, &self.bias, &self.gain, &mut ws.u, &mut ws.h, &mut ws.z,
             );
         }
+        &ws.z
     }
 
     /// The L2-pooled features of a batch: row b holds the group norms of image b's codes
@@ -258,7 +254,7 @@ impl ConvAe {
     #[track_caller]
     pub fn forward(&self, x: &Mat, groups: &Groups, ws: &mut ConvAeWorkspace) -> GroupAeLoss {
         self.check_groups(groups);
-        self.encode_impl(x, ws);
+        self.encode(x, ws);
         let (rows, plen, maps) = (ws.z.nrows(), self.shape.patch_len(), self.maps());
         // r = x − col2im(Z Dᵀ). Single-channel images add Z·Dᵀ straight into the residual
         // (Dᵀ read in place; eight neighbouring placements of one kernel tap are eight
@@ -267,20 +263,15 @@ impl ConvAe {
         ws.r.clone_from(x);
         if self.shape.channels == 1 {
             if ws.dindex.rows() != maps || ws.dindex.cols() != plen || ws.sindex.rows() != rows {
-                // Taps in column-major order (kernel column, then row): the taps of one
-                // register tile then land on different image rows, so its vector adds
-                // never overlap — overlapping unaligned adds back to back stall on store
-                // forwarding (measured: the scatter took twice the product's time).
-                let k = self.shape.kernel;
-                let order: Vec<usize> = (0..k)
-                    .flat_map(|b| (0..k).map(move |a| a * k + b))
-                    .collect();
+                // Taps in column-major order (`ConvShape::column_major_taps`): a register
+                // tile's taps land on different image rows, so its vector adds never
+                // overlap (measured: in row-major order the scatter took twice the
+                // product's time, stalled on store forwarding).
+                let taps = self.shape.column_major_taps();
                 // Dᵀ of the row-major `plen × maps` decoder: (m, t) at t·maps + m
-                let dt_offsets = order.iter().map(|t| t * maps).collect();
+                let dt_offsets = taps.iter().map(|t| t * maps).collect();
                 ws.dindex = GatherIndex::new((0..maps).collect(), dt_offsets);
-                let offsets = self.shape.patch_offsets();
-                let bases = self.shape.placement_bases(x.nrows());
-                ws.sindex = GatherIndex::new(bases, order.iter().map(|&t| offsets[t]).collect());
+                ws.sindex = GatherIndex::patch_taps(&self.shape, x.nrows(), &taps);
             }
             let dt = ws.dindex.over(self.dec.as_slice());
             let out = ws.sindex.over_mut(ws.r.as_mut_slice());
