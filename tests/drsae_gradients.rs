@@ -167,13 +167,32 @@ fn every_parameter_matches_finite_differences() {
 }
 
 #[test]
-fn fused_sgd_equals_backward_then_update() {
-    let (m, n, k, steps, batch) = (9, 7, 3, 5, 4);
+fn fused_sgd_step_equals_backward_update_project() {
+    // (inputs, units, steps, batch): narrow D strips and E rows with tails, full 8-column
+    // strips, and a batch above the streaming kernels' limit (the GEMM fallback).
+    for (m, n, steps, batch) in [(9, 7, 5, 4), (21, 19, 3, 10), (17, 12, 2, 13)] {
+        fused_sgd_case(m, n, steps, batch);
+    }
+}
+
+fn fused_sgd_case(m: usize, n: usize, steps: usize, batch: usize) {
+    let k = 3;
     let mut rng = rand::rngs::StdRng::seed_from_u64(21);
-    let data = Mat::random(20, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
-    let model = Drsae::init(&data, n, k, steps, &mut rng);
+    let data = Mat::random(40, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
+    let mut model = Drsae::init(&data, n, k, steps, &mut rng);
+    // Spread the encoder row and decoder column norms so that the bounds are active for
+    // some rows and columns only.
+    for (i, row) in model.e.rows_mut().enumerate() {
+        row.iter_mut().for_each(|v| *v *= 0.5 + i as f32 / n as f32);
+    }
+    for row in model.d.rows_mut() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v *= 0.6 + 1.2 * j as f32 / n as f32;
+        }
+    }
+    let e_max = 1.25 / steps.max(11) as f32;
     let x = Mat::random(batch, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
-    let labels = vec![0u8, 1, 2, 1];
+    let labels: Vec<u8> = (0..batch).map(|i| (i % k) as u8).collect();
     let rates = [0.3f32, 0.2, 0.1, 0.5, 0.4];
     for w in [LossWeights::paper(), LossWeights::paper().unsupervised()] {
         let mut ws = DrsaeWorkspace::default();
@@ -190,17 +209,29 @@ fn fused_sgd_equals_backward_then_update() {
         ] {
             p.iter_mut().zip(gr).for_each(|(p, g)| *p -= r * g);
         }
+        let unprojected = expected.clone();
+        expected.project(e_max);
+        assert!(
+            expected.e != unprojected.e && expected.d != unprojected.d,
+            "the bounds should be active in this test: E {} D {}",
+            expected.e != unprojected.e,
+            expected.d != unprojected.d
+        );
         let mut fused = model.clone();
         let mut ws2 = DrsaeWorkspace::default();
         fused.forward(&x, Some(&labels), &mut ws2);
-        fused.backward_sgd(&x, Some(&labels), &w, &mut ws2, rates);
+        fused.sgd_step(&x, Some(&labels), &w, &mut ws2, rates, e_max);
         for (a, b, name) in [
             (&fused.e, &expected.e, "E"),
             (&fused.s, &expected.s, "S"),
             (&fused.d, &expected.d, "D"),
             (&fused.c, &expected.c, "C"),
         ] {
-            assert!(a.max_abs_diff(b) < 1e-5, "{name}: {}", a.max_abs_diff(b));
+            assert!(
+                a.max_abs_diff(b) < 1e-5,
+                "{name} ({m}, {n}, {steps}, {batch}): {}",
+                a.max_abs_diff(b)
+            );
         }
         assert!(fused
             .b

@@ -4,6 +4,7 @@ mod gemm;
 mod matrix;
 mod ops;
 mod pool;
+mod rank_update;
 mod small_gemm;
 
 pub use gemm::{gemm, gemm_reference, gemm_threads, set_gemm_threads};
@@ -12,6 +13,8 @@ pub use ops::{
     axpy, clip_norm, dot, norm, norm_sq, padded_stride, scale, set_norm, sum, transpose_into,
 };
 pub(crate) use ops::{load8, load8_ptr, store8};
+pub use rank_update::{clip_columns, clip_rows, rank_update_cols, rank_update_rows};
+pub(crate) use small_gemm::SMALL_M as FEW_ROWS;
 
 mod eigen;
 pub use eigen::symmetric_eigen;

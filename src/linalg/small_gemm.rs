@@ -49,15 +49,19 @@ pub(crate) unsafe fn few_rows_gemm(
     c: *mut f32,
     crs: isize,
 ) {
-    macro_rules! dispatch {
-        ($($m:literal)*) => {
-            match m {
-                $($m => dots::<$m>(k, n, alpha, a, ars, b, bcs, beta, c, crs),)*
-                _ => unreachable!("few_rows_gemm with {m} rows"),
-            }
-        };
+    debug_assert!((1..=SMALL_M).contains(&m));
+    // Tiles of 2 rows of A × 4 rows of W: per 8-wide k chunk, 6 loads feed 8 FMAs (one row
+    // at a time, 11 loads fed 10 and the loads bounded the kernel). The 4 rows of W
+    // (4·k floats) and all of A stay in L1 while the row pairs pass over them.
+    let mut j = 0;
+    while j + 4 <= n {
+        tile::<4>(m, k, j, alpha, a, ars, b, bcs, beta, c, crs);
+        j += 4;
     }
-    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12)
+    while j < n {
+        tile::<1>(m, k, j, alpha, a, ars, b, bcs, beta, c, crs);
+        j += 1;
+    }
 }
 
 #[inline(always)]
@@ -69,11 +73,13 @@ unsafe fn store(c: *mut f32, alpha: f32, beta: f32, v: f32) {
     };
 }
 
+/// Columns `j..j + NJ` of C (rows `j..j + NJ` of W) for all m rows of A.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn dots<const M: usize>(
+unsafe fn tile<const NJ: usize>(
+    m: usize,
     k: usize,
-    n: usize,
+    j: usize,
     alpha: f32,
     a: *const f32,
     ars: isize,
@@ -83,26 +89,84 @@ unsafe fn dots<const M: usize>(
     c: *mut f32,
     crs: isize,
 ) {
+    let bp: [*const f32; NJ] = std::array::from_fn(|t| b.offset((j + t) as isize * bcs));
+    let mut i = 0;
+    while i + 2 <= m {
+        let ap = [a.offset(i as isize * ars), a.offset((i + 1) as isize * ars)];
+        let acc = accumulate::<2, NJ>(k, ap, bp);
+        finish::<2, NJ>(
+            k,
+            ap,
+            bp,
+            acc,
+            alpha,
+            beta,
+            c.offset(i as isize * crs).add(j),
+            crs,
+        );
+        i += 2;
+    }
+    if i < m {
+        let ap = [a.offset(i as isize * ars)];
+        let acc = accumulate::<1, NJ>(k, ap, bp);
+        finish::<1, NJ>(
+            k,
+            ap,
+            bp,
+            acc,
+            alpha,
+            beta,
+            c.offset(i as isize * crs).add(j),
+            crs,
+        );
+    }
+}
+
+/// `acc[r][t] = Σ_chunks A[r, chunk] ⊙ W[t, chunk]` over the whole 8-wide chunks of k.
+#[inline(always)]
+unsafe fn accumulate<const MR: usize, const NJ: usize>(
+    k: usize,
+    ap: [*const f32; MR],
+    bp: [*const f32; NJ],
+) -> [[f32x8; NJ]; MR] {
     let k8 = k / 8 * 8;
-    for j in 0..n {
-        let bp = b.offset(j as isize * bcs);
-        let mut acc = [f32x8::ZERO; M];
-        let mut kk = 0;
-        while kk < k8 {
-            let bv = load8_ptr(bp.add(kk));
-            for (i, acc) in acc.iter_mut().enumerate() {
-                let av = load8_ptr(a.offset(i as isize * ars).add(kk));
-                *acc = av.mul_add(bv, *acc);
+    let mut acc = [[f32x8::ZERO; NJ]; MR];
+    let mut kk = 0;
+    while kk < k8 {
+        let av: [f32x8; MR] = std::array::from_fn(|r| load8_ptr(ap[r].add(kk)));
+        for t in 0..NJ {
+            let bv = load8_ptr(bp[t].add(kk));
+            for r in 0..MR {
+                acc[r][t] = av[r].mul_add(bv, acc[r][t]);
             }
-            kk += 8;
         }
-        for (i, acc) in acc.iter().enumerate() {
-            let ap = a.offset(i as isize * ars);
-            let mut s = acc.reduce_add();
-            for t in k8..k {
-                s += *ap.add(t) * *bp.add(t);
+        kk += 8;
+    }
+    acc
+}
+
+/// Reduces each accumulator, adds the k tail and stores `α·dot + β·C`. Every element of C
+/// gets the same sequence (chunk sums in order, horizontal sum, tail) whatever its tile.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn finish<const MR: usize, const NJ: usize>(
+    k: usize,
+    ap: [*const f32; MR],
+    bp: [*const f32; NJ],
+    acc: [[f32x8; NJ]; MR],
+    alpha: f32,
+    beta: f32,
+    c: *mut f32,
+    crs: isize,
+) {
+    let k8 = k / 8 * 8;
+    for r in 0..MR {
+        for t in 0..NJ {
+            let mut s = acc[r][t].reduce_add();
+            for u in k8..k {
+                s += *ap[r].add(u) * *bp[t].add(u);
             }
-            store(c.offset(i as isize * crs + j as isize), alpha, beta, s);
+            store(c.offset(r as isize * crs).add(t), alpha, beta, s);
         }
     }
 }

@@ -14,11 +14,19 @@
 
 use super::recurrence::{block, grad_input, grad_recurrent, unroll_backward, unroll_forward};
 use crate::kernels::{Shrink, Theta};
-use crate::linalg::{dot, gemm, norm, Mat, MatRef};
+use crate::linalg::{
+    clip_columns, clip_rows, dot, gemm, norm, rank_update_cols, rank_update_rows, Mat, MatRef,
+};
 use rand::Rng;
 
 /// Floor on `‖zᵀ‖` in the normalisation `ẑ = zᵀ / max(‖zᵀ‖, ε)`.
 pub const NORM_EPS: f32 = 1e-6;
+
+/// Bound on the norm of every decoder column, `‖D_{:,i}‖ ≤ 1`.
+pub const D_MAX_NORM: f32 = 1.0;
+
+/// Norm of every classifier row, `‖C_{i,:}‖ = 5`.
+pub const C_NORM: f32 = 5.0;
 
 /// A DrSAE's parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -115,6 +123,7 @@ pub struct DrsaeWorkspace {
     ghat: Mat,
     du: Mat,
     da: Mat,
+    s_t: Mat,
 }
 
 impl DrsaeWorkspace {
@@ -192,7 +201,7 @@ impl Drsae {
         gemm(-alpha, d.t(), d.view(), 1.0, s.view_mut());
         let mut c = Mat::random(classes, hidden, rand_distr::StandardNormal, rng);
         for row in c.rows_mut() {
-            crate::linalg::set_norm(row, 5.0);
+            crate::linalg::set_norm(row, C_NORM);
         }
         Drsae {
             e,
@@ -305,21 +314,36 @@ impl Drsae {
         backward_into(&mut Store { model: self, grads }, x, labels, w, ws);
     }
 
-    /// [`Drsae::backward`] fused with a plain SGD step: each gradient GEMM accumulates
-    /// `−rate·gradient` straight into its parameter (`C ← αAB + 1·C`), so no gradient is
-    /// stored and no separate update pass reads it back. `rates` are the learning rates of
-    /// E, S, b, D and C (multipliers included). Each parameter is updated only after its
-    /// last use in the backward pass, so the result is the SGD step of `backward` up to
-    /// floating-point rounding.
-    pub fn backward_sgd(
+    /// One plain SGD step with the constraints, i.e. [`Drsae::backward`], `p ← p − rate·∂p`
+    /// for every parameter and [`Drsae::project`], fused: each gradient product accumulates
+    /// `−rate·gradient` straight into its parameter, so no gradient is stored and read back,
+    /// and for minibatches of up to 12 the decoder's backward product, its update and its
+    /// column bound are one pass over D, the encoder's update and row bound one pass over E
+    /// ([`rank_update_cols`], [`rank_update_rows`]). `rates` are the learning rates of E, S,
+    /// b, D and C (multipliers included). Each parameter is updated only after its last use
+    /// in the backward pass, so the result is that of the unfused sequence up to
+    /// floating-point rounding (tested).
+    #[allow(clippy::too_many_arguments)]
+    pub fn sgd_step(
         &mut self,
         x: &Mat,
         labels: Option<&[u8]>,
         w: &LossWeights,
         ws: &mut DrsaeWorkspace,
         rates: [f32; 5],
+        e_max: f32,
     ) {
-        backward_into(&mut FusedSgd { model: self, rates }, x, labels, w, ws);
+        backward_into(
+            &mut FusedSgd {
+                model: self,
+                rates,
+                e_max,
+            },
+            x,
+            labels,
+            w,
+            ws,
+        );
     }
 
     /// Runs the forward pass over `x` in batches of `batch` rows (one reused buffer), handing
@@ -377,29 +401,10 @@ impl Drsae {
 
     /// Applies the constraints: `‖D_{:,i}‖ ≤ 1`, `‖E_{i,:}‖ ≤ e_max`, `‖C_{i,:}‖ = 5`.
     pub fn project(&mut self, e_max: f32) {
-        let (m, n) = (self.d.nrows(), self.d.ncols());
-        let mut norms = vec![0.0f32; n];
-        for i in 0..m {
-            for (nj, v) in norms.iter_mut().zip(self.d.row(i)) {
-                *nj += v * v;
-            }
-        }
-        let scale: Vec<f32> = norms
-            .iter()
-            .map(|s| if *s > 1.0 { 1.0 / s.sqrt() } else { 1.0 })
-            .collect();
-        for i in 0..m {
-            self.d
-                .row_mut(i)
-                .iter_mut()
-                .zip(&scale)
-                .for_each(|(v, s)| *v *= s);
-        }
-        for row in self.e.rows_mut() {
-            crate::linalg::clip_norm(row, e_max);
-        }
+        clip_columns(self.d.view_mut(), D_MAX_NORM);
+        clip_rows(self.e.view_mut(), e_max);
         for row in self.c.rows_mut() {
-            crate::linalg::set_norm(row, 5.0);
+            crate::linalg::set_norm(row, C_NORM);
         }
     }
 
@@ -417,24 +422,19 @@ impl Drsae {
 }
 
 /// Which parameter a gradient belongs to.
-#[derive(Clone, Copy)]
-enum Param {
-    E,
-    D,
-    C,
-}
-
 /// Where the backward pass sends each parameter's gradient.
 trait GradSink {
     fn model(&self) -> &Drsae;
-    /// The gradient of `param` is `α·A·B`.
-    fn product(&mut self, param: Param, alpha: f32, a: MatRef<'_>, b: MatRef<'_>);
-    /// The gradient of S is `Σ_{t≥2} δUᵗᵀ Zᵗ⁻¹`.
-    fn recurrent(&mut self, du: &Mat, zs: &Mat, batch: usize);
-    /// The gradient of b is `−Σ_rows ∂A`.
-    fn bias(&mut self, da: &Mat);
+    /// The gradient of C is `G_logitsᵀ Ẑ`.
+    fn classifier(&mut self, g_logits: &Mat, zhat: &Mat);
     /// C has no gradient (unsupervised loss).
     fn no_classifier(&mut self);
+    /// `G ← G + β·R·D` with D before any change, and the gradient of D is `β·Rᵀ Zᵀ`.
+    fn decoder(&mut self, beta: f32, r: &Mat, zt: MatRef<'_>, g: &mut Mat);
+    /// The gradient of S is `Σ_{t≥2} δUᵗᵀ Zᵗ⁻¹`.
+    fn recurrent(&mut self, du: &Mat, zs: &Mat, batch: usize);
+    /// The gradient of E is `∂Aᵀ X`, that of b is `−Σ_rows ∂A`.
+    fn encoder(&mut self, da: &Mat, x: &Mat);
 }
 
 struct Store<'a> {
@@ -446,50 +446,88 @@ impl GradSink for Store<'_> {
     fn model(&self) -> &Drsae {
         self.model
     }
-    fn product(&mut self, param: Param, alpha: f32, a: MatRef<'_>, b: MatRef<'_>) {
-        let target = match param {
-            Param::E => &mut self.grads.e,
-            Param::D => &mut self.grads.d,
-            Param::C => &mut self.grads.c,
-        };
-        gemm(alpha, a, b, 0.0, target.view_mut());
+    fn classifier(&mut self, g_logits: &Mat, zhat: &Mat) {
+        gemm(1.0, g_logits.t(), zhat.view(), 0.0, self.grads.c.view_mut());
+    }
+    fn no_classifier(&mut self) {
+        self.grads.c.fill(0.0);
+    }
+    fn decoder(&mut self, beta: f32, r: &Mat, zt: MatRef<'_>, g: &mut Mat) {
+        gemm(beta, r.view(), self.model.d.view(), 1.0, g.view_mut());
+        gemm(beta, r.t(), zt, 0.0, self.grads.d.view_mut());
     }
     fn recurrent(&mut self, du: &Mat, zs: &Mat, batch: usize) {
         grad_recurrent(du, zs, self.model.steps, batch, 1.0, 0.0, &mut self.grads.s);
     }
-    fn bias(&mut self, da: &Mat) {
+    fn encoder(&mut self, da: &Mat, x: &Mat) {
+        gemm(1.0, da.t(), x.view(), 0.0, self.grads.e.view_mut());
         self.grads.b.iter_mut().for_each(|v| *v = 0.0);
         for row in da.rows() {
             self.grads.b.iter_mut().zip(row).for_each(|(g, d)| *g -= d);
         }
     }
-    fn no_classifier(&mut self) {
-        self.grads.c.fill(0.0);
-    }
 }
 
+/// The SGD step with the constraints, fused into the backward pass: each gradient product
+/// accumulates `−rate·gradient` straight into its parameter, and D's and E's norm bounds
+/// are applied by the same pass over the matrix ([`rank_update_cols`],
+/// [`rank_update_rows`]).
 struct FusedSgd<'a> {
     model: &'a mut Drsae,
     rates: [f32; 5],
+    e_max: f32,
+}
+
+impl FusedSgd<'_> {
+    fn project_classifier(&mut self) {
+        for row in self.model.c.rows_mut() {
+            crate::linalg::set_norm(row, C_NORM);
+        }
+    }
 }
 
 impl GradSink for FusedSgd<'_> {
     fn model(&self) -> &Drsae {
         self.model
     }
-    fn product(&mut self, param: Param, alpha: f32, a: MatRef<'_>, b: MatRef<'_>) {
-        let (target, rate) = match param {
-            Param::E => (&mut self.model.e, self.rates[0]),
-            Param::D => (&mut self.model.d, self.rates[3]),
-            Param::C => (&mut self.model.c, self.rates[4]),
-        };
-        gemm(-rate * alpha, a, b, 1.0, target.view_mut());
+    fn classifier(&mut self, g_logits: &Mat, zhat: &Mat) {
+        let rate = self.rates[4];
+        gemm(
+            -rate,
+            g_logits.t(),
+            zhat.view(),
+            1.0,
+            self.model.c.view_mut(),
+        );
+        self.project_classifier();
+    }
+    fn no_classifier(&mut self) {
+        self.project_classifier();
+    }
+    fn decoder(&mut self, beta: f32, r: &Mat, zt: MatRef<'_>, g: &mut Mat) {
+        let rate = self.rates[3];
+        rank_update_cols(
+            -rate * beta,
+            r.view(),
+            zt,
+            self.model.d.view_mut(),
+            Some((beta, g.view_mut())),
+            Some(D_MAX_NORM),
+        );
     }
     fn recurrent(&mut self, du: &Mat, zs: &Mat, batch: usize) {
         let steps = self.model.steps;
         grad_recurrent(du, zs, steps, batch, -self.rates[1], 1.0, &mut self.model.s);
     }
-    fn bias(&mut self, da: &Mat) {
+    fn encoder(&mut self, da: &Mat, x: &Mat) {
+        let rate = self.rates[0];
+        rank_update_rows(
+            -rate,
+            da.view(),
+            x.view(),
+            self.model.e.view_mut(),
+            Some(self.e_max),
+        );
         let rate = self.rates[2];
         for row in da.rows() {
             self.model
@@ -499,7 +537,6 @@ impl GradSink for FusedSgd<'_> {
                 .for_each(|(b, d)| *b += rate * d);
         }
     }
-    fn no_classifier(&mut self) {}
 }
 
 /// The hand-derived backward pass (see the module docs and `GRADIENTS.md`), sending each
@@ -530,7 +567,7 @@ fn backward_into(
                 0.0,
                 ws.ghat.view_mut(),
             );
-            sink.product(Param::C, 1.0, ws.p.t(), ws.zhat.view());
+            sink.classifier(&ws.p, &ws.zhat);
             for i in 0..batch {
                 let zh = ws.zhat.row(i);
                 let gh = ws.ghat.row(i);
@@ -554,23 +591,22 @@ fn backward_into(
         }
     }
     // Reconstruction: Ḡ −= w_r R D (before D changes); ∂D = −w_r Rᵀ Zᵀ (both averaged).
-    gemm(
-        -w.reconstruction * inv_b,
-        ws.r.view(),
-        sink.model().d.view(),
-        1.0,
-        ws.g.view_mut(),
-    );
     let zt = MatRef::from_slice(&ws.zs.as_slice()[zt_off..], batch, n);
-    sink.product(Param::D, -w.reconstruction * inv_b, ws.r.t(), zt);
+    sink.decoder(-w.reconstruction * inv_b, &ws.r, zt, &mut ws.g);
     // L1 on the non-negative codes: +λ/B (masked by the ReLU in the backward pass).
     let l1 = w.sparsity * inv_b;
     ws.g.as_mut_slice().iter_mut().for_each(|v| *v += l1);
     // Back-propagation through time (uses S), then ∂S.
-    unroll_backward(&mut ws.g, &sink.model().s, &ws.zs, steps, &mut ws.du);
+    unroll_backward(
+        &mut ws.g,
+        &sink.model().s,
+        &ws.zs,
+        steps,
+        &mut ws.du,
+        &mut ws.s_t,
+    );
     sink.recurrent(&ws.du, &ws.zs, batch);
     grad_input(&ws.du, steps, &mut ws.da);
     // ∂E = ∂Aᵀ X, ∂b = −Σ_rows ∂A.
-    sink.product(Param::E, 1.0, ws.da.t(), x.view());
-    sink.bias(&ws.da);
+    sink.encoder(&ws.da, x);
 }

@@ -40,6 +40,7 @@ pub struct ListaWorkspace {
     g: Mat,
     du: Mat,
     da: Mat,
+    s_t: Mat,
 }
 
 impl Lista {
@@ -90,6 +91,7 @@ impl Lista {
                 g: Mat::zeros(0, n),
                 du: Mat::zeros(0, n),
                 da: Mat::zeros(0, n),
+                s_t: Mat::zeros(0, 0),
             };
         }
         ws.b.resize_rows(batch);
@@ -140,7 +142,7 @@ impl Lista {
                 ws.g[(i, j)] = d * inv_b;
             }
         }
-        unroll_backward(&mut ws.g, &self.s, &ws.zs, steps, &mut ws.du);
+        unroll_backward(&mut ws.g, &self.s, &ws.zs, steps, &mut ws.du, &mut ws.s_t);
         grad_recurrent(&ws.du, &ws.zs, steps, batch, 1.0, 0.0, &mut grads.s);
         grad_input(&ws.du, steps, &mut ws.da);
         gemm(1.0, ws.da.t(), x.view(), 0.0, grads.we.view_mut());

@@ -9,7 +9,7 @@
 //! where its output is non-zero, so the codes are all the backward pass needs.
 
 use crate::kernels::{shrink, shrink_backward, shrink_in_place, Shrink, Theta};
-use crate::linalg::{axpy, gemm, Mat, MatRef};
+use crate::linalg::{axpy, gemm, transpose_into, Mat, MatRef, FEW_ROWS};
 
 /// Forward pass: fills `zs` (resized to `(T·B) × n`) with `Z¹ … Zᵀ`.
 #[track_caller]
@@ -59,9 +59,27 @@ pub(crate) fn block(m: &Mat, t: usize, batch: usize) -> MatRef<'_> {
 /// (resized to `(T·B) × n`) with `δUᵗ = ∂L/∂Uᵗ` for t = 1..T, where `Uᵗ` is the input of
 /// step t's shrink:
 /// `δUᵗ = Ḡᵗ ⊙ [Zᵗ ≠ 0]`, `Ḡᵗ⁻¹ = δUᵗ S`.
-pub(crate) fn unroll_backward(g_top: &mut Mat, s: &Mat, zs: &Mat, steps: usize, du: &mut Mat) {
+///
+/// For few rows (minibatch 10) S is first transposed into `s_t`, so that the T − 1
+/// products `δUᵗ S = δUᵗ (Sᵀ)ᵀ` run on the packing-free few-row GEMM instead of packing S
+/// T − 1 times.
+pub(crate) fn unroll_backward(
+    g_top: &mut Mat,
+    s: &Mat,
+    zs: &Mat,
+    steps: usize,
+    du: &mut Mat,
+    s_t: &mut Mat,
+) {
     let (batch, n) = g_top.shape();
     du.resize_rows(steps * batch);
+    let transposed = batch <= FEW_ROWS && steps > 1;
+    if transposed {
+        if s_t.shape() != (n, n) {
+            *s_t = Mat::zeros(n, n);
+        }
+        transpose_into(s.as_slice(), n, n, s_t.as_mut_slice(), n);
+    }
     for t in (0..steps).rev() {
         {
             let zt = &zs.as_slice()[t * batch * n..(t + 1) * batch * n];
@@ -69,7 +87,8 @@ pub(crate) fn unroll_backward(g_top: &mut Mat, s: &Mat, zs: &Mat, steps: usize, 
             shrink_backward(zt, g_top.as_slice(), dut);
         }
         if t > 0 {
-            gemm(1.0, block(du, t, batch), s.view(), 0.0, g_top.view_mut());
+            let s_view = if transposed { s_t.t() } else { s.view() };
+            gemm(1.0, block(du, t, batch), s_view, 0.0, g_top.view_mut());
         }
     }
 }

@@ -314,15 +314,16 @@ impl DrsaeStep {
             });
         }
         if cfg.optimizer == Optimizer::Sgd {
-            // Plain SGD needs no optimiser state: fuse the update into the backward GEMMs.
+            // Plain SGD needs no optimiser state: fuse the update and the projection into the
+            // backward pass.
             let rates = multipliers(model.steps, cfg).map(|m| lr * m);
-            model.backward_sgd(x, Some(labels), weights, &mut self.ws, rates);
+            model.sgd_step(x, Some(labels), weights, &mut self.ws, rates, self.e_max);
             self.opt.step += 1;
         } else {
             model.backward(x, Some(labels), weights, &mut self.ws, &mut self.grads);
             self.opt.update(lr, &mut tensors(model, &self.grads, cfg));
+            model.project(self.e_max);
         }
-        model.project(self.e_max);
         Ok(bl)
     }
 }

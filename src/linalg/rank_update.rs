@@ -1,0 +1,639 @@
+//! Rank-k updates `W ← W + α·Pᵀ·Q` for small k (the minibatch-10 SGD steps of DrSAE), fused
+//! with the norm constraint that follows the step and, for the decoder, with the product
+//! `G ← G + β·P·W` that reads W just before it changes.
+//!
+//! With 10 rows in P and Q the update is bound by the traffic of W (read and write every
+//! element for 10 multiply-adds); the constraint pass and the backward product each read W
+//! once more. Here W is streamed once: [`rank_update_rows`] walks W's rows (a row's norm is
+//! complete when the row is, and a row over the bound is rescaled while it is in L1);
+//! [`rank_update_cols`] walks W in strips of 8 columns, keeping the strip's 8 column norms
+//! and the `k × 8` block of `P·W` in registers. Larger k (minibatch 100) goes to [`gemm`]
+//! followed by a separate constraint pass.
+//!
+//! Each element is computed by one fixed sequence of operations whatever the split over
+//! threads (rows, or strips of 8 columns), so the result does not depend on the thread count.
+
+use super::ops::load8_ptr;
+use super::{gemm, gemm_threads, MatMut, MatRef};
+use wide::f32x8;
+
+/// Largest k served by the streaming kernels.
+pub(crate) const RANK_MAX: usize = 12;
+
+/// Below this many multiply-adds the update stays on the calling thread.
+const PARALLEL_MIN_MACS: usize = 500_000;
+
+/// `W ← W + α·Pᵀ·Q` (P is `k × m`, Q is `k × n`, W is `m × n`), then every row of W whose
+/// Euclidean norm exceeds `max_row_norm` is scaled down to it.
+///
+/// # Panics
+/// On mismatched shapes, or if W's or Q's rows are not contiguous.
+#[track_caller]
+pub fn rank_update_rows(
+    alpha: f32,
+    p: MatRef<'_>,
+    q: MatRef<'_>,
+    w: MatMut<'_>,
+    max_row_norm: Option<f32>,
+) {
+    update_rows(gemm_threads(), alpha, p, q, w, max_row_norm)
+}
+
+#[track_caller]
+fn update_rows(
+    threads: usize,
+    alpha: f32,
+    p: MatRef<'_>,
+    q: MatRef<'_>,
+    mut w: MatMut<'_>,
+    max_row_norm: Option<f32>,
+) {
+    let (k, m, n) = check(p, q, w.as_ref());
+    if k > RANK_MAX || k == 0 {
+        gemm(alpha, p.t(), q, 1.0, w.rb_mut());
+        if let Some(bound) = max_row_norm {
+            clip_rows(w, bound);
+        }
+        return;
+    }
+    let bound2 = max_row_norm.map(|b| b * b);
+    let (wp, wrs) = (SendPtr(w.as_mut_ptr()), w.row_stride());
+    let rows = move |start: usize, end: usize| {
+        let wp = wp;
+        for i in start..end {
+            // SAFETY: row i of W (n values from wp + i·wrs) is in bounds and written by
+            // this call only; P and Q are read within their checked shapes.
+            unsafe { update_row(k, n, alpha, p, i, q, wp.0.offset(i as isize * wrs), bound2) };
+        }
+    };
+    split(threads, m, m * n * k, &rows);
+}
+
+/// `G ← G + β·P·W` with the old W (when `read` is `Some((β, G))`, G is `k × n`), then
+/// `W ← W + α·Pᵀ·Q` (P is `k × m`, Q is `k × n`, W is `m × n`), then every column of W whose
+/// Euclidean norm exceeds `max_col_norm` is scaled down to it.
+///
+/// # Panics
+/// On mismatched shapes, or if W's, Q's or G's rows are not contiguous.
+#[track_caller]
+pub fn rank_update_cols(
+    alpha: f32,
+    p: MatRef<'_>,
+    q: MatRef<'_>,
+    w: MatMut<'_>,
+    read: Option<(f32, MatMut<'_>)>,
+    max_col_norm: Option<f32>,
+) {
+    update_cols(gemm_threads(), alpha, p, q, w, read, max_col_norm)
+}
+
+#[track_caller]
+fn update_cols(
+    threads: usize,
+    alpha: f32,
+    p: MatRef<'_>,
+    q: MatRef<'_>,
+    mut w: MatMut<'_>,
+    read: Option<(f32, MatMut<'_>)>,
+    max_col_norm: Option<f32>,
+) {
+    let (k, m, n) = check(p, q, w.as_ref());
+    if let Some((_, g)) = &read {
+        assert!(
+            g.shape() == (k, n) && g.col_stride() == 1,
+            "rank update: G is {:?} (col stride {}), expected {k}×{n} with contiguous rows",
+            g.shape(),
+            g.col_stride()
+        );
+    }
+    if k > RANK_MAX || k == 0 {
+        if let Some((beta, g)) = read {
+            gemm(beta, p, w.as_ref(), 1.0, g);
+        }
+        gemm(alpha, p.t(), q, 1.0, w.rb_mut());
+        if let Some(bound) = max_col_norm {
+            clip_columns(w, bound);
+        }
+        return;
+    }
+    let bound2 = max_col_norm.map(|b| b * b);
+    let (wp, wrs) = (SendPtr(w.as_mut_ptr()), w.row_stride());
+    let (beta, gp, grs) = match read {
+        Some((beta, mut g)) => (beta, SendPtr(g.as_mut_ptr()), g.row_stride()),
+        None => (0.0, SendPtr(std::ptr::null_mut()), 0),
+    };
+    let strips = n.div_ceil(8);
+    let cols = move |start: usize, end: usize| {
+        let (wp, gp) = (wp, gp);
+        for s in start..end {
+            let j = s * 8;
+            let width = (n - j).min(8);
+            let g = (!gp.0.is_null()).then(|| (beta, gp.0.wrapping_add(j), grs));
+            // SAFETY: columns j..j + width of W (and of G) are in bounds and written by
+            // this call only (strips partition the columns); P, Q are read within their
+            // checked shapes.
+            unsafe { update_strip(k, m, width, alpha, p, q, j, wp.0.add(j), wrs, g, bound2) };
+        }
+    };
+    split(threads, strips, m * n * k, &cols);
+}
+
+/// Checks the shapes and layouts, returning `(k, m, n)`.
+#[track_caller]
+fn check(p: MatRef<'_>, q: MatRef<'_>, w: MatRef<'_>) -> (usize, usize, usize) {
+    let (k, m) = p.shape();
+    let n = q.ncols();
+    assert!(
+        q.nrows() == k && w.shape() == (m, n),
+        "rank update shape mismatch: P is {:?}, Q is {:?}, W is {:?}",
+        p.shape(),
+        q.shape(),
+        w.shape()
+    );
+    assert!(
+        w.col_stride() == 1 && q.col_stride() == 1,
+        "rank update: W and Q need contiguous rows"
+    );
+    (k, m, n)
+}
+
+/// Runs `f(start, end)` over a partition of `0..len` into contiguous blocks, on up to
+/// `threads` threads when the work (`macs`) is large enough.
+fn split(threads: usize, len: usize, macs: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+    let threads = if macs >= PARALLEL_MIN_MACS && !super::pool::in_task() {
+        threads.min(len)
+    } else {
+        1
+    };
+    if threads <= 1 {
+        f(0, len);
+        return;
+    }
+    let chunk = len.div_ceil(threads);
+    super::pool::run(threads, len.div_ceil(chunk), &|part| {
+        let start = part * chunk;
+        f(start, (start + chunk).min(len));
+    });
+}
+
+/// Scales every row of `w` whose Euclidean norm exceeds `bound` down to norm `bound`.
+///
+/// # Panics
+/// If W's rows are not contiguous.
+pub fn clip_rows(mut w: MatMut<'_>, bound: f32) {
+    assert!(w.col_stride() == 1, "clip_rows: W needs contiguous rows");
+    let n = w.ncols();
+    let (wp, wrs) = (w.as_mut_ptr(), w.row_stride());
+    for i in 0..w.nrows() {
+        // SAFETY: row i of W is n contiguous values inside the view, borrowed mutably.
+        let row = unsafe { std::slice::from_raw_parts_mut(wp.offset(i as isize * wrs), n) };
+        super::clip_norm(row, bound);
+    }
+}
+
+/// Scales every column of `w` whose Euclidean norm exceeds `bound` down to norm `bound`,
+/// in strips of 8 columns (no allocation).
+///
+/// # Panics
+/// If W's rows are not contiguous.
+pub fn clip_columns(mut w: MatMut<'_>, bound: f32) {
+    assert!(w.col_stride() == 1, "clip_columns: W needs contiguous rows");
+    let (m, n) = w.shape();
+    let (wp, wrs) = (w.as_mut_ptr(), w.row_stride());
+    let b2 = bound * bound;
+    let mut j = 0;
+    while j + 8 <= n {
+        // SAFETY: columns j..j + 8 of all m rows are inside the view, borrowed mutably.
+        unsafe {
+            let mut nrm = f32x8::ZERO;
+            for i in 0..m {
+                let v = load8_ptr(wp.offset(i as isize * wrs).add(j));
+                nrm = v.mul_add(v, nrm);
+            }
+            clip_strip(m, wp.add(j), wrs, nrm, b2);
+        }
+        j += 8;
+    }
+    for c in j..n {
+        let norm2: f32 = (0..m).map(|i| w.get(i, c) * w.get(i, c)).sum();
+        if norm2 > b2 {
+            let f = bound / norm2.sqrt();
+            for i in 0..m {
+                let v = w.get(i, c);
+                w.set(i, c, v * f);
+            }
+        }
+    }
+}
+
+/// Scales the lanes of a strip of 8 columns (m rows at `w`, row stride `wrs`) whose squared
+/// norm in `nrm` exceeds `b2` to norm √b2.
+///
+/// # Safety
+/// The strip must be writable.
+#[inline(always)]
+unsafe fn clip_strip(m: usize, w: *mut f32, wrs: isize, nrm: f32x8, b2: f32) {
+    let n2: [f32; 8] = nrm.into();
+    let f: [f32; 8] = n2.map(|s| if s > b2 { b2.sqrt() / s.sqrt() } else { 1.0 });
+    if f.iter().any(|&f| f != 1.0) {
+        let fv = f32x8::from(f);
+        for i in 0..m {
+            let wi = w.offset(i as isize * wrs);
+            store8_ptr(wi, load8_ptr(wi) * fv);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: hands disjoint rows / column strips of one matrix to the pool's threads, which
+// all finish before the public functions return.
+unsafe impl Send for SendPtr {}
+// SAFETY: as above; only the pointer value is shared.
+unsafe impl Sync for SendPtr {}
+
+/// Row i of W (at `w`, n values): `w ← w + Σ_r (α·P[r, i])·Q[r, :]`, then the norm clip.
+///
+/// # Safety
+/// `w..w + n` must be writable and not alias P or Q; `i < m`, k ≤ RANK_MAX.
+#[allow(clippy::too_many_arguments)]
+unsafe fn update_row(
+    k: usize,
+    n: usize,
+    alpha: f32,
+    p: MatRef<'_>,
+    i: usize,
+    q: MatRef<'_>,
+    w: *mut f32,
+    bound2: Option<f32>,
+) {
+    macro_rules! dispatch {
+        ($($k:literal)*) => {
+            match k {
+                $($k => row_k::<$k>(n, alpha, p, i, q, w, bound2),)*
+                _ => unreachable!("rank update with k = {k}"),
+            }
+        };
+    }
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12)
+}
+
+#[inline(always)]
+unsafe fn row_k<const K: usize>(
+    n: usize,
+    alpha: f32,
+    p: MatRef<'_>,
+    i: usize,
+    q: MatRef<'_>,
+    w: *mut f32,
+    bound2: Option<f32>,
+) {
+    let coef: [f32; K] = std::array::from_fn(|r| alpha * p.get(r, i));
+    let cv: [f32x8; K] = coef.map(f32x8::splat);
+    let qp: [*const f32; K] =
+        std::array::from_fn(|r| q.as_ptr().offset(r as isize * q.row_stride()));
+    let n8 = n / 8 * 8;
+    let mut nrm = f32x8::ZERO;
+    let mut j = 0;
+    while j < n8 {
+        let (mut even, mut odd) = (load8_ptr(w.add(j)), f32x8::ZERO);
+        for r in 0..K {
+            if r % 2 == 0 {
+                even = cv[r].mul_add(load8_ptr(qp[r].add(j)), even);
+            } else {
+                odd = cv[r].mul_add(load8_ptr(qp[r].add(j)), odd);
+            }
+        }
+        let v = even + odd;
+        nrm = v.mul_add(v, nrm);
+        store8_ptr(w.add(j), v);
+        j += 8;
+    }
+    let mut norm2 = nrm.reduce_add();
+    for j in n8..n {
+        let (mut even, mut odd) = (*w.add(j), 0.0f32);
+        for r in 0..K {
+            if r % 2 == 0 {
+                even = coef[r].mul_add(*qp[r].add(j), even);
+            } else {
+                odd = coef[r].mul_add(*qp[r].add(j), odd);
+            }
+        }
+        let v = even + odd;
+        norm2 += v * v;
+        *w.add(j) = v;
+    }
+    if let Some(b2) = bound2 {
+        if norm2 > b2 {
+            let f = b2.sqrt() / norm2.sqrt();
+            for j in 0..n {
+                *w.add(j) *= f;
+            }
+        }
+    }
+}
+
+/// Columns `j0..j0 + width` (width ≤ 8) of W (at `w`, row stride `wrs`), all m rows:
+/// `G[:, strip] += β·P·W_old[:, strip]`, `W ← W + α·Pᵀ·Q[:, strip]`, then the column clip.
+///
+/// # Safety
+/// The strip of W (and of G, `k` rows of stride `grs`) must be writable and not alias P
+/// or Q; k ≤ RANK_MAX.
+#[allow(clippy::too_many_arguments)]
+unsafe fn update_strip(
+    k: usize,
+    m: usize,
+    width: usize,
+    alpha: f32,
+    p: MatRef<'_>,
+    q: MatRef<'_>,
+    j0: usize,
+    w: *mut f32,
+    wrs: isize,
+    g: Option<(f32, *mut f32, isize)>,
+    bound2: Option<f32>,
+) {
+    if width < 8 {
+        strip_scalar(k, m, width, alpha, p, q, j0, w, wrs, g, bound2);
+        return;
+    }
+    macro_rules! dispatch {
+        ($($k:literal)*) => {
+            match (k, g.is_some()) {
+                $(($k, true) => strip_k::<$k, true>(m, alpha, p, q, j0, w, wrs, g, bound2),
+                  ($k, false) => strip_k::<$k, false>(m, alpha, p, q, j0, w, wrs, g, bound2),)*
+                _ => unreachable!("rank update with k = {k}"),
+            }
+        };
+    }
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn strip_k<const K: usize, const READ: bool>(
+    m: usize,
+    alpha: f32,
+    p: MatRef<'_>,
+    q: MatRef<'_>,
+    j0: usize,
+    w: *mut f32,
+    wrs: isize,
+    g: Option<(f32, *mut f32, isize)>,
+    bound2: Option<f32>,
+) {
+    let (prs, pcs) = (p.row_stride(), p.col_stride());
+    let pp = p.as_ptr();
+    // α·Q[:, strip], read from L1 inside the loop (the registers hold the K sums of P·W).
+    let qa: [f32x8; K] = std::array::from_fn(|r| {
+        f32x8::splat(alpha) * load8_ptr(q.as_ptr().offset(r as isize * q.row_stride()).add(j0))
+    });
+    let qa = std::hint::black_box(&qa);
+    let mut gacc = [f32x8::ZERO; K];
+    let mut nrm = f32x8::ZERO;
+    for i in 0..m {
+        let wi = w.offset(i as isize * wrs);
+        let old = load8_ptr(wi);
+        // Two partial sums halve the dependency chain of the update.
+        let (mut even, mut odd) = (old, f32x8::ZERO);
+        let pi = pp.offset(i as isize * pcs);
+        for r in 0..K {
+            let pr = f32x8::splat(*pi.offset(r as isize * prs));
+            if READ {
+                gacc[r] = pr.mul_add(old, gacc[r]);
+            }
+            if r % 2 == 0 {
+                even = pr.mul_add(qa[r], even);
+            } else {
+                odd = pr.mul_add(qa[r], odd);
+            }
+        }
+        let new = even + odd;
+        nrm = new.mul_add(new, nrm);
+        store8_ptr(wi, new);
+    }
+    if let Some((beta, gp, grs)) = g {
+        let bv = f32x8::splat(beta);
+        for (r, acc) in gacc.iter().enumerate() {
+            let gr = gp.offset(r as isize * grs);
+            store8_ptr(gr, bv.mul_add(*acc, load8_ptr(gr)));
+        }
+    }
+    if let Some(b2) = bound2 {
+        clip_strip(m, w, wrs, nrm, b2);
+    }
+}
+
+/// [`strip_k`] for a last strip narrower than 8 columns, one column at a time with the same
+/// operation order per element.
+#[allow(clippy::too_many_arguments)]
+unsafe fn strip_scalar(
+    k: usize,
+    m: usize,
+    width: usize,
+    alpha: f32,
+    p: MatRef<'_>,
+    q: MatRef<'_>,
+    j0: usize,
+    w: *mut f32,
+    wrs: isize,
+    g: Option<(f32, *mut f32, isize)>,
+    bound2: Option<f32>,
+) {
+    for c in 0..width {
+        let mut gacc = [0.0f32; RANK_MAX];
+        let mut nrm = 0.0f32;
+        let mut qc = [0.0f32; RANK_MAX];
+        for (r, v) in qc.iter_mut().take(k).enumerate() {
+            *v = alpha * q.get(r, j0 + c);
+        }
+        for i in 0..m {
+            let wi = w.offset(i as isize * wrs).add(c);
+            let old = *wi;
+            let (mut even, mut odd) = (old, 0.0f32);
+            for r in 0..k {
+                let pr = p.get(r, i);
+                gacc[r] = pr.mul_add(old, gacc[r]);
+                if r % 2 == 0 {
+                    even = pr.mul_add(qc[r], even);
+                } else {
+                    odd = pr.mul_add(qc[r], odd);
+                }
+            }
+            let new = even + odd;
+            nrm = new.mul_add(new, nrm);
+            *wi = new;
+        }
+        if let Some((beta, gp, grs)) = g {
+            for (r, acc) in gacc.iter().take(k).enumerate() {
+                let gr = gp.offset(r as isize * grs).add(c);
+                *gr = beta.mul_add(*acc, *gr);
+            }
+        }
+        if let Some(b2) = bound2 {
+            if nrm > b2 {
+                let f = b2.sqrt() / nrm.sqrt();
+                for i in 0..m {
+                    *w.offset(i as isize * wrs).add(c) *= f;
+                }
+            }
+        }
+    }
+}
+
+/// Stores `v` at `p..p + 8` (unaligned).
+///
+/// # Safety
+/// `p..p + 8` must be writable.
+#[inline(always)]
+unsafe fn store8_ptr(p: *mut f32, v: f32x8) {
+    std::ptr::write_unaligned(p as *mut [f32; 8], v.into());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linalg::{gemm_reference, Mat};
+    use rand::SeedableRng;
+
+    fn rand_mat(r: usize, c: usize, rng: &mut rand::rngs::StdRng) -> Mat {
+        Mat::random(r, c, rand_distr::Uniform::new(-1.0, 1.0), rng)
+    }
+
+    fn norms(w: &Mat, rows: bool) -> Vec<f32> {
+        let (m, n) = w.shape();
+        let (outer, inner) = if rows { (m, n) } else { (n, m) };
+        (0..outer)
+            .map(|a| {
+                (0..inner)
+                    .map(|b| {
+                        let v = if rows { w[(a, b)] } else { w[(b, a)] };
+                        v * v
+                    })
+                    .sum::<f32>()
+                    .sqrt()
+            })
+            .collect()
+    }
+
+    /// Reference: f32 products by the scalar GEMM, then the clip by the scalar norm.
+    fn expected(alpha: f32, p: &Mat, q: &Mat, w: &Mat, bound: f32, rows: bool) -> Mat {
+        let mut e = w.clone();
+        gemm_reference(alpha, p.t(), q.view(), 1.0, e.view_mut());
+        let nr = norms(&e, rows);
+        let (m, n) = e.shape();
+        for i in 0..m {
+            for j in 0..n {
+                let nn = nr[if rows { i } else { j }];
+                if nn > bound {
+                    e[(i, j)] *= bound / nn;
+                }
+            }
+        }
+        e
+    }
+
+    #[test]
+    fn match_the_reference_for_every_k_with_tails_and_clipping() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for k in [1, 2, 5, 10, 12, 13, 40] {
+            for (m, n) in [(37, 29), (16, 8), (5, 3), (64, 41)] {
+                let (p, q, w) = (
+                    rand_mat(k, m, &mut rng),
+                    rand_mat(k, n, &mut rng),
+                    rand_mat(m, n, &mut rng),
+                );
+                let alpha = -0.3;
+                // Bounds near the median norm: some rows / columns clipped, some not.
+                let row_bound = 0.9 * (n as f32 / 3.0).sqrt();
+                let col_bound = 0.9 * (m as f32 / 3.0).sqrt();
+
+                let mut got = w.clone();
+                rank_update_rows(alpha, p.view(), q.view(), got.view_mut(), Some(row_bound));
+                let want = expected(alpha, &p, &q, &w, row_bound, true);
+                assert!(got.max_abs_diff(&want) < 1e-4, "rows k={k} {m}×{n}");
+                assert!(got != w);
+
+                let mut got = w.clone();
+                let g0 = rand_mat(k, n, &mut rng);
+                let mut g = g0.clone();
+                rank_update_cols(
+                    alpha,
+                    p.view(),
+                    q.view(),
+                    got.view_mut(),
+                    Some((0.7, g.view_mut())),
+                    Some(col_bound),
+                );
+                let want = expected(alpha, &p, &q, &w, col_bound, false);
+                assert!(got.max_abs_diff(&want) < 1e-4, "cols k={k} {m}×{n}");
+                let mut want_g = g0.clone();
+                gemm_reference(0.7, p.view(), w.view(), 1.0, want_g.view_mut());
+                assert!(g.max_abs_diff(&want_g) < 1e-4, "G k={k} {m}×{n}");
+
+                // Without the read and without a bound.
+                let mut got = w.clone();
+                rank_update_cols(alpha, p.view(), q.view(), got.view_mut(), None, None);
+                let want = expected(alpha, &p, &q, &w, f32::INFINITY, false);
+                assert!(
+                    got.max_abs_diff(&want) < 1e-4,
+                    "cols, no clip, k={k} {m}×{n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn clipping_actually_clips() {
+        let mut w = Mat::from_vec(2, 2, vec![3.0, 0.1, 4.0, 0.1]);
+        clip_columns(w.view_mut(), 1.0);
+        assert_eq!(norms(&w, false)[0], 1.0);
+        assert!((w[(0, 1)] - 0.1).abs() < 1e-7);
+        let mut w = Mat::from_vec(2, 2, vec![3.0, 4.0, 0.1, 0.1]);
+        clip_rows(w.view_mut(), 1.0);
+        assert!((norms(&w, true)[0] - 1.0).abs() < 1e-6);
+        assert!((w[(1, 0)] - 0.1).abs() < 1e-7);
+    }
+
+    #[test]
+    fn thread_count_does_not_change_bits() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        let (k, m, n) = (10, 300, 203);
+        let (p, q, w) = (
+            rand_mat(k, m, &mut rng),
+            rand_mat(k, n, &mut rng),
+            rand_mat(m, n, &mut rng),
+        );
+        let run = |threads: usize| {
+            let (mut a, mut b, mut g) = (w.clone(), w.clone(), Mat::zeros(k, n));
+            update_rows(threads, 0.1, p.view(), q.view(), a.view_mut(), Some(5.0));
+            update_cols(
+                threads,
+                0.1,
+                p.view(),
+                q.view(),
+                b.view_mut(),
+                Some((1.0, g.view_mut())),
+                Some(5.0),
+            );
+            (a, b, g)
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            assert!(run(threads) == one, "{threads} threads");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "shape mismatch")]
+    fn mismatch_names_shapes() {
+        let mut w = Mat::zeros(3, 4);
+        rank_update_rows(
+            1.0,
+            Mat::zeros(2, 3).view(),
+            Mat::zeros(2, 5).view(),
+            w.view_mut(),
+            None,
+        );
+    }
+}
