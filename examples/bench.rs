@@ -146,7 +146,6 @@ fn kernels() {
         0.3,
         5,
     );
-    drsae::linalg::set_gemm_threads(threads);
     emit(
         "sgemm_10x400x400_abt_1thread",
         flops / ours / 1e9,
@@ -155,6 +154,48 @@ fn kernels() {
     emit(
         "matrixmultiply_10x400x400_abt_1thread",
         flops / mm / 1e9,
+        "GFLOP/s",
+    );
+
+    // The minibatch-10 decoder step of DrSAE: G += β·R·D, D += α·Rᵀ·Z, ‖D columns‖ ≤ 1.
+    // Fused (one pass over D) against two GEMMs and the column clip, one thread.
+    let r = Mat::random(10, 784, rand_distr::Uniform::new(-1.0f32, 1.0), &mut rng);
+    let z = Mat::random(10, 400, rand_distr::Uniform::new(-1.0f32, 1.0), &mut rng);
+    let mut d = Mat::random(784, 400, rand_distr::Uniform::new(-0.05f32, 0.05), &mut rng);
+    let mut g = Mat::zeros(10, 400);
+    let flops = 2.0 * 2.0 * 10.0 * 784.0 * 400.0;
+    let fused = time_best(
+        || {
+            drsae::linalg::rank_update_cols(
+                -1e-6,
+                r.view(),
+                z.view(),
+                d.view_mut(),
+                Some((1.0, g.view_mut())),
+                Some(1.0),
+            )
+        },
+        0.3,
+        5,
+    );
+    let unfused = time_best(
+        || {
+            gemm(1.0, r.view(), d.view(), 1.0, g.view_mut());
+            gemm(-1e-6, r.t(), z.view(), 1.0, d.view_mut());
+            drsae::linalg::clip_columns(d.view_mut(), 1.0);
+        },
+        0.3,
+        5,
+    );
+    drsae::linalg::set_gemm_threads(threads);
+    emit(
+        "decoder_step_fused_784x10x400_1thread",
+        flops / fused / 1e9,
+        "GFLOP/s",
+    );
+    emit(
+        "decoder_step_gemms_784x10x400_1thread",
+        flops / unfused / 1e9,
         "GFLOP/s",
     );
 }

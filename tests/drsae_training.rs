@@ -232,12 +232,14 @@ fn interrupted_and_resumed_run_gives_the_same_model_bytes() {
     let (tx, ty, vx, vy) = sample(300, 100);
     let split = split_of(&tx, &ty, &vx, &vy);
     // 15 steps per epoch, 1 + 3 epochs: interrupt mid-epoch in phase 1 and in phase 2.
-    for (optimizer, stops) in [
-        (Optimizer::adam(), vec![7u64, 26, 40]),
-        (Optimizer::Momentum { momentum: 0.9 }, vec![15, 31]),
+    for (optimizer, average, stops) in [
+        (Optimizer::adam(), None, vec![7u64, 26, 40]),
+        (Optimizer::Momentum { momentum: 0.9 }, None, vec![15, 31]),
+        (Optimizer::adam(), Some(0.9), vec![19, 37]),
     ] {
         let cfg = DrsaeConfig {
             optimizer,
+            average,
             ..small_config()
         };
         let reference = train_drsae(&cfg, split, |_| {}).unwrap();
@@ -266,11 +268,33 @@ fn interrupted_and_resumed_run_gives_the_same_model_bytes() {
             stop_after_steps: None,
         };
         let resumed = train_drsae_with(&cfg, split, &ck, |_| {}).unwrap();
+        if average.is_some() {
+            // The returned model is the average: its validation error is the reported one.
+            let (_, e) = resumed.model.evaluate(&vx, &vy, 500);
+            assert_eq!(e, resumed.best_val_error);
+            let plain = DrsaeConfig {
+                average: None,
+                ..cfg.clone()
+            };
+            let plain = train_drsae(&plain, split, |_| {}).unwrap();
+            assert!(plain.model != resumed.model, "averaging changed nothing");
+            let bad = DrsaeConfig {
+                average: Some(1.0),
+                ..cfg.clone()
+            };
+            assert!(matches!(
+                train_drsae(&bad, split, |_| {}),
+                Err(Error::InvalidParameter {
+                    name: "average",
+                    ..
+                })
+            ));
+        }
         let a = drsae_to_bytes(&reference.model, &LossWeights::paper(), &[]).unwrap();
         let b = drsae_to_bytes(&resumed.model, &LossWeights::paper(), &[]).unwrap();
         assert!(
             a == b,
-            "{optimizer:?}: resumed model differs\n{:?}\n{:?}",
+            "{optimizer:?} (average {average:?}): resumed model differs\n{:?}\n{:?}",
             reference
                 .history
                 .iter()

@@ -31,6 +31,7 @@ pub(crate) struct TrainState {
     pub opt_step: u64,
     pub best: Option<(Drsae, f64, usize)>,
     pub since_best: usize,
+    pub average: Option<Drsae>,
     pub sums: (f64, f64, usize, usize),
     pub history: Vec<EpochReport>,
     pub samples_seen: usize,
@@ -97,6 +98,9 @@ impl TrainState {
         if let Some((best, _, _)) = &self.best {
             tensors.extend(model_tensors(best, "best/"));
         }
+        if let Some(avg) = &self.average {
+            tensors.extend(model_tensors(avg, "average/"));
+        }
         for (k, v) in self.opt_first.iter().enumerate() {
             tensors.push((format!("opt/first/{k}"), vec![v.len()], v));
         }
@@ -116,6 +120,7 @@ impl TrainState {
         put("opt_first", self.opt_first.len().to_string());
         put("opt_second", self.opt_second.len().to_string());
         put("since_best", self.since_best.to_string());
+        put("average", self.average.is_some().to_string());
         if let Some((_, e, ep)) = &self.best {
             put("best_val_error", format!("{e:?}"));
             put("best_epoch", ep.to_string());
@@ -158,6 +163,11 @@ impl TrainState {
             )),
             None => None,
         };
+        let average = match meta.get("average").map(String::as_str) {
+            Some("true") => Some(model_from_tensors(&mut t, "average/", steps)?),
+            Some("false") | None => None,
+            Some(v) => return Err(err(format!("metadata `average` = `{v}` is malformed"))),
+        };
         let mut moments = |kind: &str| -> Result<Vec<Vec<f32>>> {
             let count: usize = parse(kind, get(&format!("opt_{kind}"))?)?;
             if count > 16 {
@@ -188,6 +198,7 @@ impl TrainState {
             opt_step: parse("opt_step", get("opt_step")?)?,
             best,
             since_best: parse("since_best", get("since_best")?)?,
+            average,
             sums: (
                 parse("sums", sums[0])?,
                 parse("sums", sums[1])?,

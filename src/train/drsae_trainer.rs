@@ -65,6 +65,10 @@ pub struct DrsaeConfig {
     pub time_budget: Option<f64>,
     /// Seed of initialisation and shuffling.
     pub seed: u64,
+    /// Exponential moving average of the parameters in phase 2 with this decay per step
+    /// (e.g. 0.999): validation, early stopping and the returned model use the average
+    /// `θ̄ ← β·θ̄ + (1 − β)·θ` instead of the last iterate. `None`: the iterate itself.
+    pub average: Option<f32>,
 }
 
 impl Default for DrsaeConfig {
@@ -85,6 +89,7 @@ impl Default for DrsaeConfig {
             patience: None,
             time_budget: None,
             seed: 0,
+            average: None,
         }
     }
 }
@@ -145,6 +150,14 @@ impl DrsaeConfig {
                 "classifier_lr",
                 format!("{} must be finite and > 0", self.classifier_lr),
             ));
+        }
+        if let Some(b) = self.average {
+            if !(b > 0.0 && b < 1.0) {
+                return Err(Error::param(
+                    "average",
+                    format!("decay {b} must be in (0, 1)"),
+                ));
+            }
         }
         if self.patience == Some(0) {
             return Err(Error::param("patience", "must be ≥ 1"));
@@ -463,6 +476,7 @@ pub fn train_drsae_with(
             st.opt_second.clear();
             st.opt_step = 0;
             st.since_best = 0;
+            st.average = None;
         }
         // Phase boundaries in time: phase 1 gets at most 20% of the budget. A phase resumed
         // part-way started where the previous phase's last epoch ended.
@@ -517,6 +531,12 @@ pub fn train_drsae_with(
                         },
                         e => e,
                     })?;
+                if let (Some(beta), 2) = (cfg.average, phase) {
+                    match &mut st.average {
+                        Some(avg) => blend(avg, &st.model, beta),
+                        None => st.average = Some(st.model.clone()),
+                    }
+                }
                 st.global_step += 1;
                 st.batch_index = k + 1;
                 st.sums.0 += bl.mean(&weights) * idx.len() as f64;
@@ -550,7 +570,8 @@ pub fn train_drsae_with(
             if seen == 0 {
                 break;
             }
-            let (_, val_error) = st.model.evaluate(data.val_x, data.val_y, 500);
+            let judged = st.average.as_ref().unwrap_or(&st.model);
+            let (_, val_error) = judged.evaluate(data.val_x, data.val_y, 500);
             let elapsed = start.elapsed().as_secs_f64();
             let by_epochs = epoch as f64 / epochs as f64;
             let report = EpochReport {
@@ -577,7 +598,8 @@ pub fn train_drsae_with(
             let mut stop_phase = out_of_time;
             if phase == 2 {
                 if st.best.as_ref().map_or(true, |(_, e, _)| val_error < *e) {
-                    st.best = Some((st.model.clone(), val_error, epoch));
+                    let judged = st.average.as_ref().unwrap_or(&st.model);
+                    st.best = Some((judged.clone(), val_error, epoch));
                     st.since_best = 0;
                 } else {
                     st.since_best += 1;
@@ -617,6 +639,20 @@ pub fn train_drsae_with(
     })
 }
 
+/// `avg ← β·avg + (1 − β)·model` for every parameter.
+fn blend(avg: &mut Drsae, model: &Drsae, beta: f32) {
+    let w = 1.0 - beta;
+    for (a, p) in [
+        (avg.e.as_mut_slice(), model.e.as_slice()),
+        (avg.s.as_mut_slice(), model.s.as_slice()),
+        (&mut avg.b[..], &model.b[..]),
+        (avg.d.as_mut_slice(), model.d.as_slice()),
+        (avg.c.as_mut_slice(), model.c.as_slice()),
+    ] {
+        a.iter_mut().zip(p).for_each(|(a, p)| *a += w * (p - *a));
+    }
+}
+
 /// Seconds at which `phase` started, from the history: the end of the previous phase's
 /// last epoch (0 for the first phase).
 fn phase_start_of(history: &[EpochReport], phase: u8) -> f64 {
@@ -646,6 +682,7 @@ fn new_state(model: Drsae, fingerprint: String) -> TrainState {
         opt_step: 0,
         best: None,
         since_best: 0,
+        average: None,
         sums: (0.0, 0.0, 0, 0),
         history: Vec::new(),
         samples_seen: 0,
