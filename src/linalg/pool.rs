@@ -27,6 +27,9 @@ struct Shared {
     remaining: AtomicUsize,
     /// The next unclaimed part of the current job.
     next: AtomicUsize,
+    /// Workers asleep on `wake` (changed only under the `job` lock), so that `run` makes
+    /// the wake-up system call only when someone sleeps.
+    sleepers: AtomicUsize,
     workers: usize,
 }
 
@@ -60,6 +63,7 @@ fn pool(workers: usize) -> &'static Shared {
             generation: AtomicUsize::new(0),
             remaining: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
+            sleepers: AtomicUsize::new(0),
             workers,
         }));
         for w in 0..workers {
@@ -84,7 +88,9 @@ fn worker(shared: &'static Shared) {
         let job = {
             let mut guard = shared.job.lock().unwrap_or_else(|e| e.into_inner());
             while guard.0 == seen {
+                shared.sleepers.fetch_add(1, Ordering::Relaxed);
                 guard = shared.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
+                shared.sleepers.fetch_sub(1, Ordering::Relaxed);
             }
             seen = guard.0;
             guard.1
@@ -141,7 +147,11 @@ pub(crate) fn run(threads: usize, parts: usize, f: &(dyn Fn(usize) + Sync)) {
         guard.0 += 1;
         guard.1 = Some(job);
         shared.generation.store(guard.0 as usize, Ordering::Release);
-        shared.wake.notify_all();
+        // A worker about to sleep increments `sleepers` under this lock before waiting, so
+        // reading it here cannot miss one.
+        if shared.sleepers.load(Ordering::Relaxed) > 0 {
+            shared.wake.notify_all();
+        }
     }
     claim_parts(shared, parts, f);
     let mut spins = 0u32;
