@@ -326,3 +326,36 @@ fn interrupted_and_resumed_run_gives_the_same_model_bytes() {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+#[test]
+fn minibatch_10_sgd_and_adam_do_not_depend_on_the_thread_count() {
+    // Shapes large enough that every GEMM and fused rank update of the step is split over
+    // threads (784 inputs, 256 units), minibatch 10 (the few-row kernels).
+    use drsae::linalg::set_gemm_threads;
+    use drsae::train::Optimizer;
+    let (tx, ty, vx, vy) = sample(200, 50);
+    let split = split_of(&tx, &ty, &vx, &vy);
+    for optimizer in [Optimizer::Sgd, Optimizer::adam()] {
+        let cfg = DrsaeConfig {
+            hidden: 256,
+            steps: 3,
+            batch: 10,
+            epochs_unsup: 1,
+            epochs_sup: 1,
+            optimizer,
+            lr: 1e-3,
+            seed: 3,
+            ..Default::default()
+        };
+        let models: Vec<_> = [1, 2, 3]
+            .into_iter()
+            .map(|threads| {
+                set_gemm_threads(threads);
+                train_drsae(&cfg, split, |_| {}).unwrap().model
+            })
+            .collect();
+        set_gemm_threads(std::thread::available_parallelism().map_or(1, |n| n.get()));
+        assert!(models[0] == models[1], "{optimizer:?}: 1 vs 2 threads");
+        assert!(models[0] == models[2], "{optimizer:?}: 1 vs 3 threads");
+    }
+}

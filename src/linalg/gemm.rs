@@ -9,6 +9,10 @@ static GEMM_THREADS: AtomicUsize = AtomicUsize::new(0);
 /// more than it saves.
 const PARALLEL_MIN_FLOPS: usize = 1_000_000;
 
+/// Alignment of the blocks of C handed to threads (a multiple of every matrixmultiply
+/// micro-tile size).
+const SPLIT_ALIGN: usize = 16;
+
 /// Sets how many threads GEMM uses (≥ 1) and returns it. Without a call, GEMM uses all
 /// logical cores.
 ///
@@ -87,7 +91,11 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
     let split_rows = m >= n;
     let len = if split_rows { m } else { n };
     let threads = threads.min(len.div_ceil(8));
-    let chunk = len.div_ceil(threads);
+    // Block starts are multiples of 16: matrixmultiply rounds full micro-tiles (8 × 8 with
+    // AVX/FMA, 16 × 16 with AVX-512) differently from edge tiles (`α·AB + βC` fused in one
+    // FMA, or α·AB rounded first), so a block boundary inside a tile would make the
+    // result depend on the thread count.
+    let chunk = len.div_ceil(threads).next_multiple_of(SPLIT_ALIGN);
     let (ars, acs, brs, bcs, crs, ccs) = (
         a.row_stride(),
         a.col_stride(),
@@ -309,19 +317,25 @@ mod tests {
 
     #[test]
     fn thread_count_does_not_change_bits() {
+        // α ≠ 1 and β ≠ 0 (the SGD update's form): matrixmultiply rounds full and edge
+        // micro-tiles differently there, so block boundaries must not move with the count.
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         let a = rand_mat(300, 200, &mut rng);
         let b = rand_mat(200, 90, &mut rng);
-        let mut one = Mat::zeros(300, 90);
-        sgemm_serial(1.0, a.view(), b.view(), 0.0, one.view_mut());
-        for threads in [2, 3, 4] {
+        let c0 = rand_mat(300, 90, &mut rng);
+        let (alpha, beta) = (-0.37, 1.0);
+        let mut one = c0.clone();
+        sgemm_serial(alpha, a.view(), b.view(), beta, one.view_mut());
+        let c0t = c0.transposed();
+        let mut one_t = c0t.clone();
+        sgemm_serial(alpha, b.t(), a.t(), beta, one_t.view_mut());
+        for threads in [2, 3, 4, 5] {
             set_gemm_threads(threads);
-            let mut many = Mat::zeros(300, 90);
-            gemm(1.0, a.view(), b.view(), 0.0, many.view_mut());
+            let mut many = c0.clone();
+            gemm(alpha, a.view(), b.view(), beta, many.view_mut());
             assert!(many == one, "{threads} threads");
-            let (mut one_t, mut many_t) = (Mat::zeros(90, 300), Mat::zeros(90, 300));
-            sgemm_serial(1.0, b.t(), a.t(), 0.0, one_t.view_mut());
-            gemm(1.0, b.t(), a.t(), 0.0, many_t.view_mut());
+            let mut many_t = c0t.clone();
+            gemm(alpha, b.t(), a.t(), beta, many_t.view_mut());
             assert!(many_t == one_t, "{threads} threads, column split");
         }
     }
