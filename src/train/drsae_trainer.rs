@@ -30,6 +30,7 @@ use std::time::Instant;
 /// | `patience` | none | stop phase 2 after this many epochs without a better validation error | ≥ 1 |
 /// | `time_budget` | none | wall-clock seconds for both phases (phase 1 gets ≤ 20%) | > 0 |
 /// | `seed` | 0 | initialisation and shuffling | |
+/// | `average` | none | decay β of the phase-2 parameter average that is validated and returned | (0, 1) |
 ///
 /// Each matrix's rate is divided by the number of times it appears in the unrolled network
 /// (E and b: T, S: T − 1), as in the paper.
