@@ -91,11 +91,13 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
     let split_rows = m >= n;
     let len = if split_rows { m } else { n };
     let threads = threads.min(len.div_ceil(8));
-    // Block starts are multiples of 16: matrixmultiply rounds full micro-tiles (8 × 8 with
-    // AVX/FMA, 16 × 16 with AVX-512) differently from edge tiles (`α·AB + βC` fused in one
-    // FMA, or α·AB rounded first), so a block boundary inside a tile would make the
-    // result depend on the thread count.
-    let chunk = len.div_ceil(threads).next_multiple_of(SPLIT_ALIGN);
+    // For matrixmultiply, block starts are multiples of 16: it rounds full micro-tiles
+    // (8 × 8 with AVX/FMA, 16 × 16 with AVX-512) differently from edge tiles (`α·AB + βC`
+    // fused in one FMA, or α·AB rounded first), so a block boundary inside a tile would make
+    // the result depend on the thread count. The few-row kernel computes every element the
+    // same way wherever it is, so its blocks stay equal.
+    let align = if few_rows { 1 } else { SPLIT_ALIGN };
+    let chunk = len.div_ceil(threads).next_multiple_of(align);
     let (ars, acs, brs, bcs, crs, ccs) = (
         a.row_stride(),
         a.col_stride(),
