@@ -26,6 +26,16 @@ const PARALLEL_MIN_MACS: usize = 500_000;
 /// `W ← W + α·Pᵀ·Q` (P is `k × m`, Q is `k × n`, W is `m × n`), then every row of W whose
 /// Euclidean norm exceeds `max_row_norm` is scaled down to it.
 ///
+/// # Examples
+/// ```
+/// use drsae::linalg::{rank_update_rows, Mat};
+/// let p = Mat::from_vec(1, 2, vec![1.0, 0.0]); // k = 1, m = 2
+/// let q = Mat::from_vec(1, 2, vec![3.0, 4.0]); // n = 2
+/// let mut w = Mat::zeros(2, 2);
+/// rank_update_rows(1.0, p.view(), q.view(), w.view_mut(), Some(1.0));
+/// assert_eq!(w.as_slice(), &[0.6, 0.8, 0.0, 0.0]); // row 0 = (3, 4), clipped to norm 1
+/// ```
+///
 /// # Panics
 /// On mismatched shapes, or if W's or Q's rows are not contiguous.
 #[track_caller]
@@ -72,6 +82,18 @@ fn update_rows(
 /// `G ← G + β·P·W` with the old W (when `read` is `Some((β, G))`, G is `k × n`), then
 /// `W ← W + α·Pᵀ·Q` (P is `k × m`, Q is `k × n`, W is `m × n`), then every column of W whose
 /// Euclidean norm exceeds `max_col_norm` is scaled down to it.
+///
+/// # Examples
+/// ```
+/// use drsae::linalg::{rank_update_cols, Mat};
+/// let p = Mat::from_vec(1, 2, vec![1.0, 2.0]); // k = 1, m = 2
+/// let q = Mat::from_vec(1, 1, vec![1.0]); // n = 1
+/// let mut w = Mat::from_vec(2, 1, vec![1.0, 0.0]);
+/// let mut g = Mat::zeros(1, 1);
+/// rank_update_cols(1.0, p.view(), q.view(), w.view_mut(), Some((1.0, g.view_mut())), None);
+/// assert_eq!(g.as_slice(), &[1.0]); // P·W with the old W
+/// assert_eq!(w.as_slice(), &[2.0, 2.0]); // W + Pᵀ·Q
+/// ```
 ///
 /// # Panics
 /// On mismatched shapes, or if W's, Q's or G's rows are not contiguous.
