@@ -49,6 +49,28 @@ pub fn model_file(data: &[u8]) {
     }
 }
 
+/// DrSAE checkpoints: any bytes give `Ok` or an error; an `Ok` state's models (current, best,
+/// averaged) share their shapes.
+#[cfg(feature = "safetensors")]
+pub fn checkpoint(data: &[u8]) {
+    checkpoint_parses(data);
+}
+
+/// [`checkpoint`], telling whether the bytes parsed (and had an averaged model).
+#[cfg(feature = "safetensors")]
+pub fn checkpoint_parses(data: &[u8]) -> bool {
+    match crate::train::checkpoint::TrainState::from_bytes(data) {
+        Ok(st) => {
+            let shape = (st.model.e.shape(), st.model.d.shape(), st.model.c.shape());
+            for other in st.best.iter().map(|b| &b.0).chain(st.average.iter()) {
+                assert_eq!((other.e.shape(), other.d.shape(), other.c.shape()), shape);
+            }
+            st.average.is_some()
+        }
+        Err(_) => false,
+    }
+}
+
 fn floats(data: &[u8]) -> Vec<f32> {
     data.chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))

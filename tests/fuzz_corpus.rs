@@ -51,3 +51,11 @@ fn kernels_corpus() {
 fn layouts_corpus() {
     replay("layouts", drsae::fuzzing::layouts);
 }
+
+#[test]
+fn checkpoint_corpus() {
+    replay("checkpoint", drsae::fuzzing::checkpoint);
+    // The seed is a real checkpoint (phase 2, with an averaged model): it must parse.
+    let seed = std::fs::read("fuzz/seeds/checkpoint/drsae_with_average").unwrap();
+    assert!(drsae::fuzzing::checkpoint_parses(&seed));
+}

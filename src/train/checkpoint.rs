@@ -142,9 +142,21 @@ impl TrainState {
 
     /// Reads `dir/checkpoint.safetensors`, or `None` if there is none.
     pub fn load(dir: &Path) -> Result<Option<TrainState>> {
-        let Some((mut t, meta)) = read_checkpoint(dir, "drsae")? else {
+        let Some((t, meta)) = read_checkpoint(dir, "drsae")? else {
             return Ok(None);
         };
+        Self::from_parts(t, meta).map(Some)
+    }
+
+    /// Parses the bytes of a DrSAE checkpoint file (the fuzzing entry point).
+    #[cfg(feature = "safetensors")]
+    pub fn from_bytes(bytes: &[u8]) -> Result<TrainState> {
+        let (t, meta) = crate::io::tensors_from_bytes(bytes)?;
+        check_header(&meta, "drsae").map_err(err)?;
+        Self::from_parts(t, meta)
+    }
+
+    fn from_parts(mut t: Tensors, meta: HashMap<String, String>) -> Result<TrainState> {
         let get = |k: &str| {
             meta.get(k)
                 .ok_or_else(|| err(format!("metadata `{k}` missing")))
@@ -181,13 +193,25 @@ impl TrainState {
                 })
                 .collect()
         };
+        let same_shapes = |other: &Drsae| {
+            other.e.shape() == model.e.shape()
+                && other.d.shape() == model.d.shape()
+                && other.c.shape() == model.c.shape()
+        };
+        if best.as_ref().is_some_and(|(b, _, _)| !same_shapes(b))
+            || average.as_ref().is_some_and(|a| !same_shapes(a))
+        {
+            return Err(err(
+                "the best or averaged model has other shapes than the model",
+            ));
+        }
         let opt_first = moments("first")?;
         let opt_second = moments("second")?;
         let sums: Vec<&str> = get("sums")?.split(' ').collect();
         if sums.len() != 4 {
             return Err(err("metadata `sums` is malformed"));
         }
-        Ok(Some(TrainState {
+        Ok(TrainState {
             phase: parse("phase", get("phase")?)?,
             epoch: parse("epoch", get("epoch")?)?,
             batch_index: parse("batch_index", get("batch_index")?)?,
@@ -210,7 +234,7 @@ impl TrainState {
             train_seconds: parse("train_seconds", get("train_seconds")?)?,
             elapsed: parse("elapsed", get("elapsed")?)?,
             fingerprint: get("fingerprint")?.clone(),
-        }))
+        })
     }
 }
 
@@ -274,16 +298,20 @@ pub(crate) fn read_checkpoint(
         Err(e) => return Err(Error::io(&path, e)),
     };
     let (t, meta) = crate::io::tensors_from_bytes(&bytes).map_err(|e| e.in_file(&path))?;
+    check_header(&meta, kind).map_err(|what| err(format!("{} {what}", path.display())))?;
+    Ok(Some((t, meta)))
+}
+
+/// Checks the format, version and kind entries of a checkpoint's metadata.
+#[cfg(feature = "safetensors")]
+fn check_header(meta: &HashMap<String, String>, kind: &str) -> std::result::Result<(), String> {
     if meta.get("format").map(String::as_str) != Some("drsae-checkpoint")
         || meta.get("format_version").map(String::as_str) != Some("1")
         || meta.get("kind").map(String::as_str) != Some(kind)
     {
-        return Err(err(format!(
-            "{} is not a version-1 `{kind}` checkpoint",
-            path.display()
-        )));
+        return Err(format!("is not a version-1 `{kind}` checkpoint"));
     }
-    Ok(Some((t, meta)))
+    Ok(())
 }
 
 /// A metadata entry parsed as `T`.

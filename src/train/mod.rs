@@ -1,6 +1,6 @@
 //! Training: optimisers, learning-rate schedules, hyper-parameters and training loops.
 
-mod checkpoint;
+pub(crate) mod checkpoint;
 mod drsae_trainer;
 mod group_ae_trainer;
 mod inhibition_trainer;
