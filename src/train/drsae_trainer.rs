@@ -713,3 +713,37 @@ fn first_non_finite(m: &Drsae) -> Option<&'static str> {
     .find(|(_, v)| v.iter().any(|x| !x.is_finite()))
     .map(|(n, _)| n)
 }
+
+#[cfg(all(test, feature = "safetensors"))]
+mod tests {
+    use super::*;
+
+    fn model(hidden: usize, seed: u64) -> Drsae {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let data = Mat::random(5, 6, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
+        Drsae::init(&data, hidden, 3, 2, &mut rng)
+    }
+
+    #[test]
+    fn checkpoint_round_trips_the_average_and_refuses_mismatched_shapes() {
+        let dir = std::env::temp_dir().join(format!("drsae-avg-ckpt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut st = new_state(model(4, 1), "fp".into());
+        st.phase = 2;
+        st.average = Some(model(4, 2));
+        save_state(&st, &dir).unwrap();
+        let back = load_state(&dir).unwrap().unwrap();
+        assert!(back == st, "state with an average did not round-trip");
+        st.average = Some(model(5, 3));
+        save_state(&st, &dir).unwrap();
+        match load_state(&dir) {
+            Err(Error::Format { .. }) => {}
+            other => panic!(
+                "mismatched average accepted: {:?}",
+                other.map(|s| s.is_some())
+            ),
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
