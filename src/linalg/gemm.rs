@@ -1,6 +1,7 @@
 //! `C ← α A B + β C` through `matrixmultiply::sgemm`, behind one safe, shape-checked function.
 
 use super::matrix::{MatMut, MatRef};
+use super::pool::SendPtr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static GEMM_THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -148,22 +149,8 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
             );
         }
     };
-    let parts = len.div_ceil(chunk);
-    super::pool::run(threads, parts, &|i| {
-        let start = i * chunk;
-        if start < len {
-            block(start, (start + chunk).min(len));
-        }
-    });
+    super::pool::run_blocks(threads, len, chunk, &block);
 }
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only to hand disjoint blocks of one GEMM to the pool's threads, which all
-// finish before `gemm` returns (see `gemm`).
-unsafe impl Send for SendPtr {}
-// SAFETY: as above; the pointer is only read (copied) concurrently, never the pointee.
-unsafe impl Sync for SendPtr {}
 
 /// The whole GEMM on the calling thread (the tests' single-thread baseline).
 #[cfg(test)]

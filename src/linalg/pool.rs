@@ -166,3 +166,30 @@ pub(crate) fn run(threads: usize, parts: usize, f: &(dyn Fn(usize) + Sync)) {
         }
     }
 }
+
+/// A raw pointer handed to the pool's threads, each writing a disjoint block of the
+/// pointee; every job finishes before the call that created it returns.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(pub(crate) *mut f32);
+// SAFETY: used only to hand disjoint blocks of one matrix to the pool's threads, which all
+// finish before the owning call returns.
+unsafe impl Send for SendPtr {}
+// SAFETY: as above; only the pointer value is shared, never the pointee.
+unsafe impl Sync for SendPtr {}
+
+/// Runs `f(start, end)` for the blocks `[i·chunk, min((i+1)·chunk, len))` of `0..len` on up
+/// to `threads` threads (see [`run`]).
+pub(crate) fn run_blocks(
+    threads: usize,
+    len: usize,
+    chunk: usize,
+    f: &(dyn Fn(usize, usize) + Sync),
+) {
+    let chunk = chunk.max(1);
+    run(threads, len.div_ceil(chunk), &|i| {
+        let start = i * chunk;
+        if start < len {
+            f(start, (start + chunk).min(len));
+        }
+    });
+}

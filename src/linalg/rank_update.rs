@@ -13,7 +13,8 @@
 //! Each element is computed by one fixed sequence of operations whatever the split over
 //! threads (rows, or strips of 8 columns), so the result does not depend on the thread count.
 
-use super::ops::load8_ptr;
+use super::ops::{load8_ptr, store8_ptr};
+use super::pool::SendPtr;
 use super::{gemm, gemm_threads, MatMut, MatRef};
 use wide::f32x8;
 
@@ -191,11 +192,7 @@ fn split(threads: usize, len: usize, macs: usize, f: &(dyn Fn(usize, usize) + Sy
         f(0, len);
         return;
     }
-    let chunk = len.div_ceil(threads);
-    super::pool::run(threads, len.div_ceil(chunk), &|part| {
-        let start = part * chunk;
-        f(start, (start + chunk).min(len));
-    });
+    super::pool::run_blocks(threads, len, len.div_ceil(threads), f);
 }
 
 /// Scales every row of `w` whose Euclidean norm exceeds `bound` down to norm `bound`.
@@ -265,14 +262,6 @@ unsafe fn clip_strip(m: usize, w: *mut f32, wrs: isize, nrm: f32x8, b2: f32) {
         }
     }
 }
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: hands disjoint rows / column strips of one matrix to the pool's threads, which
-// all finish before the public functions return.
-unsafe impl Send for SendPtr {}
-// SAFETY: as above; only the pointer value is shared.
-unsafe impl Sync for SendPtr {}
 
 /// Row i of W (at `w`, n values): `w ← w + Σ_r (α·P[r, i])·Q[r, :]`, then the norm clip.
 ///
@@ -501,15 +490,6 @@ unsafe fn strip_scalar(
             }
         }
     }
-}
-
-/// Stores `v` at `p..p + 8` (unaligned).
-///
-/// # Safety
-/// `p..p + 8` must be writable.
-#[inline(always)]
-unsafe fn store8_ptr(p: *mut f32, v: f32x8) {
-    std::ptr::write_unaligned(p as *mut [f32; 8], v.into());
 }
 
 #[cfg(test)]

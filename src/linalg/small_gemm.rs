@@ -90,35 +90,21 @@ unsafe fn tile<const NJ: usize>(
     crs: isize,
 ) {
     let bp: [*const f32; NJ] = std::array::from_fn(|t| b.offset((j + t) as isize * bcs));
+    let rows = |i: usize, mr: usize| {
+        let c = c.offset(i as isize * crs).add(j);
+        if mr == 2 {
+            let ap = [a.offset(i as isize * ars), a.offset((i + 1) as isize * ars)];
+            finish::<2, NJ>(k, ap, bp, accumulate(k, ap, bp), alpha, beta, c, crs);
+        } else {
+            let ap = [a.offset(i as isize * ars)];
+            finish::<1, NJ>(k, ap, bp, accumulate(k, ap, bp), alpha, beta, c, crs);
+        }
+    };
     let mut i = 0;
-    while i + 2 <= m {
-        let ap = [a.offset(i as isize * ars), a.offset((i + 1) as isize * ars)];
-        let acc = accumulate::<2, NJ>(k, ap, bp);
-        finish::<2, NJ>(
-            k,
-            ap,
-            bp,
-            acc,
-            alpha,
-            beta,
-            c.offset(i as isize * crs).add(j),
-            crs,
-        );
-        i += 2;
-    }
-    if i < m {
-        let ap = [a.offset(i as isize * ars)];
-        let acc = accumulate::<1, NJ>(k, ap, bp);
-        finish::<1, NJ>(
-            k,
-            ap,
-            bp,
-            acc,
-            alpha,
-            beta,
-            c.offset(i as isize * crs).add(j),
-            crs,
-        );
+    while i < m {
+        let mr = (m - i).min(2);
+        rows(i, mr);
+        i += mr;
     }
 }
 

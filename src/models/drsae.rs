@@ -200,9 +200,7 @@ impl Drsae {
         let mut s = Mat::identity(hidden);
         gemm(-alpha, d.t(), d.view(), 1.0, s.view_mut());
         let mut c = Mat::random(classes, hidden, rand_distr::StandardNormal, rng);
-        for row in c.rows_mut() {
-            crate::linalg::set_norm(row, C_NORM);
-        }
+        set_row_norms(&mut c, C_NORM);
         Drsae {
             e,
             s,
@@ -403,9 +401,7 @@ impl Drsae {
     pub fn project(&mut self, e_max: f32) {
         clip_columns(self.d.view_mut(), D_MAX_NORM);
         clip_rows(self.e.view_mut(), e_max);
-        for row in self.c.rows_mut() {
-            crate::linalg::set_norm(row, C_NORM);
-        }
+        set_row_norms(&mut self.c, C_NORM);
     }
 
     /// For every unit, the angle (radians) between encoder row `E_i` and decoder column `D_i`.
@@ -478,14 +474,6 @@ struct FusedSgd<'a> {
     e_max: f32,
 }
 
-impl FusedSgd<'_> {
-    fn project_classifier(&mut self) {
-        for row in self.model.c.rows_mut() {
-            crate::linalg::set_norm(row, C_NORM);
-        }
-    }
-}
-
 impl GradSink for FusedSgd<'_> {
     fn model(&self) -> &Drsae {
         self.model
@@ -499,10 +487,10 @@ impl GradSink for FusedSgd<'_> {
             1.0,
             self.model.c.view_mut(),
         );
-        self.project_classifier();
+        set_row_norms(&mut self.model.c, C_NORM);
     }
     fn no_classifier(&mut self) {
-        self.project_classifier();
+        set_row_norms(&mut self.model.c, C_NORM);
     }
     fn decoder(&mut self, beta: f32, r: &Mat, zt: MatRef<'_>, g: &mut Mat) {
         let rate = self.rates[3];
@@ -536,6 +524,13 @@ impl GradSink for FusedSgd<'_> {
                 .zip(row)
                 .for_each(|(b, d)| *b += rate * d);
         }
+    }
+}
+
+/// Scales every row of `c` to norm `target` (the classifier constraint).
+fn set_row_norms(c: &mut Mat, target: f32) {
+    for row in c.rows_mut() {
+        crate::linalg::set_norm(row, target);
     }
 }
 

@@ -571,6 +571,7 @@ pub fn train_drsae_with(
             if seen == 0 {
                 break;
             }
+            // The model validation judges: the average if there is one, else the iterate.
             let judged = st.average.as_ref().unwrap_or(&st.model);
             let (_, val_error) = judged.evaluate(data.val_x, data.val_y, 500);
             let elapsed = start.elapsed().as_secs_f64();
@@ -599,7 +600,6 @@ pub fn train_drsae_with(
             let mut stop_phase = out_of_time;
             if phase == 2 {
                 if st.best.as_ref().map_or(true, |(_, e, _)| val_error < *e) {
-                    let judged = st.average.as_ref().unwrap_or(&st.model);
                     st.best = Some((judged.clone(), val_error, epoch));
                     st.since_best = 0;
                 } else {
