@@ -4,7 +4,7 @@
 //! cargo run --release --example inhibition -- --structure {tree,grid,learned}
 //!     [--data ../shared/data/natural | --data DIR_WITH_MNIST_IDX] [--lambda 0.1]
 //!     [--inhibition 1.0] [--radius 1] [--radius-start R] [--grid 8] [--patch 8] [--patches 20000] [--zca]
-//!     [--zca-eps 0.1] [--inference cd|ista] [--time-budget 60] [--seed 0] [--threads P]
+//!     [--zca-eps 0.1] [--inference cd|ista] [--lr 0.05] [--time-budget 60] [--seed 0] [--threads P]
 //!     [--out DIR]
 //! ```
 //! tree: units are the nodes of a 3-ary tree of depth 4 (40 units), S_ij = `--inhibition`
@@ -78,6 +78,10 @@ fn main() {
     let count: usize = args.get("patches", 20000);
     let budget: f64 = args.get("time-budget", 60.0);
     let seed: u64 = args.get("seed", 0);
+    let lr_w: f32 = args.get("lr", InhibitionConfig::default().lr_w);
+    if !(lr_w.is_finite() && lr_w > 0.0) {
+        die("--lr must be finite and > 0");
+    }
     let out = common::out_dir(&args);
     args.finish();
     let t0 = Instant::now();
@@ -159,6 +163,7 @@ fn main() {
     };
     let cfg = InhibitionConfig {
         lambda,
+        lr_w,
         lr_s,
         beta,
         epochs: 10_000,

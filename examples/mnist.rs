@@ -8,7 +8,9 @@
 //! `--epochs-sup E2` `--time-budget SECS` `--optimizer {adam,sgd,momentum}` `--lr η`
 //! `--schedule {cosine,inverse,constant}` `--lambda λ` `--patience P` `--val N` `--seed S`
 //! `--classifier-lr F` `--no-unrolled-lr-scaling` `--average β` (judge and return the
-//! exponential moving average of the phase-2 parameters, decay β per step, e.g. 0.999) `--checkpoint-every STEPS` (writes
+//! exponential moving average of the phase-2 parameters, decay β per step, e.g. 0.999)
+//! `--e-max M` (bound on the norm of E's rows; default the authors' code's 1.25/T, the
+//! paper's is 1.25/(T − 1)) `--checkpoint-every STEPS` (writes
 //! `checkpoint.safetensors` into `--out DIR` every STEPS steps and at every epoch end)
 //! `--resume DIR` (continues from `DIR/checkpoint.safetensors`, keeps checkpointing there;
 //! pass the same settings) `--stop-after-steps N` (checkpoint and stop, for testing).
@@ -64,6 +66,7 @@ fn main() {
     }
     cfg.seed = args.get("seed", cfg.seed);
     cfg.average = args.opt("average");
+    cfg.e_max = args.opt("e-max");
     let val_n: Option<usize> = args.opt("val");
     let out = common::out_dir(&args);
     let checkpoint_every: Option<u64> = args.opt("checkpoint-every");
