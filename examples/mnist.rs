@@ -6,7 +6,8 @@
 //! ```
 //! Options: `--data DIR` `--hidden N` `--iters T` `--batch B` `--epochs-unsup E1`
 //! `--epochs-sup E2` `--time-budget SECS` `--optimizer {adam,sgd,momentum}` `--lr η`
-//! `--schedule {cosine,inverse,constant}` `--lambda λ` `--patience P` `--val N` `--seed S`
+//! `--schedule {cosine,inverse,constant}` `--lambda λ` (L1 weight, 0.09) `--reconstruction W`
+//! (5) `--classification W` (1; the loss weights of the authors' code) `--patience P` `--val N` `--seed S`
 //! `--classifier-lr F` `--no-unrolled-lr-scaling` `--average β` (judge and return the
 //! exponential moving average of the phase-2 parameters, decay β per step, e.g. 0.999)
 //! `--e-max M` (bound on the norm of E's rows; default the authors' code's 1.25/T, the
@@ -59,6 +60,8 @@ fn main() {
         cfg.schedule = s.parse().unwrap_or_else(|e| die(e));
     }
     cfg.weights.sparsity = args.get("lambda", cfg.weights.sparsity);
+    cfg.weights.reconstruction = args.get("reconstruction", cfg.weights.reconstruction);
+    cfg.weights.classification = args.get("classification", cfg.weights.classification);
     cfg.patience = args.opt("patience");
     cfg.classifier_lr = args.get("classifier-lr", cfg.classifier_lr);
     if args.flag("no-unrolled-lr-scaling") {

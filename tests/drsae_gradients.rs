@@ -59,8 +59,21 @@ fn to64(m: &[f32]) -> Vec<f64> {
 
 #[test]
 fn every_parameter_matches_finite_differences() {
-    let (m, n, k, steps, batch) = (7, 6, 3, 4, 3);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    check_gradients(7, 6, 4, 11, 0.0, (0.0, 1.0));
+}
+
+/// With most units off (a higher threshold b), the products with S take the sparse path
+/// (fewer than 35 % non-zeros); the gradients must not change.
+#[test]
+fn every_parameter_matches_finite_differences_with_sparse_codes() {
+    check_gradients(7, 24, 4, 12, 0.45, (0.0, 0.35));
+}
+
+/// Finite-difference check on an m-input, n-unit model with T = `steps`; `b_shift` is added
+/// to every threshold; the final codes' fraction of active units must lie in `density`.
+fn check_gradients(m: usize, n: usize, steps: usize, seed: u64, b_shift: f32, density: (f64, f64)) {
+    let (k, batch) = (3, 3);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let data = Mat::random(20, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
     let mut model = Drsae::init(&data, n, k, steps, &mut rng);
     // Perturb away from the symmetric initialisation so every path carries gradient.
@@ -75,7 +88,7 @@ fn every_parameter_matches_finite_differences() {
         *v += rng.sample(u);
     }
     for v in &mut model.b {
-        *v = rng.sample(u) * 0.3;
+        *v = rng.sample(u) * 0.3 + b_shift;
     }
     let x = Mat::random(batch, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
     let labels = vec![0u8, 2, 1];
@@ -95,9 +108,10 @@ fn every_parameter_matches_finite_differences() {
         let loss = model.forward(&x, Some(&labels), &mut ws);
         let codes = ws.codes(batch, steps).to_owned();
         let active = codes.as_slice().iter().filter(|v| **v > 0.0).count();
+        let frac = active as f64 / codes.as_slice().len() as f64;
         assert!(
-            active > 0 && active < codes.as_slice().len(),
-            "want a mix of active and inactive units, got {active}"
+            active > 0 && frac > density.0 && frac < density.1,
+            "want a fraction of active units in {density:?}, got {frac}"
         );
         let mut grads = model.zero_grads();
         model.backward(&x, Some(&labels), &w, &mut ws, &mut grads);

@@ -6,6 +6,7 @@ mod ops;
 mod pool;
 mod rank_update;
 mod small_gemm;
+mod sparse_gemm;
 
 pub use gemm::{gemm, gemm_reference, gemm_threads, set_gemm_threads};
 pub use matrix::{Mat, MatMut, MatRef};
@@ -14,7 +15,7 @@ pub use ops::{
 };
 pub(crate) use ops::{load8, load8_ptr, store8};
 pub use rank_update::{clip_columns, clip_rows, rank_update_cols, rank_update_rows};
-pub(crate) use small_gemm::SMALL_M as FEW_ROWS;
+pub use sparse_gemm::{sparse_gemm, sparse_t_gemm};
 
 mod eigen;
 pub use eigen::symmetric_eigen;

@@ -151,11 +151,22 @@ fn update_cols(
         for s in start..end {
             let j = s * 8;
             let width = (n - j).min(8);
-            let g = (!gp.0.is_null()).then(|| (beta, gp.0.wrapping_add(j), grs));
+            let strip = ColStrip {
+                k,
+                m,
+                alpha,
+                p,
+                q,
+                j0: j,
+                w: wp.0.wrapping_add(j),
+                wrs,
+                g: (!gp.0.is_null()).then(|| (beta, gp.0.wrapping_add(j), grs)),
+                bound2,
+            };
             // SAFETY: columns j..j + width of W (and of G) are in bounds and written by
             // this call only (strips partition the columns); P, Q are read within their
             // checked shapes.
-            unsafe { update_strip(k, m, width, alpha, p, q, j, wp.0.add(j), wrs, g, bound2) };
+            unsafe { update_strip(&strip, width) };
         }
     };
     split(threads, strips, m * n * k, &cols);
@@ -344,55 +355,63 @@ unsafe fn row_k<const K: usize>(
     }
 }
 
-/// Columns `j0..j0 + width` (width ≤ 8) of W (at `w`, row stride `wrs`), all m rows:
+/// One strip of 8 columns `j0..j0 + 8` of a [`rank_update_cols`] (fewer for the last):
+/// everything its kernels need.
+struct ColStrip<'a> {
+    /// Rank (rows of P and Q), ≤ RANK_MAX.
+    k: usize,
+    /// Rows of W.
+    m: usize,
+    alpha: f32,
+    p: MatRef<'a>,
+    q: MatRef<'a>,
+    /// First column of the strip.
+    j0: usize,
+    /// W's element (0, j0); rows `wrs` apart.
+    w: *mut f32,
+    wrs: isize,
+    /// `(β, G's element (0, j0), G's row stride)` when `G += β·P·W_old` is wanted.
+    g: Option<(f32, *mut f32, isize)>,
+    /// Squared bound on the column norms.
+    bound2: Option<f32>,
+}
+
+/// Columns `j0..j0 + width` (width ≤ 8) of W, all m rows:
 /// `G[:, strip] += β·P·W_old[:, strip]`, `W ← W + α·Pᵀ·Q[:, strip]`, then the column clip.
 ///
 /// # Safety
-/// The strip of W (and of G, `k` rows of stride `grs`) must be writable and not alias P
-/// or Q; k ≤ RANK_MAX.
-#[allow(clippy::too_many_arguments)]
-unsafe fn update_strip(
-    k: usize,
-    m: usize,
-    width: usize,
-    alpha: f32,
-    p: MatRef<'_>,
-    q: MatRef<'_>,
-    j0: usize,
-    w: *mut f32,
-    wrs: isize,
-    g: Option<(f32, *mut f32, isize)>,
-    bound2: Option<f32>,
-) {
+/// The strip of W (and of G, `k` rows) must be writable and not alias P or Q.
+unsafe fn update_strip(s: &ColStrip<'_>, width: usize) {
     if width < 8 {
-        strip_scalar(k, m, width, alpha, p, q, j0, w, wrs, g, bound2);
+        strip_scalar(s, width);
         return;
     }
     macro_rules! dispatch {
         ($($k:literal)*) => {
-            match (k, g.is_some()) {
-                $(($k, true) => strip_k::<$k, true>(m, alpha, p, q, j0, w, wrs, g, bound2),
-                  ($k, false) => strip_k::<$k, false>(m, alpha, p, q, j0, w, wrs, g, bound2),)*
-                _ => unreachable!("rank update with k = {k}"),
+            match (s.k, s.g.is_some()) {
+                $(($k, true) => strip_k::<$k, true>(s),
+                  ($k, false) => strip_k::<$k, false>(s),)*
+                (k, _) => unreachable!("rank update with k = {k}"),
             }
         };
     }
     dispatch!(1 2 3 4 5 6 7 8 9 10 11 12)
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn strip_k<const K: usize, const READ: bool>(
-    m: usize,
-    alpha: f32,
-    p: MatRef<'_>,
-    q: MatRef<'_>,
-    j0: usize,
-    w: *mut f32,
-    wrs: isize,
-    g: Option<(f32, *mut f32, isize)>,
-    bound2: Option<f32>,
-) {
+unsafe fn strip_k<const K: usize, const READ: bool>(s: &ColStrip<'_>) {
+    let ColStrip {
+        m,
+        alpha,
+        p,
+        q,
+        j0,
+        w,
+        wrs,
+        g,
+        bound2,
+        ..
+    } = *s;
     let (prs, pcs) = (p.row_stride(), p.col_stride());
     let pp = p.as_ptr();
     // α·Q[:, strip], read from L1 inside the loop (the registers hold the K sums of P·W).
@@ -437,20 +456,19 @@ unsafe fn strip_k<const K: usize, const READ: bool>(
 
 /// [`strip_k`] for a last strip narrower than 8 columns, one column at a time with the same
 /// operation order per element.
-#[allow(clippy::too_many_arguments)]
-unsafe fn strip_scalar(
-    k: usize,
-    m: usize,
-    width: usize,
-    alpha: f32,
-    p: MatRef<'_>,
-    q: MatRef<'_>,
-    j0: usize,
-    w: *mut f32,
-    wrs: isize,
-    g: Option<(f32, *mut f32, isize)>,
-    bound2: Option<f32>,
-) {
+unsafe fn strip_scalar(s: &ColStrip<'_>, width: usize) {
+    let ColStrip {
+        k,
+        m,
+        alpha,
+        p,
+        q,
+        j0,
+        w,
+        wrs,
+        g,
+        bound2,
+    } = *s;
     for c in 0..width {
         let mut gacc = [0.0f32; RANK_MAX];
         let mut nrm = 0.0f32;

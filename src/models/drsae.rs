@@ -264,6 +264,7 @@ impl Drsae {
             Theta::Uniform(0.0),
             self.steps,
             &mut ws.zs,
+            &mut ws.s_t,
         );
         let zt = block(&ws.zs, self.steps - 1, batch);
         // R = X − Zᵀ Dᵀ
@@ -592,14 +593,7 @@ fn backward_into(
     let l1 = w.sparsity * inv_b;
     ws.g.as_mut_slice().iter_mut().for_each(|v| *v += l1);
     // Back-propagation through time (uses S), then ∂S.
-    unroll_backward(
-        &mut ws.g,
-        &sink.model().s,
-        &ws.zs,
-        steps,
-        &mut ws.du,
-        &mut ws.s_t,
-    );
+    unroll_backward(&mut ws.g, &sink.model().s, &ws.zs, steps, &mut ws.du);
     sink.recurrent(&ws.du, &ws.zs, batch);
     grad_input(&ws.du, steps, &mut ws.da);
     // ∂E = ∂Aᵀ X, ∂b = −Σ_rows ∂A.

@@ -103,6 +103,7 @@ impl Lista {
             Theta::PerUnit(&self.theta),
             self.iters + 1,
             &mut ws.zs,
+            &mut ws.s_t,
         );
     }
 
@@ -142,7 +143,7 @@ impl Lista {
                 ws.g[(i, j)] = d * inv_b;
             }
         }
-        unroll_backward(&mut ws.g, &self.s, &ws.zs, steps, &mut ws.du, &mut ws.s_t);
+        unroll_backward(&mut ws.g, &self.s, &ws.zs, steps, &mut ws.du);
         grad_recurrent(&ws.du, &ws.zs, steps, batch, 1.0, 0.0, &mut grads.s);
         grad_input(&ws.du, steps, &mut ws.da);
         gemm(1.0, ws.da.t(), x.view(), 0.0, grads.we.view_mut());

@@ -7,11 +7,16 @@
 //! recurrence with T + 1 steps). All T code matrices are kept, stacked as a `(T·B) × n`
 //! matrix, for back-propagation through time; the derivative of either shrink is 1 exactly
 //! where its output is non-zero, so the codes are all the backward pass needs.
+//!
+//! The codes are sparse (a DrSAE trained on MNIST has 10–25 % of its units on after the
+//! first step), and so are the back-propagated `δUᵗ`, which are masked by them: the products
+//! with S skip their zeros ([`sparse_gemm`], [`sparse_t_gemm`]).
 
 use crate::kernels::{shrink, shrink_backward, shrink_in_place, Shrink, Theta};
-use crate::linalg::{axpy, gemm, transpose_into, Mat, MatRef, FEW_ROWS};
+use crate::linalg::{axpy, sparse_gemm, sparse_t_gemm, transpose_into, Mat, MatRef};
 
-/// Forward pass: fills `zs` (resized to `(T·B) × n`) with `Z¹ … Zᵀ`.
+/// Forward pass: fills `zs` (resized to `(T·B) × n`) with `Z¹ … Zᵀ`; `s_t` is scratch
+/// (receives Sᵀ, whose rows the sparse products read).
 #[track_caller]
 pub(crate) fn unroll_forward(
     a: &Mat,
@@ -20,6 +25,7 @@ pub(crate) fn unroll_forward(
     theta: Theta<'_>,
     steps: usize,
     zs: &mut Mat,
+    s_t: &mut Mat,
 ) {
     let (batch, n) = a.shape();
     assert_eq!(
@@ -34,15 +40,22 @@ pub(crate) fn unroll_forward(
         let z1 = &mut zs.as_mut_slice()[..batch * n];
         shrink(kind, theta, a.as_slice(), z1);
     }
+    if steps > 1 {
+        if s_t.shape() != (n, n) {
+            *s_t = Mat::zeros(n, n);
+        }
+        transpose_into(s.as_slice(), n, n, s_t.as_mut_slice(), n);
+    }
     for t in 1..steps {
         let (prev, cur) =
             zs.as_mut_slice()[(t - 1) * batch * n..(t + 1) * batch * n].split_at_mut(batch * n);
         cur.copy_from_slice(a.as_slice());
         let prev = MatRef::from_slice(prev, batch, n);
-        gemm(
+        // Zᵗ⁻¹ Sᵀ: row b is Σ_j z_j · (row j of Sᵀ) over the active units j.
+        sparse_gemm(
             1.0,
             prev,
-            s.t(),
+            s_t.view(),
             1.0,
             crate::linalg::MatMut::from_slice(cur, batch, n),
         );
@@ -59,27 +72,10 @@ pub(crate) fn block(m: &Mat, t: usize, batch: usize) -> MatRef<'_> {
 /// (resized to `(T·B) × n`) with `δUᵗ = ∂L/∂Uᵗ` for t = 1..T, where `Uᵗ` is the input of
 /// step t's shrink:
 /// `δUᵗ = Ḡᵗ ⊙ [Zᵗ ≠ 0]`, `Ḡᵗ⁻¹ = δUᵗ S`.
-///
-/// For few rows (minibatch 10) S is first transposed into `s_t`, so that the T − 1
-/// products `δUᵗ S = δUᵗ (Sᵀ)ᵀ` run on the packing-free few-row GEMM instead of packing S
-/// T − 1 times.
-pub(crate) fn unroll_backward(
-    g_top: &mut Mat,
-    s: &Mat,
-    zs: &Mat,
-    steps: usize,
-    du: &mut Mat,
-    s_t: &mut Mat,
-) {
-    let (batch, n) = g_top.shape();
+pub(crate) fn unroll_backward(g_top: &mut Mat, s: &Mat, zs: &Mat, steps: usize, du: &mut Mat) {
+    let batch = g_top.nrows();
+    let n = g_top.ncols();
     du.resize_rows(steps * batch);
-    let transposed = batch <= FEW_ROWS && steps > 1;
-    if transposed {
-        if s_t.shape() != (n, n) {
-            *s_t = Mat::zeros(n, n);
-        }
-        transpose_into(s.as_slice(), n, n, s_t.as_mut_slice(), n);
-    }
     for t in (0..steps).rev() {
         {
             let zt = &zs.as_slice()[t * batch * n..(t + 1) * batch * n];
@@ -87,8 +83,8 @@ pub(crate) fn unroll_backward(
             shrink_backward(zt, g_top.as_slice(), dut);
         }
         if t > 0 {
-            let s_view = if transposed { s_t.t() } else { s.view() };
-            gemm(1.0, block(du, t, batch), s_view, 0.0, g_top.view_mut());
+            // δUᵗ S: row b is Σ_i δu_i · (row i of S) over the units i active at step t.
+            sparse_gemm(1.0, block(du, t, batch), s.view(), 0.0, g_top.view_mut());
         }
     }
 }
@@ -109,7 +105,7 @@ pub(crate) fn grad_recurrent(
     }
     let later = du.row_range(batch, steps * batch);
     let earlier = zs.row_range(0, (steps - 1) * batch);
-    gemm(alpha, later.t(), earlier, beta, ds.view_mut());
+    sparse_t_gemm(alpha, later, earlier, beta, ds.view_mut());
 }
 
 /// `∂A ← Σ_t δUᵗ` (B × n).
