@@ -4,13 +4,14 @@
 //! cargo run --release --example inhibition -- --structure {tree,grid,learned}
 //!     [--data ../shared/data/natural | --data DIR_WITH_MNIST_IDX] [--lambda 0.1]
 //!     [--inhibition 1.0] [--radius 1] [--radius-start R] [--grid 8] [--patch 8] [--patches 20000] [--zca]
-//!     [--zca-eps 0.1] [--inference cd|ista] [--lr 0.05] [--time-budget 60] [--seed 0] [--threads P]
+//!     [--zca-eps 0.1] [--inference cd|ista] [--lr 0.05] [--lr-end η] [--time-budget 60] [--seed 0] [--threads P]
 //!     [--out DIR]
 //! ```
 //! tree: units are the nodes of a 3-ary tree of depth 4 (40 units), S_ij = `--inhibition`
 //! unless one is an ancestor of the other. grid: `--grid` × `--grid` units, S_ij = 0 within
 //! `--radius` (wrapping); `--radius-start R` trains with radius R, R − 1, …, `--radius` in
-//! equal shares of the budget (a shrinking neighbourhood, as in Kohonen maps). `--zca` whitens the (contrast-normalised) inputs. learned: 64 units, S learned by projected gradient ascent (fixed total,
+//! equal shares of the budget (a shrinking neighbourhood, as in Kohonen maps), with the
+//! dictionary's learning rate moving geometrically from `--lr` to `--lr-end` over them. `--zca` whitens the (contrast-normalised) inputs. learned: 64 units, S learned by projected gradient ascent (fixed total,
 //! 0 ≤ S_ij ≤ 4× its initial value).
 //! With `--out DIR`: `dictionary.png` (tree layout, root at the top, or grid) and `s.png`.
 //! Last stdout line: `{"energy", "mean_nnz", "path_fraction", "seconds", ...}` where energy
@@ -79,8 +80,9 @@ fn main() {
     let budget: f64 = args.get("time-budget", 60.0);
     let seed: u64 = args.get("seed", 0);
     let lr_w: f32 = args.get("lr", InhibitionConfig::default().lr_w);
-    if !(lr_w.is_finite() && lr_w > 0.0) {
-        die("--lr must be finite and > 0");
+    let lr_end: f32 = args.get("lr-end", lr_w);
+    if !(lr_w.is_finite() && lr_w > 0.0 && lr_end.is_finite() && lr_end > 0.0) {
+        die("--lr and --lr-end must be finite and > 0");
     }
     let out = common::out_dir(&args);
     args.finish();
@@ -188,7 +190,14 @@ fn main() {
             model.s = grid_inhibition(grid, grid, r, inhibition).unwrap_or_else(|e| die(e));
         }
         let done = stage as f64 * share;
+        // The rate moves geometrically from --lr to --lr-end over the stages.
+        let f = if radii.len() > 1 {
+            stage as f32 / (radii.len() - 1) as f32
+        } else {
+            0.0
+        };
         let cfg = InhibitionConfig {
+            lr_w: lr_w * (lr_end / lr_w).powf(f),
             time_budget: Some(share),
             seed: seed.wrapping_add(stage as u64),
             ..cfg.clone()
