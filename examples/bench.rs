@@ -187,7 +187,39 @@ fn kernels() {
         0.3,
         5,
     );
+    // The recurrence's product Z·Sᵀ with codes 20 % non-zero (a trained DrSAE's density),
+    // skipping the zeros against the dense GEMM, one thread; dense-equivalent GFLOP/s.
+    let codes = Mat::from_fn(100, 400, |_, _| {
+        if rand::Rng::gen_bool(&mut rng, 0.2) {
+            rand::Rng::gen_range(&mut rng, 0.0f32..1.0)
+        } else {
+            0.0
+        }
+    });
+    let s_t = Mat::random(400, 400, rand_distr::Uniform::new(-0.1f32, 0.1), &mut rng);
+    let mut out = Mat::zeros(100, 400);
+    let sparse_flops = 2.0 * 100.0 * 400.0 * 400.0;
+    let sparse = time_best(
+        || drsae::linalg::sparse_gemm(1.0, codes.view(), s_t.view(), 0.0, out.view_mut()),
+        0.3,
+        5,
+    );
+    let dense = time_best(
+        || gemm(1.0, codes.view(), s_t.view(), 0.0, out.view_mut()),
+        0.3,
+        5,
+    );
     drsae::linalg::set_gemm_threads(threads);
+    emit(
+        "sparse_gemm_100x400x400_20pct_1thread",
+        sparse_flops / sparse / 1e9,
+        "GFLOP/s (dense-equivalent)",
+    );
+    emit(
+        "gemm_100x400x400_same_1thread",
+        sparse_flops / dense / 1e9,
+        "GFLOP/s",
+    );
     emit(
         "decoder_step_fused_784x10x400_1thread",
         flops / fused / 1e9,
