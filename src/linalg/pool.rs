@@ -193,3 +193,25 @@ pub(crate) fn run_blocks(
         }
     });
 }
+
+/// Runs `f(start, end)` over a partition of `0..len` into at most `threads` contiguous
+/// blocks of equal size — in parallel only when `work ≥ min_work` and not already inside a
+/// pool task, otherwise as one block on the calling thread.
+pub(crate) fn run_split(
+    threads: usize,
+    len: usize,
+    work: usize,
+    min_work: usize,
+    f: &(dyn Fn(usize, usize) + Sync),
+) {
+    let threads = if work >= min_work && !in_task() {
+        threads.min(len)
+    } else {
+        1
+    };
+    if threads <= 1 {
+        f(0, len);
+        return;
+    }
+    run_blocks(threads, len, len.div_ceil(threads), f);
+}

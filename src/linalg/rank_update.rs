@@ -14,7 +14,7 @@
 //! threads (rows, or strips of 8 columns), so the result does not depend on the thread count.
 
 use super::ops::{load8_ptr, store8_ptr};
-use super::pool::SendPtr;
+use super::pool::{run_split, SendPtr};
 use super::{gemm, gemm_threads, MatMut, MatRef};
 use wide::f32x8;
 
@@ -77,7 +77,7 @@ fn update_rows(
             unsafe { update_row(k, n, alpha, p, i, q, wp.0.offset(i as isize * wrs), bound2) };
         }
     };
-    split(threads, m, m * n * k, &rows);
+    run_split(threads, m, m * n * k, PARALLEL_MIN_MACS, &rows);
 }
 
 /// `G ← G + β·P·W` with the old W (when `read` is `Some((β, G))`, G is `k × n`), then
@@ -169,7 +169,7 @@ fn update_cols(
             unsafe { update_strip(&strip, width) };
         }
     };
-    split(threads, strips, m * n * k, &cols);
+    run_split(threads, strips, m * n * k, PARALLEL_MIN_MACS, &cols);
 }
 
 /// Checks the shapes and layouts, returning `(k, m, n)`.
@@ -189,21 +189,6 @@ fn check(p: MatRef<'_>, q: MatRef<'_>, w: MatRef<'_>) -> (usize, usize, usize) {
         "rank update: W and Q need contiguous rows"
     );
     (k, m, n)
-}
-
-/// Runs `f(start, end)` over a partition of `0..len` into contiguous blocks, on up to
-/// `threads` threads when the work (`macs`) is large enough.
-fn split(threads: usize, len: usize, macs: usize, f: &(dyn Fn(usize, usize) + Sync)) {
-    let threads = if macs >= PARALLEL_MIN_MACS && !super::pool::in_task() {
-        threads.min(len)
-    } else {
-        1
-    };
-    if threads <= 1 {
-        f(0, len);
-        return;
-    }
-    super::pool::run_blocks(threads, len, len.div_ceil(threads), f);
 }
 
 /// Scales every row of `w` whose Euclidean norm exceeds `bound` down to norm `bound`.

@@ -18,7 +18,7 @@
 //! the thread count.
 
 use super::ops::{load8_ptr, store8_ptr};
-use super::pool::SendPtr;
+use super::pool::{run_split, SendPtr};
 use super::{gemm, gemm_threads, MatMut, MatRef};
 use std::cell::RefCell;
 use std::ops::Range;
@@ -144,14 +144,7 @@ impl Lists {
 /// On mismatched shapes, or if A's, B's or C's rows are not contiguous.
 #[track_caller]
 pub fn sparse_gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
-    let (r, k) = a.shape();
-    check("sparse_gemm", (r, k), b, &c, a.col_stride());
-    let nnz = count_nonzeros(a);
-    if nnz > DENSE_ABOVE * r * k / 100 {
-        gemm(alpha, a, b, beta, c);
-    } else {
-        sparse_product(gemm_threads(), false, nnz, alpha, a, b, beta, c);
-    }
+    product("sparse_gemm", false, alpha, a, b, beta, c);
 }
 
 /// `C ← α·Aᵀ·B + β·C`, skipping the zeros of A (A is `r × k`, B `r × n`, C `k × n`). When
@@ -171,25 +164,23 @@ pub fn sparse_gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMu
 /// On mismatched shapes, or if A's, B's or C's rows are not contiguous.
 #[track_caller]
 pub fn sparse_t_gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
-    let (r, k) = a.shape();
-    check("sparse_t_gemm", (k, r), b, &c, a.col_stride());
-    let nnz = count_nonzeros(a);
-    if nnz > DENSE_ABOVE * r * k / 100 {
-        gemm(alpha, a.t(), b, beta, c);
-    } else {
-        sparse_product(gemm_threads(), true, nnz, alpha, a, b, beta, c);
-    }
+    product("sparse_t_gemm", true, alpha, a, b, beta, c);
 }
 
-/// Checks that C is `rows × n` for the `inner × n` B, with contiguous rows everywhere.
+/// `C ← α·op(A)·B + β·C` with op(A) = A or Aᵀ (`transposed`): checks the shapes and layouts
+/// (naming `name`), then skips A's zeros, or calls the dense GEMM above [`DENSE_ABOVE`] %.
 #[track_caller]
-fn check(
+fn product(
     name: &str,
-    (rows, inner): (usize, usize),
+    transposed: bool,
+    alpha: f32,
+    a: MatRef<'_>,
     b: MatRef<'_>,
-    c: &MatMut<'_>,
-    a_col_stride: isize,
+    beta: f32,
+    c: MatMut<'_>,
 ) {
+    let op = if transposed { a.t() } else { a };
+    let (rows, inner) = op.shape();
     assert!(
         b.nrows() == inner && c.shape() == (rows, b.ncols()),
         "{name} shape mismatch: the product is {rows}×{inner} by {:?} into C {:?}",
@@ -197,9 +188,15 @@ fn check(
         c.shape()
     );
     assert!(
-        a_col_stride == 1 && b.col_stride() == 1 && c.col_stride() == 1,
+        a.col_stride() == 1 && b.col_stride() == 1 && c.col_stride() == 1,
         "{name}: A, B and C need contiguous rows"
     );
+    let nnz = count_nonzeros(a);
+    if nnz > DENSE_ABOVE * rows * inner / 100 {
+        gemm(alpha, op, b, beta, c);
+    } else {
+        sparse_product(gemm_threads(), transposed, nnz, alpha, a, b, beta, c);
+    }
 }
 
 /// The number of non-zeros of `a` (contiguous rows).
@@ -233,11 +230,6 @@ fn sparse_product(
     mut c: MatMut<'_>,
 ) {
     let (rows, n) = c.shape();
-    let threads = if nnz * n >= PARALLEL_MIN_MACS && !super::pool::in_task() {
-        threads.min(rows)
-    } else {
-        1
-    };
     let (cp, crs) = (SendPtr(c.as_mut_ptr()), c.row_stride());
     let (bp, brs) = (b.as_ptr() as usize, b.row_stride());
     let block = |r0: usize, r1: usize| {
@@ -282,11 +274,7 @@ fn sparse_product(
             }
         });
     };
-    if threads <= 1 {
-        block(0, rows);
-        return;
-    }
-    super::pool::run_blocks(threads, rows, rows.div_ceil(threads), &block);
+    run_split(threads, rows, nnz * n, PARALLEL_MIN_MACS, &block);
 }
 
 /// `c[j] ← α·Σ_e val[e]·B[idx[e], j] + β·c[j]` for j in `j0..j0 + width`, width 64, 8 or
