@@ -12,8 +12,11 @@
 //! `--radius` (wrapping); `--radius-start R` trains with radius R, R − 1, …, `--radius` in
 //! equal shares of the budget (a shrinking neighbourhood, as in Kohonen maps), with the
 //! dictionary's learning rate moving geometrically from `--lr` to `--lr-end` over them. The
-//! most ordered grid map so far (BENCHMARKS.md): `--structure grid --grid 16 --zca --lambda
-//! 0.05 --inhibition 5 --radius-start 5 --radius 2 --lr 1.2 --lr-end 0.15 --time-budget 150`. `--zca` whitens the (contrast-normalised) inputs. learned: 64 units, S learned by projected gradient ascent (fixed total,
+//! topographic grid map (BENCHMARKS.md: neighbour/random orientation ratio 0.31–0.37, orientation
+//! domains visible in `dictionary.png`) has one unit per input dimension, as the group-sparse
+//! map does: `--structure grid --grid 12 --patch 12 --zca --lambda 0.05 --inhibition 5
+//! --radius-start 4 --radius 2 --lr 1.2 --lr-end 0.15 --time-budget 150`. `--zca` whitens the
+//! (contrast-normalised) inputs. learned: 64 units, S learned by projected gradient ascent (fixed total,
 //! 0 ≤ S_ij ≤ 4× its initial value).
 //! With `--out DIR`: `dictionary.png` (tree layout, root at the top, or grid) and `s.png`.
 //! Last stdout line: `{"energy", "mean_nnz", "path_fraction", "seconds", ...}` where energy
