@@ -4,18 +4,21 @@
 //! cargo run --release --example inhibition -- --structure {tree,grid,learned}
 //!     [--data ../shared/data/natural | --data DIR_WITH_MNIST_IDX] [--lambda 0.1]
 //!     [--inhibition 1.0] [--radius 1] [--radius-start R] [--grid 8] [--patch 8] [--patches 20000] [--zca]
-//!     [--zca-eps 0.1] [--inference cd|ista] [--lr 0.05] [--lr-end η] [--time-budget 60] [--seed 0] [--threads P]
+//!     [--zca-eps 0.1] [--inference cd|ista] [--lr 0.05] [--lr-end η] [--time-budget 60 | --epochs N]
+//!     [--seed 0] [--threads P]
 //!     [--out DIR]
 //! ```
 //! tree: units are the nodes of a 3-ary tree of depth 4 (40 units), S_ij = `--inhibition`
 //! unless one is an ancestor of the other. grid: `--grid` × `--grid` units, S_ij = 0 within
 //! `--radius` (wrapping); `--radius-start R` trains with radius R, R − 1, …, `--radius` in
 //! equal shares of the budget (a shrinking neighbourhood, as in Kohonen maps), with the
-//! dictionary's learning rate moving geometrically from `--lr` to `--lr-end` over them. The
-//! topographic grid map (BENCHMARKS.md: neighbour/random orientation ratio 0.31–0.37, orientation
+//! dictionary's learning rate moving geometrically from `--lr` to `--lr-end` over them.
+//! `--epochs N` trains N epochs per stage instead of sharing a time budget: the same seed and
+//! settings then give the same model whatever the machine's load. The
+//! topographic grid map (BENCHMARKS.md: neighbour/random orientation ratio 0.34–0.38, orientation
 //! domains visible in `dictionary.png`) has one unit per input dimension, as the group-sparse
 //! map does: `--structure grid --grid 12 --patch 12 --zca --lambda 0.05 --inhibition 5
-//! --radius-start 4 --radius 2 --lr 1.2 --lr-end 0.15 --time-budget 150`. `--zca` whitens the
+//! --radius-start 4 --radius 2 --lr 1.2 --lr-end 0.15 --epochs 60`. `--zca` whitens the
 //! (contrast-normalised) inputs. learned: 64 units, S learned by projected gradient ascent (fixed total,
 //! 0 ≤ S_ij ≤ 4× its initial value).
 //! With `--out DIR`: `dictionary.png` (tree layout, root at the top, or grid) and `s.png`.
@@ -83,6 +86,12 @@ fn main() {
     let patch: usize = args.get("patch", 8);
     let count: usize = args.get("patches", 20000);
     let budget: f64 = args.get("time-budget", 60.0);
+    // A fixed number of epochs per stage instead of the time budget: the same seed and
+    // settings then give the same model on any machine and under any load.
+    let epochs: Option<usize> = args.opt("epochs");
+    if epochs == Some(0) {
+        die("--epochs must be ≥ 1");
+    }
     let seed: u64 = args.get("seed", 0);
     let lr_w: f32 = args.get("lr", InhibitionConfig::default().lr_w);
     let lr_end: f32 = args.get("lr-end", lr_w);
@@ -179,7 +188,11 @@ fn main() {
         seed,
         ..Default::default()
     };
-    eprintln!("inhibition ({structure}): {n_train} inputs of {m} values from {dir}, {n} units, λ = {lambda}, {budget} s");
+    let length = match epochs {
+        Some(e) => format!("{e} epochs per stage"),
+        None => format!("{budget} s"),
+    };
+    eprintln!("inhibition ({structure}): {n_train} inputs of {m} values from {dir}, {n} units, λ = {lambda}, {length}");
     let progress = Progress::new("inhibition");
     // Grid: the uninhibited neighbourhood shrinks from `--radius-start` to `--radius` in
     // equal shares of the budget, as a Kohonen map's neighbourhood does (the last share
@@ -190,11 +203,16 @@ fn main() {
         vec![radius]
     };
     let share = budget / radii.len() as f64;
+    // Progress in seconds (time budget) or in epochs (--epochs).
+    let (unit, total) = match epochs {
+        Some(e) => (e as f64, (e * radii.len()) as f64),
+        None => (share, budget),
+    };
     for (stage, &r) in radii.iter().enumerate() {
         if structure == "grid" {
             model.s = grid_inhibition(grid, grid, r, inhibition).unwrap_or_else(|e| die(e));
         }
-        let done = stage as f64 * share;
+        let done = stage as f64 * unit;
         // The rate moves geometrically from --lr to --lr-end over the stages.
         let f = if radii.len() > 1 {
             stage as f32 / (radii.len() - 1) as f32
@@ -203,14 +221,20 @@ fn main() {
         };
         let cfg = InhibitionConfig {
             lr_w: lr_w * (lr_end / lr_w).powf(f),
-            time_budget: Some(share),
+            time_budget: epochs.is_none().then_some(share),
+            epochs: epochs.unwrap_or(cfg.epochs),
             seed: seed.wrapping_add(stage as u64),
             ..cfg.clone()
         };
         train_inhibition(&mut model, &train, &cfg, |epoch, st, secs| {
+            let progressed = if epochs.is_some() {
+                epoch as f64
+            } else {
+                secs
+            };
             progress.report(
-                done + secs,
-                budget,
+                done + progressed,
+                total,
                 &format!(
                     "{}epoch {epoch}: energy/example {:.4}, nnz {:.2}, sweeps {:.1}",
                     if radii.len() > 1 {

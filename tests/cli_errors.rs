@@ -96,6 +96,7 @@ fn missing_data_and_bad_flags() {
         &["--radius", "2", "--radius-start", "1"],
         "--radius-start",
     );
+    check_fails_cleanly("inhibition", &["--epochs", "0"], "--epochs");
     check_fails_cleanly("topographic", &["--start-share", "1.5"], "--start-share");
     check_fails_cleanly(
         "topographic",
