@@ -85,13 +85,17 @@ fn main() {
     }
     let patch: usize = args.get("patch", 8);
     let count: usize = args.get("patches", 20000);
-    let budget: f64 = args.get("time-budget", 60.0);
+    let budget: Option<f64> = args.opt("time-budget");
     // A fixed number of epochs per stage instead of the time budget: the same seed and
     // settings then give the same model on any machine and under any load.
     let epochs: Option<usize> = args.opt("epochs");
     if epochs == Some(0) {
         die("--epochs must be ≥ 1");
     }
+    if epochs.is_some() && budget.is_some() {
+        die("--epochs and --time-budget exclude each other: give one");
+    }
+    let budget = budget.unwrap_or(60.0);
     let seed: u64 = args.get("seed", 0);
     let lr_w: f32 = args.get("lr", InhibitionConfig::default().lr_w);
     let lr_end: f32 = args.get("lr-end", lr_w);

@@ -96,7 +96,12 @@ fn missing_data_and_bad_flags() {
         &["--radius", "2", "--radius-start", "1"],
         "--radius-start",
     );
-    check_fails_cleanly("inhibition", &["--epochs", "0"], "--epochs");
+    check_fails_cleanly("inhibition", &["--epochs", "0"], "--epochs must be");
+    check_fails_cleanly(
+        "inhibition",
+        &["--epochs", "3", "--time-budget", "9"],
+        "exclude",
+    );
     check_fails_cleanly("topographic", &["--start-share", "1.5"], "--start-share");
     check_fails_cleanly(
         "topographic",
