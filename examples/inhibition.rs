@@ -40,6 +40,7 @@ use drsae::linalg::Mat;
 use drsae::models::{grid_inhibition, tree_inhibition, tree_related};
 use drsae::solvers::{exact, inhibited_codes, Dictionary, LassoOptions};
 use drsae::train::{train_inhibition, InhibitionConfig, InhibitionInference, InhibitionModel};
+use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::time::Instant;
 
@@ -53,6 +54,83 @@ fn rel_reconstruction(w: &Mat, x: &Mat, z: &Mat) -> f64 {
     let num: f64 = r.as_slice().iter().map(|v| (*v as f64).powi(2)).sum();
     let den: f64 = x.as_slice().iter().map(|v| (*v as f64).powi(2)).sum();
     num / den.max(1e-30)
+}
+
+/// The examples, one per row (MNIST images or natural-image patches), with their side;
+/// means removed, contrast-normalised and optionally ZCA-whitened with `zca_eps`.
+fn load_inputs(
+    dir: &str,
+    patch: usize,
+    count: usize,
+    held_out: usize,
+    zca_eps: Option<f32>,
+    rng: &mut StdRng,
+) -> (Mat, usize) {
+    let is_mnist = ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"]
+        .iter()
+        .any(|f| std::path::Path::new(&dir).join(f).is_file());
+    let (mut x, side) = if is_mnist {
+        let m = Mnist::load(&dir).unwrap_or_else(|e| die(e));
+        let rows = m.train.rows;
+        (m.train.take(count).images, rows)
+    } else {
+        let images = read_pgm_dir(&dir).unwrap_or_else(|e| die(e));
+        (
+            sample_patches(&images, patch, count, rng).unwrap_or_else(|e| die(e)),
+            patch,
+        )
+    };
+    if x.nrows() < held_out + 100 {
+        die(format!(
+            "need more than {} inputs, have {}",
+            held_out + 100,
+            x.nrows()
+        ));
+    }
+    remove_row_means(&mut x);
+    contrast_normalize_rows(&mut x, 0.05);
+    if let Some(eps) = zca_eps {
+        Zca::fit(&x, eps).apply(&mut x);
+    }
+    (x, side)
+}
+
+/// `n` unit-norm atoms copied from random training inputs (skipping flat inputs, which are
+/// zero after contrast normalisation).
+fn initial_dictionary(train: &Mat, n: usize, rng: &mut StdRng) -> Mat {
+    let mut init_rows: Vec<usize> = Vec::with_capacity(n);
+    while init_rows.len() < n {
+        let r = rand::Rng::gen_range(rng, 0..train.nrows());
+        if drsae::linalg::norm(train.row(r)) > 1e-3 {
+            init_rows.push(r);
+        }
+    }
+    let mut atoms = Mat::zeros(n, train.ncols());
+    drsae::data::gather_rows(train, &init_rows, &mut atoms);
+    Dictionary::from_unit_rows(&atoms)
+        .unwrap_or_else(|e| die(e))
+        .atoms()
+        .clone()
+}
+
+/// Relative reconstruction error of the unstructured lasso with dictionary `w` on `x`, its λ
+/// bisected so that its mean number of non-zeros matches `nnz`.
+fn lasso_at_same_nnz(w: &Mat, x: &Mat, nnz: f64) -> f64 {
+    let dict = Dictionary::new(w.clone()).unwrap_or_else(|e| die(e));
+    let (mut lo, mut hi) = (1e-4f32.ln(), 10f32.ln());
+    let mut rec = f64::NAN;
+    for _ in 0..25 {
+        let mid = 0.5 * (lo + hi);
+        let mut z = Mat::zeros(x.nrows(), w.ncols());
+        let st = exact(&dict, x, &mut z, &LassoOptions::new(mid.exp())).unwrap_or_else(|e| die(e));
+        rec = rel_reconstruction(w, x, &z);
+        if st.mean_nnz > nnz {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    rec
 }
 
 fn main() {
@@ -105,34 +183,16 @@ fn main() {
     let out = common::out_dir(&args);
     args.finish();
     let t0 = Instant::now();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let held_out = 2000;
-    let is_mnist = ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"]
-        .iter()
-        .any(|f| std::path::Path::new(&dir).join(f).is_file());
-    let (mut x, side) = if is_mnist {
-        let m = Mnist::load(&dir).unwrap_or_else(|e| die(e));
-        let rows = m.train.rows;
-        (m.train.take(count + held_out).images, rows)
-    } else {
-        let images = read_pgm_dir(&dir).unwrap_or_else(|e| die(e));
-        (
-            sample_patches(&images, patch, count + held_out, &mut rng).unwrap_or_else(|e| die(e)),
-            patch,
-        )
-    };
-    if x.nrows() < held_out + 100 {
-        die(format!(
-            "need more than {} inputs, have {}",
-            held_out + 100,
-            x.nrows()
-        ));
-    }
-    remove_row_means(&mut x);
-    contrast_normalize_rows(&mut x, 0.05);
-    if zca {
-        Zca::fit(&x, zca_eps).apply(&mut x);
-    }
+    let (x, side) = load_inputs(
+        &dir,
+        patch,
+        count + held_out,
+        held_out,
+        zca.then_some(zca_eps),
+        &mut rng,
+    );
     let n_train = x.nrows() - held_out;
     let (train, test) = (
         x.row_range(0, n_train).to_owned(),
@@ -160,21 +220,7 @@ fn main() {
             "--structure {other}: expected tree, grid or learned"
         )),
     };
-    // Dictionary initialised from random training inputs.
-    // (Skipping flat inputs, which are zero after contrast normalisation.)
-    let mut init_rows: Vec<usize> = Vec::with_capacity(n);
-    while init_rows.len() < n {
-        let r = rand::Rng::gen_range(&mut rng, 0..n_train);
-        if drsae::linalg::norm(train.row(r)) > 1e-3 {
-            init_rows.push(r);
-        }
-    }
-    let mut atoms = Mat::zeros(n, m);
-    drsae::data::gather_rows(&train, &init_rows, &mut atoms);
-    let w = Dictionary::from_unit_rows(&atoms)
-        .unwrap_or_else(|e| die(e))
-        .atoms()
-        .clone();
+    let w = initial_dictionary(&train, n, &mut rng);
     let mut model = InhibitionModel { w, s, mask };
     let beta = if structure == "learned" {
         inhibition
@@ -231,11 +277,7 @@ fn main() {
             ..cfg.clone()
         };
         train_inhibition(&mut model, &train, &cfg, |epoch, st, secs| {
-            let progressed = if epochs.is_some() {
-                epoch as f64
-            } else {
-                secs
-            };
+            let progressed = if epochs.is_some() { epoch as f64 } else { secs };
             progress.report(
                 done + progressed,
                 total,
@@ -259,32 +301,12 @@ fn main() {
     let st = inhibited_codes(&model.w, &model.s, &test, &mut z, lambda, 200, 1e-4)
         .unwrap_or_else(|e| die(e));
     let rec = rel_reconstruction(&model.w, &test, &z);
-    // The unstructured lasso with the same dictionary at the same mean number of non-zeros.
-    let dict = Dictionary::new(model.w.clone()).unwrap_or_else(|e| die(e));
-    let (mut lo, mut hi) = (1e-4f32.ln(), 10f32.ln());
-    let mut lasso_rec = f64::NAN;
-    for _ in 0..25 {
-        let mid = 0.5 * (lo + hi);
-        let mut zl = Mat::zeros(held_out, n);
-        let ls =
-            exact(&dict, &test, &mut zl, &LassoOptions::new(mid.exp())).unwrap_or_else(|e| die(e));
-        lasso_rec = rel_reconstruction(&model.w, &test, &zl);
-        if ls.mean_nnz > st.mean_nnz {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
+    let lasso_rec = lasso_at_same_nnz(&model.w, &test, st.mean_nnz);
     let mut json = Json::new()
         .num("energy", st.energy / held_out as f64)
         .num("mean_nnz", st.mean_nnz);
     let path_fraction = if structure == "tree" {
-        let on_path = z.rows().filter(|row| {
-            let act: Vec<usize> = (0..n).filter(|&j| row[j] != 0.0).collect();
-            act.iter()
-                .all(|&a| act.iter().all(|&b| tree_related(BRANCHING, a, b)))
-        });
-        on_path.count() as f64 / held_out as f64
+        path_fraction(&z)
     } else {
         f64::NAN
     };
@@ -307,53 +329,83 @@ fn main() {
             .num("pinwheels", pinwheels as f64);
     }
     if structure == "learned" {
-        // Pearson correlation of S_ij with 1 − (fraction of examples where i and j are both active).
-        let act: Vec<Vec<bool>> = z
-            .rows()
-            .map(|r| r.iter().map(|v| *v != 0.0).collect())
-            .collect();
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        for i in 0..n {
-            for j in 0..i {
-                let co = act.iter().filter(|r| r[i] && r[j]).count() as f64 / held_out as f64;
-                a.push(model.s[(i, j)] as f64);
-                b.push(1.0 - co);
-            }
-        }
-        let corr = pearson(&a, &b);
+        let corr = rarity_correlation(&model.s, &z);
         eprintln!("learned S: correlation of S_ij with co-activation rarity {corr:.3}");
         json = json.num("s_rarity_correlation", corr);
     }
     if let Some(dir) = &out {
-        let tiles: Vec<&[f32]> = filters.iter().map(|f| &f[..]).collect();
-        if structure == "tree" {
-            let nodes: Vec<Option<&[f32]>> = tiles.iter().map(|t| Some(*t)).collect();
-            common::write_tree_png(&dir.join("dictionary.png"), &nodes, side, BRANCHING, DEPTH)
-                .unwrap_or_else(|e| die(e));
-        } else {
-            common::write_tiles_png(
-                &dir.join("dictionary.png"),
-                &tiles,
-                side,
-                side,
-                if structure == "grid" { grid } else { 8 },
-            )
-            .unwrap_or_else(|e| die(e));
-        }
-        let smax = model.s.as_slice().iter().cloned().fold(1e-12f32, f32::max);
-        let px: Vec<u8> = model
-            .s
-            .as_slice()
-            .iter()
-            .map(|v| (255.0 * (1.0 - v / smax)) as u8)
-            .collect();
-        common::write_png_gray(&dir.join("s.png"), n, n, &px).unwrap_or_else(|e| die(e));
-        eprintln!(
-            "wrote dictionary.png and s.png (dark = strong inhibition) to {}",
-            dir.display()
-        );
+        // Tree layout (root at the top), the grid, or rows of 8.
+        let layout = match structure.as_str() {
+            "tree" => None,
+            "grid" => Some(grid),
+            _ => Some(8),
+        };
+        write_pictures(dir, &filters, side, layout, &model.s);
     }
     json.num("seconds", t0.elapsed().as_secs_f64()).print();
+}
+
+/// Fraction of codes (rows of `z`) whose active units all lie on one root-to-leaf path of
+/// the tree.
+fn path_fraction(z: &Mat) -> f64 {
+    let on_path = z.rows().filter(|row| {
+        let act: Vec<usize> = (0..row.len()).filter(|&j| row[j] != 0.0).collect();
+        act.iter()
+            .all(|&a| act.iter().all(|&b| tree_related(BRANCHING, a, b)))
+    });
+    on_path.count() as f64 / z.nrows() as f64
+}
+
+/// Pearson correlation of S_ij with 1 − (fraction of the codes `z` where units i and j are
+/// both active), over the pairs i > j.
+fn rarity_correlation(s: &Mat, z: &Mat) -> f64 {
+    let n = s.nrows();
+    let act: Vec<Vec<bool>> = z
+        .rows()
+        .map(|r| r.iter().map(|v| *v != 0.0).collect())
+        .collect();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        for j in 0..i {
+            let co = act.iter().filter(|r| r[i] && r[j]).count() as f64 / z.nrows() as f64;
+            a.push(s[(i, j)] as f64);
+            b.push(1.0 - co);
+        }
+    }
+    pearson(&a, &b)
+}
+
+/// `dictionary.png` (the tree layout when `per_row` is `None`, else `per_row` tiles a row)
+/// and `s.png` (dark = strong inhibition) in `dir`.
+fn write_pictures(
+    dir: &std::path::Path,
+    filters: &[Vec<f32>],
+    side: usize,
+    per_row: Option<usize>,
+    s: &Mat,
+) {
+    let tiles: Vec<&[f32]> = filters.iter().map(|f| &f[..]).collect();
+    let path = dir.join("dictionary.png");
+    match per_row {
+        None => {
+            let nodes: Vec<Option<&[f32]>> = tiles.iter().map(|t| Some(*t)).collect();
+            common::write_tree_png(&path, &nodes, side, BRANCHING, DEPTH)
+        }
+        Some(k) => common::write_tiles_png(&path, &tiles, side, side, k),
+    }
+    .unwrap_or_else(|e| die(e));
+    let smax = s.as_slice().iter().cloned().fold(1e-12f32, f32::max);
+    let px: Vec<u8> = s
+        .as_slice()
+        .iter()
+        .map(|v| (255.0 * (1.0 - v / smax)) as u8)
+        .collect();
+    let n = s.nrows();
+    common::write_png_gray(&dir.join("s.png"), n, n, &px).unwrap_or_else(|e| die(e));
+    eprintln!(
+        "wrote dictionary.png and s.png (dark = strong inhibition) to {}",
+        dir.display()
+    );
 }
 
 fn pearson(a: &[f64], b: &[f64]) -> f64 {
