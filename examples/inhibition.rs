@@ -70,11 +70,11 @@ fn load_inputs(
         .iter()
         .any(|f| std::path::Path::new(&dir).join(f).is_file());
     let (mut x, side) = if is_mnist {
-        let m = Mnist::load(&dir).unwrap_or_else(|e| die(e));
+        let m = Mnist::load(dir).unwrap_or_else(|e| die(e));
         let rows = m.train.rows;
         (m.train.take(count).images, rows)
     } else {
-        let images = read_pgm_dir(&dir).unwrap_or_else(|e| die(e));
+        let images = read_pgm_dir(dir).unwrap_or_else(|e| die(e));
         (
             sample_patches(&images, patch, count, rng).unwrap_or_else(|e| die(e)),
             patch,
