@@ -56,8 +56,9 @@ fn rel_reconstruction(w: &Mat, x: &Mat, z: &Mat) -> f64 {
     num / den.max(1e-30)
 }
 
-/// The examples, one per row (MNIST images or natural-image patches), with their side;
-/// means removed, contrast-normalised and optionally ZCA-whitened with `zca_eps`.
+/// `count` examples, one per row (MNIST images or natural-image patches), with their side;
+/// means removed, contrast-normalised and optionally ZCA-whitened with `zca_eps`. Stops with
+/// an error when there are not more than `held_out` + 100 of them.
 fn load_inputs(
     dir: &str,
     patch: usize,
@@ -68,7 +69,7 @@ fn load_inputs(
 ) -> (Mat, usize) {
     let is_mnist = ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"]
         .iter()
-        .any(|f| std::path::Path::new(&dir).join(f).is_file());
+        .any(|f| std::path::Path::new(dir).join(f).is_file());
     let (mut x, side) = if is_mnist {
         let m = Mnist::load(dir).unwrap_or_else(|e| die(e));
         let rows = m.train.rows;
