@@ -233,9 +233,9 @@ fn main() {
         lr_w,
         lr_s,
         beta,
-        epochs: 10_000,
+        // Without --epochs, each stage runs until its share of the time budget is spent.
+        epochs: epochs.unwrap_or(usize::MAX),
         inference,
-        time_budget: Some(budget),
         seed,
         ..Default::default()
     };
@@ -273,7 +273,6 @@ fn main() {
         let cfg = InhibitionConfig {
             lr_w: lr_w * (lr_end / lr_w).powf(f),
             time_budget: epochs.is_none().then_some(share),
-            epochs: epochs.unwrap_or(cfg.epochs),
             seed: seed.wrapping_add(stage as u64),
             ..cfg.clone()
         };
