@@ -144,7 +144,7 @@ fn main() {
                 // Phase 1 trains no classifier: no training error to show.
                 format!("phase 1 epoch {:3}: loss {:.4} rec {:.4} {:.0} samples/s", r.epoch, r.loss, r.reconstruction, r.samples_per_s)
             } else {
-                format!("phase {} epoch {:3}: loss {:.4} rec {:.4} train err {:.2}% val err {:.2}% {:.0} samples/s", r.phase, r.epoch, r.loss, r.reconstruction, r.train_error, r.val_error, r.samples_per_s)
+                format!("phase 2 epoch {:3}: loss {:.4} rec {:.4} train err {:.2}% val err {:.2}% {:.0} samples/s", r.epoch, r.loss, r.reconstruction, r.train_error, r.val_error, r.samples_per_s)
             },
         );
     })
