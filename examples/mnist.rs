@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example mnist                       # bundled sample, < 3 min on 2 cores
 //! cargo run --release --example mnist -- --data ../shared/data/mnist --time-budget 300
-//! # the paper's 1.08 % (BENCHMARKS.md: 1.05-1.19 % over five seeds, ~13 min on 2 cores):
+//! # the paper's 1.08 % (BENCHMARKS.md: 1.05-1.19 % over six seeds, ~13 min on 2 cores):
 //! cargo run --release --example mnist -- --data ../shared/data/mnist --epochs-unsup 5 \
 //!     --epochs-sup 100 --lr 2e-3 --batch 50 --average 0.9999
 //! ```
