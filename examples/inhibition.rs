@@ -58,7 +58,7 @@ fn rel_reconstruction(w: &Mat, x: &Mat, z: &Mat) -> f64 {
 
 /// `count` examples, one per row (MNIST images or natural-image patches), with their side;
 /// means removed, contrast-normalised and optionally ZCA-whitened with `zca_eps`. Stops with
-/// an error when there are not more than `held_out` + 100 of them.
+/// an error when there are fewer than `held_out` + 100 of them.
 fn load_inputs(
     dir: &str,
     patch: usize,

@@ -131,8 +131,22 @@ fn main() {
         val_y: &val.labels,
     };
     let outcome = train_drsae_with(&cfg, split, &ckpt, |r| {
-        curve.push_str(&format!("{},{},{},{},{},{},{},{}\n", r.phase, r.epoch, r.loss, r.reconstruction, r.train_error, r.val_error, r.samples_per_s, r.seconds));
-        let done = if r.phase == 1 { r.progress * cfg.epochs_unsup as f64 } else { cfg.epochs_unsup as f64 + r.progress * cfg.epochs_sup as f64 };
+        curve.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            r.phase,
+            r.epoch,
+            r.loss,
+            r.reconstruction,
+            r.train_error,
+            r.val_error,
+            r.samples_per_s,
+            r.seconds
+        ));
+        let done = if r.phase == 1 {
+            r.progress * cfg.epochs_unsup as f64
+        } else {
+            cfg.epochs_unsup as f64 + r.progress * cfg.epochs_sup as f64
+        };
         let done = match cfg.time_budget {
             Some(b) => r.seconds / b,
             None => done / total_epochs,
@@ -140,12 +154,23 @@ fn main() {
         progress.report(
             done,
             1.0,
-            &if r.phase == 1 {
-                // Phase 1 trains no classifier: no training error to show.
-                format!("phase 1 epoch {:3}: loss {:.4} rec {:.4} {:.0} samples/s", r.epoch, r.loss, r.reconstruction, r.samples_per_s)
-            } else {
-                format!("phase 2 epoch {:3}: loss {:.4} rec {:.4} train err {:.2}% val err {:.2}% {:.0} samples/s", r.epoch, r.loss, r.reconstruction, r.train_error, r.val_error, r.samples_per_s)
-            },
+            &format!(
+                "phase {} epoch {:3}: loss {:.4} rec {:.4}{} {:.0} samples/s",
+                r.phase,
+                r.epoch,
+                r.loss,
+                r.reconstruction,
+                // Phase 1 trains no classifier: its errors would mean nothing.
+                if r.phase == 2 {
+                    format!(
+                        " train err {:.2}% val err {:.2}%",
+                        r.train_error, r.val_error
+                    )
+                } else {
+                    String::new()
+                },
+                r.samples_per_s
+            ),
         );
     })
     .unwrap_or_else(|e| die(e));
