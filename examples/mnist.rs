@@ -30,7 +30,9 @@ mod common;
 use common::{die, Args, Json, Progress};
 use drsae::data::{normalize_rows_l2, Mnist};
 use drsae::models::Drsae;
-use drsae::train::{train_drsae_with, Checkpointing, DrsaeConfig, Optimizer, Schedule, Split};
+use drsae::train::{
+    train_drsae_with, Checkpointing, DrsaeConfig, EpochReport, Optimizer, Schedule, Split,
+};
 use std::io::Write;
 use std::time::Instant;
 
@@ -121,9 +123,6 @@ fn main() {
     );
     let progress = Progress::new("mnist");
     let total_epochs = (cfg.epochs_unsup + cfg.epochs_sup) as f64;
-    let mut curve = String::from(
-        "phase,epoch,loss,reconstruction,train_error,val_error,samples_per_s,seconds\n",
-    );
     let split = Split {
         train_x: &train.images,
         train_y: &train.labels,
@@ -131,17 +130,6 @@ fn main() {
         val_y: &val.labels,
     };
     let outcome = train_drsae_with(&cfg, split, &ckpt, |r| {
-        curve.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
-            r.phase,
-            r.epoch,
-            r.loss,
-            r.reconstruction,
-            r.train_error,
-            r.val_error,
-            r.samples_per_s,
-            r.seconds
-        ));
         let done = if r.phase == 1 {
             r.progress * cfg.epochs_unsup as f64
         } else {
@@ -181,8 +169,16 @@ fn main() {
     let categorical = angles.iter().filter(|&&a| a > 0.7).count();
     eprintln!("best epoch {} (val {:.2}%), test error {:.2}%, part-units {part}, categorical-units {categorical}", outcome.best_epoch, outcome.best_val_error, test_error);
     if let Some(dir) = &out {
-        write_outputs(dir, model, &cfg, &angles, &curve, train.rows, train.cols)
-            .unwrap_or_else(|e| die(e));
+        write_outputs(
+            dir,
+            model,
+            &cfg,
+            &angles,
+            &outcome.history,
+            train.rows,
+            train.cols,
+        )
+        .unwrap_or_else(|e| die(e));
         eprintln!("wrote model and pictures to {}", dir.display());
     }
     Json::new()
@@ -201,7 +197,7 @@ fn write_outputs(
     model: &Drsae,
     cfg: &DrsaeConfig,
     angles: &[f32],
-    curve: &str,
+    history: &[EpochReport],
     rows: usize,
     cols: usize,
 ) -> Result<(), String> {
@@ -234,6 +230,23 @@ fn write_outputs(
     std::fs::File::create(dir.join("angles.csv"))
         .and_then(|mut f| f.write_all(csv.as_bytes()))
         .map_err(e)?;
+    // From the trainer's history, which after --resume also holds the epochs run before it.
+    let mut curve = String::from(
+        "phase,epoch,loss,reconstruction,train_error,val_error,samples_per_s,seconds\n",
+    );
+    for r in history {
+        curve.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            r.phase,
+            r.epoch,
+            r.loss,
+            r.reconstruction,
+            r.train_error,
+            r.val_error,
+            r.samples_per_s,
+            r.seconds
+        ));
+    }
     std::fs::File::create(dir.join("curve.csv"))
         .and_then(|mut f| f.write_all(curve.as_bytes()))
         .map_err(e)?;

@@ -1,5 +1,6 @@
 //! The examples (the crate's command line) answer hostile input with one human line on
-//! stderr and a non-zero exit code, never a panic.
+//! stderr and a non-zero exit code, never a panic; and an interrupted run, resumed, loses
+//! nothing of what it writes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,7 +25,8 @@ fn idx(dims: &[u32], payload: &[u8]) -> Vec<u8> {
     v
 }
 
-fn check_fails_cleanly(name: &str, args: &[&str], expect: &str) {
+/// The example's executable, built first if a filtered test run has not built it.
+fn built_example(name: &str) -> PathBuf {
     let exe = example(name);
     if !exe.exists() {
         // `cargo test` builds the examples; a filtered run may not have.
@@ -37,6 +39,11 @@ fn check_fails_cleanly(name: &str, args: &[&str], expect: &str) {
             "could not build example {name}"
         );
     }
+    exe
+}
+
+fn check_fails_cleanly(name: &str, args: &[&str], expect: &str) {
+    let exe = built_example(name);
     let out = Command::new(&exe).args(args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{name} {args:?} succeeded");
@@ -156,4 +163,73 @@ fn truncated_checkpoint() {
     .unwrap();
     check_fails_cleanly("mnist", &["--resume", d.to_str().unwrap()], "safetensors");
     std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn resumed_mnist_run_writes_the_whole_training_curve() {
+    // 40 random 4 × 4 "digits": 30 to train (6 steps of 5 per epoch), 10 to validate.
+    let d = temp("resume");
+    let pixels = |n: usize| {
+        (0..n * 16)
+            .map(|i| (i * 37 % 251) as u8)
+            .collect::<Vec<u8>>()
+    };
+    let labels = |n: usize| (0..n).map(|i| (i % 10) as u8).collect::<Vec<u8>>();
+    std::fs::write(
+        d.join("train-images-idx3-ubyte"),
+        idx(&[40, 4, 4], &pixels(40)),
+    )
+    .unwrap();
+    std::fs::write(d.join("train-labels-idx1-ubyte"), idx(&[40], &labels(40))).unwrap();
+    std::fs::write(
+        d.join("t10k-images-idx3-ubyte"),
+        idx(&[10, 4, 4], &pixels(10)),
+    )
+    .unwrap();
+    std::fs::write(d.join("t10k-labels-idx1-ubyte"), idx(&[10], &labels(10))).unwrap();
+    let out = d.join("out");
+    let (data, out_s) = (d.to_str().unwrap(), out.to_str().unwrap());
+    let common = [
+        "--data",
+        data,
+        "--val",
+        "10",
+        "--hidden",
+        "8",
+        "--batch",
+        "5",
+        "--epochs-unsup",
+        "1",
+        "--epochs-sup",
+        "2",
+        "--threads",
+        "1",
+        "--out",
+        out_s,
+    ];
+    let exe = built_example("mnist");
+    let first = Command::new(&exe)
+        .args(common)
+        .args(["--checkpoint-every", "2", "--stop-after-steps", "8"])
+        .output()
+        .unwrap();
+    assert!(!first.status.success(), "the run was not interrupted");
+    let resumed = Command::new(&exe)
+        .args(common)
+        .args(["--resume", out_s])
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let curve = std::fs::read_to_string(out.join("curve.csv")).unwrap();
+    let epochs: Vec<String> = curve
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","))
+        .collect();
+    // Phase 1's epoch ran before the interruption (step 8 falls in phase 2's first epoch).
+    assert_eq!(epochs, ["1,1", "2,1", "2,2"], "curve.csv:\n{curve}");
 }
