@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 fn example(name: &str) -> PathBuf {
     // target/<profile>/deps/<this test> → target/<profile>/examples/<name>
@@ -25,19 +26,31 @@ fn idx(dims: &[u32], payload: &[u8]) -> Vec<u8> {
     v
 }
 
-/// The example's executable, built first if a filtered test run has not built it.
+/// The example's executable, brought up to date by `cargo build` once per example and test
+/// process: a filtered run (`cargo test --test cli_errors`) does not build the examples, and
+/// an executable left over from an earlier build may be stale.
 fn built_example(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let exe = example(name);
-    if !exe.exists() {
-        // `cargo test` builds the examples; a filtered run may not have.
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", name])
-            .status()
-            .unwrap();
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "--quiet", "--example", name]);
+        // The test executable sits in target/<profile>/deps: build the example in that profile.
+        if exe
+            .parent()
+            .and_then(|p| p.parent())
+            .and_then(|p| p.file_name())
+            == Some("release".as_ref())
+        {
+            cargo.arg("--release");
+        }
+        let status = cargo.status().unwrap();
         assert!(
             status.success() && exe.exists(),
             "could not build example {name}"
         );
+        built.push(name.to_string());
     }
     exe
 }
