@@ -172,6 +172,13 @@ fn bad_settings_and_divergence_are_typed_errors() {
             },
             "time_budget",
         ),
+        (
+            DrsaeConfig {
+                unsup_optimizer: Some((drsae::train::Optimizer::Sgd, 0.0)),
+                ..small_config()
+            },
+            "unsup_optimizer",
+        ),
     ] {
         match train_drsae(&cfg, split, |_| {}) {
             Err(Error::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
@@ -358,4 +365,43 @@ fn minibatch_10_sgd_and_adam_do_not_depend_on_the_thread_count() {
         assert!(models[0] == models[1], "{optimizer:?}: 1 vs 2 threads");
         assert!(models[0] == models[2], "{optimizer:?}: 1 vs 3 threads");
     }
+}
+
+#[test]
+fn a_phase_1_optimizer_applies_to_phase_1_only() {
+    use drsae::train::Optimizer;
+    let (tx, ty, vx, vy) = sample(200, 50);
+    let split = split_of(&tx, &ty, &vx, &vy);
+    let base = small_config();
+    let plain = train_drsae(&base, split, |_| {}).unwrap();
+    // Naming phase 2's own rule and rate for phase 1 changes nothing.
+    let same = DrsaeConfig {
+        unsup_optimizer: Some((base.optimizer, base.lr)),
+        ..small_config()
+    };
+    assert!(train_drsae(&same, split, |_| {}).unwrap().model == plain.model);
+    // A different phase-1 rule gives a different model...
+    let sgd = DrsaeConfig {
+        unsup_optimizer: Some((Optimizer::Sgd, 1e-2)),
+        ..small_config()
+    };
+    assert!(train_drsae(&sgd, split, |_| {}).unwrap().model != plain.model);
+    // ...and an absurd phase-1 rate diverges within phase 1's 10 steps, while without a
+    // phase 1 it is never used.
+    let absurd = DrsaeConfig {
+        unsup_optimizer: Some((Optimizer::Sgd, 1e30)),
+        ..small_config()
+    };
+    match train_drsae(&absurd, split, |_| {}) {
+        Err(Error::Diverged { step, .. }) => assert!(step < 10, "step {step}"),
+        other => panic!(
+            "expected divergence in phase 1, got {:?}",
+            other.map(|o| o.best_val_error)
+        ),
+    }
+    let no_phase_1 = DrsaeConfig {
+        epochs_unsup: 0,
+        ..absurd
+    };
+    assert!(train_drsae(&no_phase_1, split, |_| {}).is_ok());
 }

@@ -22,6 +22,7 @@ use std::time::Instant;
 /// | `epochs_sup` | 100 | phase-2 epochs (maximum under a time budget) | ≥ 1 |
 /// | `optimizer` | Adam | update rule | |
 /// | `lr` | 1e-3 | base learning rate η | > 0, finite |
+/// | `unsup_optimizer` | none | phase 1's update rule and rate, if not `optimizer` and `lr` | as above |
 /// | `schedule` | cosine to 0 | η over each phase | |
 /// | `weights` | 5, 0.09, 1 | reconstruction, L1, classification weights | ≥ 0, finite |
 /// | `e_max` | 1.25/T | bound on the norm of E's rows | > 0 |
@@ -46,10 +47,16 @@ pub struct DrsaeConfig {
     pub epochs_unsup: usize,
     /// Phase-2 epochs.
     pub epochs_sup: usize,
-    /// Update rule.
+    /// Update rule. Full MNIST: Adam for T = 11 (heavy-ball momentum there kills units in
+    /// phase 1 at rates ≥ 5e-3 and trains slowly below); heavy-ball momentum (μ = 0.9,
+    /// η = 2e-2, minibatch 50, β = 0.999) for T = 2, where it gave 1.48–1.57 % against
+    /// Adam's 1.89–2.07 % (the paper: 1.49 %). See BENCHMARKS.md.
     pub optimizer: Optimizer,
     /// Base learning rate.
     pub lr: f32,
+    /// Phase 1's update rule and base rate when they differ from `optimizer` and `lr`
+    /// (`None`: both phases use `optimizer` at `lr`).
+    pub unsup_optimizer: Option<(Optimizer, f32)>,
     /// Learning-rate schedule (restarted at each phase).
     pub schedule: Schedule,
     /// Loss weights (phase 1 uses them with classification 0).
@@ -84,6 +91,7 @@ impl Default for DrsaeConfig {
             epochs_sup: 100,
             optimizer: Optimizer::adam(),
             lr: 1e-3,
+            unsup_optimizer: None,
             schedule: Schedule::Cosine { floor: 0.0 },
             weights: LossWeights::paper(),
             e_max: None,
@@ -129,6 +137,15 @@ impl DrsaeConfig {
                 "lr",
                 format!("{} must be finite and > 0", self.lr),
             ));
+        }
+        if let Some((opt, lr)) = self.unsup_optimizer {
+            if !(lr > 0.0 && lr.is_finite()) {
+                return Err(Error::param(
+                    "unsup_optimizer",
+                    format!("rate {lr} must be finite and > 0"),
+                ));
+            }
+            opt.check()?;
         }
         let w = &self.weights;
         for (name, v) in [
@@ -182,6 +199,17 @@ impl DrsaeConfig {
             }
         }
         self.optimizer.check()
+    }
+
+    /// The configuration phase `phase` (1 or 2) trains with: phase 1 takes
+    /// `unsup_optimizer`'s rule and rate when set.
+    fn for_phase(&self, phase: u8) -> DrsaeConfig {
+        let mut cfg = self.clone();
+        if let (1, Some((opt, lr))) = (phase, self.unsup_optimizer) {
+            cfg.optimizer = opt;
+            cfg.lr = lr;
+        }
+        cfg
     }
 
     fn e_bound(&self) -> f32 {
@@ -495,7 +523,8 @@ pub fn train_drsae_with(
         } else {
             cfg.weights
         };
-        let mut stepper = DrsaeStep::new(&st.model, cfg);
+        let phase_cfg = cfg.for_phase(phase);
+        let mut stepper = DrsaeStep::new(&st.model, &phase_cfg);
         if st.opt_step > 0 {
             stepper.opt.restore(
                 std::mem::take(&mut st.opt_first),
@@ -524,9 +553,9 @@ pub fn train_drsae_with(
                 gather_rows(data.train_x, idx, &mut xb);
                 yb.clear();
                 yb.extend(idx.iter().map(|&i| data.train_y[i]));
-                let lr = cfg.schedule.at(cfg.lr, stepper.updates(), progress);
+                let lr = cfg.schedule.at(phase_cfg.lr, stepper.updates(), progress);
                 let bl = stepper
-                    .run(&mut st.model, cfg, &xb, &yb, &weights, lr)
+                    .run(&mut st.model, &phase_cfg, &xb, &yb, &weights, lr)
                     .map_err(|e| match e {
                         Error::Diverged { what, .. } => Error::Diverged {
                             step: st.global_step,
