@@ -127,8 +127,12 @@ fn main() {
     for set in [&mut train, &mut val, &mut test] {
         normalize_rows_l2(&mut set.images);
     }
+    let phase_1 = cfg
+        .unsup_optimizer
+        .map(|(o, lr)| format!(" (phase 1: {o:?}, lr {lr})"))
+        .unwrap_or_default();
     eprintln!(
-        "DrSAE {}-{}^{}-10 on {} train / {} val / {} test from {data_dir}; {:?}, lr {}, batch {}, {} threads, simd {}",
+        "DrSAE {}-{}^{}-10 on {} train / {} val / {} test from {data_dir}; {:?}, lr {}{phase_1}, batch {}, {} threads, simd {}",
         train.images.ncols(), cfg.hidden, cfg.steps, train.len(), val.len(), test.len(), cfg.optimizer, cfg.lr, cfg.batch, threads, drsae::simd_width()
     );
     let progress = Progress::new("mnist");
