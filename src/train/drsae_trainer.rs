@@ -49,8 +49,8 @@ pub struct DrsaeConfig {
     pub epochs_sup: usize,
     /// Update rule. Full MNIST: Adam for T = 11 (heavy-ball momentum there kills units in
     /// phase 1 at rates ≥ 5e-3 and trains slowly below); heavy-ball momentum (μ = 0.9,
-    /// η = 2e-2, minibatch 50, β = 0.999) for T = 2, where it gave 1.48–1.57 % against
-    /// Adam's 1.89–2.07 % (the paper: 1.49 %). See BENCHMARKS.md.
+    /// η = 2e-2, minibatch 50, β = 0.999) for T = 2, where it gave 1.37–1.57 % over four
+    /// seeds (mean 1.49 %, the paper's figure) against Adam's 1.89–2.07 %. See BENCHMARKS.md.
     pub optimizer: Optimizer,
     /// Base learning rate.
     pub lr: f32,
