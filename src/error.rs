@@ -49,6 +49,17 @@ pub enum Error {
         /// What became non-finite.
         what: String,
     },
+    /// Every code unit was zero on every training example of a whole epoch: no gradient
+    /// reaches a silent ReLU network, so training could never revive it (typically a
+    /// learning rate too high for the model).
+    Collapsed {
+        /// The optimisation step at the end of the silent epoch.
+        step: u64,
+        /// The training phase (1 unsupervised, 2 supervised).
+        phase: u8,
+        /// The epoch within the phase.
+        epoch: usize,
+    },
 }
 
 /// `Result` with the crate's [`Error`].
@@ -72,6 +83,12 @@ impl fmt::Display for Error {
             Error::Diverged { step, what } => {
                 write!(f, "training diverged at step {step}: {what} is not finite")
             }
+            Error::Collapsed { step, phase, epoch } => write!(
+                f,
+                "training collapsed at step {step}: every code unit was silent on every \
+                 training example of phase {phase} epoch {epoch}, and no gradient can revive \
+                 them (lower the learning rate)"
+            ),
         }
     }
 }

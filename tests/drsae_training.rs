@@ -405,3 +405,43 @@ fn a_phase_1_optimizer_applies_to_phase_1_only() {
     };
     assert!(train_drsae(&no_phase_1, split, |_| {}).is_ok());
 }
+
+#[test]
+fn a_network_silent_for_a_whole_epoch_is_a_collapse_error() {
+    // All-zero inputs: E x = 0 and the positive bias keep every unit at zero, so no gradient
+    // flows and the network can never wake up.
+    let (_, ty, vx, vy) = sample(200, 50);
+    let zeros = Mat::zeros(200, vx.ncols());
+    let split = split_of(&zeros, &ty, &vx, &vy);
+    match train_drsae(&small_config(), split, |_| {}) {
+        Err(
+            e @ Error::Collapsed {
+                phase: 1, epoch: 1, ..
+            },
+        ) => {
+            assert!(e.to_string().contains("lower the learning rate"), "{e}")
+        }
+        other => panic!(
+            "expected a collapse in phase 1, got {:?}",
+            other.map(|o| o.best_val_error)
+        ),
+    }
+    let no_phase_1 = DrsaeConfig {
+        epochs_unsup: 0,
+        ..small_config()
+    };
+    match train_drsae(&no_phase_1, split, |_| {}) {
+        Err(Error::Collapsed {
+            phase: 2,
+            epoch: 1,
+            step,
+        }) => assert_eq!(step, 10),
+        other => panic!(
+            "expected a collapse in phase 2, got {:?}",
+            other.map(|o| o.best_val_error)
+        ),
+    }
+    // The real data trains (the same settings, the check does not fire).
+    let (tx, ty, vx, vy) = sample(200, 50);
+    assert!(train_drsae(&small_config(), split_of(&tx, &ty, &vx, &vy), |_| {}).is_ok());
+}

@@ -399,8 +399,9 @@ pub struct Checkpointing {
 /// Trains a DrSAE (see [`DrsaeConfig`]); `on_epoch` sees every epoch's report as it ends.
 ///
 /// # Errors
-/// An invalid configuration, mismatched or non-finite data, or a diverged loss
-/// ([`Error::Diverged`] naming the step).
+/// An invalid configuration, mismatched or non-finite data, a diverged loss
+/// ([`Error::Diverged`] naming the step), or a network whose every code unit fell silent for
+/// a whole epoch ([`Error::Collapsed`]).
 pub fn train_drsae(
     cfg: &DrsaeConfig,
     data: Split<'_>,
@@ -539,6 +540,8 @@ pub fn train_drsae_with(
             let order = Minibatches::shuffled(data.train_x.nrows(), cfg.batch, &mut rng);
             let t_epoch = Instant::now();
             let mut out_of_time = false;
+            // Batches this call ran in this epoch, and whether any code unit was active.
+            let (mut batches_run, mut any_active) = (0usize, false);
             for (k, idx) in order.iter().enumerate().skip(st.batch_index) {
                 let elapsed = start.elapsed().as_secs_f64() - phase_start;
                 if let Some(pb) = phase_budget {
@@ -569,6 +572,8 @@ pub fn train_drsae_with(
                         None => st.average = Some(st.model.clone()),
                     }
                 }
+                batches_run += 1;
+                any_active |= bl.l1 > 0.0;
                 st.global_step += 1;
                 st.batch_index = k + 1;
                 st.sums.0 += bl.mean(&weights) * idx.len() as f64;
@@ -601,6 +606,15 @@ pub fn train_drsae_with(
             }
             if seen == 0 {
                 break;
+            }
+            // A whole epoch without one active unit: the ReLU network gets no gradient and the
+            // optimiser's memory has decayed, so it stays silent for good.
+            if batches_run == steps_per_epoch && !any_active {
+                return Err(Error::Collapsed {
+                    step: st.global_step,
+                    phase,
+                    epoch,
+                });
             }
             // The model validation judges: the average if there is one, else the iterate.
             let judged = st.average.as_ref().unwrap_or(&st.model);
