@@ -101,6 +101,22 @@ fn missing_data_and_bad_flags() {
     check_fails_cleanly("mnist", &["--batch", "zero"], "--batch");
     check_fails_cleanly("mnist", &["--batch", "0"], "batch");
     check_fails_cleanly("mnist", &["--bogus", "1"], "unknown option");
+    // A rate that silences every unit: a collapse error, not a useless model.
+    check_fails_cleanly(
+        "mnist",
+        &[
+            "--optimizer",
+            "momentum",
+            "--lr",
+            "1",
+            "--hidden",
+            "16",
+            "--iters",
+            "2",
+        ],
+        "collapsed",
+    );
+    check_fails_cleanly("mnist", &["--lr-unsup", "-1"], "unsup_optimizer");
     check_fails_cleanly("lasso", &["--solver", "magic"], "solver");
     check_fails_cleanly("conv", &["--kernel", "40"], "kernel");
     check_fails_cleanly("conv", &["--maps", "0"], "--maps");
