@@ -25,7 +25,9 @@
 //! `--threads P` `--out DIR`.
 //!
 //! Progress goes to stderr every epoch. With `--out DIR`: `model.safetensors`,
-//! `decoder.png`, `encoder.png`, `angles.png`, `angles.csv`, `curve.csv`.
+//! `decoder.png`, `encoder.png`, `angles.png` (histogram of the encoder–decoder angles over
+//! [0, π/2], ticks every 0.1 rad; blue part-units < 0.5 rad, red categorical units > 0.7 rad),
+//! `angles.csv`, `curve.csv`.
 //! Last stdout line: `{"test_error", "val_error", "best_epoch", "seconds", "samples_per_s",
 //! "part_units", "categorical_units"}` (errors in percent).
 
@@ -264,10 +266,19 @@ fn write_outputs(
     std::fs::File::create(dir.join("curve.csv"))
         .and_then(|mut f| f.write_all(curve.as_bytes()))
         .map_err(e)?;
-    let (bw, h) = (10usize, 200usize);
+    // Bars above an axis with a tick every 0.1 rad (long ones at 0.5, 1.0, 1.5 rad).
+    let (bw, h, axis) = (10usize, 200usize, 10usize);
     let w = bins * bw;
     let maxc = counts.iter().copied().max().unwrap_or(1).max(1);
-    let mut px = vec![255u8; w * h * 3];
+    let mut px = vec![255u8; w * (h + axis) * 3];
+    px[h * w * 3..(h + 1) * w * 3].fill(0);
+    for k in 0..=15 {
+        let x = ((k as f32 * 0.1 / width) * bw as f32).round() as usize;
+        let len = if k % 5 == 0 { axis } else { axis / 3 };
+        for y in h..h + len {
+            px[(y * w + x.min(w - 1)) * 3..][..3].fill(0);
+        }
+    }
     for (b, &c) in counts.iter().enumerate() {
         let bar = c * (h - 1) / maxc;
         let centre = (b as f32 + 0.5) * width;
@@ -284,6 +295,6 @@ fn write_outputs(
             }
         }
     }
-    common::write_png_rgb(&dir.join("angles.png"), w, h, &px).map_err(e)?;
+    common::write_png_rgb(&dir.join("angles.png"), w, h + axis, &px).map_err(e)?;
     Ok(())
 }
