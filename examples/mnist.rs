@@ -6,7 +6,7 @@
 //! # the paper's 1.08 % (BENCHMARKS.md: 1.05-1.19 % over six seeds, ~13 min on 2 cores):
 //! cargo run --release --example mnist -- --data ../shared/data/mnist --epochs-unsup 5 \
 //!     --epochs-sup 100 --lr 2e-3 --batch 50 --average 0.9999
-//! # 200 units, T = 2, the paper's 1.49 % (1.37-1.57 % over four seeds, mean 1.49 %): momentum
+//! # 200 units, T = 2, the paper's 1.49 % (1.37-1.64 % over six seeds, mean 1.52 %): momentum
 //! cargo run --release --example mnist -- --data ../shared/data/mnist --hidden 200 --iters 2 \
 //!     --epochs-unsup 5 --epochs-sup 200 --optimizer momentum --lr 2e-2 --batch 50 --average 0.999
 //! ```

@@ -49,8 +49,8 @@ pub struct DrsaeConfig {
     pub epochs_sup: usize,
     /// Update rule. Full MNIST: Adam for T = 11 (heavy-ball momentum there kills units in
     /// phase 1 at rates ≥ 5e-3 and trains slowly below); heavy-ball momentum (μ = 0.9,
-    /// η = 2e-2, minibatch 50, β = 0.999) for T = 2, where it gave 1.37–1.57 % over four
-    /// seeds (mean 1.49 %, the paper's figure) against Adam's 1.89–2.07 %. Adam in phase 1
+    /// η = 2e-2, minibatch 50, β = 0.999) for T = 2, where it gave 1.37–1.64 % over six
+    /// seeds (mean 1.52 %; the paper: 1.49 %) against Adam's 1.89–2.07 %. Adam in phase 1
     /// and momentum (η = 1e-2) in phase 2 keeps the paper's part-units at T = 11 (400 units:
     /// ~125 part-units, ~130 categorical) at 1.27–1.35 % test error. See BENCHMARKS.md.
     pub optimizer: Optimizer,
