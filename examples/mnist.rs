@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example mnist                       # bundled sample, < 3 min on 2 cores
 //! cargo run --release --example mnist -- --data ../shared/data/mnist --time-budget 300
-//! # the paper's 1.08 % (BENCHMARKS.md: 1.05-1.19 % over six seeds, ~13 min on 2 cores):
+//! # the paper's 1.08 % (BENCHMARKS.md: 1.05-1.19 % over eight seeds, mean 1.10 %, ~13 min on 2 cores):
 //! cargo run --release --example mnist -- --data ../shared/data/mnist --epochs-unsup 5 \
 //!     --epochs-sup 100 --lr 2e-3 --batch 50 --average 0.9999
 //! # 200 units, T = 2, the paper's 1.49 % (1.37-1.64 % over six seeds, mean 1.52 %): momentum
