@@ -67,11 +67,15 @@ fn main() {
         }
     }
     cfg.lr = args.get("lr", cfg.lr);
-    if let Some(o) = args.str("optimizer-unsup") {
-        let opt = o.parse::<Optimizer>().unwrap_or_else(|e| die(e));
-        cfg.unsup_optimizer = Some((opt, args.get("lr-unsup", cfg.lr)));
-    } else if args.str("lr-unsup").is_some() {
-        cfg.unsup_optimizer = Some((cfg.optimizer, args.get("lr-unsup", cfg.lr)));
+    let unsup_opt = args
+        .str("optimizer-unsup")
+        .map(|o| o.parse::<Optimizer>().unwrap_or_else(|e| die(e)));
+    let unsup_lr: Option<f32> = args.opt("lr-unsup");
+    if unsup_opt.is_some() || unsup_lr.is_some() {
+        cfg.unsup_optimizer = Some((
+            unsup_opt.unwrap_or(cfg.optimizer),
+            unsup_lr.unwrap_or(cfg.lr),
+        ));
     }
     if let Some(s) = args.str("schedule") {
         cfg.schedule = s.parse().unwrap_or_else(|e| die(e));
@@ -273,10 +277,10 @@ fn write_outputs(
     let mut px = vec![255u8; w * (h + axis) * 3];
     px[h * w * 3..(h + 1) * w * 3].fill(0);
     for k in 0..=15 {
-        let x = ((k as f32 * 0.1 / width) * bw as f32).round() as usize;
+        let x = (((k as f32 * 0.1 / width) * bw as f32).round() as usize).min(w - 1);
         let len = if k % 5 == 0 { axis } else { axis / 3 };
         for y in h..h + len {
-            px[(y * w + x.min(w - 1)) * 3..][..3].fill(0);
+            px[(y * w + x) * 3..][..3].fill(0);
         }
     }
     for (b, &c) in counts.iter().enumerate() {

@@ -558,7 +558,9 @@ pub fn train_drsae_with(
                 gather_rows(data.train_x, idx, &mut xb);
                 yb.clear();
                 yb.extend(idx.iter().map(|&i| data.train_y[i]));
-                let lr = cfg.schedule.at(phase_cfg.lr, stepper.updates(), progress);
+                let lr = phase_cfg
+                    .schedule
+                    .at(phase_cfg.lr, stepper.updates(), progress);
                 let bl = stepper
                     .run(&mut st.model, &phase_cfg, &xb, &yb, &weights, lr)
                     .map_err(|e| match e {
