@@ -44,6 +44,7 @@ struct Rows {
     fista_match: Vec<f64>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     name: &'static str,
     inputs: Mat,

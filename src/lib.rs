@@ -37,6 +37,10 @@
 //! Rust 1.75.
 
 #![warn(missing_docs)]
+// `!(x > 0.0)` is the NaN-rejecting form of a range check, used on purpose throughout.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+// Index loops over several equally-shaped buffers read better than zipped iterators here.
+#![allow(clippy::needless_range_loop)]
 
 pub mod analysis;
 pub mod data;

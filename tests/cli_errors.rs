@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! The examples (the crate's command line) answer hostile input with one human line on
 //! stderr and a non-zero exit code, never a panic; and an interrupted run, resumed, loses
 //! nothing of what it writes.

@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! Convolutional and locally-connected group-sparse auto-encoders: forward passes against
 //! direct f64 references (plain loops, no im2col), every gradient against central finite
 //! differences of those references, and the shared training loop on both.

@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! DrSAE's hand-derived gradients against central finite differences of an independent
 //! f64 forward pass, for every entry of every parameter.
 

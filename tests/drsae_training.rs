@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! DrSAE training through the public API: the loss goes down, runs are reproducible,
 //! model files round-trip, bad settings and diverging runs give typed errors.
 

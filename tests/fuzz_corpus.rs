@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! Replays the fuzz targets' seed corpora and saved regressions (fuzz/seeds/<target>/,
 //! fuzz/regressions/<target>/) on the stable toolchain, through the same invariant
 //! functions the cargo-fuzz targets call.

@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! Group-sparse auto-encoder gradients against finite differences of an f64 forward pass,
 //! for every group shape and both encoder forms.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! Lateral-inhibition sparse coding: inference never raises the energy, S = 0 is the lasso,
 //! and the learning gradients match finite differences.
 

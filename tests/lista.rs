@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! LISTA: the ISTA correspondence and the hand-derived gradients.
 
 use drsae::linalg::Mat;

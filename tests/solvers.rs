@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! Behaviour of the lasso solvers through the public API.
 
 use drsae::kernels::Groups;

@@ -321,8 +321,11 @@ impl Canvas {
     }
 }
 
+/// One curve of a plot: its (x, y) points and its RGB colour.
+pub type Series<'a> = (&'a [(f64, f64)], [u8; 3]);
+
 /// Plots several series (x, y) with a log-scale y axis; returns the canvas.
-pub fn log_plot(series: &[(&[(f64, f64)], [u8; 3])]) -> Canvas {
+pub fn log_plot(series: &[Series<'_>]) -> Canvas {
     let (w, h, m) = (640usize, 400usize, 40.0);
     let mut c = Canvas::new(w, h);
     let pts = series

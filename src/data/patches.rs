@@ -53,8 +53,8 @@ mod tests {
         };
         let mut r1 = rand::rngs::StdRng::seed_from_u64(9);
         let mut r2 = rand::rngs::StdRng::seed_from_u64(9);
-        let a = sample_patches(&[im.clone()], 2, 10, &mut r1).unwrap();
-        let b = sample_patches(&[im.clone()], 2, 10, &mut r2).unwrap();
+        let a = sample_patches(std::slice::from_ref(&im), 2, 10, &mut r1).unwrap();
+        let b = sample_patches(std::slice::from_ref(&im), 2, 10, &mut r2).unwrap();
         assert_eq!(a, b);
         for row in a.rows() {
             assert_eq!(row[1], row[0] + 1.0);

@@ -131,7 +131,7 @@ pub fn parse_pgm(bytes: &[u8]) -> Result<GrayImage> {
         px
     } else {
         // Each ASCII value takes at least two bytes (a digit and a separator), bar the last.
-        if (bytes.len() - c.pos + 1) / 2 < n {
+        if (bytes.len() - c.pos).div_ceil(2) < n {
             return Err(err(format!(
                 "{width}×{height} image cannot fit in {} bytes of text",
                 bytes.len() - c.pos

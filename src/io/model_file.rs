@@ -101,13 +101,11 @@ fn json_string(s: &str) -> String {
     out
 }
 
+/// Tensors by name, each as (shape, row-major values).
+pub type NamedTensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// Every tensor of a safetensors buffer (F32 only, finite values) and its metadata.
-pub fn tensors_from_bytes(
-    bytes: &[u8],
-) -> Result<(
-    HashMap<String, (Vec<usize>, Vec<f32>)>,
-    HashMap<String, String>,
-)> {
+pub fn tensors_from_bytes(bytes: &[u8]) -> Result<(NamedTensors, HashMap<String, String>)> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| err(format!("{e:?}")))?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| err(format!("{e:?}")))?;
     let meta = header.metadata().clone().unwrap_or_default();

@@ -68,7 +68,8 @@ pub(crate) fn for_each_row_pair(
         return 0.0;
     }
     let threads = gemm_threads().min(rows.div_ceil(BLOCK));
-    let blocks: Vec<std::sync::Mutex<(usize, &mut [f32], &mut [f32])>> = a
+    type RowBlock<'a> = std::sync::Mutex<(usize, &'a mut [f32], &'a mut [f32])>;
+    let blocks: Vec<RowBlock<'_>> = a
         .as_mut_slice()
         .chunks_mut(BLOCK * na)
         .zip(b.as_mut_slice().chunks_mut(BLOCK * nb))
@@ -90,7 +91,7 @@ pub(crate) fn for_each_row_pair(
         total
     };
     std::thread::scope(|s| {
-        let handles: Vec<_> = (1..threads).map(|_| s.spawn(&work)).collect();
+        let handles: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
         let mine = work();
         mine + handles
             .into_iter()

@@ -177,6 +177,6 @@ mod tests {
             .collect();
         let g = Mat::from_fn(n, n, |i, j| (i == j) as u8 as f32 + 5.0 * u[i] * u[j]);
         let l = largest_eigenvalue(&g);
-        assert!(l >= 6.0 && l < 6.01, "{l}");
+        assert!((6.0..6.01).contains(&l), "{l}");
     }
 }
