@@ -1,0 +1,98 @@
+//! The register-tile micro-kernels, generic over the tile shape (R rows or columns of A
+//! × V vectors of 8 columns): each holds its R × V accumulators in registers over its
+//! block of the shared dimension (a block of B's rows, a chunk of G's rows), one fused
+//! multiply-add per accumulator per step, and hands the tile to a [`TileSink`]. The shapes
+//! and blocks are chosen in [`super::blocking`].
+
+use super::index::Gathered;
+use super::sink::TileSink;
+use super::L;
+use crate::linalg::load8_ptr;
+use wide::f32x8;
+
+/// Rows `r0..r0+R` of C, `count` columns from `j0` (B's block pointer already at j0).
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+#[inline(always)]
+pub(super) unsafe fn rows_tile<const R: usize, const V: usize, S: TileSink>(
+    a: Gathered<'_>,
+    r0: usize,
+    bp: *const f32,
+    ldb: usize,
+    sink: &S,
+    j0: usize,
+    count: usize,
+    alpha: f32,
+    accumulate: bool,
+) {
+    let data = a.data.as_ptr();
+    let rows: [*const f32; R] = std::array::from_fn(|i| data.add(*a.base.get_unchecked(r0 + i)));
+    let mut acc = [[f32x8::ZERO; V]; R];
+    for (kk, &off) in a.offset.iter().enumerate() {
+        let brow = bp.add(kk * ldb);
+        let av: [f32x8; R] = std::array::from_fn(|i| f32x8::splat(*rows[i].add(off)));
+        for v in 0..V {
+            let bv = load8_ptr(brow.add(v * L));
+            for i in 0..R {
+                acc[i][v] = av[i].mul_add(bv, acc[i][v]);
+            }
+        }
+    }
+    sink.tile(acc, r0, j0, count, alpha, accumulate);
+}
+
+/// [`reduce_tile`] with `R = rr` (1..=8) rows.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(super) unsafe fn reduce_tiles<const V: usize, S: TileSink>(
+    rr: usize,
+    a: Gathered<'_>,
+    c0: usize,
+    gp: *const f32,
+    ldg: usize,
+    sink: &S,
+    j0: usize,
+    count: usize,
+    alpha: f32,
+    accumulate: bool,
+) {
+    macro_rules! tile {
+        ($($r:literal)*) => {
+            match rr {
+                $($r => reduce_tile::<$r, V, S>(a, c0, gp, ldg, sink, j0, count, alpha, accumulate),)*
+                _ => unreachable!("reduce tile of {rr} rows"),
+            }
+        };
+    }
+    tile!(1 2 3 4 5 6 7 8)
+}
+
+/// Rows `c0..c0+R` of C (columns `c0..` of A), `count` columns from `j0`.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+#[inline(never)]
+unsafe fn reduce_tile<const R: usize, const V: usize, S: TileSink>(
+    a: Gathered<'_>,
+    c0: usize,
+    gp: *const f32,
+    ldg: usize,
+    sink: &S,
+    j0: usize,
+    count: usize,
+    alpha: f32,
+    accumulate: bool,
+) {
+    let data = a.data.as_ptr();
+    let offs: [usize; R] = std::array::from_fn(|i| *a.offset.get_unchecked(c0 + i));
+    let mut acc = [[f32x8::ZERO; V]; R];
+    for (r, &base) in a.base.iter().enumerate() {
+        let grow = gp.add(r * ldg);
+        let row = data.add(base);
+        let av: [f32x8; R] = std::array::from_fn(|i| f32x8::splat(*row.add(offs[i])));
+        for v in 0..V {
+            let gv = load8_ptr(grow.add(v * L));
+            for i in 0..R {
+                acc[i][v] = av[i].mul_add(gv, acc[i][v]);
+            }
+        }
+    }
+    sink.tile(acc, c0, j0, count, alpha, accumulate);
+}
