@@ -6,7 +6,9 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use drsae::kernels::{ConvShape, Groups};
 use drsae::linalg::Mat;
-use drsae::models::{ConvAe, ConvAeWorkspace, Drsae, EncoderForm, GroupAe, GroupAeWorkspace};
+use drsae::models::{
+    ConvAe, ConvAeWorkspace, DrsaeNetwork, EncoderForm, GroupAe, GroupAeWorkspace,
+};
 use drsae::train::{DrsaeConfig, DrsaeStep, Optimizer, Schedule};
 use rand::SeedableRng;
 
@@ -28,7 +30,7 @@ fn bench(c: &mut Criterion) {
             schedule: Schedule::Constant,
             ..Default::default()
         };
-        let mut model = Drsae::init(&x, 400, 10, 11, &mut rng);
+        let mut model = DrsaeNetwork::init(&x, 400, 10, 11, &mut rng);
         let mut step = DrsaeStep::new(&model, &cfg);
         let weights = cfg.weights.unsupervised();
         let xb = x.row_range(0, batch).to_owned();

@@ -239,7 +239,7 @@ fn drsae_step_flops(m: usize, n: usize, t: usize) -> f64 {
 }
 
 fn train(only_batch: Option<usize>) {
-    use drsae::models::Drsae;
+    use drsae::models::DrsaeNetwork;
     use drsae::train::{DrsaeConfig, DrsaeStep, Optimizer, Schedule};
     let (m, n, t) = (784, 400, 11);
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
@@ -263,7 +263,7 @@ fn train(only_batch: Option<usize>) {
                 schedule: Schedule::Constant,
                 ..Default::default()
             };
-            let mut model = Drsae::init(&x, n, 10, t, &mut rng);
+            let mut model = DrsaeNetwork::init(&x, n, 10, t, &mut rng);
             let mut step = DrsaeStep::new(&model, &cfg);
             let weights = if supervised {
                 cfg.weights

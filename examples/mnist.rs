@@ -29,206 +29,232 @@
 //! [0, π/2], ticks every 0.1 rad; blue part-units < 0.5 rad, red categorical units > 0.7 rad),
 //! `angles.csv`, `curve.csv`.
 //! Last stdout line: `{"test_error", "val_error", "best_epoch", "seconds", "samples_per_s",
-//! "part_units", "categorical_units"}` (errors in percent).
+//! "part_units", "categorical_units", "data", "test_examples", "crate_version",
+//! "git_commit", "simd", "cpu", "threads", "config": {every training setting}}` (errors in
+//! percent); the log's first line carries the same provenance and settings.
 
 mod common;
 
 use common::{die, Args, Json, Progress};
-use drsae::data::{normalize_rows_l2, Mnist};
-use drsae::models::Drsae;
-use drsae::train::{
-    train_drsae_with, Checkpointing, DrsaeConfig, EpochReport, Optimizer, Schedule, Split,
-};
+use drsae::prelude::*;
+use drsae::train::CHECKPOINT_FILE;
 use std::io::Write;
 use std::time::Instant;
 
 fn main() {
     let args = Args::parse(&["no-unrolled-lr-scaling"]);
-    let threads = common::threads(&args);
+    common::threads(&args);
     let data_dir = args
         .str("data")
         .unwrap_or_else(|| "data/mnist-sample".into());
-    let mut cfg = DrsaeConfig {
-        epochs_unsup: 3,
-        epochs_sup: 25,
-        ..DrsaeConfig::default()
-    };
-    cfg.hidden = args.get("hidden", cfg.hidden);
-    cfg.steps = args.get("iters", cfg.steps);
-    cfg.batch = args.get("batch", cfg.batch);
-    cfg.epochs_unsup = args.get("epochs-unsup", cfg.epochs_unsup);
-    cfg.epochs_sup = args.get("epochs-sup", cfg.epochs_sup);
-    cfg.time_budget = args.opt("time-budget");
+    let budget: Option<f64> = args.opt("time-budget");
+    let mut params = Drsae::params();
+    // The bundled sample's defaults: a short run (the library's are 10 + 100 epochs). Under
+    // a time budget without epoch counts, the run fills the budget.
+    let (unsup, sup) = (args.opt("epochs-unsup"), args.opt("epochs-sup"));
+    match (unsup, budget) {
+        (Some(e), _) => params = params.epochs_unsup(e),
+        (None, None) => params = params.epochs_unsup(3),
+        (None, Some(_)) => {}
+    }
+    match (sup, budget) {
+        (Some(e), _) => params = params.epochs_sup(e),
+        (None, None) => params = params.epochs_sup(25),
+        (None, Some(_)) => {}
+    }
+    if let Some(b) = budget {
+        params = params.time_budget(b);
+    }
+    if let Some(v) = args.opt("hidden") {
+        params = params.hidden(v);
+    }
+    if let Some(v) = args.opt("iters") {
+        params = params.steps(v);
+    }
+    if let Some(v) = args.opt("batch") {
+        params = params.batch(v);
+    }
+    let lr: Option<f32> = args.opt("lr");
     if let Some(o) = args.str("optimizer") {
-        cfg.optimizer = o.parse::<Optimizer>().unwrap_or_else(|e| die(e));
-        if cfg.optimizer == Optimizer::Sgd && args.str("lr").is_none() {
-            cfg.lr = 5e-3;
-            cfg.schedule = Schedule::Inverse { rate: 5e-6 };
+        let o = o.parse::<Optimizer>().unwrap_or_else(|e| die(e));
+        params = params.optimizer(o);
+        if o == Optimizer::Sgd && lr.is_none() {
+            // The paper's plain SGD: η = 5e-3 decayed as η/(1 + 5e-6 k).
+            params = params.lr(5e-3).schedule(Schedule::Inverse { rate: 5e-6 });
         }
     }
-    cfg.lr = args.get("lr", cfg.lr);
+    if let Some(v) = lr {
+        params = params.lr(v);
+    }
     let unsup_opt = args
         .str("optimizer-unsup")
         .map(|o| o.parse::<Optimizer>().unwrap_or_else(|e| die(e)));
     let unsup_lr: Option<f32> = args.opt("lr-unsup");
     if unsup_opt.is_some() || unsup_lr.is_some() {
-        cfg.unsup_optimizer = Some((
+        let cfg = params.clone().check().unwrap_or_else(|e| die(e)).config();
+        params = params.unsup_optimizer((
             unsup_opt.unwrap_or(cfg.optimizer),
             unsup_lr.unwrap_or(cfg.lr),
         ));
     }
     if let Some(s) = args.str("schedule") {
-        cfg.schedule = s.parse().unwrap_or_else(|e| die(e));
+        params = params.schedule(s.parse().unwrap_or_else(|e| die(e)));
     }
-    cfg.weights.sparsity = args.get("lambda", cfg.weights.sparsity);
-    cfg.weights.reconstruction = args.get("reconstruction", cfg.weights.reconstruction);
-    cfg.weights.classification = args.get("classification", cfg.weights.classification);
-    cfg.patience = args.opt("patience");
-    cfg.classifier_lr = args.get("classifier-lr", cfg.classifier_lr);
+    let paper = LossWeights::paper();
+    params = params.weights(LossWeights {
+        sparsity: args.get("lambda", paper.sparsity),
+        reconstruction: args.get("reconstruction", paper.reconstruction),
+        classification: args.get("classification", paper.classification),
+    });
+    if let Some(v) = args.opt("patience") {
+        params = params.patience(v);
+    }
+    if let Some(v) = args.opt("classifier-lr") {
+        params = params.classifier_lr(v);
+    }
     if args.flag("no-unrolled-lr-scaling") {
-        cfg.unrolled_lr_scaling = false;
+        params = params.unrolled_lr_scaling(false);
     }
-    cfg.seed = args.get("seed", cfg.seed);
-    cfg.average = args.opt("average");
-    cfg.e_max = args.opt("e-max");
-    let val_n: Option<usize> = args.opt("val");
+    if let Some(v) = args.opt("seed") {
+        params = params.seed(v);
+    }
+    if let Some(v) = args.opt("average") {
+        params = params.average(v);
+    }
+    if let Some(v) = args.opt("e-max") {
+        params = params.e_max(v);
+    }
+    if let Some(v) = args.opt("val") {
+        params = params.validation(Validation::Last(v));
+    }
     let out = common::out_dir(&args);
     let checkpoint_every: Option<u64> = args.opt("checkpoint-every");
     let resume: Option<String> = args.str("resume");
-    let ckpt = Checkpointing {
-        dir: resume
-            .as_ref()
-            .map(std::path::PathBuf::from)
-            .or_else(|| checkpoint_every.and(out.clone())),
-        every_steps: checkpoint_every.unwrap_or(0),
-        resume: resume.is_some(),
-        stop_after_steps: args.opt("stop-after-steps"),
-    };
-    if checkpoint_every.is_some() && ckpt.dir.is_none() {
-        die("--checkpoint-every needs --out DIR (or --resume DIR) to write checkpoints to");
-    }
     if let Some(r) = &resume {
-        if !std::path::Path::new(r)
-            .join(drsae::train::CHECKPOINT_FILE)
-            .is_file()
-        {
-            die(format!(
-                "--resume {r}: no {} there",
-                drsae::train::CHECKPOINT_FILE
-            ));
+        if !std::path::Path::new(r).join(CHECKPOINT_FILE).is_file() {
+            die(format!("--resume {r}: no {CHECKPOINT_FILE} there"));
+        }
+        params = params.checkpoint_dir(r).resume(true);
+    } else if checkpoint_every.is_some() {
+        match &out {
+            Some(dir) => params = params.checkpoint_dir(dir),
+            None => {
+                die("--checkpoint-every needs --out DIR (or --resume DIR) to write checkpoints to")
+            }
         }
     }
+    if let Some(every) = checkpoint_every {
+        params = params.checkpoint_every(every);
+    }
+    if let Some(s) = args.opt("stop-after-steps") {
+        params = params.stop_after_steps(s);
+    }
     args.finish();
-    cfg.check().unwrap_or_else(|e| die(e));
+    let params = params.check().unwrap_or_else(|e| die(e));
+    let cfg = params.config();
+    let config: Vec<(String, String)> = cfg
+        .fields()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let provenance = common::provenance();
 
     let t0 = Instant::now();
     let mnist = Mnist::load(&data_dir).unwrap_or_else(|e| die(e));
-    let n_train = mnist.train.len();
-    let val_n = val_n.unwrap_or(if n_train >= 60000 { 10000 } else { n_train / 6 });
-    if val_n == 0 || val_n >= n_train {
-        die(format!("--val must be in 1..{n_train}"));
+    if mnist.test.is_empty() {
+        die(format!("{data_dir}: the test set is empty"));
     }
-    let (mut train, mut val) = mnist.train.split_last(val_n);
-    let mut test = mnist.test;
-    for set in [&mut train, &mut val, &mut test] {
-        normalize_rows_l2(&mut set.images);
-    }
-    let phase_1 = cfg
-        .unsup_optimizer
-        .map(|(o, lr)| format!(" (phase 1: {o:?}, lr {lr})"))
-        .unwrap_or_default();
+    let settings: Vec<String> = provenance
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(config.iter().map(|(k, v)| format!("{k}={v}")))
+        .collect();
     eprintln!(
-        "DrSAE {}-{}^{}-10 on {} train / {} val / {} test from {data_dir}; {:?}, lr {}{phase_1}, batch {}, {} threads, simd {}",
-        train.images.ncols(), cfg.hidden, cfg.steps, train.len(), val.len(), test.len(), cfg.optimizer, cfg.lr, cfg.batch, threads, drsae::simd_width()
+        "DrSAE on {} train (validation {:?}) / {} test from {data_dir}; {}",
+        mnist.train.len(),
+        params.validation(),
+        mnist.test.len(),
+        settings.join(" ")
     );
     let progress = Progress::new("mnist");
-    let total_epochs = (cfg.epochs_unsup + cfg.epochs_sup) as f64;
-    let split = Split {
-        train_x: &train.images,
-        train_y: &train.labels,
-        val_x: &val.images,
-        val_y: &val.labels,
-    };
-    let outcome = train_drsae_with(&cfg, split, &ckpt, |r| {
-        let done = if r.phase == 1 {
-            r.progress * cfg.epochs_unsup as f64
-        } else {
-            cfg.epochs_unsup as f64 + r.progress * cfg.epochs_sup as f64
-        };
-        let done = match cfg.time_budget {
-            Some(b) => r.seconds / b,
-            None => done / total_epochs,
-        };
-        progress.report(
-            done,
-            1.0,
-            &format!(
-                "phase {} epoch {:3}: loss {:.4} rec {:.4}{} {:.0} samples/s",
-                r.phase,
-                r.epoch,
-                r.loss,
-                r.reconstruction,
-                // Phase 1 trains no classifier: its errors would mean nothing.
-                if r.phase == 2 {
-                    format!(
-                        " train err {:.2}% val err {:.2}%",
-                        r.train_error, r.val_error
-                    )
-                } else {
-                    String::new()
-                },
-                r.samples_per_s
-            ),
-        );
-    })
-    .unwrap_or_else(|e| die(e));
-    let model = &outcome.model;
-    let (_, test_error) = model.evaluate(&test.images, &test.labels, 500);
+    let model = params
+        .fit_with(&mnist.train, |r| {
+            let done = match cfg.time_budget {
+                Some(b) => r.seconds / b,
+                None if r.phase == 1 => {
+                    r.progress * cfg.epochs_unsup as f64
+                        / (cfg.epochs_unsup + cfg.epochs_sup) as f64
+                }
+                None => {
+                    (cfg.epochs_unsup as f64 + r.progress * cfg.epochs_sup as f64)
+                        / (cfg.epochs_unsup + cfg.epochs_sup) as f64
+                }
+            };
+            // Phase 1 trains no classifier: its errors would mean nothing.
+            let errors = if r.phase == 2 {
+                format!(
+                    " train err {:.2}% val err {:.2}%",
+                    r.train_error, r.val_error
+                )
+            } else {
+                String::new()
+            };
+            let msg = format!(
+                "phase {} epoch {:3}: loss {:.4} rec {:.4}{errors} {:.0} samples/s",
+                r.phase, r.epoch, r.loss, r.reconstruction, r.samples_per_s
+            );
+            progress.report(done, 1.0, &msg);
+        })
+        .unwrap_or_else(|e| die(e));
+    let report = model.report().expect("a fitted model has a report");
+    let accuracy = model
+        .score(&mnist.test.images, &mnist.test.labels)
+        .unwrap_or_else(|e| die(e));
+    let test_error = 100.0 * (1.0 - accuracy);
     let angles = model.encoder_decoder_angles();
     let part = angles.iter().filter(|&&a| a < 0.5).count();
     let categorical = angles.iter().filter(|&&a| a > 0.7).count();
-    eprintln!("best epoch {} (val {:.2}%), test error {:.2}%, part-units {part}, categorical-units {categorical}", outcome.best_epoch, outcome.best_val_error, test_error);
+    eprintln!("best epoch {} (val {:.2}%), test error {:.2}%, part-units {part}, categorical-units {categorical}", report.best_epoch, report.best_val_error, test_error);
     if let Some(dir) = &out {
         write_outputs(
             dir,
-            model,
-            &cfg,
+            &model,
             &angles,
-            &outcome.history,
-            train.rows,
-            train.cols,
+            &report.history,
+            mnist.train.rows,
+            mnist.train.cols,
         )
         .unwrap_or_else(|e| die(e));
         eprintln!("wrote model and pictures to {}", dir.display());
     }
     Json::new()
         .num("test_error", test_error)
-        .num("val_error", outcome.best_val_error)
-        .num("best_epoch", outcome.best_epoch as f64)
+        .num("val_error", report.best_val_error)
+        .num("best_epoch", report.best_epoch as f64)
         .num("seconds", t0.elapsed().as_secs_f64())
-        .num("samples_per_s", outcome.samples_per_s)
+        .num("samples_per_s", report.samples_per_s)
         .num("part_units", part as f64)
         .num("categorical_units", categorical as f64)
+        .str("data", &data_dir)
+        .num("test_examples", mnist.test.len() as f64)
+        .strs(&provenance)
+        .object("config", &config)
         .print();
 }
 
 fn write_outputs(
     dir: &std::path::Path,
-    model: &Drsae,
-    cfg: &DrsaeConfig,
+    fitted: &Drsae,
     angles: &[f32],
     history: &[EpochReport],
     rows: usize,
     cols: usize,
 ) -> Result<(), String> {
     let e = |e: std::io::Error| e.to_string();
-    drsae::io::save_drsae(
-        model,
-        &cfg.weights,
-        &[("seed", cfg.seed.to_string())],
-        dir.join("model.safetensors"),
-    )
-    .map_err(|e| e.to_string())?;
+    fitted
+        .save(dir.join("model.safetensors"))
+        .map_err(|e| e.to_string())?;
+    let model = fitted.network();
     let n = model.hidden();
     let dt = model.d.transposed();
     let cols_grid = (n as f64).sqrt().ceil() as usize;

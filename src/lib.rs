@@ -8,6 +8,49 @@
 //! 2009, 2010; Gregor & LeCun 2010) — and structured sparse coding by lateral inhibition
 //! (Gregor, Szlam & LeCun 2011), with every gradient derived by hand.
 //!
+//! ## The jobs, from the front door
+//!
+//! `use drsae::prelude::*;` brings in the estimators: `Family::params()` with consuming
+//! setters, `fit(...)`, then a fitted model that keeps its preprocessing and takes raw
+//! inputs, one row or many ([`estimators`] has the list and the pattern).
+//!
+//! **Solve a batch of lasso problems** over a dictionary of 100 digits:
+//! ```
+//! use drsae::prelude::*;
+//! # fn main() -> drsae::Result<()> {
+//! let mnist = Mnist::load("data/mnist-sample")?;
+//! let atoms = mnist.train.images.row_range(0, 100).to_owned(); // one atom per row
+//! let lasso = Lasso::params()
+//!     .lambda(0.1)
+//!     .solver(Solver::Exact)
+//!     .unit_atoms(true)
+//!     .preprocessing(Preprocessor::UnitL2)
+//!     .fit(&atoms)?;
+//! let (codes, stats) = lasso.solve(mnist.test.images.row_range(0, 50))?;
+//! assert_eq!(codes.shape(), (50, 100));
+//! assert!(stats.duality_gap <= 1e-5 * stats.objective && stats.mean_nnz < 30.0);
+//! # Ok(()) }
+//! ```
+//!
+//! **Train a DrSAE, encode and classify** (here a small one on 2,000 images, a few
+//! seconds; [`DrsaeParams`](estimators::DrsaeParams) lists every setting and its default):
+//! ```
+//! use drsae::prelude::*;
+//! # fn main() -> drsae::Result<()> {
+//! let mnist = Mnist::load("data/mnist-sample")?;
+//! let model = Drsae::params()
+//!     .hidden(64)
+//!     .steps(5)
+//!     .epochs_unsup(1)
+//!     .epochs_sup(5)
+//!     .fit(&mnist.train.take(2000))?; // holds out the last sixth for validation
+//! let digit = model.predict(mnist.test.images.row(0))?[0]; // one image, raw pixels
+//! let codes = model.encode(&mnist.test.images)?; // 10,000 × 64 sparse codes
+//! let accuracy = model.score(&mnist.test.images, &mnist.test.labels)?;
+//! assert!(digit < 10 && codes.nrows() == 10_000 && accuracy > 0.8, "{accuracy}");
+//! # Ok(()) }
+//! ```
+//!
 //! The layers, bottom up:
 //! - [`linalg`]: dense f32 matrices, strided views, `C ← αAB + βC` through `matrixmultiply`;
 //! - [`kernels`]: SIMD shrinkage and group-norm kernels, each with a scalar reference, and
@@ -45,16 +88,19 @@
 pub mod analysis;
 pub mod data;
 mod error;
+pub mod estimators;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod io;
 pub mod kernels;
 pub mod linalg;
 pub mod models;
+pub mod prelude;
 pub mod solvers;
 pub mod train;
 
 pub use error::{check_finite, Error, Result};
+pub use estimators::{Drsae, Lasso, ParamGuard};
 
 /// The SIMD width compiled into the kernels: `"avx2+fma"`, `"avx"`, `"sse2"` or `"scalar"`.
 pub fn simd_width() -> &'static str {

@@ -3,7 +3,7 @@
 //! f64 forward pass, for every entry of every parameter.
 
 use drsae::linalg::Mat;
-use drsae::models::{Drsae, DrsaeWorkspace, LossWeights};
+use drsae::models::{DrsaeNetwork, DrsaeWorkspace, LossWeights};
 use rand::{Rng, SeedableRng};
 
 struct P64 {
@@ -76,7 +76,7 @@ fn check_gradients(m: usize, n: usize, steps: usize, seed: u64, b_shift: f32, de
     let (k, batch) = (3, 3);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let data = Mat::random(20, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
-    let mut model = Drsae::init(&data, n, k, steps, &mut rng);
+    let mut model = DrsaeNetwork::init(&data, n, k, steps, &mut rng);
     // Perturb away from the symmetric initialisation so every path carries gradient.
     let u = rand_distr::Uniform::new(-0.3f32, 0.3);
     for v in model
@@ -194,7 +194,7 @@ fn fused_sgd_case(m: usize, n: usize, steps: usize, batch: usize) {
     let k = 3;
     let mut rng = rand::rngs::StdRng::seed_from_u64(21);
     let data = Mat::random(40, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
-    let mut model = Drsae::init(&data, n, k, steps, &mut rng);
+    let mut model = DrsaeNetwork::init(&data, n, k, steps, &mut rng);
     // Spread the encoder row and decoder column norms so that the bounds are active for
     // some rows and columns only.
     for (i, row) in model.e.rows_mut().enumerate() {

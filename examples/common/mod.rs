@@ -148,9 +148,62 @@ impl Json {
         ));
         self
     }
+    /// Every `(key, value)` pair as a string field.
+    pub fn strs(mut self, fields: &[(&str, String)]) -> Json {
+        for (k, v) in fields {
+            self = self.str(k, v);
+        }
+        self
+    }
+    /// A nested object of string fields.
+    pub fn object(mut self, k: &str, fields: &[(String, String)]) -> Json {
+        let inner = fields.iter().fold(Json::new(), |j, (k, v)| j.str(k, v));
+        self.0.push(format!("\"{k}\":{{{}}}", inner.0.join(", ")));
+        self
+    }
     pub fn print(self) {
         println!("{{{}}}", self.0.join(", "));
     }
+}
+
+/// Where a result came from: crate version, git commit (when run from a checkout, `+dirty`
+/// with uncommitted changes), the SIMD level the kernels use, the CPU model and the GEMM
+/// thread count.
+pub fn provenance() -> Vec<(&'static str, String)> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).map(|c| {
+        let dirty =
+            git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        if dirty {
+            format!("{c}+dirty")
+        } else {
+            c
+        }
+    });
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    vec![
+        ("crate_version", env!("CARGO_PKG_VERSION").to_string()),
+        ("git_commit", commit.unwrap_or_else(|| "unknown".into())),
+        ("simd", drsae::simd_width().to_string()),
+        ("cpu", cpu),
+        ("threads", drsae::linalg::gemm_threads().to_string()),
+    ]
 }
 
 /// Writes an 8-bit grayscale PNG.

@@ -6,6 +6,8 @@ mod mnist;
 mod patches;
 pub mod pgm;
 mod preprocess;
+mod preprocessor;
+mod rows;
 mod transform;
 
 pub use batches::{epoch_rng, gather_rows, Minibatches};
@@ -17,4 +19,6 @@ pub use preprocess::{
     contrast_normalize_rows, local_contrast_normalize, normalize_rows_l2, remove_row_means,
     Standardizer, Zca,
 };
+pub use preprocessor::Preprocessor;
+pub use rows::AsRows;
 pub use transform::{rotate_image, shift_image};

@@ -4,6 +4,7 @@ mod atomic;
 #[cfg(feature = "safetensors")]
 mod model_file;
 mod named;
+mod read;
 
 pub use atomic::write_atomic;
 #[cfg(feature = "safetensors")]
@@ -13,3 +14,4 @@ pub use model_file::{
 };
 pub use named::NamedTensor;
 pub(crate) use named::{model_from_tensors, model_tensors, parse_steps};
+pub use read::{read_regular_file, MAX_MODEL_FILE_BYTES};

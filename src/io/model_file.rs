@@ -18,7 +18,7 @@
 
 use super::atomic::write_atomic;
 use super::named::{model_from_tensors, model_tensors, parse_steps, NamedTensor};
-use crate::models::{Drsae, LossWeights};
+use crate::models::{DrsaeNetwork, LossWeights};
 use crate::{Error, Result};
 use safetensors::tensor::{Dtype, SafeTensors};
 use std::collections::HashMap;
@@ -130,7 +130,7 @@ pub fn tensors_from_bytes(bytes: &[u8]) -> Result<(NamedTensors, HashMap<String,
 
 /// Serialises `model` (and the loss weights it was trained with) to safetensors bytes.
 pub fn drsae_to_bytes(
-    model: &Drsae,
+    model: &DrsaeNetwork,
     weights: &LossWeights,
     extra: &[(&str, String)],
 ) -> Result<Vec<u8>> {
@@ -151,7 +151,7 @@ pub fn drsae_to_bytes(
 
 /// Writes `model` to `path` atomically.
 pub fn save_drsae(
-    model: &Drsae,
+    model: &DrsaeNetwork,
     weights: &LossWeights,
     extra: &[(&str, String)],
     path: impl AsRef<Path>,
@@ -160,14 +160,14 @@ pub fn save_drsae(
 }
 
 /// Reads a model file written by [`save_drsae`] (or by PyTorch with the same names).
-pub fn load_drsae(path: impl AsRef<Path>) -> Result<(Drsae, HashMap<String, String>)> {
+pub fn load_drsae(path: impl AsRef<Path>) -> Result<(DrsaeNetwork, HashMap<String, String>)> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     drsae_from_bytes(&bytes).map_err(|e| e.in_file(path))
 }
 
 /// Parses safetensors bytes into a model and its metadata.
-pub fn drsae_from_bytes(bytes: &[u8]) -> Result<(Drsae, HashMap<String, String>)> {
+pub fn drsae_from_bytes(bytes: &[u8]) -> Result<(DrsaeNetwork, HashMap<String, String>)> {
     let (mut tensors, meta) = tensors_from_bytes(bytes)?;
     if meta.get("format").map(String::as_str) != Some("drsae") {
         return Err(err("metadata `format` is not `drsae`"));

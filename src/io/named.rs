@@ -2,7 +2,7 @@
 //! (no file format here: see `model_file`).
 
 use crate::linalg::Mat;
-use crate::models::Drsae;
+use crate::models::DrsaeNetwork;
 use crate::{Error, Result};
 use std::collections::HashMap;
 
@@ -14,7 +14,7 @@ fn err(what: impl Into<String>) -> Error {
 pub type NamedTensor<'a> = (String, Vec<usize>, &'a [f32]);
 
 /// The tensors of `model` under `prefix` (`E`, `S`, `b`, `D`, `C`).
-pub(crate) fn model_tensors<'a>(model: &'a Drsae, prefix: &str) -> Vec<NamedTensor<'a>> {
+pub(crate) fn model_tensors<'a>(model: &'a DrsaeNetwork, prefix: &str) -> Vec<NamedTensor<'a>> {
     vec![
         (
             format!("{prefix}E"),
@@ -45,7 +45,7 @@ pub(crate) fn model_from_tensors(
     t: &mut HashMap<String, (Vec<usize>, Vec<f32>)>,
     prefix: &str,
     steps: usize,
-) -> Result<Drsae> {
+) -> Result<DrsaeNetwork> {
     let mut get = |name: &str, rank: usize| -> Result<(Vec<usize>, Vec<f32>)> {
         let key = format!("{prefix}{name}");
         let (shape, data) = t
@@ -67,7 +67,7 @@ pub(crate) fn model_from_tensors(
     if n == 0 || m == 0 || k == 0 || ss != [n, n] || sb != [n] || sd != [m, n] || sc != [k, n] {
         return Err(err(format!("inconsistent shapes: E {se:?}, S {ss:?}, b {sb:?}, D {sd:?}, C {sc:?} (expected E [n, m], S [n, n], b [n], D [m, n], C [k, n])")));
     }
-    Ok(Drsae {
+    Ok(DrsaeNetwork {
         e: Mat::from_vec(n, m, e),
         s: Mat::from_vec(n, n, s),
         b,

@@ -325,6 +325,11 @@ impl<'a> MatRef<'a> {
             cs,
         }
     }
+    /// The slice the view reads from (its extent lies inside).
+    #[allow(dead_code)]
+    pub(crate) fn data_slice(&self) -> &'a [f32] {
+        self.data
+    }
     /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.nrows

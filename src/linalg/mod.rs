@@ -2,6 +2,8 @@
 
 mod gemm;
 mod matrix;
+#[cfg(feature = "ndarray")]
+mod ndarray_interop;
 mod ops;
 mod pool;
 mod rank_update;

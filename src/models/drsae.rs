@@ -30,7 +30,7 @@ pub const C_NORM: f32 = 5.0;
 
 /// A DrSAE's parameters.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Drsae {
+pub struct DrsaeNetwork {
     /// Encoder E, n × m.
     pub e: Mat,
     /// Explaining-away matrix S, n × n.
@@ -127,7 +127,7 @@ pub struct DrsaeWorkspace {
 }
 
 impl DrsaeWorkspace {
-    fn shape(&mut self, model: &Drsae, batch: usize) {
+    fn shape(&mut self, model: &DrsaeNetwork, batch: usize) {
         let (n, m, k) = (model.hidden(), model.input_dim(), model.classes());
         let fit = |mat: &mut Mat, rows: usize, cols: usize| {
             if mat.ncols() != cols {
@@ -158,7 +158,7 @@ impl DrsaeWorkspace {
     }
 }
 
-impl Drsae {
+impl DrsaeNetwork {
     /// Initialises as in the authors' code: each decoder column is small uniform noise plus
     /// 0.25 × a random row of `data` (m columns), normalised to unit length; `E = α₀Dᵀ`,
     /// `S = I − α₀DᵀD` with `α₀ = 1.25/max(T, 11)` (the authors' 1.25/11 for their T = 11;
@@ -172,7 +172,7 @@ impl Drsae {
         classes: usize,
         steps: usize,
         rng: &mut R,
-    ) -> Drsae {
+    ) -> DrsaeNetwork {
         assert!(
             data.nrows() > 0 && hidden > 0 && classes > 0 && steps > 0,
             "empty data or zero size"
@@ -201,7 +201,7 @@ impl Drsae {
         gemm(-alpha, d.t(), d.view(), 1.0, s.view_mut());
         let mut c = Mat::random(classes, hidden, rand_distr::StandardNormal, rng);
         set_row_norms(&mut c, C_NORM);
-        Drsae {
+        DrsaeNetwork {
             e,
             s,
             b: vec![1e-5; hidden],
@@ -300,7 +300,7 @@ impl Drsae {
         loss
     }
 
-    /// Back-propagates the batch loss of the last [`Drsae::forward`] (same `x`, `labels`,
+    /// Back-propagates the batch loss of the last [`DrsaeNetwork::forward`] (same `x`, `labels`,
     /// `ws`), writing the gradient of the **batch mean** of the weighted loss into `grads`.
     pub fn backward(
         &self,
@@ -313,8 +313,8 @@ impl Drsae {
         backward_into(&mut Store { model: self, grads }, x, labels, w, ws);
     }
 
-    /// One plain SGD step with the constraints, i.e. [`Drsae::backward`], `p ← p − rate·∂p`
-    /// for every parameter and [`Drsae::project`], fused: each gradient product accumulates
+    /// One plain SGD step with the constraints, i.e. [`DrsaeNetwork::backward`], `p ← p − rate·∂p`
+    /// for every parameter and [`DrsaeNetwork::project`], fused: each gradient product accumulates
     /// `−rate·gradient` straight into its parameter, so no gradient is stored and read back,
     /// and for minibatches of up to 12 the decoder's backward product, its update and its
     /// column bound are one pass over D, the encoder's update and row bound one pass over E
@@ -381,6 +381,32 @@ impl Drsae {
         out
     }
 
+    /// The class probabilities `softmax(C ẑ)` of every row of `x` (rows × k), in batches of
+    /// `batch` rows.
+    pub fn probabilities(&self, x: &Mat, batch: usize) -> Mat {
+        let mut out = Mat::zeros(x.nrows(), self.classes());
+        self.forward_batches(x, batch, |start, rows, ws| {
+            for k in 0..rows {
+                out.row_mut(start + k).copy_from_slice(ws.p.row(k));
+            }
+        });
+        out
+    }
+
+    /// The reconstructions `D z` of codes `z` (one code per row): rows × m.
+    pub fn decode(&self, z: &Mat) -> Mat {
+        assert_eq!(
+            z.ncols(),
+            self.hidden(),
+            "codes of {} units for a model of {}",
+            z.ncols(),
+            self.hidden()
+        );
+        let mut out = Mat::zeros(z.nrows(), self.input_dim());
+        gemm(1.0, z.view(), self.d.t(), 0.0, out.view_mut());
+        out
+    }
+
     /// Predicted class of every row of `x` and the error rate against `labels` (percent).
     pub fn evaluate(&self, x: &Mat, labels: &[u8], batch: usize) -> (Vec<u8>, f64) {
         let mut pred = Vec::with_capacity(x.nrows());
@@ -421,7 +447,7 @@ impl Drsae {
 /// Which parameter a gradient belongs to.
 /// Where the backward pass sends each parameter's gradient.
 trait GradSink {
-    fn model(&self) -> &Drsae;
+    fn model(&self) -> &DrsaeNetwork;
     /// The gradient of C is `G_logitsᵀ Ẑ`.
     fn classifier(&mut self, g_logits: &Mat, zhat: &Mat);
     /// C has no gradient (unsupervised loss).
@@ -435,12 +461,12 @@ trait GradSink {
 }
 
 struct Store<'a> {
-    model: &'a Drsae,
+    model: &'a DrsaeNetwork,
     grads: &'a mut DrsaeGrads,
 }
 
 impl GradSink for Store<'_> {
-    fn model(&self) -> &Drsae {
+    fn model(&self) -> &DrsaeNetwork {
         self.model
     }
     fn classifier(&mut self, g_logits: &Mat, zhat: &Mat) {
@@ -470,13 +496,13 @@ impl GradSink for Store<'_> {
 /// are applied by the same pass over the matrix ([`rank_update_cols`],
 /// [`rank_update_rows`]).
 struct FusedSgd<'a> {
-    model: &'a mut Drsae,
+    model: &'a mut DrsaeNetwork,
     rates: [f32; 5],
     e_max: f32,
 }
 
 impl GradSink for FusedSgd<'_> {
-    fn model(&self) -> &Drsae {
+    fn model(&self) -> &DrsaeNetwork {
         self.model
     }
     fn classifier(&mut self, g_logits: &Mat, zhat: &Mat) {

@@ -5,7 +5,7 @@
 mod drsae;
 mod recurrence;
 
-pub use drsae::{BatchLoss, Drsae, DrsaeGrads, DrsaeWorkspace, LossWeights, NORM_EPS};
+pub use drsae::{BatchLoss, DrsaeGrads, DrsaeNetwork, DrsaeWorkspace, LossWeights, NORM_EPS};
 
 mod lista;
 pub use lista::{Lista, ListaGrads, ListaWorkspace};

@@ -10,7 +10,7 @@
 
 use super::drsae_trainer::EpochReport;
 use crate::io::{model_from_tensors, model_tensors, NamedTensor};
-use crate::models::Drsae;
+use crate::models::DrsaeNetwork;
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,13 +25,13 @@ pub(crate) struct TrainState {
     pub epoch: usize,
     pub batch_index: usize,
     pub global_step: u64,
-    pub model: Drsae,
+    pub model: DrsaeNetwork,
     pub opt_first: Vec<Vec<f32>>,
     pub opt_second: Vec<Vec<f32>>,
     pub opt_step: u64,
-    pub best: Option<(Drsae, f64, usize)>,
+    pub best: Option<(DrsaeNetwork, f64, usize)>,
     pub since_best: usize,
-    pub average: Option<Drsae>,
+    pub average: Option<DrsaeNetwork>,
     pub sums: (f64, f64, usize, usize),
     pub history: Vec<EpochReport>,
     pub samples_seen: usize,
@@ -193,7 +193,7 @@ impl TrainState {
                 })
                 .collect()
         };
-        let same_shapes = |other: &Drsae| {
+        let same_shapes = |other: &DrsaeNetwork| {
             other.e.shape() == model.e.shape()
                 && other.d.shape() == model.d.shape()
                 && other.c.shape() == model.c.shape()

@@ -5,7 +5,7 @@ use super::checkpoint::TrainState;
 use super::optimizer::{Optimizer, OptimizerState, Schedule};
 use crate::data::{gather_rows, Minibatches};
 use crate::linalg::Mat;
-use crate::models::{Drsae, DrsaeGrads, DrsaeWorkspace, LossWeights};
+use crate::models::{DrsaeGrads, DrsaeNetwork, DrsaeWorkspace, LossWeights};
 use crate::{Error, Result};
 use rand::SeedableRng;
 use std::time::Instant;
@@ -203,6 +203,64 @@ impl DrsaeConfig {
         self.optimizer.check()
     }
 
+    /// Every field as `(name, value)`, in a fixed order with explicit names: the record of
+    /// a run's settings in model files, logs and results, and the fingerprint that ties a
+    /// checkpoint to its configuration.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let opt = |o: Optimizer| match o {
+            Optimizer::Sgd => "sgd".to_string(),
+            Optimizer::Momentum { momentum } => format!("momentum({momentum})"),
+            Optimizer::Adam { beta1, beta2, eps } => format!("adam({beta1},{beta2},{eps})"),
+        };
+        let opt_or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+        vec![
+            ("hidden", self.hidden.to_string()),
+            ("steps", self.steps.to_string()),
+            ("batch", self.batch.to_string()),
+            ("epochs_unsup", self.epochs_unsup.to_string()),
+            ("epochs_sup", self.epochs_sup.to_string()),
+            ("optimizer", opt(self.optimizer)),
+            ("lr", self.lr.to_string()),
+            (
+                "unsup_optimizer",
+                opt_or_none(
+                    self.unsup_optimizer
+                        .map(|(o, lr)| format!("{} lr {lr}", opt(o))),
+                ),
+            ),
+            (
+                "schedule",
+                match self.schedule {
+                    Schedule::Constant => "constant".into(),
+                    Schedule::Inverse { rate } => format!("inverse({rate})"),
+                    Schedule::Cosine { floor } => format!("cosine({floor})"),
+                },
+            ),
+            (
+                "reconstruction_weight",
+                self.weights.reconstruction.to_string(),
+            ),
+            ("sparsity_weight", self.weights.sparsity.to_string()),
+            (
+                "classification_weight",
+                self.weights.classification.to_string(),
+            ),
+            ("e_max", self.e_bound().to_string()),
+            ("classifier_lr", self.classifier_lr.to_string()),
+            ("unrolled_lr_scaling", self.unrolled_lr_scaling.to_string()),
+            (
+                "patience",
+                opt_or_none(self.patience.map(|p| p.to_string())),
+            ),
+            (
+                "time_budget",
+                opt_or_none(self.time_budget.map(|t| t.to_string())),
+            ),
+            ("seed", self.seed.to_string()),
+            ("average", opt_or_none(self.average.map(|b| b.to_string()))),
+        ]
+    }
+
     /// The configuration phase `phase` (1 or 2) trains with: phase 1 takes
     /// `unsup_optimizer`'s rule and rate when set.
     fn for_phase(&self, phase: u8) -> DrsaeConfig {
@@ -259,7 +317,7 @@ pub struct EpochReport {
 #[derive(Clone, Debug)]
 pub struct TrainOutcome {
     /// The model at the best validation epoch of phase 2.
-    pub model: Drsae,
+    pub model: DrsaeNetwork,
     /// Phase-2 epoch (from 1) of the best validation error.
     pub best_epoch: usize,
     /// Best validation error (percent).
@@ -291,7 +349,7 @@ fn multipliers(steps: usize, cfg: &DrsaeConfig) -> [f32; 5] {
 /// Flat views of a model's tensors with their gradients and multipliers, in the fixed
 /// order E, S, b, D, C.
 fn tensors<'a>(
-    model: &'a mut Drsae,
+    model: &'a mut DrsaeNetwork,
     grads: &'a DrsaeGrads,
     cfg: &DrsaeConfig,
 ) -> [(&'a mut [f32], &'a [f32], f32); 5] {
@@ -317,7 +375,7 @@ pub struct DrsaeStep {
 
 impl DrsaeStep {
     /// Buffers and optimiser state for `model` under `cfg`.
-    pub fn new(model: &Drsae, cfg: &DrsaeConfig) -> Self {
+    pub fn new(model: &DrsaeNetwork, cfg: &DrsaeConfig) -> Self {
         let lengths = [
             model.e.as_slice().len(),
             model.s.as_slice().len(),
@@ -345,7 +403,7 @@ impl DrsaeStep {
     /// [`Error::Diverged`] if the loss is not finite (the model is left unchanged).
     pub fn run(
         &mut self,
-        model: &mut Drsae,
+        model: &mut DrsaeNetwork,
         cfg: &DrsaeConfig,
         x: &Mat,
         labels: &[u8],
@@ -451,12 +509,17 @@ pub fn train_drsae_with(
         .max()
         .unwrap_or(1)
         .max(2);
-    let fingerprint = format!(
-        "{cfg:?} train {}x{} val {}",
+    let mut fingerprint: String = cfg
+        .fields()
+        .iter()
+        .map(|(k, v)| format!("{k}={v};"))
+        .collect();
+    fingerprint.push_str(&format!(
+        "train={}x{};val={}",
         data.train_x.nrows(),
         data.train_x.ncols(),
         data.val_x.nrows()
-    );
+    ));
     let resumed = match (&ckpt.dir, ckpt.resume) {
         (Some(dir), true) => load_state(dir)?,
         _ => None,
@@ -474,7 +537,7 @@ pub fn train_drsae_with(
         None => {
             let mut init_rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
             let mut model =
-                Drsae::init(data.train_x, cfg.hidden, classes, cfg.steps, &mut init_rng);
+                DrsaeNetwork::init(data.train_x, cfg.hidden, classes, cfg.steps, &mut init_rng);
             model.project(cfg.e_bound());
             new_state(model, fingerprint)
         }
@@ -621,7 +684,15 @@ pub fn train_drsae_with(
                 });
             }
             // The model validation judges: the average if there is one, else the iterate.
-            let judged = st.average.as_ref().unwrap_or(&st.model);
+            // Averaging rows of norm 5 shrinks them, so the average is projected onto the
+            // constraints before it is judged (and returned); the running average itself
+            // stays unprojected.
+            let projected_average = st.average.as_ref().map(|avg| {
+                let mut avg = avg.clone();
+                avg.project(cfg.e_bound());
+                avg
+            });
+            let judged = projected_average.as_ref().unwrap_or(&st.model);
             let (_, val_error) = judged.evaluate(data.val_x, data.val_y, 500);
             let elapsed = start.elapsed().as_secs_f64();
             let by_epochs = epoch as f64 / epochs as f64;
@@ -690,7 +761,7 @@ pub fn train_drsae_with(
 }
 
 /// `avg ← β·avg + (1 − β)·model` for every parameter.
-fn blend(avg: &mut Drsae, model: &Drsae, beta: f32) {
+fn blend(avg: &mut DrsaeNetwork, model: &DrsaeNetwork, beta: f32) {
     let w = 1.0 - beta;
     for (a, p) in [
         (avg.e.as_mut_slice(), model.e.as_slice()),
@@ -720,7 +791,7 @@ fn capture_optimizer(st: &mut TrainState, stepper: &DrsaeStep) {
     st.opt_step = stepper.opt.step;
 }
 
-fn new_state(model: Drsae, fingerprint: String) -> TrainState {
+fn new_state(model: DrsaeNetwork, fingerprint: String) -> TrainState {
     TrainState {
         phase: 1,
         epoch: 1,
@@ -750,7 +821,7 @@ fn load_state(dir: &std::path::Path) -> Result<Option<TrainState>> {
     TrainState::load(dir)
 }
 
-fn first_non_finite(m: &Drsae) -> Option<&'static str> {
+fn first_non_finite(m: &DrsaeNetwork) -> Option<&'static str> {
     [
         ("E", m.e.as_slice()),
         ("S", m.s.as_slice()),
@@ -767,10 +838,10 @@ fn first_non_finite(m: &Drsae) -> Option<&'static str> {
 mod tests {
     use super::*;
 
-    fn model(hidden: usize, seed: u64) -> Drsae {
+    fn model(hidden: usize, seed: u64) -> DrsaeNetwork {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let data = Mat::random(5, 6, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
-        Drsae::init(&data, hidden, 3, 2, &mut rng)
+        DrsaeNetwork::init(&data, hidden, 3, 2, &mut rng)
     }
 
     #[test]

@@ -1,0 +1,686 @@
+//! The DrSAE estimator: [`Drsae::params`] → [`DrsaeParams`] → `fit` → [`Drsae`], a fitted
+//! classifier that keeps its preprocessing.
+
+use super::ParamGuard;
+use crate::data::{AsRows, LabelledImages, Preprocessor};
+use crate::linalg::Mat;
+use crate::models::{DrsaeNetwork, LossWeights};
+use crate::train::{
+    train_drsae_with, Checkpointing, DrsaeConfig, EpochReport, Optimizer, Schedule, Split,
+};
+use crate::{Error, Result};
+use std::path::PathBuf;
+
+/// Rows per forward pass when encoding or classifying many inputs (memory, not results:
+/// every row is computed independently).
+const EVAL_BATCH: usize = 500;
+/// Largest accepted number of code units (the S matrix alone is `hidden²` floats).
+const MAX_HIDDEN: usize = 1 << 15;
+/// Largest accepted number of encoder steps (as the model-file loader).
+const MAX_STEPS: usize = 10_000;
+/// Largest accepted minibatch.
+const MAX_BATCH: usize = 1 << 20;
+/// Phase-2 epochs when a time budget is given without an epoch count: the budget ends the
+/// run, and the learning-rate schedule follows the time spent.
+const EPOCHS_UNDER_BUDGET: usize = 1_000_000;
+
+/// How [`DrsaeParams::fit`] holds out the validation set that chooses the returned epoch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Validation {
+    /// The last 10,000 examples when there are at least 60,000 (MNIST's standard split),
+    /// else the last sixth.
+    Auto,
+    /// The last `n` examples.
+    Last(usize),
+    /// The last fraction (in (0, 1)) of the examples, rounded down (at least one).
+    Fraction(f64),
+}
+
+impl Validation {
+    /// The number of held-out examples out of `n`.
+    fn size(self, n: usize) -> Result<usize> {
+        let k = match self {
+            Validation::Auto if n >= 60_000 => 10_000,
+            Validation::Auto => n / 6,
+            Validation::Last(k) => k,
+            Validation::Fraction(f) if f > 0.0 && f < 1.0 => ((n as f64 * f) as usize).max(1),
+            Validation::Fraction(f) => {
+                return Err(Error::param(
+                    "validation",
+                    format!("fraction {f} must be in (0, 1)"),
+                ))
+            }
+        };
+        if k == 0 || k >= n {
+            return Err(Error::param(
+                "validation",
+                format!("{k} held-out examples out of {n}: need at least one for validation and one for training"),
+            ));
+        }
+        Ok(k)
+    }
+}
+
+/// Validated DrSAE parameters (see [`DrsaeParams`] for the table); `fit` trains.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DrsaeValidParams {
+    config: DrsaeConfig,
+    epochs_unsup: Option<usize>,
+    epochs_sup: Option<usize>,
+    validation: Validation,
+    preprocessing: Preprocessor,
+    checkpointing: Checkpointing,
+    progress: bool,
+}
+
+/// DrSAE hyper-parameters, unchecked: consuming setters, then `fit` (which calls
+/// [`ParamGuard::check`] first).
+///
+/// | Name | Default | Meaning | Range |
+/// |---|---|---|---|
+/// | `hidden` | 400 | code units n | 1..=32768 |
+/// | `steps` | 11 | encoder steps T | 1..=10000 |
+/// | `batch` | 100 | minibatch size | 1..=2²⁰ |
+/// | `epochs_unsup` | 10 | phase-1 (reconstruction + sparsity) epochs | ≥ 0 |
+/// | `epochs_sup` | 100; without limit under a `time_budget` | phase-2 (full loss) epochs | ≥ 1 |
+/// | `time_budget` | none | wall-clock seconds for both phases; phase 1 takes at most 20 % | > 0 |
+/// | `optimizer` | Adam (0.9, 0.999, 1e-8) | update rule | |
+/// | `lr` | 1e-3 | base learning rate η | > 0 |
+/// | `unsup_optimizer` | none | phase 1's own rule and rate | rate > 0 |
+/// | `schedule` | cosine to 0 | η over each phase (by epochs, or by time under a budget) | |
+/// | `weights` | 5, 0.09, 1 | reconstruction, L1 (λ), classification weights | ≥ 0 |
+/// | `e_max` | 1.25/T | bound on ‖E_i‖ | > 0 |
+/// | `classifier_lr` | 0.2 | multiplier of η for C | > 0 |
+/// | `unrolled_lr_scaling` | true | E, b rates ÷ T and S rate ÷ (T − 1) | |
+/// | `average` | none | decay β of the parameter average that is validated and returned | (0, 1) |
+/// | `patience` | none | stop phase 2 after this many epochs without a better validation error | ≥ 1 |
+/// | `validation` | [`Validation::Auto`] | the held-out examples that choose the returned epoch | |
+/// | `preprocessing` | [`Preprocessor::UnitL2`] | per-row transform, stored in the model | |
+/// | `seed` | 0 | initialisation and shuffling | |
+/// | `checkpoint_dir` | none | write `checkpoint.safetensors` there at every epoch end | |
+/// | `checkpoint_every` | 0 | also every this many steps (needs `checkpoint_dir`) | |
+/// | `resume` | false | continue from the checkpoint in `checkpoint_dir` | |
+/// | `progress` | false | one line per epoch on stderr | |
+///
+/// The returned model is the one of the phase-2 epoch with the lowest validation error (the
+/// parameter average if `average` is set, projected onto the constraints).
+///
+/// # Examples
+/// ```
+/// use drsae::prelude::*;
+/// let params = Drsae::params().hidden(0);
+/// match params.check() {
+///     Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "hidden"),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct DrsaeParams(DrsaeValidParams);
+
+impl Default for DrsaeParams {
+    fn default() -> Self {
+        DrsaeParams(DrsaeValidParams {
+            config: DrsaeConfig::default(),
+            epochs_unsup: None,
+            epochs_sup: None,
+            validation: Validation::Auto,
+            preprocessing: Preprocessor::UnitL2,
+            checkpointing: Checkpointing::default(),
+            progress: false,
+        })
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty => |$p:ident, $v:ident| $body:expr;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, $v: $ty) -> Self {
+                let $p = &mut self.0;
+                $body;
+                self
+            }
+        )*
+    };
+}
+
+impl DrsaeParams {
+    setters! {
+        /// Code units n.
+        hidden: usize => |p, v| p.config.hidden = v;
+        /// Encoder steps T.
+        steps: usize => |p, v| p.config.steps = v;
+        /// Minibatch size.
+        batch: usize => |p, v| p.config.batch = v;
+        /// Phase-1 epochs (0: no unsupervised phase).
+        epochs_unsup: usize => |p, v| p.epochs_unsup = Some(v);
+        /// Phase-2 epochs (a maximum under a time budget).
+        epochs_sup: usize => |p, v| p.epochs_sup = Some(v);
+        /// Wall-clock budget in seconds for both phases. Without explicit epoch counts the
+        /// run fills it: phase 2 runs until the budget ends, its schedule following the time.
+        time_budget: f64 => |p, v| p.config.time_budget = Some(v);
+        /// Update rule of both phases (phase 1's unless `unsup_optimizer` is set).
+        optimizer: Optimizer => |p, v| p.config.optimizer = v;
+        /// Base learning rate.
+        lr: f32 => |p, v| p.config.lr = v;
+        /// Phase 1's own update rule and base rate.
+        unsup_optimizer: (Optimizer, f32) => |p, v| p.config.unsup_optimizer = Some(v);
+        /// Learning-rate schedule, restarted at each phase.
+        schedule: Schedule => |p, v| p.config.schedule = v;
+        /// Loss weights (phase 1 uses them with classification 0).
+        weights: LossWeights => |p, v| p.config.weights = v;
+        /// The L1 weight λ alone.
+        sparsity: f32 => |p, v| p.config.weights.sparsity = v;
+        /// Bound on the norm of E's rows.
+        e_max: f32 => |p, v| p.config.e_max = Some(v);
+        /// Learning-rate multiplier of the classifier.
+        classifier_lr: f32 => |p, v| p.config.classifier_lr = v;
+        /// Divide E's and b's rates by T and S's by T − 1.
+        unrolled_lr_scaling: bool => |p, v| p.config.unrolled_lr_scaling = v;
+        /// Validate and return the exponential moving average of the phase-2 parameters
+        /// with this decay per step.
+        average: f32 => |p, v| p.config.average = Some(v);
+        /// Early-stopping patience in epochs.
+        patience: usize => |p, v| p.config.patience = Some(v);
+        /// The held-out validation examples.
+        validation: Validation => |p, v| p.validation = v;
+        /// Per-row transform of every input, stored in the model.
+        preprocessing: Preprocessor => |p, v| p.preprocessing = v;
+        /// Seed of initialisation and shuffling.
+        seed: u64 => |p, v| p.config.seed = v;
+        /// Directory of `checkpoint.safetensors`, written atomically at every epoch end.
+        checkpoint_dir: impl Into<PathBuf> => |p, v| p.checkpointing.dir = Some(v.into());
+        /// Also checkpoint every this many optimisation steps.
+        checkpoint_every: u64 => |p, v| p.checkpointing.every_steps = v;
+        /// Continue from the checkpoint in `checkpoint_dir`, if there is one.
+        resume: bool => |p, v| p.checkpointing.resume = v;
+        /// Checkpoint and stop with [`Error::Interrupted`] after this many steps (for tests
+        /// of resumption).
+        stop_after_steps: u64 => |p, v| p.checkpointing.stop_after_steps = Some(v);
+        /// Print one line per epoch on stderr.
+        progress: bool => |p, v| p.progress = v;
+    }
+
+    /// Checks the parameters, then trains on `data` (see [`DrsaeValidParams::fit`]).
+    ///
+    /// # Errors
+    /// An invalid parameter, or any error of [`DrsaeValidParams::fit`].
+    pub fn fit(&self, data: &LabelledImages) -> Result<Drsae> {
+        self.check_ref()?.fit(data)
+    }
+
+    /// Checks the parameters, then trains with an observer of every epoch's report.
+    ///
+    /// # Errors
+    /// As [`DrsaeParams::fit`].
+    pub fn fit_with(
+        &self,
+        data: &LabelledImages,
+        observer: impl FnMut(&EpochReport),
+    ) -> Result<Drsae> {
+        self.check_ref()?.fit_with(data, observer)
+    }
+
+    /// Checks the parameters, then trains on `train`, validating on `val`.
+    ///
+    /// # Errors
+    /// As [`DrsaeParams::fit`].
+    pub fn fit_split(&self, train: &LabelledImages, val: &LabelledImages) -> Result<Drsae> {
+        self.check_ref()?.fit_split(train, val, |_| {})
+    }
+}
+
+impl ParamGuard for DrsaeParams {
+    type Checked = DrsaeValidParams;
+
+    fn check_ref(&self) -> Result<&DrsaeValidParams> {
+        let p = &self.0;
+        let c = &p.config;
+        for (name, value, max) in [
+            ("hidden", c.hidden, MAX_HIDDEN),
+            ("steps", c.steps, MAX_STEPS),
+            ("batch", c.batch, MAX_BATCH),
+        ] {
+            if value == 0 || value > max {
+                return Err(Error::param(name, format!("{value} not in 1..={max}")));
+            }
+        }
+        if p.epochs_sup == Some(0) {
+            return Err(Error::param("epochs_sup", "must be ≥ 1"));
+        }
+        if let Validation::Fraction(f) = p.validation {
+            if !(f > 0.0 && f < 1.0) {
+                return Err(Error::param(
+                    "validation",
+                    format!("fraction {f} must be in (0, 1)"),
+                ));
+            }
+        }
+        if let Validation::Last(0) = p.validation {
+            return Err(Error::param(
+                "validation",
+                "must hold out at least one example",
+            ));
+        }
+        p.preprocessing.check()?;
+        let ck = &p.checkpointing;
+        if (ck.every_steps > 0 || ck.resume || ck.stop_after_steps.is_some()) && ck.dir.is_none() {
+            return Err(Error::param(
+                "checkpoint_dir",
+                "checkpoint_every, resume and stop_after_steps need a checkpoint directory",
+            ));
+        }
+        p.config().check()?;
+        Ok(p)
+    }
+
+    fn check(self) -> Result<DrsaeValidParams> {
+        self.check_ref()?;
+        Ok(self.0)
+    }
+}
+
+impl DrsaeValidParams {
+    /// The trainer configuration these parameters resolve to (epoch counts filled in).
+    pub fn config(&self) -> DrsaeConfig {
+        let mut cfg = self.config.clone();
+        cfg.epochs_unsup = self.epochs_unsup.unwrap_or(10);
+        cfg.epochs_sup = self.epochs_sup.unwrap_or(if cfg.time_budget.is_some() {
+            EPOCHS_UNDER_BUDGET
+        } else {
+            100
+        });
+        cfg
+    }
+
+    /// The held-out validation examples.
+    pub fn validation(&self) -> Validation {
+        self.validation
+    }
+
+    /// The per-row transform the model is trained with.
+    pub fn preprocessing(&self) -> Preprocessor {
+        self.preprocessing
+    }
+
+    /// Trains on `data`: holds out the validation examples (see [`Validation`]), applies the
+    /// preprocessing, trains both phases and returns the best-validation model.
+    ///
+    /// # Errors
+    /// Too few examples for the validation split, labels that do not match the images,
+    /// non-finite inputs, a diverged or collapsed training ([`Error::Diverged`],
+    /// [`Error::Collapsed`]), and checkpoint errors.
+    pub fn fit(&self, data: &LabelledImages) -> Result<Drsae> {
+        self.fit_with(data, |_| {})
+    }
+
+    /// [`DrsaeValidParams::fit`] with an observer that sees every epoch's report as it ends.
+    ///
+    /// # Errors
+    /// As [`DrsaeValidParams::fit`].
+    pub fn fit_with(
+        &self,
+        data: &LabelledImages,
+        observer: impl FnMut(&EpochReport),
+    ) -> Result<Drsae> {
+        check_labels(data, "training data")?;
+        let n = data.len();
+        let held_out = self.validation.size(n)?;
+        let (train, val) = data.clone().split_last(held_out);
+        self.fit_split(&train, &val, observer)
+    }
+
+    /// Trains on `train` and chooses the returned epoch on `val`.
+    ///
+    /// # Errors
+    /// As [`DrsaeValidParams::fit`]; also a validation set whose rows differ in width.
+    pub fn fit_split(
+        &self,
+        train: &LabelledImages,
+        val: &LabelledImages,
+        mut observer: impl FnMut(&EpochReport),
+    ) -> Result<Drsae> {
+        check_labels(train, "training data")?;
+        check_labels(val, "validation data")?;
+        if val.images.ncols() != train.images.ncols() {
+            return Err(Error::param(
+                "validation",
+                format!(
+                    "validation rows have {} values, training rows {}",
+                    val.images.ncols(),
+                    train.images.ncols()
+                ),
+            ));
+        }
+        let prepared = |set: &LabelledImages| {
+            let mut x = set.images.clone();
+            self.preprocessing.apply(&mut x);
+            x
+        };
+        let (train_x, val_x) = (prepared(train), prepared(val));
+        let cfg = self.config();
+        let split = Split {
+            train_x: &train_x,
+            train_y: &train.labels,
+            val_x: &val_x,
+            val_y: &val.labels,
+        };
+        let start = std::time::Instant::now();
+        let progress = self.progress;
+        let outcome = train_drsae_with(&cfg, split, &self.checkpointing, |r| {
+            if progress {
+                eprintln!("{}", describe(r));
+            }
+            observer(r)
+        })?;
+        Ok(Drsae {
+            network: outcome.model,
+            preprocessing: self.preprocessing,
+            weights: cfg.weights,
+            config: cfg
+                .fields()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            report: Some(FitReport {
+                best_epoch: outcome.best_epoch,
+                best_val_error: outcome.best_val_error,
+                history: outcome.history,
+                samples_per_s: outcome.samples_per_s,
+                seconds: start.elapsed().as_secs_f64(),
+            }),
+        })
+    }
+}
+
+fn check_labels(set: &LabelledImages, what: &str) -> Result<()> {
+    if set.images.nrows() != set.labels.len() {
+        return Err(Error::param(
+            "data",
+            format!(
+                "{what}: {} images but {} labels",
+                set.images.nrows(),
+                set.labels.len()
+            ),
+        ));
+    }
+    if set.is_empty() {
+        return Err(Error::param("data", format!("{what} is empty")));
+    }
+    Ok(())
+}
+
+/// One epoch's report as a line of text.
+fn describe(r: &EpochReport) -> String {
+    let errors = if r.phase == 2 {
+        format!(
+            " train err {:.2}% val err {:.2}%",
+            r.train_error, r.val_error
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "phase {} epoch {:3}: loss {:.4} rec {:.4}{errors} {:.0} samples/s, {:.0} s",
+        r.phase, r.epoch, r.loss, r.reconstruction, r.samples_per_s, r.seconds
+    )
+}
+
+/// What training measured: the chosen epoch, its validation error and every epoch's report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitReport {
+    /// Phase-2 epoch (from 1) whose model was returned.
+    pub best_epoch: usize,
+    /// Its validation error in percent.
+    pub best_val_error: f64,
+    /// Every epoch's report, in order.
+    pub history: Vec<EpochReport>,
+    /// Mean training throughput (examples per second, both phases).
+    pub samples_per_s: f64,
+    /// Wall-clock seconds of the fit, preprocessing included.
+    pub seconds: f64,
+}
+
+/// A fitted DrSAE classifier: the network, the preprocessing it was trained with, and how it
+/// was trained. Every method takes raw inputs (one row or many, any [`AsRows`]) and applies
+/// the preprocessing itself.
+///
+/// # Examples
+/// ```
+/// use drsae::prelude::*;
+/// # fn main() -> drsae::Result<()> {
+/// let mnist = Mnist::load("data/mnist-sample")?;
+/// let data = mnist.train.take(1000);
+/// let model = Drsae::params().hidden(32).steps(2).epochs_unsup(1).epochs_sup(10).fit(&data)?;
+/// let class = model.predict(data.images.row(0))?[0];         // one image
+/// let codes = model.encode(&mnist.test.images.row_range(0, 5))?; // five images
+/// assert!(class < 10 && codes.shape() == (5, 32));
+/// let accuracy = model.score(&mnist.test.images, &mnist.test.labels)?;
+/// assert!(accuracy > 0.5, "{accuracy}");
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Drsae {
+    network: DrsaeNetwork,
+    preprocessing: Preprocessor,
+    weights: LossWeights,
+    config: Vec<(String, String)>,
+    report: Option<FitReport>,
+}
+
+impl Drsae {
+    /// Default parameters (see [`DrsaeParams`]).
+    pub fn params() -> DrsaeParams {
+        DrsaeParams::default()
+    }
+
+    /// The trained network (encoder E, explaining-away S, threshold b, decoder D,
+    /// classifier C), read-only so that its constraints hold.
+    pub fn network(&self) -> &DrsaeNetwork {
+        &self.network
+    }
+
+    /// The per-row transform applied to every input.
+    pub fn preprocessing(&self) -> Preprocessor {
+        self.preprocessing
+    }
+
+    /// The loss weights the model was trained with.
+    pub fn weights(&self) -> LossWeights {
+        self.weights
+    }
+
+    /// The training configuration, every field as `(name, value)` (empty for a model file
+    /// that does not record it).
+    pub fn config(&self) -> &[(String, String)] {
+        &self.config
+    }
+
+    /// What training measured (`None` for a model loaded from a file).
+    pub fn report(&self) -> Option<&FitReport> {
+        self.report.as_ref()
+    }
+
+    /// Input length m.
+    pub fn input_dim(&self) -> usize {
+        self.network.input_dim()
+    }
+
+    /// Code units n.
+    pub fn hidden(&self) -> usize {
+        self.network.hidden()
+    }
+
+    /// Classes k.
+    pub fn classes(&self) -> usize {
+        self.network.classes()
+    }
+
+    fn prepare(&self, x: impl AsRows) -> Result<Mat> {
+        let mut x = x.to_rows(self.input_dim())?;
+        self.preprocessing.apply(&mut x);
+        Ok(x)
+    }
+
+    /// The codes `zᵀ` of every input row (rows × n).
+    ///
+    /// # Errors
+    /// Rows of the wrong length or non-finite values.
+    pub fn encode(&self, x: impl AsRows) -> Result<Mat> {
+        Ok(self.network.encode(&self.prepare(x)?, EVAL_BATCH))
+    }
+
+    /// The reconstructions `D zᵀ` of every input row (rows × m), in the preprocessed space
+    /// (for DrSAE's default, unit-L2 rows).
+    ///
+    /// # Errors
+    /// As [`Drsae::encode`].
+    pub fn reconstruct(&self, x: impl AsRows) -> Result<Mat> {
+        Ok(self.network.decode(&self.encode(x)?))
+    }
+
+    /// The class probabilities of every input row (rows × k).
+    ///
+    /// # Errors
+    /// As [`Drsae::encode`].
+    pub fn predict_proba(&self, x: impl AsRows) -> Result<Mat> {
+        Ok(self.network.probabilities(&self.prepare(x)?, EVAL_BATCH))
+    }
+
+    /// The most probable class of every input row.
+    ///
+    /// # Errors
+    /// As [`Drsae::encode`].
+    pub fn predict(&self, x: impl AsRows) -> Result<Vec<u8>> {
+        let x = self.prepare(x)?;
+        Ok(self.network.evaluate(&x, &[], EVAL_BATCH).0)
+    }
+
+    /// The fraction of rows whose predicted class is their label (accuracy, in [0, 1]).
+    ///
+    /// # Errors
+    /// As [`Drsae::encode`]; also labels that are not one per row, or no rows.
+    pub fn score(&self, x: impl AsRows, labels: &[u8]) -> Result<f64> {
+        let predicted = self.predict(x)?;
+        if predicted.len() != labels.len() || predicted.is_empty() {
+            return Err(Error::param(
+                "labels",
+                format!(
+                    "{} labels for {} rows (need one per row, at least one)",
+                    labels.len(),
+                    predicted.len()
+                ),
+            ));
+        }
+        let right = predicted.iter().zip(labels).filter(|(p, l)| p == l).count();
+        Ok(right as f64 / labels.len() as f64)
+    }
+
+    /// The angle (radians) between every unit's encoder row `E_i` and decoder column `D_i`:
+    /// below 0.5 the paper's part-units, above 0.7 its categorical units.
+    pub fn encoder_decoder_angles(&self) -> Vec<f32> {
+        self.network.encoder_decoder_angles()
+    }
+}
+
+#[cfg(feature = "safetensors")]
+mod file {
+    use super::*;
+    use std::path::Path;
+
+    impl Drsae {
+        /// The model as safetensors bytes: tensors `E`, `S`, `b`, `D`, `C`; metadata
+        /// `format` = `drsae`, `format_version`, `steps`, the loss weights,
+        /// `preprocessing` (see [`Preprocessor::name`]), `crate_version`, and every training
+        /// setting as `config.NAME`.
+        ///
+        /// # Errors
+        /// None in practice (the model's tensors are consistent by construction).
+        pub fn to_bytes(&self) -> Result<Vec<u8>> {
+            let mut extra: Vec<(String, String)> = vec![
+                ("preprocessing".into(), self.preprocessing.name()),
+                ("crate_version".into(), env!("CARGO_PKG_VERSION").into()),
+                (
+                    "classification_weight".into(),
+                    self.weights.classification.to_string(),
+                ),
+            ];
+            extra.extend(
+                self.config
+                    .iter()
+                    .map(|(k, v)| (format!("config.{k}"), v.clone())),
+            );
+            let extra: Vec<(&str, String)> =
+                extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            crate::io::drsae_to_bytes(&self.network, &self.weights, &extra)
+        }
+
+        /// Parses bytes written by [`Drsae::to_bytes`] (or by [`crate::io::save_drsae`]: a
+        /// file without `preprocessing` is taken as unit-L2, DrSAE's convention).
+        ///
+        /// # Errors
+        /// [`Error::Format`] for anything malformed: shapes, metadata, non-finite values.
+        pub fn from_bytes(bytes: &[u8]) -> Result<Drsae> {
+            let (network, meta) = crate::io::drsae_from_bytes(bytes)?;
+            let preprocessing = match meta.get("preprocessing") {
+                Some(name) => Preprocessor::parse(name)?,
+                None => Preprocessor::UnitL2,
+            };
+            let weight = |key: &str, default: f32| -> Result<f32> {
+                match meta.get(key) {
+                    None => Ok(default),
+                    Some(v) => v
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|w| w.is_finite() && *w >= 0.0)
+                        .ok_or_else(|| {
+                            Error::format(
+                                "model metadata",
+                                format!("`{key}` = {:?} is not a finite weight ≥ 0", v),
+                            )
+                        }),
+                }
+            };
+            let paper = LossWeights::paper();
+            let weights = LossWeights {
+                reconstruction: weight("reconstruction_weight", paper.reconstruction)?,
+                sparsity: weight("lambda", paper.sparsity)?,
+                classification: weight("classification_weight", paper.classification)?,
+            };
+            let mut config: Vec<(String, String)> = meta
+                .iter()
+                .filter_map(|(k, v)| {
+                    k.strip_prefix("config.")
+                        .map(|k| (k.to_string(), v.clone()))
+                })
+                .collect();
+            config.sort();
+            Ok(Drsae {
+                network,
+                preprocessing,
+                weights,
+                config,
+                report: None,
+            })
+        }
+
+        /// Writes the model to `path` atomically (see [`Drsae::to_bytes`] for the layout).
+        ///
+        /// # Errors
+        /// An I/O error.
+        pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+            crate::io::write_atomic(path, &self.to_bytes()?)
+        }
+
+        /// Reads a model file written by [`Drsae::save`].
+        ///
+        /// # Errors
+        /// An I/O error, or [`Error::Format`] naming the file and the problem.
+        pub fn load(path: impl AsRef<Path>) -> Result<Drsae> {
+            let path = path.as_ref();
+            let bytes = crate::io::read_regular_file(path, crate::io::MAX_MODEL_FILE_BYTES)?;
+            Drsae::from_bytes(&bytes).map_err(|e| e.in_file(path))
+        }
+    }
+}
