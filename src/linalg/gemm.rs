@@ -133,8 +133,9 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
         };
         // SAFETY: the blocks [start, end) partition C's rows (or columns), so no two
         // threads write the same element of C; every offset stays inside the checked views
-        // (start < m or n), and A, B are only read. The scope joins all threads before the
-        // borrows of a, b, c end. `few_rows` was derived from these strides.
+        // (start < m or n), and A, B are only read. `run_blocks` returns or unwinds only
+        // after every block has finished, before the borrows of a, b, c end. `few_rows` was
+        // derived from these strides.
         unsafe {
             kernel(
                 few_rows,
