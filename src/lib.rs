@@ -66,6 +66,10 @@
 //!
 //! ## Features
 //! - `safetensors` (default): model files readable from PyTorch (`safetensors.torch.load_file`).
+//! - `ndarray`: conversions between [`linalg::Mat`] / [`linalg::MatRef`] and `ndarray`'s
+//!   `Array2` / `ArrayView2` (views without copying), and `ArrayView2` inputs for every
+//!   fitted model.
+//! - `fuzzing`: the invariant checks the cargo-fuzz targets in `fuzz/` call; not an API.
 //!
 //! ## Portability and performance
 //! The SIMD kernels use `wide::f32x8`, whose width is fixed at compile time. This
@@ -89,7 +93,7 @@ pub mod analysis;
 pub mod data;
 mod error;
 pub mod estimators;
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod io;
 pub mod kernels;
