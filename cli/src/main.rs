@@ -1,0 +1,149 @@
+//! `drsae`: the command line of the drsae crate — a thin layer over the library's
+//! estimators. Every subcommand prints progress on stderr, a JSON object as its last stdout
+//! line, and on bad input one `error: ...` line on stderr with exit code 2 (nothing written).
+
+mod inputs;
+mod progress;
+mod train;
+
+use clap::{Parser, Subcommand};
+use drsae::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Sparse auto-encoders of LeCun's group: train, encode, classify, inspect.
+#[derive(Parser, Debug)]
+#[command(name = "drsae", version, about, long_about = None)]
+struct Cli {
+    /// GEMM threads (default: every core).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    threads: Option<u64>,
+    /// No progress on stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a model.
+    #[command(subcommand)]
+    Train(train::TrainCommand),
+    /// Codes of inputs (`.npy` rows, PNG/JPEG images, or an MNIST IDX directory) → `.npy`.
+    Encode {
+        /// Model file written by `drsae train`.
+        #[arg(long)]
+        model: PathBuf,
+        /// Inputs: a `.npy` matrix (f32, f64 or u8 — u8 divided by 255), images, or a
+        /// directory of MNIST IDX files (its test images).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Where to write the codes (`.npy`, f32, rows × units).
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Classes of inputs (as `encode`).
+    Predict {
+        /// Model file written by `drsae train drsae`.
+        #[arg(long)]
+        model: PathBuf,
+        /// Inputs (as `encode`).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+    /// A model file's kind, shapes, preprocessing and metadata.
+    Inspect {
+        /// Model file.
+        model: PathBuf,
+    },
+}
+
+/// Prints `error: ...` on stderr and exits with status 2.
+fn die(msg: impl std::fmt::Display) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(2)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Some(t) = cli.threads {
+        drsae::linalg::set_gemm_threads(t as usize);
+    }
+    let result = match cli.command {
+        Command::Train(cmd) => train::run(cmd, cli.quiet),
+        Command::Encode {
+            model,
+            inputs,
+            output,
+        } => encode(&model, &inputs, &output),
+        Command::Predict { model, inputs } => predict(&model, &inputs),
+        Command::Inspect { model } => inspect(&model),
+    };
+    match result {
+        Ok(json) => {
+            use std::io::Write;
+            // A closed pipe (`drsae ... | head`) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout(), "{json}");
+        }
+        Err(e) => die(e),
+    }
+}
+
+fn encode(
+    model: &Path,
+    inputs: &[PathBuf],
+    output: &Path,
+) -> Result<serde_json::Value, String> {
+    let model = Drsae::load(model).map_err(|e| e.to_string())?;
+    let x = inputs::read_rows(inputs, model.input_dim())?;
+    let codes = model.encode(&x).map_err(|e| e.to_string())?;
+    inputs::write_npy(output, &codes)?;
+    let active = codes.as_slice().iter().filter(|&&z| z > 0.0).count();
+    Ok(serde_json::json!({
+        "rows": codes.nrows(),
+        "units": codes.ncols(),
+        "mean_active_units": active as f64 / codes.nrows().max(1) as f64,
+        "output": output.display().to_string(),
+    }))
+}
+
+fn predict(model: &Path, inputs: &[PathBuf]) -> Result<serde_json::Value, String> {
+    let model = Drsae::load(model).map_err(|e| e.to_string())?;
+    let x = inputs::read_rows(inputs, model.input_dim())?;
+    let classes = model.predict(&x).map_err(|e| e.to_string())?;
+    let proba = model.predict_proba(&x).map_err(|e| e.to_string())?;
+    let confidence: Vec<f32> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| proba.row(i)[c as usize])
+        .collect();
+    Ok(serde_json::json!({ "classes": classes, "probability": confidence }))
+}
+
+fn inspect(path: &Path) -> Result<serde_json::Value, String> {
+    let bytes = drsae::io::read_regular_file(path, drsae::io::MAX_MODEL_FILE_BYTES)
+        .map_err(|e| e.to_string())?;
+    let (tensors, meta) =
+        drsae::io::tensors_from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let kind = meta
+        .get("format")
+        .cloned()
+        .unwrap_or_else(|| "unknown".into());
+    if kind == "drsae" {
+        // Validates the whole file, not only its header.
+        Drsae::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let mut shapes: Vec<(String, Vec<usize>)> = tensors
+        .into_iter()
+        .map(|(name, (shape, _))| (name, shape))
+        .collect();
+    shapes.sort();
+    let meta: std::collections::BTreeMap<_, _> = meta.into_iter().collect();
+    Ok(serde_json::json!({
+        "file": path.display().to_string(),
+        "kind": kind,
+        "preprocessing": meta.get("preprocessing").cloned().unwrap_or_else(|| "unit_l2".into()),
+        "tensors": shapes.into_iter().map(|(n, s)| (n, serde_json::json!(s))).collect::<serde_json::Map<_, _>>(),
+        "metadata": meta,
+    }))
+}

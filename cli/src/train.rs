@@ -1,0 +1,219 @@
+//! `drsae train ...`: the estimators' parameters as flags, their defaults read from the
+//! library (never repeated here).
+
+use crate::progress::Progress;
+use clap::{Args, Subcommand};
+use drsae::prelude::*;
+use drsae::train::DrsaeConfig;
+use std::path::PathBuf;
+
+#[derive(Subcommand, Debug)]
+pub enum TrainCommand {
+    /// A Discriminative Recurrent Sparse Auto-Encoder on MNIST IDX files.
+    Drsae(DrsaeArgs),
+}
+
+fn defaults() -> DrsaeConfig {
+    DrsaeConfig::default()
+}
+
+/// Flags of `drsae train drsae`; each default is the library's (`DrsaeParams`).
+#[derive(Args, Debug)]
+pub struct DrsaeArgs {
+    /// Directory of MNIST's four IDX files (gzip or raw).
+    #[arg(long, default_value = "data/mnist-sample")]
+    data: PathBuf,
+    /// Code units n.
+    #[arg(long, default_value_t = defaults().hidden as u64, value_parser = clap::value_parser!(u64).range(1..=32768))]
+    hidden: u64,
+    /// Encoder steps T.
+    #[arg(long, alias = "iters", default_value_t = defaults().steps as u64, value_parser = clap::value_parser!(u64).range(1..=10000))]
+    steps: u64,
+    /// Minibatch size.
+    #[arg(long, default_value_t = defaults().batch as u64, value_parser = clap::value_parser!(u64).range(1..=1048576))]
+    batch: u64,
+    /// Phase-1 (unsupervised) epochs [default: 10].
+    #[arg(long)]
+    epochs_unsup: Option<usize>,
+    /// Phase-2 epochs [default: 100; under --time-budget, until the budget ends].
+    #[arg(long)]
+    epochs_sup: Option<usize>,
+    /// Wall-clock seconds for both phases; without epoch counts the run fills it.
+    #[arg(long)]
+    time_budget: Option<f64>,
+    /// Update rule: adam, momentum or sgd.
+    #[arg(long, default_value = "adam")]
+    optimizer: String,
+    /// Base learning rate.
+    #[arg(long, default_value_t = defaults().lr)]
+    lr: f32,
+    /// Learning-rate schedule: cosine, inverse or constant.
+    #[arg(long, default_value = "cosine")]
+    schedule: String,
+    /// L1 weight λ.
+    #[arg(long, default_value_t = defaults().weights.sparsity)]
+    lambda: f32,
+    /// Reconstruction weight.
+    #[arg(long, default_value_t = defaults().weights.reconstruction)]
+    reconstruction: f32,
+    /// Classification weight.
+    #[arg(long, default_value_t = defaults().weights.classification)]
+    classification: f32,
+    /// Decay β of the parameter average that is validated and returned, in (0, 1).
+    #[arg(long)]
+    average: Option<f32>,
+    /// Bound on ‖E_i‖ [default: 1.25/T].
+    #[arg(long)]
+    e_max: Option<f32>,
+    /// Stop phase 2 after this many epochs without a better validation error.
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Held-out validation examples [default: 10,000 of 60,000, else the last sixth].
+    #[arg(long)]
+    val: Option<usize>,
+    /// Seed of initialisation and shuffling.
+    #[arg(long, default_value_t = defaults().seed)]
+    seed: u64,
+    /// Directory for model.safetensors and the results (created; written only on success).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl DrsaeArgs {
+    fn params(&self) -> Result<DrsaeParams, String> {
+        let mut p = Drsae::params()
+            .hidden(self.hidden as usize)
+            .steps(self.steps as usize)
+            .batch(self.batch as usize)
+            .optimizer(
+                self.optimizer
+                    .parse::<Optimizer>()
+                    .map_err(|e| e.to_string())?,
+            )
+            .lr(self.lr)
+            .schedule(
+                self.schedule
+                    .parse::<Schedule>()
+                    .map_err(|e| e.to_string())?,
+            )
+            .weights(LossWeights {
+                reconstruction: self.reconstruction,
+                sparsity: self.lambda,
+                classification: self.classification,
+            })
+            .seed(self.seed);
+        if let Some(e) = self.epochs_unsup {
+            p = p.epochs_unsup(e);
+        }
+        if let Some(e) = self.epochs_sup {
+            p = p.epochs_sup(e);
+        }
+        if let Some(t) = self.time_budget {
+            p = p.time_budget(t);
+        }
+        if let Some(b) = self.average {
+            p = p.average(b);
+        }
+        if let Some(e) = self.e_max {
+            p = p.e_max(e);
+        }
+        if let Some(k) = self.patience {
+            p = p.patience(k);
+        }
+        if let Some(v) = self.val {
+            p = p.validation(Validation::Last(v));
+        }
+        Ok(p)
+    }
+}
+
+pub fn run(cmd: TrainCommand, quiet: bool) -> Result<serde_json::Value, String> {
+    match cmd {
+        TrainCommand::Drsae(args) => train_drsae(&args, quiet),
+    }
+}
+
+fn train_drsae(args: &DrsaeArgs, quiet: bool) -> Result<serde_json::Value, String> {
+    let params = args.params()?.check().map_err(|e| e.to_string())?;
+    let cfg = params.config();
+    let start = std::time::Instant::now();
+    let mnist = Mnist::load(&args.data).map_err(|e| e.to_string())?;
+    if mnist.test.is_empty() {
+        return Err(format!("{}: the test set is empty", args.data.display()));
+    }
+    let progress = Progress::new("drsae", quiet);
+    let total = (cfg.epochs_unsup + cfg.epochs_sup) as f64;
+    let model = params
+        .fit_with(&mnist.train, |r| {
+            let done = match cfg.time_budget {
+                Some(b) => r.seconds / b,
+                None if r.phase == 1 => r.progress * cfg.epochs_unsup as f64 / total,
+                None => (cfg.epochs_unsup as f64 + r.progress * cfg.epochs_sup as f64) / total,
+            };
+            let errors = if r.phase == 2 {
+                format!(", val err {:.2}%", r.val_error)
+            } else {
+                String::new()
+            };
+            progress.report(
+                done,
+                &format!(
+                    "phase {} epoch {}: loss {:.4}{errors}, {:.0} samples/s",
+                    r.phase, r.epoch, r.loss, r.samples_per_s
+                ),
+            );
+        })
+        .map_err(|e| e.to_string())?;
+    progress.finish();
+    let report = model.report().expect("a fitted model has a report").clone();
+    let accuracy = model
+        .score(&mnist.test.images, &mnist.test.labels)
+        .map_err(|e| e.to_string())?;
+    let angles = model.encoder_decoder_angles();
+    let config: serde_json::Map<String, serde_json::Value> = cfg
+        .fields()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
+        .collect();
+    let json = serde_json::json!({
+        "test_error": 100.0 * (1.0 - accuracy),
+        "val_error": report.best_val_error,
+        "best_epoch": report.best_epoch,
+        "seconds": start.elapsed().as_secs_f64(),
+        "samples_per_s": report.samples_per_s,
+        "part_units": angles.iter().filter(|&&a| a < 0.5).count(),
+        "categorical_units": angles.iter().filter(|&&a| a > 0.7).count(),
+        "data": args.data.display().to_string(),
+        "crate_version": env!("CARGO_PKG_VERSION"),
+        "simd": drsae::simd_width(),
+        "threads": drsae::linalg::gemm_threads(),
+        "config": config,
+    });
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        model
+            .save(dir.join("model.safetensors"))
+            .map_err(|e| e.to_string())?;
+        let mut curve = String::from(
+            "phase,epoch,loss,reconstruction,train_error,val_error,samples_per_s,seconds\n",
+        );
+        for r in &report.history {
+            curve.push_str(&format!(
+                "{},{},{},{},{},{},{},{}\n",
+                r.phase,
+                r.epoch,
+                r.loss,
+                r.reconstruction,
+                r.train_error,
+                r.val_error,
+                r.samples_per_s,
+                r.seconds
+            ));
+        }
+        drsae::io::write_atomic(dir.join("curve.csv"), curve.as_bytes())
+            .map_err(|e| e.to_string())?;
+        drsae::io::write_atomic(dir.join("result.json"), format!("{json}\n").as_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(json)
+}

@@ -1,0 +1,117 @@
+//! `drsae train drsae`, then `encode` on a `.npy`, `predict` on a PNG and `inspect`, end to
+//! end through the binary; bad input gives one line and exit code 2.
+
+use std::process::Command;
+
+fn drsae() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_drsae"));
+    c.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    c
+}
+
+fn ok(c: &mut Command) -> serde_json::Value {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+fn fails(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.trim().lines().count() <= 3, "{err}");
+    err
+}
+
+#[test]
+fn train_encode_predict_inspect() {
+    let dir = std::env::temp_dir().join(format!("drsae-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.join("run");
+    let j = ok(drsae()
+        .args([
+            "train",
+            "drsae",
+            "--hidden",
+            "16",
+            "--steps",
+            "2",
+            "--epochs-unsup",
+            "1",
+            "--epochs-sup",
+            "2",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out));
+    assert!(j["test_error"].as_f64().unwrap() < 90.0);
+    assert_eq!(j["config"]["hidden"], "16");
+    let model = out.join("model.safetensors");
+    // A .npy of two raw rows (u8 pixels).
+    let mut npy = Vec::new();
+    let header = "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 784), }";
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    npy.extend_from_slice(b"\x93NUMPY\x01\x00");
+    npy.extend_from_slice(&((header.len() + pad + 1) as u16).to_le_bytes());
+    npy.extend_from_slice(header.as_bytes());
+    npy.extend(std::iter::repeat(b' ').take(pad));
+    npy.push(b'\n');
+    npy.extend((0..2 * 784).map(|i| (i % 251) as u8));
+    std::fs::write(dir.join("x.npy"), &npy).unwrap();
+    let codes = dir.join("codes.npy");
+    let j = ok(drsae()
+        .args(["encode", "--model"])
+        .arg(&model)
+        .arg(dir.join("x.npy"))
+        .arg("-o")
+        .arg(&codes));
+    assert_eq!(
+        (j["rows"].as_u64(), j["units"].as_u64()),
+        (Some(2), Some(16))
+    );
+    assert!(std::fs::read(&codes).unwrap().starts_with(b"\x93NUMPY"));
+    // A 28 × 28 PNG digit.
+    let img = image::GrayImage::from_fn(28, 28, |x, y| {
+        image::Luma([if (10..18).contains(&x) && y > 4 {
+            255
+        } else {
+            0
+        }])
+    });
+    img.save(dir.join("digit.png")).unwrap();
+    let j = ok(drsae()
+        .args(["predict", "--model"])
+        .arg(&model)
+        .arg(dir.join("digit.png")));
+    assert!(j["classes"][0].as_u64().unwrap() < 10);
+    let j = ok(drsae().arg("inspect").arg(&model));
+    assert_eq!(j["kind"], "drsae");
+    assert_eq!(j["tensors"]["E"], serde_json::json!([16, 784]));
+    assert_eq!(j["preprocessing"], "unit_l2");
+    // Bad input: one line, exit 2, nothing written.
+    let small = image::GrayImage::new(5, 5);
+    small.save(dir.join("small.png")).unwrap();
+    fails(
+        drsae()
+            .args(["encode", "--model"])
+            .arg(&model)
+            .arg(dir.join("small.png"))
+            .arg("-o")
+            .arg(dir.join("never.npy")),
+    );
+    assert!(!dir.join("never.npy").exists());
+    fails(drsae().arg("inspect").arg(dir.join("x.npy")));
+    fails(
+        drsae()
+            .args(["train", "drsae", "--data", "/nonexistent", "--out"])
+            .arg(dir.join("never")),
+    );
+    assert!(!dir.join("never").exists());
+    fails(drsae().args(["train", "drsae", "--hidden", "0"]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
