@@ -601,7 +601,13 @@ fn main() {
     eprintln!("simd: {}, gemm threads: {threads}", drsae::simd_width());
     println!(
         "{{\"bench\": \"simd_width\", \"value\": {}, \"unit\": \"{}\"}}",
-        if cfg!(target_feature = "avx") { 8 } else { 4 },
+        // f32 lanes of one hardware vector at the dispatched level.
+        match drsae::simd::level() {
+            drsae::simd::Level::Avx512 => 16,
+            drsae::simd::Level::Avx2Fma => 8,
+            _ if cfg!(target_feature = "avx") => 8,
+            _ => 4,
+        },
         drsae::simd_width()
     );
     args.finish();

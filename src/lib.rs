@@ -52,6 +52,7 @@
 //! ```
 //!
 //! The layers, bottom up:
+//! - [`simd`]: the run-time choice of instruction set (AVX-512, AVX2 + FMA, portable);
 //! - [`linalg`]: dense f32 matrices, strided views, `C ← αAB + βC` through `matrixmultiply`;
 //! - [`kernels`]: SIMD shrinkage and group-norm kernels, each with a scalar reference, and
 //!   the im2col / col2im layout kernels of the convolutional models;
@@ -100,21 +101,15 @@ pub mod kernels;
 pub mod linalg;
 pub mod models;
 pub mod prelude;
+pub mod simd;
 pub mod solvers;
 pub mod train;
 
 pub use error::{check_finite, Error, Result};
 pub use estimators::{Drsae, Lasso, ParamGuard};
 
-/// The SIMD width compiled into the kernels: `"avx2+fma"`, `"avx"`, `"sse2"` or `"scalar"`.
+/// The name of the SIMD level the kernels run at ([`simd::level`]): `"portable"`, `"avx2"`
+/// or `"avx512"`.
 pub fn simd_width() -> &'static str {
-    if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
-        "avx2+fma (f32x8 in one register)"
-    } else if cfg!(target_feature = "avx") {
-        "avx (f32x8 in one register, no FMA)"
-    } else if cfg!(target_feature = "sse2") {
-        "sse2 (f32x8 as two halves)"
-    } else {
-        "scalar fallback"
-    }
+    simd::level().name()
 }

@@ -8,8 +8,8 @@
 //! **Zero groups**: where `‖z_P‖ = 0` the subgradient set contains 0 and the gradient
 //! contribution of that group is 0. **NaN** in z gives NaN norms.
 
-use crate::linalg::{dot, load8, store8};
-use wide::{f32x8, CmpGt};
+use crate::linalg::dot_with;
+use crate::simd::{dispatch, Isa, Kernel, Simd};
 
 /// Groups per run of the SIMD path (see [`Groups`]'s `lanes`).
 const LANES: usize = 8;
@@ -339,31 +339,28 @@ impl Groups {
                 .all(|&j| !std::mem::replace(&mut seen[j as usize], true))
     }
 
-    /// `out[k] ← ‖z_{P_k}‖_w` for one code vector `z` (SIMD for contiguous blocks).
+    /// `out[k] ← ‖z_{P_k}‖_w` for one code vector `z` (SIMD for contiguous blocks and
+    /// runs of 8 shifted groups).
     #[track_caller]
     pub fn norms(&self, z: &[f32], out: &mut [f32]) {
+        self.norms_at(Isa::current(), z, out)
+    }
+
+    /// [`Groups::norms`] at the level `isa`.
+    #[track_caller]
+    pub(crate) fn norms_at(&self, isa: Isa, z: &[f32], out: &mut [f32]) {
         self.check(z, out);
-        match self.block {
-            Some(size) => {
-                for (o, zb) in out.iter_mut().zip(z.chunks_exact(size)) {
-                    *o = dot(zb, zb).sqrt();
-                }
-            }
-            None if self.lanes => {
-                for (k0, o) in (0..self.len())
-                    .step_by(LANES)
-                    .zip(out.chunks_exact_mut(LANES))
-                {
-                    let (m, w) = self.group(k0);
-                    let mut acc = f32x8::ZERO;
-                    for (&j, &w) in m.iter().zip(w) {
-                        let v = load8(&z[j as usize..]);
-                        acc += f32x8::splat(w) * v * v;
-                    }
-                    store8(o, acc.sqrt());
-                }
-            }
-            None => self.norms_reference(z, out),
+        if self.block.is_some() || self.lanes {
+            dispatch(
+                isa,
+                Norms {
+                    groups: self,
+                    z,
+                    out,
+                },
+            )
+        } else {
+            self.norms_reference(z, out)
         }
     }
 
@@ -392,6 +389,19 @@ impl Groups {
     /// Zero groups contribute 0.
     #[track_caller]
     pub fn add_gradient(&self, z: &[f32], norms: &[f32], scale: f32, grad: &mut [f32]) {
+        self.add_gradient_at(Isa::current(), z, norms, scale, grad)
+    }
+
+    /// [`Groups::add_gradient`] at the level `isa`.
+    #[track_caller]
+    pub(crate) fn add_gradient_at(
+        &self,
+        isa: Isa,
+        z: &[f32],
+        norms: &[f32],
+        scale: f32,
+        grad: &mut [f32],
+    ) {
         self.check(z, norms);
         assert_eq!(
             grad.len(),
@@ -401,23 +411,14 @@ impl Groups {
             self.n_units
         );
         if self.lanes {
-            for (k0, nk) in (0..self.len())
-                .step_by(LANES)
-                .zip(norms.chunks_exact(LANES))
-            {
-                let nk = load8(nk);
-                // scale / ‖z_P‖ where ‖z_P‖ > 0, else 0 (zero groups, NaN)
-                let f = nk
-                    .cmp_gt(f32x8::ZERO)
-                    .blend(f32x8::splat(scale) / nk, f32x8::ZERO);
-                let (m, w) = self.group(k0);
-                for (&j, &w) in m.iter().zip(w) {
-                    let j = j as usize;
-                    let g = load8(&grad[j..]) + f * f32x8::splat(w) * load8(&z[j..]);
-                    store8(&mut grad[j..], g);
-                }
-            }
-            return;
+            let k = LaneGradient {
+                groups: self,
+                z,
+                norms,
+                scale,
+                grad,
+            };
+            return dispatch(isa, k);
         }
         for (k, &nk) in norms.iter().enumerate() {
             if nk > 0.0 {
@@ -437,6 +438,12 @@ impl Groups {
     /// If the groups overlap or are weighted (their prox has no closed form).
     #[track_caller]
     pub fn prox_in_place(&self, lambda: f32, v: &mut [f32]) {
+        self.prox_in_place_at(Isa::current(), lambda, v)
+    }
+
+    /// [`Groups::prox_in_place`] at the level `isa`.
+    #[track_caller]
+    pub(crate) fn prox_in_place_at(&self, isa: Isa, lambda: f32, v: &mut [f32]) {
         assert_eq!(
             v.len(),
             self.n_units,
@@ -445,12 +452,7 @@ impl Groups {
             self.n_units
         );
         if let Some(size) = self.block {
-            for vb in v.chunks_exact_mut(size) {
-                let n = dot(vb, vb).sqrt();
-                let f = if n > lambda { 1.0 - lambda / n } else { 0.0 };
-                vb.iter_mut().for_each(|x| *x *= f);
-            }
-            return;
+            return dispatch(isa, BlockProx { size, lambda, v });
         }
         assert!(
             self.is_disjoint_unweighted(),
@@ -478,6 +480,111 @@ impl Groups {
             out.len(),
             self.len()
         );
+    }
+}
+
+/// The SIMD norms: contiguous blocks (a dot product per block) or runs of 8 shifted groups
+/// (8 norms per vector of the 8-lane set; AVX-512 runs these with its AVX2 half).
+struct Norms<'a> {
+    groups: &'a Groups,
+    z: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl Kernel for Norms<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        let Norms { groups, z, out } = self;
+        if let Some(size) = groups.block {
+            for (o, zb) in out.iter_mut().zip(z.chunks_exact(size)) {
+                *o = dot_with(s, zb, zb).sqrt();
+            }
+            return;
+        }
+        // Same operations, in the same order, as `norms_reference`: (w·z)·z added to a
+        // running sum from 0, no fused multiply-add, so every level gives its bits.
+        let s8 = s.narrow();
+        assert_eq!(<S::Narrow as Simd>::LANES, LANES);
+        for (k0, o) in (0..groups.len())
+            .step_by(LANES)
+            .zip(out.chunks_exact_mut(LANES))
+        {
+            let (m, w) = groups.group(k0);
+            let mut acc = s8.zero();
+            for (&j, &w) in m.iter().zip(w) {
+                let v = s8.load_s(&z[j as usize..]);
+                acc = s8.add(acc, s8.mul(s8.mul(s8.splat(w), v), v));
+            }
+            s8.store_s(o, s8.sqrt(acc));
+        }
+    }
+}
+
+/// [`Groups::add_gradient`] for runs of 8 shifted groups.
+struct LaneGradient<'a> {
+    groups: &'a Groups,
+    z: &'a [f32],
+    norms: &'a [f32],
+    scale: f32,
+    grad: &'a mut [f32],
+}
+
+impl Kernel for LaneGradient<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        let LaneGradient {
+            groups,
+            z,
+            norms,
+            scale,
+            grad,
+        } = self;
+        let s8 = s.narrow();
+        assert_eq!(<S::Narrow as Simd>::LANES, LANES);
+        for (k0, nk) in (0..groups.len())
+            .step_by(LANES)
+            .zip(norms.chunks_exact(LANES))
+        {
+            let nk = s8.load_s(nk);
+            // scale / ‖z_P‖ where ‖z_P‖ > 0, else 0 (zero groups, NaN)
+            let zero = s8.zero();
+            let f = s8.select_gt(nk, zero, s8.div(s8.splat(scale), nk), zero);
+            let (m, w) = groups.group(k0);
+            for (&j, &w) in m.iter().zip(w) {
+                let j = j as usize;
+                let step = s8.mul(s8.mul(f, s8.splat(w)), s8.load_s(&z[j..]));
+                let g = s8.add(s8.load_s(&grad[j..]), step);
+                s8.store_s(&mut grad[j..], g);
+            }
+        }
+    }
+}
+
+/// The block soft-threshold over contiguous blocks of `size`.
+struct BlockProx<'a> {
+    size: usize,
+    lambda: f32,
+    v: &'a mut [f32],
+}
+
+impl Kernel for BlockProx<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        let BlockProx { size, lambda, v } = self;
+        for vb in v.chunks_exact_mut(size) {
+            let n = dot_with(s, vb, vb).sqrt();
+            let f = if n > lambda { 1.0 - lambda / n } else { 0.0 };
+            let fv = s.splat(f);
+            let mut c = vb.chunks_exact_mut(S::LANES);
+            for x in &mut c {
+                let r = s.mul(s.load_s(x), fv);
+                s.store_s(x, r);
+            }
+            c.into_remainder().iter_mut().for_each(|x| *x *= f);
+        }
     }
 }
 
@@ -515,6 +622,77 @@ pub fn prune_tree(branching: usize, subtree_activity: &[f64], threshold: f64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values with the special cases (±0, denormals, ±inf, NaN) every third element.
+    fn inputs(n: usize) -> Vec<f32> {
+        let special = [
+            0.0,
+            -0.0,
+            f32::MIN_POSITIVE / 4.0,
+            -f32::MIN_POSITIVE / 4.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            0.3,
+            -1e30,
+            3e-20,
+        ];
+        (0..n)
+            .map(|i| {
+                if i % 3 == 0 && i % 9 != 0 {
+                    special[i / 3 % special.len()]
+                } else {
+                    (i as f32 * 0.37).sin() * 2.0
+                }
+            })
+            .collect()
+    }
+
+    /// `got` equals `want` (NaN, inf included) or is within `rel` of it relatively. The SIMD
+    /// block norms sum with fused multiply-adds in another order than the reference: each
+    /// of the `size` partial sums can differ by about one rounding, so `‖z‖²` by
+    /// `size·ε` relatively and `‖z‖` by half that.
+    fn close(got: f32, want: f32, rel: f32) -> bool {
+        got == want || (got.is_nan() && want.is_nan()) || (got - want).abs() <= rel * want.abs()
+    }
+
+    #[test]
+    fn block_norms_and_prox_match_the_reference_on_every_level() {
+        for isa in Isa::all() {
+            for n in (1..=40).chain([257, 1031]) {
+                for size in [1, 2, 3, 4, 5, 7, 8, 16, 17, n] {
+                    if n % size != 0 {
+                        continue;
+                    }
+                    let g = Groups::disjoint(n, size).unwrap();
+                    let z = inputs(n);
+                    let (mut a, mut b) = (vec![0.0; n / size], vec![0.0; n / size]);
+                    g.norms_at(isa, &z, &mut a);
+                    g.norms_reference(&z, &mut b);
+                    let rel = size as f32 * f32::EPSILON;
+                    for (k, (x, y)) in a.iter().zip(&b).enumerate() {
+                        assert!(
+                            close(*x, *y, rel),
+                            "{isa:?} n={n} size={size} k={k}: {x} {y}"
+                        );
+                    }
+                    let lambda = 0.5;
+                    let mut v = z.clone();
+                    g.prox_in_place_at(isa, lambda, &mut v);
+                    for (j, (&got, &zj)) in v.iter().zip(&z).enumerate() {
+                        let nk = b[j / size];
+                        let f = if nk > lambda { 1.0 - lambda / nk } else { 0.0 };
+                        // f is computed from a norm within `rel`: f·z within ~2·rel/(1 − f)
+                        // relatively, but f ≈ 0 can then differ absolutely by rel·|z|.
+                        let want = zj * f;
+                        let ok = close(got, want, 4.0 * rel / (1.0 - f).max(1e-3))
+                            || (got - want).abs() <= 4.0 * rel * zj.abs();
+                        assert!(ok, "prox {isa:?} n={n} size={size} j={j}: {got} {want}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn blocks_match_reference_and_singletons_give_l1() {
@@ -603,14 +781,18 @@ mod tests {
             .collect();
         let mut z0 = z.clone();
         z0[..16 * 10].iter_mut().for_each(|v| *v = 0.0); // zero groups in the first pool row
-        for (z, zeros) in [(z, false), (z0, true)] {
+        for ((z, zeros), isa) in [(z, false), (z0, true)]
+            .into_iter()
+            .flat_map(|c| Isa::all().into_iter().map(move |i| (c.clone(), i)))
+        {
             let (mut fast, mut slow) = (vec![0.0; g.len()], vec![0.0; g.len()]);
-            g.norms(&z, &mut fast);
+            g.norms_at(isa, &z, &mut fast);
             g.norms_reference(&z, &mut slow);
-            assert_eq!(fast, slow);
+            // The lane path repeats the reference's operations: equal bits on every level.
+            assert_eq!(fast, slow, "{isa:?}");
             assert_eq!(fast.contains(&0.0), zeros);
             let mut grad = vec![0.5; n];
-            g.add_gradient(&z, &fast, 0.3, &mut grad);
+            g.add_gradient_at(isa, &z, &fast, 0.3, &mut grad);
             let mut want = vec![0.5f32; n];
             for (k, &nk) in slow.iter().enumerate() {
                 if nk > 0.0 {

@@ -4,14 +4,20 @@
 //!
 //! # Conventions
 //! - **NaN**: a NaN input gives a NaN output (so a diverging model is noticed, never silently
-//!   zeroed); the derivative mask of a NaN input is 0.
-//! - **Signed zeros**: the sign of a zero output is unspecified (`-0.0 == 0.0`).
+//!   zeroed); the derivative mask of a NaN input is 0; [`shrink_backward`] passes the
+//!   gradient where the output is NaN. This is written out with the explicit `max`/`min`
+//!   rule of [`crate::simd`] (`max(a, b) = a > b ? a : b`, the second operand on NaN) and
+//!   ordered comparisons, never with a `max` whose NaN result is unspecified.
+//! - **Signed zeros**: the sign of a zero output is not part of the contract
+//!   (`-0.0 == 0.0`), but it is the same on every SIMD level.
+//! - **Levels**: every level ([`crate::simd::Level`]) and the scalar tails run the same
+//!   operations (no multiply-add is involved), so the results are bit-identical whatever
+//!   the CPU; the tests check it on every level the machine has.
 //! - θ must be finite and ≥ 0 (checked in debug builds only: it is a programmer error).
 //! - A per-unit θ of length p applies to every consecutive chunk of p values, so a row-major
 //!   batch `B × p` is shrunk in one call.
 
-use crate::linalg::{load8, store8};
-use wide::{f32x8, CmpEq, CmpGt};
+use crate::simd::{dispatch, max_s, min_s, Isa, Kernel, Simd};
 
 /// Which shrinkage function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,67 +54,124 @@ impl Theta<'_> {
     }
 }
 
-#[inline(always)]
-fn signed_v(v: f32x8, t: f32x8) -> f32x8 {
-    // v − clamp(v, −θ, θ) equals sign(v)·max(|v|−θ, 0) and propagates NaN through `v −`.
-    v - v.fast_max(-t).fast_min(t)
-}
-#[inline(always)]
-fn relu_v(v: f32x8, t: f32x8) -> f32x8 {
-    // fast_max returns its right operand when either is NaN, so NaN propagates.
-    f32x8::ZERO.fast_max(v - t)
-}
-#[inline(always)]
-fn signed_s(v: f32, t: f32) -> f32 {
-    v - v.max(-t).min(t)
-}
-#[inline(always)]
-fn relu_s(v: f32, t: f32) -> f32 {
-    let d = v - t;
-    if d > 0.0 || d.is_nan() {
-        d
-    } else {
-        0.0
-    }
-}
-#[inline(always)]
-fn signed_mask_v(u: f32x8, t: f32x8) -> f32x8 {
-    u.abs().cmp_gt(t) & f32x8::ONE
-}
-#[inline(always)]
-fn relu_mask_v(u: f32x8, t: f32x8) -> f32x8 {
-    u.cmp_gt(t) & f32x8::ONE
+/// One element-wise map of the shrink family, written once for every SIMD level (`vector`)
+/// and for the scalar tails (`scalar`), with the same operations so every level gives the
+/// same bits.
+trait Map: Copy {
+    fn vector<S: Simd>(self, s: S, v: S::V, t: S::V) -> S::V;
+    fn scalar(self, v: f32, t: f32) -> f32;
 }
 
-#[inline(always)]
-fn map_out<V, S>(src: &[f32], theta: Theta<'_>, dst: &mut [f32], vf: V, sf: S)
-where
-    V: Fn(f32x8, f32x8) -> f32x8,
-    S: Fn(f32, f32) -> f32,
-{
-    match theta {
-        Theta::Uniform(t) if src.len() >= STREAMING_MIN_LEN => {
-            map_out_streaming(src, t, dst, vf, sf)
+/// `v − clamp(v, −θ, θ)`, which equals `sign(v)·max(|v|−θ, 0)`. The clamp of a NaN is −θ
+/// (`max` returns its second operand on NaN), and `v −` then makes the result NaN.
+#[derive(Clone, Copy)]
+struct Signed;
+impl Map for Signed {
+    #[inline(always)]
+    fn vector<S: Simd>(self, s: S, v: S::V, t: S::V) -> S::V {
+        let neg = s.sub(s.zero(), t);
+        s.sub(v, s.min(s.max(v, neg), t))
+    }
+    #[inline(always)]
+    fn scalar(self, v: f32, t: f32) -> f32 {
+        v - min_s(max_s(v, 0.0 - t), t)
+    }
+}
+
+/// `max(0, v − θ)` with the zero first: `max` returns its second operand, `v − θ`, when it
+/// is NaN.
+#[derive(Clone, Copy)]
+struct Relu;
+impl Map for Relu {
+    #[inline(always)]
+    fn vector<S: Simd>(self, s: S, v: S::V, t: S::V) -> S::V {
+        s.max(s.zero(), s.sub(v, t))
+    }
+    #[inline(always)]
+    fn scalar(self, v: f32, t: f32) -> f32 {
+        max_s(0.0, v - t)
+    }
+}
+
+/// `|u| > θ ? 1 : 0` (0 for NaN: the comparison is ordered).
+#[derive(Clone, Copy)]
+struct SignedMask;
+impl Map for SignedMask {
+    #[inline(always)]
+    fn vector<S: Simd>(self, s: S, u: S::V, t: S::V) -> S::V {
+        s.select_gt(s.abs(u), t, s.splat(1.0), s.zero())
+    }
+    #[inline(always)]
+    fn scalar(self, u: f32, t: f32) -> f32 {
+        if u.abs() > t {
+            1.0
+        } else {
+            0.0
         }
-        Theta::Uniform(t) => map_out_uniform(src, t, dst, vf, sf),
-        Theta::PerUnit(th) => {
-            for (srow, drow) in src
-                .chunks_exact(th.len())
-                .zip(dst.chunks_exact_mut(th.len()))
-            {
-                let mut s = srow.chunks_exact(8);
-                let mut d = drow.chunks_exact_mut(8);
-                let mut t = th.chunks_exact(8);
-                for ((a, b), c) in (&mut s).zip(&mut d).zip(&mut t) {
-                    store8(b, vf(load8(a), load8(c)));
-                }
-                for ((a, b), c) in s
-                    .remainder()
-                    .iter()
-                    .zip(d.into_remainder())
-                    .zip(t.remainder())
+    }
+}
+
+/// `u > θ ? 1 : 0` (0 for NaN).
+#[derive(Clone, Copy)]
+struct ReluMask;
+impl Map for ReluMask {
+    #[inline(always)]
+    fn vector<S: Simd>(self, s: S, u: S::V, t: S::V) -> S::V {
+        s.select_gt(u, t, s.splat(1.0), s.zero())
+    }
+    #[inline(always)]
+    fn scalar(self, u: f32, t: f32) -> f32 {
+        if u > t {
+            1.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// `dst ← map(src, θ)`.
+struct MapOut<'a, M> {
+    map: M,
+    theta: Theta<'a>,
+    src: &'a [f32],
+    dst: &'a mut [f32],
+}
+
+impl<M: Map> Kernel for MapOut<'_, M> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        let MapOut {
+            map,
+            theta,
+            src,
+            dst,
+        } = self;
+        match theta {
+            Theta::Uniform(t) if src.len() >= STREAMING_MIN_LEN => {
+                map_out_streaming(s, map, src, t, dst)
+            }
+            Theta::Uniform(t) => map_out_uniform(s, map, src, t, dst),
+            Theta::PerUnit(th) => {
+                let l = S::LANES;
+                for (srow, drow) in src
+                    .chunks_exact(th.len())
+                    .zip(dst.chunks_exact_mut(th.len()))
                 {
-                    *b = sf(*a, *c);
+                    let mut sc = srow.chunks_exact(l);
+                    let mut dc = drow.chunks_exact_mut(l);
+                    let mut tc = th.chunks_exact(l);
+                    for ((a, b), c) in (&mut sc).zip(&mut dc).zip(&mut tc) {
+                        s.store_s(b, map.vector(s, s.load_s(a), s.load_s(c)));
+                    }
+                    for ((a, b), c) in sc
+                        .remainder()
+                        .iter()
+                        .zip(dc.into_remainder())
+                        .zip(tc.remainder())
+                    {
+                        *b = map.scalar(*a, *c);
+                    }
                 }
             }
         }
@@ -121,91 +184,228 @@ where
 const STREAMING_MIN_LEN: usize = 4 << 20;
 
 #[inline(always)]
-fn map_out_streaming<V, S>(src: &[f32], t: f32, dst: &mut [f32], vf: V, sf: S)
-where
-    V: Fn(f32x8, f32x8) -> f32x8,
-    S: Fn(f32, f32) -> f32,
-{
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
-    {
-        use std::arch::x86_64::{__m256, _mm256_stream_ps, _mm_sfence};
-        let tv = f32x8::splat(t);
-        // Scalar head until dst is 32-byte aligned (streaming stores need alignment).
-        let head = dst.as_ptr().align_offset(32).min(dst.len());
-        for i in 0..head {
-            dst[i] = sf(src[i], t);
-        }
-        let (src, dst) = (&src[head..], &mut dst[head..]);
-        let mut s = src.chunks_exact(8);
-        let mut d = dst.chunks_exact_mut(8);
-        for (a, b) in (&mut s).zip(&mut d) {
-            let r = vf(load8(a), tv);
-            // SAFETY: `b` holds 8 f32 starting 32-byte aligned (dst was aligned above and
-            // chunks advance by 32 bytes); f32x8 and __m256 are both 32 plain bytes.
-            unsafe { _mm256_stream_ps(b.as_mut_ptr(), std::mem::transmute::<f32x8, __m256>(r)) };
-        }
-        for (a, b) in s.remainder().iter().zip(d.into_remainder()) {
-            *b = sf(*a, t);
-        }
-        // SAFETY: sfence only orders the preceding streaming stores before later stores.
-        unsafe { _mm_sfence() };
+fn map_out_streaming<S: Simd, M: Map>(s: S, map: M, src: &[f32], t: f32, dst: &mut [f32]) {
+    let l = S::LANES;
+    let tv = s.splat(t);
+    // Scalar head until dst is aligned to a whole vector (streaming stores need it).
+    let head = dst.as_ptr().align_offset(4 * l).min(dst.len());
+    for i in 0..head {
+        dst[i] = map.scalar(src[i], t);
     }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
-    map_out_uniform(src, t, dst, vf, sf);
+    let (src, dst) = (&src[head..], &mut dst[head..]);
+    let mut sc = src.chunks_exact(l);
+    let mut dc = dst.chunks_exact_mut(l);
+    for (a, b) in (&mut sc).zip(&mut dc) {
+        let r = map.vector(s, s.load_s(a), tv);
+        // SAFETY: `b` holds LANES f32 starting 4·LANES-byte aligned (dst was aligned above
+        // and chunks advance by 4·LANES bytes).
+        unsafe { s.store_stream(b.as_mut_ptr(), r) };
+    }
+    for (a, b) in sc.remainder().iter().zip(dc.into_remainder()) {
+        *b = map.scalar(*a, t);
+    }
+    s.fence_streams();
 }
 
 #[inline(always)]
-fn map_out_uniform<V, S>(src: &[f32], t: f32, dst: &mut [f32], vf: V, sf: S)
-where
-    V: Fn(f32x8, f32x8) -> f32x8,
-    S: Fn(f32, f32) -> f32,
-{
-    let tv = f32x8::splat(t);
-    let mut s = src.chunks_exact(8);
-    let mut d = dst.chunks_exact_mut(8);
-    for (a, b) in (&mut s).zip(&mut d) {
-        store8(b, vf(load8(a), tv));
+fn map_out_uniform<S: Simd, M: Map>(s: S, map: M, src: &[f32], t: f32, dst: &mut [f32]) {
+    let l = S::LANES;
+    let tv = s.splat(t);
+    let mut sc = src.chunks_exact(l);
+    let mut dc = dst.chunks_exact_mut(l);
+    for (a, b) in (&mut sc).zip(&mut dc) {
+        s.store_s(b, map.vector(s, s.load_s(a), tv));
     }
-    for (a, b) in s.remainder().iter().zip(d.into_remainder()) {
-        *b = sf(*a, t);
+    for (a, b) in sc.remainder().iter().zip(dc.into_remainder()) {
+        *b = map.scalar(*a, t);
     }
 }
 
-#[inline(always)]
-fn map_in<V, S>(v: &mut [f32], theta: Theta<'_>, vf: V, sf: S)
-where
-    V: Fn(f32x8, f32x8) -> f32x8,
-    S: Fn(f32, f32) -> f32,
-{
-    match theta {
-        Theta::Uniform(t) => {
-            let tv = f32x8::splat(t);
-            let mut c = v.chunks_exact_mut(8);
-            for a in &mut c {
-                let r = vf(load8(a), tv);
-                store8(a, r);
-            }
-            for a in c.into_remainder() {
-                *a = sf(*a, t);
-            }
-        }
-        Theta::PerUnit(th) => {
-            for row in v.chunks_exact_mut(th.len()) {
-                let mut c = row.chunks_exact_mut(8);
-                let mut t = th.chunks_exact(8);
-                for (a, tt) in (&mut c).zip(&mut t) {
-                    let r = vf(load8(a), load8(tt));
-                    store8(a, r);
+/// `v ← map(v, θ)`.
+struct MapIn<'a, M> {
+    map: M,
+    theta: Theta<'a>,
+    v: &'a mut [f32],
+}
+
+impl<M: Map> Kernel for MapIn<'_, M> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        let MapIn { map, theta, v } = self;
+        let l = S::LANES;
+        match theta {
+            Theta::Uniform(t) => {
+                let tv = s.splat(t);
+                let mut c = v.chunks_exact_mut(l);
+                for a in &mut c {
+                    let r = map.vector(s, s.load_s(a), tv);
+                    s.store_s(a, r);
                 }
-                for (a, tt) in c.into_remainder().iter_mut().zip(t.remainder()) {
-                    *a = sf(*a, *tt);
+                for a in c.into_remainder() {
+                    *a = map.scalar(*a, t);
+                }
+            }
+            Theta::PerUnit(th) => {
+                for row in v.chunks_exact_mut(th.len()) {
+                    let mut c = row.chunks_exact_mut(l);
+                    let mut tc = th.chunks_exact(l);
+                    for (a, tt) in (&mut c).zip(&mut tc) {
+                        let r = map.vector(s, s.load_s(a), s.load_s(tt));
+                        s.store_s(a, r);
+                    }
+                    for (a, tt) in c.into_remainder().iter_mut().zip(tc.remainder()) {
+                        *a = map.scalar(*a, *tt);
+                    }
                 }
             }
         }
     }
 }
 
-/// `dst ← shrink_θ(src)` (SIMD).
+/// `out ← z == 0 ? 0 : g`.
+struct Backward<'a> {
+    z: &'a [f32],
+    g: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl Kernel for Backward<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        let l = S::LANES;
+        let mut zc = self.z.chunks_exact(l);
+        let mut gc = self.g.chunks_exact(l);
+        let mut oc = self.out.chunks_exact_mut(l);
+        for ((a, b), o) in (&mut zc).zip(&mut gc).zip(&mut oc) {
+            // `z == 0` is false for NaN, so a NaN output passes its gradient (as in the
+            // scalar reference); an ordered `z != 0` would silently mask it.
+            let zero = s.zero();
+            s.store_s(o, s.select_eq(s.load_s(a), zero, zero, s.load_s(b)));
+        }
+        for ((a, b), o) in zc
+            .remainder()
+            .iter()
+            .zip(gc.remainder())
+            .zip(oc.into_remainder())
+        {
+            *o = if *a == 0.0 { 0.0 } else { *b };
+        }
+    }
+}
+
+/// [`shrink`] at the level `isa`.
+#[track_caller]
+pub(crate) fn shrink_at(isa: Isa, kind: Shrink, theta: Theta<'_>, src: &[f32], dst: &mut [f32]) {
+    assert_eq!(
+        src.len(),
+        dst.len(),
+        "shrink: src {} and dst {} lengths differ",
+        src.len(),
+        dst.len()
+    );
+    theta.check(src.len());
+    match kind {
+        Shrink::Signed => dispatch(
+            isa,
+            MapOut {
+                map: Signed,
+                theta,
+                src,
+                dst,
+            },
+        ),
+        Shrink::NonNegative => dispatch(
+            isa,
+            MapOut {
+                map: Relu,
+                theta,
+                src,
+                dst,
+            },
+        ),
+    }
+}
+
+/// [`shrink_in_place`] at the level `isa`.
+#[track_caller]
+pub(crate) fn shrink_in_place_at(isa: Isa, kind: Shrink, theta: Theta<'_>, v: &mut [f32]) {
+    theta.check(v.len());
+    match kind {
+        Shrink::Signed => dispatch(
+            isa,
+            MapIn {
+                map: Signed,
+                theta,
+                v,
+            },
+        ),
+        Shrink::NonNegative => dispatch(
+            isa,
+            MapIn {
+                map: Relu,
+                theta,
+                v,
+            },
+        ),
+    }
+}
+
+/// [`shrink_mask`] at the level `isa`.
+#[track_caller]
+pub(crate) fn shrink_mask_at(
+    isa: Isa,
+    kind: Shrink,
+    theta: Theta<'_>,
+    u: &[f32],
+    mask: &mut [f32],
+) {
+    assert_eq!(
+        u.len(),
+        mask.len(),
+        "shrink_mask: lengths {} and {} differ",
+        u.len(),
+        mask.len()
+    );
+    theta.check(u.len());
+    let (src, dst) = (u, mask);
+    match kind {
+        Shrink::Signed => dispatch(
+            isa,
+            MapOut {
+                map: SignedMask,
+                theta,
+                src,
+                dst,
+            },
+        ),
+        Shrink::NonNegative => dispatch(
+            isa,
+            MapOut {
+                map: ReluMask,
+                theta,
+                src,
+                dst,
+            },
+        ),
+    }
+}
+
+/// [`shrink_backward`] at the level `isa`.
+#[track_caller]
+pub(crate) fn shrink_backward_at(isa: Isa, z: &[f32], g: &[f32], out: &mut [f32]) {
+    assert!(
+        z.len() == g.len() && g.len() == out.len(),
+        "shrink_backward: lengths {}, {}, {}",
+        z.len(),
+        g.len(),
+        out.len()
+    );
+    dispatch(isa, Backward { z, g, out })
+}
+
+/// `dst ← shrink_θ(src)` (SIMD, at the level [`simd::level`](crate::simd::level)).
 ///
 /// # Panics
 /// If the lengths differ or a per-unit θ does not divide them.
@@ -219,50 +419,20 @@ where
 /// ```
 #[track_caller]
 pub fn shrink(kind: Shrink, theta: Theta<'_>, src: &[f32], dst: &mut [f32]) {
-    assert_eq!(
-        src.len(),
-        dst.len(),
-        "shrink: src {} and dst {} lengths differ",
-        src.len(),
-        dst.len()
-    );
-    theta.check(src.len());
-    match kind {
-        Shrink::Signed => map_out(src, theta, dst, signed_v, signed_s),
-        Shrink::NonNegative => map_out(src, theta, dst, relu_v, relu_s),
-    }
+    shrink_at(Isa::current(), kind, theta, src, dst)
 }
 
 /// `v ← shrink_θ(v)` (SIMD).
 #[track_caller]
 pub fn shrink_in_place(kind: Shrink, theta: Theta<'_>, v: &mut [f32]) {
-    theta.check(v.len());
-    match kind {
-        Shrink::Signed => map_in(v, theta, signed_v, signed_s),
-        Shrink::NonNegative => map_in(v, theta, relu_v, relu_s),
-    }
+    shrink_in_place_at(Isa::current(), kind, theta, v)
 }
 
 /// `mask ← ∂shrink_θ(u)/∂u`: 1 where the input passes (`|u| > θ`, or `u > θ` for the
 /// non-negative form), else 0 (SIMD).
 #[track_caller]
 pub fn shrink_mask(kind: Shrink, theta: Theta<'_>, u: &[f32], mask: &mut [f32]) {
-    assert_eq!(
-        u.len(),
-        mask.len(),
-        "shrink_mask: lengths {} and {} differ",
-        u.len(),
-        mask.len()
-    );
-    theta.check(u.len());
-    let mask_s = |u: f32, t: f32| match kind {
-        Shrink::Signed => (u.abs() > t) as u8 as f32,
-        Shrink::NonNegative => (u > t) as u8 as f32,
-    };
-    match kind {
-        Shrink::Signed => map_out(u, theta, mask, signed_mask_v, mask_s),
-        Shrink::NonNegative => map_out(u, theta, mask, relu_mask_v, mask_s),
-    }
+    shrink_mask_at(Isa::current(), kind, theta, u, mask)
 }
 
 /// Back-propagation through either shrink given its output `z`: `out ← g ⊙ [z ≠ 0]`
@@ -270,30 +440,7 @@ pub fn shrink_mask(kind: Shrink, theta: Theta<'_>, u: &[f32], mask: &mut [f32]) 
 /// NaN in `z` passes `g` (a NaN output is never silently masked).
 #[track_caller]
 pub fn shrink_backward(z: &[f32], g: &[f32], out: &mut [f32]) {
-    assert!(
-        z.len() == g.len() && g.len() == out.len(),
-        "relu_backward: lengths {}, {}, {}",
-        z.len(),
-        g.len(),
-        out.len()
-    );
-    let mut zc = z.chunks_exact(8);
-    let mut gc = g.chunks_exact(8);
-    let mut oc = out.chunks_exact_mut(8);
-    for ((a, b), o) in (&mut zc).zip(&mut gc).zip(&mut oc) {
-        // `z == 0` is false for NaN, so a NaN output passes its gradient (as in the scalar
-        // reference); an ordered `z != 0` would silently mask it.
-        let zero = load8(a).cmp_eq(f32x8::ZERO);
-        store8(o, zero.blend(f32x8::ZERO, load8(b)));
-    }
-    for ((a, b), o) in zc
-        .remainder()
-        .iter()
-        .zip(gc.remainder())
-        .zip(oc.into_remainder())
-    {
-        *o = if *a != 0.0 { *b } else { 0.0 };
-    }
+    shrink_backward_at(Isa::current(), z, g, out)
 }
 
 /// Scalar reference of [`shrink_backward`].
@@ -373,77 +520,123 @@ mod tests {
     }
 
     #[test]
-    fn simd_matches_scalar_reference() {
-        for n in (0..=40).chain([257, 1031]) {
-            let x = inputs(n);
-            for kind in [Shrink::Signed, Shrink::NonNegative] {
-                let per_unit: Vec<f32> = (0..n.max(1)).map(|i| (i % 4) as f32 * 0.1).collect();
-                let per_unit = &per_unit[..n.max(1)];
-                for theta in [
-                    Theta::Uniform(0.0),
-                    Theta::Uniform(0.3),
-                    Theta::PerUnit(per_unit),
-                ] {
-                    if n == 0 && matches!(theta, Theta::PerUnit(_)) {
-                        continue;
+    fn simd_matches_scalar_reference_on_every_level() {
+        for isa in Isa::all() {
+            for n in (0..=40).chain([257, 1031]) {
+                let x = inputs(n);
+                for kind in [Shrink::Signed, Shrink::NonNegative] {
+                    let per_unit: Vec<f32> = (0..n.max(1)).map(|i| (i % 4) as f32 * 0.1).collect();
+                    // Per-unit θ over rows: the whole length, and rows of 20 when they divide.
+                    let rows20 = &per_unit[..20.min(per_unit.len())];
+                    for theta in [
+                        Theta::Uniform(0.0),
+                        Theta::Uniform(0.3),
+                        Theta::PerUnit(&per_unit),
+                        Theta::PerUnit(rows20),
+                    ] {
+                        if let Theta::PerUnit(th) = theta {
+                            if n == 0 || n % th.len() != 0 {
+                                continue;
+                            }
+                        }
+                        let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+                        shrink_at(isa, kind, theta, &x, &mut a);
+                        shrink_reference(kind, theta, &x, &mut b);
+                        let mut c = x.clone();
+                        shrink_in_place_at(isa, kind, theta, &mut c);
+                        for i in 0..n {
+                            assert!(
+                                same(a[i], b[i]) && same(c[i], b[i]),
+                                "{isa:?} {kind:?} n={n} i={i} x={} {} {} {}",
+                                x[i],
+                                a[i],
+                                b[i],
+                                c[i]
+                            );
+                        }
+                        shrink_mask_at(isa, kind, theta, &x, &mut a);
+                        shrink_mask_reference(kind, theta, &x, &mut b);
+                        assert_eq!(a, b, "mask {isa:?} {kind:?} n={n}");
                     }
-                    let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-                    shrink(kind, theta, &x, &mut a);
-                    shrink_reference(kind, theta, &x, &mut b);
-                    let mut c = x.clone();
-                    shrink_in_place(kind, theta, &mut c);
-                    for i in 0..n {
-                        assert!(
-                            same(a[i], b[i]) && same(c[i], b[i]),
-                            "{kind:?} n={n} i={i} x={} {} {} {}",
-                            x[i],
-                            a[i],
-                            b[i],
-                            c[i]
-                        );
-                    }
-                    shrink_mask(kind, theta, &x, &mut a);
-                    shrink_mask_reference(kind, theta, &x, &mut b);
-                    assert_eq!(a, b, "mask {kind:?} n={n}");
                 }
             }
         }
     }
 
+    /// Every level gives the portable level's bits, signed zeros and NaN included.
     #[test]
-    fn streaming_path_matches_reference() {
-        let n = STREAMING_MIN_LEN + 13;
-        let x: Vec<f32> = (0..n).map(|i| ((i % 101) as f32 - 50.0) * 0.01).collect();
-        for kind in [Shrink::Signed, Shrink::NonNegative] {
-            // Offset by one element so the aligned head is exercised.
-            let (mut a, mut b) = (vec![0.0; n + 1], vec![0.0; n]);
-            shrink(kind, Theta::Uniform(0.2), &x, &mut a[1..]);
-            shrink_reference(kind, Theta::Uniform(0.2), &x, &mut b);
-            assert!(a[1..] == b[..], "{kind:?}");
+    fn levels_agree_bit_for_bit() {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let x = inputs(1031);
+        let g: Vec<f32> = (0..1031).map(|i| i as f32 - 3.5).collect();
+        let run = |isa: Isa| {
+            let mut out = Vec::new();
+            for kind in [Shrink::Signed, Shrink::NonNegative] {
+                for theta in [Theta::Uniform(0.0), Theta::Uniform(0.3)] {
+                    let mut a = vec![0.0; x.len()];
+                    shrink_at(isa, kind, theta, &x, &mut a);
+                    out.extend(bits(&a));
+                    shrink_mask_at(isa, kind, theta, &x, &mut a);
+                    out.extend(bits(&a));
+                }
+            }
+            let mut a = vec![0.0; x.len()];
+            shrink_backward_at(isa, &x, &g, &mut a);
+            out.extend(bits(&a));
+            out
+        };
+        let portable = run(Isa::new(crate::simd::Level::Portable).unwrap());
+        for isa in Isa::all() {
+            assert!(run(isa) == portable, "{isa:?}");
         }
     }
 
     #[test]
-    fn shrink_backward_matches_reference() {
-        for n in (0..=40).chain([257, 1031]) {
-            let z = inputs(n);
-            let g: Vec<f32> = (0..n).map(|i| i as f32 - 3.5).collect();
-            let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-            shrink_backward(&z, &g, &mut a);
-            shrink_backward_reference(&z, &g, &mut b);
-            assert_eq!(a, b, "n={n}");
+    fn streaming_path_matches_reference_on_every_level() {
+        let n = STREAMING_MIN_LEN + 13;
+        let x: Vec<f32> = (0..n).map(|i| ((i % 101) as f32 - 50.0) * 0.01).collect();
+        let (mut a, mut b) = (vec![0.0; n + 1], vec![0.0; n]);
+        for isa in Isa::all() {
+            for kind in [Shrink::Signed, Shrink::NonNegative] {
+                // Offset by one element so the aligned head is exercised.
+                shrink_at(isa, kind, Theta::Uniform(0.2), &x, &mut a[1..]);
+                shrink_reference(kind, Theta::Uniform(0.2), &x, &mut b);
+                assert!(a[1..] == b[..], "{isa:?} {kind:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn shrink_backward_matches_reference_on_every_level() {
+        for isa in Isa::all() {
+            for n in (0..=40).chain([257, 1031]) {
+                let z = inputs(n);
+                let g: Vec<f32> = (0..n).map(|i| i as f32 - 3.5).collect();
+                let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+                shrink_backward_at(isa, &z, &g, &mut a);
+                shrink_backward_reference(&z, &g, &mut b);
+                assert_eq!(a, b, "{isa:?} n={n}");
+            }
         }
     }
 
     #[test]
     fn nan_convention() {
-        let x = [f32::NAN; 9];
-        let mut y = [0.0; 9];
-        for kind in [Shrink::Signed, Shrink::NonNegative] {
-            shrink(kind, Theta::Uniform(0.5), &x, &mut y);
-            assert!(y.iter().all(|v| v.is_nan()));
-            shrink_mask(kind, Theta::Uniform(0.5), &x, &mut y);
-            assert!(y.iter().all(|v| *v == 0.0));
+        // 37 NaNs: whole vectors of every level and a scalar tail.
+        let x = [f32::NAN; 37];
+        let mut y = [0.0; 37];
+        for isa in Isa::all() {
+            for kind in [Shrink::Signed, Shrink::NonNegative] {
+                shrink_at(isa, kind, Theta::Uniform(0.5), &x, &mut y);
+                assert!(y.iter().all(|v| v.is_nan()), "{isa:?}");
+                let mut z = x;
+                shrink_in_place_at(isa, kind, Theta::Uniform(0.5), &mut z);
+                assert!(z.iter().all(|v| v.is_nan()), "{isa:?}");
+                shrink_mask_at(isa, kind, Theta::Uniform(0.5), &x, &mut y);
+                assert!(y.iter().all(|v| *v == 0.0), "{isa:?}");
+                shrink_backward_at(isa, &x, &[2.0; 37], &mut y);
+                assert!(y.iter().all(|v| *v == 2.0), "{isa:?}");
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! Vector helpers the models share: dot, axpy, norms, scaling (SIMD through `wide`).
 
+use crate::simd::{dispatch, Isa, Kernel, Simd};
 use wide::f32x8;
 
 /// Loads `s[..8]` (unaligned).
@@ -37,9 +38,41 @@ pub(crate) fn store8(d: &mut [f32], v: f32x8) {
     unsafe { (d.as_mut_ptr() as *mut f32x8).write_unaligned(v) }
 }
 
-/// `Σ a_i b_i`.
+/// `Σ a_i b_i` with the vectors of `s`: two accumulators over whole vectors, reduced,
+/// then the scalar tail (fused multiply-adds where the level fuses).
+#[inline(always)]
+pub(crate) fn dot_with<S: Simd>(s: S, a: &[f32], b: &[f32]) -> f32 {
+    let l = S::LANES;
+    let nv = a.len().min(b.len()) / l * l;
+    let (mut acc0, mut acc1) = (s.zero(), s.zero());
+    let mut i = 0;
+    while i + 2 * l <= nv {
+        acc0 = s.mul_add(s.load_s(&a[i..]), s.load_s(&b[i..]), acc0);
+        acc1 = s.mul_add(s.load_s(&a[i + l..]), s.load_s(&b[i + l..]), acc1);
+        i += 2 * l;
+    }
+    if i < nv {
+        acc0 = s.mul_add(s.load_s(&a[i..]), s.load_s(&b[i..]), acc0);
+    }
+    let mut sum = s.reduce_add(s.add(acc0, acc1));
+    for j in nv..a.len() {
+        sum += a[j] * b[j];
+    }
+    sum
+}
+
+struct Dot<'a>(&'a [f32], &'a [f32]);
+impl Kernel for Dot<'_> {
+    type Output = f32;
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) -> f32 {
+        dot_with(s, self.0, self.1)
+    }
+}
+
+/// [`dot`] at the level `isa`.
 #[track_caller]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot_at(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(
         a.len(),
         b.len(),
@@ -47,22 +80,14 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         a.len(),
         b.len()
     );
-    let n8 = a.len() / 8 * 8;
-    let (mut acc0, mut acc1) = (f32x8::ZERO, f32x8::ZERO);
-    let mut i = 0;
-    while i + 16 <= n8 {
-        acc0 = load8(&a[i..]).mul_add(load8(&b[i..]), acc0);
-        acc1 = load8(&a[i + 8..]).mul_add(load8(&b[i + 8..]), acc1);
-        i += 16;
-    }
-    if i < n8 {
-        acc0 = load8(&a[i..]).mul_add(load8(&b[i..]), acc0);
-    }
-    let mut s = (acc0 + acc1).reduce_add();
-    for j in n8..a.len() {
-        s += a[j] * b[j];
-    }
-    s
+    dispatch(isa, Dot(a, b))
+}
+
+/// `Σ a_i b_i` (SIMD at the level [`simd::level`](crate::simd::level); the rounding of the
+/// sum depends on the level, see [`crate::simd`]).
+#[track_caller]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    dot_at(Isa::current(), a, b)
 }
 
 /// `‖a‖₂²`.
@@ -75,9 +100,29 @@ pub fn norm(a: &[f32]) -> f32 {
     dot(a, a).sqrt()
 }
 
-/// `y ← α x + y`.
+struct Axpy<'a>(f32, &'a [f32], &'a mut [f32]);
+impl Kernel for Axpy<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        let Axpy(alpha, x, y) = self;
+        let l = S::LANES;
+        let av = s.splat(alpha);
+        let mut xc = x.chunks_exact(l);
+        let mut yc = y.chunks_exact_mut(l);
+        for (a, b) in (&mut xc).zip(&mut yc) {
+            let r = s.mul_add(s.load_s(a), av, s.load_s(b));
+            s.store_s(b, r);
+        }
+        for (a, b) in xc.remainder().iter().zip(yc.into_remainder()) {
+            *b += alpha * *a;
+        }
+    }
+}
+
+/// [`axpy`] at the level `isa`.
 #[track_caller]
-pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+pub(crate) fn axpy_at(isa: Isa, alpha: f32, x: &[f32], y: &mut [f32]) {
     assert_eq!(
         x.len(),
         y.len(),
@@ -85,17 +130,13 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
         x.len(),
         y.len()
     );
-    let n8 = x.len() / 8 * 8;
-    let av = f32x8::splat(alpha);
-    let mut i = 0;
-    while i < n8 {
-        let r = load8(&x[i..]).mul_add(av, load8(&y[i..]));
-        store8(&mut y[i..], r);
-        i += 8;
-    }
-    for j in n8..x.len() {
-        y[j] += alpha * x[j];
-    }
+    dispatch(isa, Axpy(alpha, x, y))
+}
+
+/// `y ← α x + y` (SIMD; fused on the x86 levels).
+#[track_caller]
+pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    axpy_at(Isa::current(), alpha, x, y)
 }
 
 /// `x ← α x`.
@@ -126,16 +167,30 @@ pub fn set_norm(x: &mut [f32], target: f32) {
     }
 }
 
-/// `Σ x_i`.
-pub fn sum(x: &[f32]) -> f32 {
-    let n8 = x.len() / 8 * 8;
-    let mut acc = f32x8::ZERO;
-    let mut i = 0;
-    while i < n8 {
-        acc += load8(&x[i..]);
-        i += 8;
+struct Sum<'a>(&'a [f32]);
+impl Kernel for Sum<'_> {
+    type Output = f32;
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) -> f32 {
+        let x = self.0;
+        let l = S::LANES;
+        let mut c = x.chunks_exact(l);
+        let mut acc = s.zero();
+        for a in &mut c {
+            acc = s.add(acc, s.load_s(a));
+        }
+        s.reduce_add(acc) + c.remainder().iter().sum::<f32>()
     }
-    acc.reduce_add() + x[n8..].iter().sum::<f32>()
+}
+
+/// [`sum`] at the level `isa`.
+pub(crate) fn sum_at(isa: Isa, x: &[f32]) -> f32 {
+    dispatch(isa, Sum(x))
+}
+
+/// `Σ x_i` (SIMD; the order of the sum depends on the level).
+pub fn sum(x: &[f32]) -> f32 {
+    sum_at(Isa::current(), x)
 }
 
 /// `dst ← srcᵀ`: `src` row-major `rows × cols`, `dst` row-major `cols × rows` with row
@@ -212,22 +267,29 @@ mod tests {
     }
 
     #[test]
-    fn dot_axpy_against_scalar() {
+    fn dot_axpy_sum_against_scalar_on_every_level() {
+        for isa in Isa::all() {
+            dot_axpy_sum_against_scalar(isa);
+        }
+    }
+
+    fn dot_axpy_sum_against_scalar(isa: Isa) {
         for n in (0..=40).chain([257, 1031]) {
             let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.1).collect();
             let b: Vec<f32> = (0..n).map(|i| ((i * 5 % 11) as f32 - 5.0) * 0.2).collect();
             let d: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
             assert!(
-                (dot(&a, &b) as f64 - d).abs() <= 1e-4 * (1.0 + d.abs()),
-                "n={n}"
+                (dot_at(isa, &a, &b) as f64 - d).abs() <= 1e-4 * (1.0 + d.abs()),
+                "{isa:?} n={n}"
             );
             let mut y = b.clone();
-            axpy(0.5, &a, &mut y);
+            axpy_at(isa, 0.5, &a, &mut y);
             for i in 0..n {
-                assert!((y[i] - (b[i] + 0.5 * a[i])).abs() <= 1e-6);
+                // One rounding (fused) or two: within one unit in the last place of the sum.
+                assert!((y[i] - (b[i] + 0.5 * a[i])).abs() <= 1e-6, "{isa:?}");
             }
             let s: f32 = a.iter().sum();
-            assert!((sum(&a) - s).abs() < 1e-4);
+            assert!((sum_at(isa, &a) - s).abs() < 1e-4, "{isa:?}");
         }
     }
 

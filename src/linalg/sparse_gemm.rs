@@ -17,12 +17,11 @@
 //! sequence of operations whatever the split over threads, so the result does not depend on
 //! the thread count.
 
-use super::ops::{load8_ptr, store8_ptr};
 use super::pool::{run_split, SendPtr};
 use super::{gemm, gemm_threads, MatMut, MatRef};
+use crate::simd::{dispatch, Isa, Kernel, Simd};
 use std::cell::RefCell;
 use std::ops::Range;
-use wide::f32x8;
 
 /// Above this percentage of non-zeros in A the product goes to the dense [`gemm`], which
 /// reuses every element of B it loads across several rows and is faster there (measured
@@ -195,7 +194,8 @@ fn product(
     if nnz > DENSE_ABOVE * rows * inner / 100 {
         gemm(alpha, op, b, beta, c);
     } else {
-        sparse_product(gemm_threads(), transposed, nnz, alpha, a, b, beta, c);
+        let isa = Isa::current();
+        sparse_product(isa, gemm_threads(), transposed, nnz, alpha, a, b, beta, c);
     }
 }
 
@@ -217,9 +217,11 @@ fn count_nonzeros(a: MatRef<'_>) -> usize {
 
 /// Row i of C ← `α·Σ_j a_ij·B[j, :] + β·C[i, :]` over the non-zeros of row i of A
 /// (`transposed`: of column i), on up to `threads` threads, each listing the non-zeros of
-/// its own block of C's rows.
+/// its own block of C's rows. One level `isa` for the whole product (whatever
+/// `simd::force` does meanwhile), so the result does not depend on the split.
 #[allow(clippy::too_many_arguments)]
 fn sparse_product(
+    isa: Isa,
     threads: usize,
     transposed: bool,
     nnz: usize,
@@ -243,48 +245,91 @@ fn sparse_product(
             } else {
                 lists.rows_of(a, r0..r1, 0..a.ncols());
             }
-            // Column panels outermost: B's panel (all its rows, ≤ 64 columns) stays in
-            // cache while every row of the block is combined from it.
-            let mut j = 0;
-            while j < n {
-                let width = if j + 64 <= n {
-                    64
-                } else if j + 8 <= n {
-                    8
-                } else {
-                    n - j
-                };
-                for i in 0..r1 - r0 {
-                    let (s, e) = (lists.start[i], lists.start[i + 1]);
-                    // SAFETY: the lists index rows of B (< B's rows, checked shapes); row
-                    // r0 + i of C is written by this block only.
-                    unsafe {
-                        combine_panel(
-                            &lists.idx[s..e],
-                            &lists.val[s..e],
-                            (bp as *const f32, brs),
-                            cp.0.offset((r0 + i) as isize * crs),
-                            (j, width),
-                            alpha,
-                            beta,
-                        );
-                    }
-                }
-                j += width;
-            }
+            let panels = Panels {
+                lists: &lists,
+                rows: r1 - r0,
+                n,
+                b: (bp as *const f32, brs),
+                // Rows r0..r1 of C: inside the view, written by this block only.
+                c: (cp.0.wrapping_offset(r0 as isize * crs), crs),
+                alpha,
+                beta,
+            };
+            dispatch(isa, panels);
         });
     };
     run_split(threads, rows, nnz * n, PARALLEL_MIN_MACS, &block);
 }
 
+/// Rows `0..rows` of a block of C (at `c`) from its lists, all columns: the panels of
+/// [`sparse_product`] at one SIMD level.
+struct Panels<'a> {
+    lists: &'a Lists,
+    rows: usize,
+    n: usize,
+    b: (*const f32, isize),
+    c: (*mut f32, isize),
+    alpha: f32,
+    beta: f32,
+}
+
+impl Kernel for Panels<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        let Panels {
+            lists,
+            rows,
+            n,
+            b,
+            c: (cp, crs),
+            alpha,
+            beta,
+        } = self;
+        // Column panels outermost: B's panel (all its rows, ≤ 64 columns) stays in cache
+        // while every row of the block is combined from it.
+        let mut j = 0;
+        while j < n {
+            let width = if j + 64 <= n {
+                64
+            } else if j + 8 <= n {
+                8
+            } else {
+                n - j
+            };
+            for i in 0..rows {
+                let (st, e) = (lists.start[i], lists.start[i + 1]);
+                // SAFETY: the lists index rows of B (< B's rows, checked shapes); row i of
+                // the block of C (n columns) is inside the view and written by this block
+                // only (`sparse_product`).
+                unsafe {
+                    combine_panel(
+                        s,
+                        &lists.idx[st..e],
+                        &lists.val[st..e],
+                        b,
+                        cp.offset(i as isize * crs),
+                        (j, width),
+                        alpha,
+                        beta,
+                    );
+                }
+            }
+            j += width;
+        }
+    }
+}
+
 /// `c[j] ← α·Σ_e val[e]·B[idx[e], j] + β·c[j]` for j in `j0..j0 + width`, width 64, 8 or
-/// less than 8.
+/// less than 8 (the widths depend on the column only, never on the split over threads).
 ///
 /// # Safety
 /// Every `idx[e]` is a row of B (rows `brs` apart, at least `j0 + width` columns);
 /// `c[j0..j0 + width]` is writable.
-#[inline]
-unsafe fn combine_panel(
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn combine_panel<S: Simd>(
+    s: S,
     idx: &[u32],
     val: &[f32],
     (b, brs): (*const f32, isize),
@@ -294,8 +339,9 @@ unsafe fn combine_panel(
     beta: f32,
 ) {
     match width {
-        64 => vectors::<8>(idx, val, b, brs, c, j0, alpha, beta),
-        8 => vectors::<1>(idx, val, b, brs, c, j0, alpha, beta),
+        64 if S::LANES == 16 => vectors::<S, 4>(s, idx, val, b, brs, c, j0, alpha, beta),
+        64 => vectors::<S, 8>(s, idx, val, b, brs, c, j0, alpha, beta),
+        8 => vectors::<S::Narrow, 1>(s.narrow(), idx, val, b, brs, c, j0, alpha, beta),
         _ => {
             for j in j0..j0 + width {
                 let mut acc = 0.0f32;
@@ -328,10 +374,11 @@ fn prefetch_panel(p: *const f32) {
     let _ = p;
 }
 
-/// [`combine_panel`] for columns `j..j + 8·V`, the V accumulators in registers.
+/// [`combine_panel`] for columns `j..j + V·LANES`, the V accumulators in registers.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn vectors<const V: usize>(
+unsafe fn vectors<S: Simd, const V: usize>(
+    s: S,
     idx: &[u32],
     val: &[f32],
     b: *const f32,
@@ -341,28 +388,29 @@ unsafe fn vectors<const V: usize>(
     alpha: f32,
     beta: f32,
 ) {
-    let mut acc = [f32x8::ZERO; V];
+    let l = S::LANES;
+    let mut acc = [s.zero(); V];
     for (e, (&r, &v)) in idx.iter().zip(val).enumerate() {
         let row = b.offset(r as isize * brs).add(j);
-        if V == 8 {
+        if V * l == 64 {
             if let Some(&ahead) = idx.get(e + PREFETCH_AHEAD) {
                 prefetch_panel(b.offset(ahead as isize * brs).add(j));
             }
         }
-        let v = f32x8::splat(v);
+        let v = s.splat(v);
         for (q, a) in acc.iter_mut().enumerate() {
-            *a = v.mul_add(load8_ptr(row.add(8 * q)), *a);
+            *a = s.mul_add(v, s.load(row.add(l * q)), *a);
         }
     }
-    let (al, be) = (f32x8::splat(alpha), f32x8::splat(beta));
+    let (al, be) = (s.splat(alpha), s.splat(beta));
     for (q, a) in acc.iter().enumerate() {
-        let at = c.add(j + 8 * q);
+        let at = c.add(j + l * q);
         let old = if beta == 0.0 {
-            f32x8::ZERO
+            s.zero()
         } else {
-            be * load8_ptr(at)
+            s.mul(be, s.load(at))
         };
-        store8_ptr(at, al.mul_add(*a, old));
+        s.store(at, s.mul_add(al, *a, old));
     }
 }
 
@@ -430,6 +478,83 @@ mod tests {
         }
     }
 
+    /// Every level against the f64 product: each element within `2·k·ε·Σ|a·b|` (the
+    /// levels differ in fused versus separate multiply-adds, each step within about one
+    /// rounding), over widths that take the 64-column panels, the 8-column ones and the
+    /// scalar tail, and inner lengths 0..=40, 257, 1031.
+    #[test]
+    fn every_level_matches_the_f64_product() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for isa in Isa::all() {
+            for k in (0..=40).chain([257, 1031]) {
+                for n in [1, 7, 8, 13, 64, 77, 200] {
+                    if k > 40 && n != 77 {
+                        continue;
+                    }
+                    let (r, beta) = (3, 0.5f32);
+                    let a = sparse(r, k, 0.3, &mut rng);
+                    let b = dense(k, n, &mut rng);
+                    let c0 = dense(r, n, &mut rng);
+                    let nnz = count_nonzeros(a.view());
+                    let mut c = c0.clone();
+                    sparse_product(
+                        isa,
+                        1,
+                        false,
+                        nnz,
+                        0.7,
+                        a.view(),
+                        b.view(),
+                        beta,
+                        c.view_mut(),
+                    );
+                    for i in 0..r {
+                        for j in 0..n {
+                            let (mut d, mut abs) = (0.0f64, 0.0f64);
+                            for u in 0..k {
+                                let p = a[(i, u)] as f64 * b[(u, j)] as f64;
+                                d += p;
+                                abs += p.abs();
+                            }
+                            let want = 0.7 * d + beta as f64 * c0[(i, j)] as f64;
+                            let tol = (2.0 * k as f64 * abs + 4.0 * want.abs() + 2.0)
+                                * f32::EPSILON as f64;
+                            let got = c[(i, j)] as f64;
+                            assert!(
+                                (got - want).abs() <= tol,
+                                "{isa:?} k={k} n={n} ({i}, {j}): {got} {want}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn special_values_on_every_level() {
+        // A NaN or an infinity in B reaches exactly the rows of C whose A row uses it; the
+        // zeros of A skip them (skipping is the point: 0·inf is never formed).
+        for isa in Isa::all() {
+            let a = Mat::from_vec(
+                3,
+                2,
+                vec![1.0, 0.0, 0.0, 1.0, -0.0, f32::MIN_POSITIVE / 4.0],
+            );
+            let mut b = Mat::filled(2, 77, 1.0);
+            b[(0, 70)] = f32::NAN;
+            b[(0, 3)] = f32::INFINITY;
+            b[(1, 5)] = f32::NEG_INFINITY;
+            let mut c = Mat::filled(3, 77, f32::NAN);
+            sparse_product(isa, 1, false, 3, 1.0, a.view(), b.view(), 0.0, c.view_mut());
+            assert!(c[(0, 70)].is_nan() && c[(0, 3)] == f32::INFINITY && c[(0, 5)] == 1.0);
+            assert!(c[(1, 70)] == 1.0 && c[(1, 3)] == 1.0 && c[(1, 5)] == f32::NEG_INFINITY);
+            // Row 2: −0 is skipped, the denormal scales B: -inf at column 5, tiny elsewhere.
+            assert!(c[(2, 5)] == f32::NEG_INFINITY && c[(2, 70)] == f32::MIN_POSITIVE / 4.0);
+            assert!(c[(2, 3)] == f32::MIN_POSITIVE / 4.0, "{isa:?}");
+        }
+    }
+
     #[test]
     fn beta_zero_ignores_nan_in_c() {
         let a = Mat::from_vec(1, 2, vec![1.0, 0.0]);
@@ -449,6 +574,7 @@ mod tests {
         let run = |threads: usize| {
             let mut c = Mat::filled(60, 403, 0.5);
             sparse_product(
+                Isa::current(),
                 threads,
                 false,
                 nnz,
@@ -460,6 +586,7 @@ mod tests {
             );
             let mut d = Mat::filled(400, 403, 0.5);
             sparse_product(
+                Isa::current(),
                 threads,
                 true,
                 nnz,

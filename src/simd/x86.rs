@@ -1,0 +1,260 @@
+//! The x86-64 levels: AVX2 + FMA (`__m256`) and AVX-512F (`__m512`) through `core::arch`.
+//!
+//! The tokens [`Avx2`] and [`Avx512`] are built only inside [`run_avx2`] and
+//! [`run_avx512`], whose callers guarantee the CPU has the features; every method is
+//! `#[inline(always)]`, so it is compiled into the caller's target-feature context.
+
+use super::{Kernel, Simd};
+use std::arch::x86_64::*;
+
+/// Token of the AVX2 + FMA level: exists only when the CPU has AVX2 and FMA.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Avx2(());
+
+/// Runs `k` with AVX2 and FMA enabled.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn run_avx2<K: Kernel>(k: K) -> K::Output {
+    k.run(Avx2(()))
+}
+
+impl Simd for Avx2 {
+    const LANES: usize = 8;
+    type V = __m256;
+    type Narrow = Avx2;
+
+    #[inline(always)]
+    fn narrow(self) -> Avx2 {
+        self
+    }
+    #[inline(always)]
+    fn splat(self, x: f32) -> __m256 {
+        // SAFETY (this and every method below): an `Avx2` token exists only when the CPU
+        // has AVX2 and FMA (see `run_avx2`).
+        unsafe { _mm256_set1_ps(x) }
+    }
+    #[inline(always)]
+    unsafe fn load(self, p: *const f32) -> __m256 {
+        _mm256_loadu_ps(p)
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32, v: __m256) {
+        _mm256_storeu_ps(p, v)
+    }
+    #[inline(always)]
+    unsafe fn store_stream(self, p: *mut f32, v: __m256) {
+        _mm256_stream_ps(p, v)
+    }
+    #[inline(always)]
+    fn fence_streams(self) {
+        // SAFETY: sfence only orders the preceding streaming stores before later stores.
+        unsafe { _mm_sfence() }
+    }
+    #[inline(always)]
+    fn add(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: see `splat`.
+        unsafe { _mm256_add_ps(a, b) }
+    }
+    #[inline(always)]
+    fn sub(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: see `splat`.
+        unsafe { _mm256_sub_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: see `splat`.
+        unsafe { _mm256_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    fn div(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: see `splat`.
+        unsafe { _mm256_div_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+        // SAFETY: see `splat`.
+        unsafe { _mm256_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    fn max(self, a: __m256, b: __m256) -> __m256 {
+        // vmaxps returns its second operand when either is NaN or both are zeros.
+        // SAFETY: see `splat`.
+        unsafe { _mm256_max_ps(a, b) }
+    }
+    #[inline(always)]
+    fn min(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: see `splat`.
+        unsafe { _mm256_min_ps(a, b) }
+    }
+    #[inline(always)]
+    fn abs(self, a: __m256) -> __m256 {
+        // SAFETY: see `splat`.
+        unsafe { _mm256_andnot_ps(_mm256_set1_ps(-0.0), a) }
+    }
+    #[inline(always)]
+    fn sqrt(self, a: __m256) -> __m256 {
+        // SAFETY: see `splat`.
+        unsafe { _mm256_sqrt_ps(a) }
+    }
+    #[inline(always)]
+    fn select_gt(self, a: __m256, b: __m256, x: __m256, y: __m256) -> __m256 {
+        // SAFETY: see `splat`.
+        unsafe { _mm256_blendv_ps(y, x, _mm256_cmp_ps::<_CMP_GT_OQ>(a, b)) }
+    }
+    #[inline(always)]
+    fn select_eq(self, a: __m256, b: __m256, x: __m256, y: __m256) -> __m256 {
+        // SAFETY: see `splat`.
+        unsafe { _mm256_blendv_ps(y, x, _mm256_cmp_ps::<_CMP_EQ_OQ>(a, b)) }
+    }
+    #[inline(always)]
+    fn reduce_add(self, a: __m256) -> f32 {
+        // SAFETY: see `splat`.
+        unsafe {
+            let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s)))
+        }
+    }
+    #[inline(always)]
+    fn to_array(self, a: __m256) -> [f32; 16] {
+        let mut out = [0.0; 16];
+        // SAFETY: see `splat`; out has room for 8 values.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), a) };
+        out
+    }
+}
+
+#[cfg(drsae_avx512)]
+pub(crate) use avx512::run_avx512;
+
+// Built only with Rust >= 1.89 (`drsae_avx512`, set by build.rs), where these intrinsics are
+// stable; clippy checks them against the MSRV without knowing that.
+#[cfg(drsae_avx512)]
+#[allow(clippy::incompatible_msrv)]
+mod avx512 {
+    use super::{Avx2, Kernel, Simd};
+    use std::arch::x86_64::*;
+
+    /// Token of the AVX-512 level: exists only when the CPU has AVX-512F, AVX2 and FMA.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Avx512(());
+
+    /// Runs `k` with AVX-512F (and AVX2, FMA) enabled.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, AVX2 and FMA.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(crate) unsafe fn run_avx512<K: Kernel>(k: K) -> K::Output {
+        k.run(Avx512(()))
+    }
+
+    impl Simd for Avx512 {
+        const LANES: usize = 16;
+        type V = __m512;
+        type Narrow = Avx2;
+
+        #[inline(always)]
+        fn narrow(self) -> Avx2 {
+            // An Avx512 token implies AVX2 and FMA (checked together at detection).
+            Avx2(())
+        }
+        #[inline(always)]
+        fn splat(self, x: f32) -> __m512 {
+            // SAFETY (this and every method below): an `Avx512` token exists only when the
+            // CPU has AVX-512F (see `run_avx512`).
+            unsafe { _mm512_set1_ps(x) }
+        }
+        #[inline(always)]
+        unsafe fn load(self, p: *const f32) -> __m512 {
+            _mm512_loadu_ps(p)
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32, v: __m512) {
+            _mm512_storeu_ps(p, v)
+        }
+        #[inline(always)]
+        unsafe fn store_stream(self, p: *mut f32, v: __m512) {
+            _mm512_stream_ps(p, v)
+        }
+        #[inline(always)]
+        fn fence_streams(self) {
+            // SAFETY: sfence only orders the preceding streaming stores before later stores.
+            unsafe { _mm_sfence() }
+        }
+        #[inline(always)]
+        fn add(self, a: __m512, b: __m512) -> __m512 {
+            // SAFETY: see `splat`.
+            unsafe { _mm512_add_ps(a, b) }
+        }
+        #[inline(always)]
+        fn sub(self, a: __m512, b: __m512) -> __m512 {
+            // SAFETY: see `splat`.
+            unsafe { _mm512_sub_ps(a, b) }
+        }
+        #[inline(always)]
+        fn mul(self, a: __m512, b: __m512) -> __m512 {
+            // SAFETY: see `splat`.
+            unsafe { _mm512_mul_ps(a, b) }
+        }
+        #[inline(always)]
+        fn div(self, a: __m512, b: __m512) -> __m512 {
+            // SAFETY: see `splat`.
+            unsafe { _mm512_div_ps(a, b) }
+        }
+        #[inline(always)]
+        fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+            // SAFETY: see `splat`.
+            unsafe { _mm512_fmadd_ps(a, b, c) }
+        }
+        #[inline(always)]
+        fn max(self, a: __m512, b: __m512) -> __m512 {
+            // vmaxps returns its second operand when either is NaN or both are zeros.
+            // SAFETY: see `splat`.
+            unsafe { _mm512_max_ps(a, b) }
+        }
+        #[inline(always)]
+        fn min(self, a: __m512, b: __m512) -> __m512 {
+            // SAFETY: see `splat`.
+            unsafe { _mm512_min_ps(a, b) }
+        }
+        #[inline(always)]
+        fn abs(self, a: __m512) -> __m512 {
+            // SAFETY: see `splat`.
+            unsafe { _mm512_abs_ps(a) }
+        }
+        #[inline(always)]
+        fn sqrt(self, a: __m512) -> __m512 {
+            // SAFETY: see `splat`.
+            unsafe { _mm512_sqrt_ps(a) }
+        }
+        #[inline(always)]
+        fn select_gt(self, a: __m512, b: __m512, x: __m512, y: __m512) -> __m512 {
+            // SAFETY: see `splat`.
+            unsafe { _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b), y, x) }
+        }
+        #[inline(always)]
+        fn select_eq(self, a: __m512, b: __m512, x: __m512, y: __m512) -> __m512 {
+            // SAFETY: see `splat`.
+            unsafe { _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a, b), y, x) }
+        }
+        #[inline(always)]
+        fn reduce_add(self, a: __m512) -> f32 {
+            // A fixed tree: halves, then the 8-lane sum of the AVX2 level.
+            // SAFETY: see `splat`; the token implies AVX2 too.
+            unsafe {
+                let lo = _mm512_castps512_ps256(a);
+                let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)));
+                self.narrow().reduce_add(_mm256_add_ps(lo, hi))
+            }
+        }
+        #[inline(always)]
+        fn to_array(self, a: __m512) -> [f32; 16] {
+            let mut out = [0.0; 16];
+            // SAFETY: see `splat`; out has room for 16 values.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), a) };
+            out
+        }
+    }
+}
