@@ -21,15 +21,6 @@ pub(crate) unsafe fn load8_ptr(p: *const f32) -> f32x8 {
     f32x8::from(std::ptr::read_unaligned(p as *const [f32; 8]))
 }
 
-/// Stores `v` at `p..p + 8` (unaligned), for kernels that address memory by pointer.
-///
-/// # Safety
-/// `p..p + 8` must be writable.
-#[inline(always)]
-pub(crate) unsafe fn store8_ptr(p: *mut f32, v: f32x8) {
-    std::ptr::write_unaligned(p as *mut [f32; 8], v.into());
-}
-
 /// Stores `v` into `d[..8]` (unaligned).
 #[inline(always)]
 pub(crate) fn store8(d: &mut [f32], v: f32x8) {

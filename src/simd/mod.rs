@@ -32,9 +32,6 @@
 //! the last place of each partial sum, bounded in the tests by `k·ε·Σ|a_i b_i|`-type bounds.
 //! Within one level, results do not depend on the thread count.
 
-// Some operations serve kernels not dispatched yet (group norms, GEMMs): removed once they are.
-#![allow(dead_code)]
-
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -211,6 +208,7 @@ impl Isa {
     }
 
     /// `level` if the CPU supports it.
+    #[cfg(test)]
     pub(crate) fn new(level: Level) -> Option<Isa> {
         level.is_supported().then_some(Isa(level))
     }
@@ -219,10 +217,6 @@ impl Isa {
     #[cfg(test)]
     pub(crate) fn all() -> Vec<Isa> {
         available().into_iter().map(Isa).collect()
-    }
-
-    pub(crate) fn level(self) -> Level {
-        self.0
     }
 
     /// f32 lanes of the level's vectors ([`Simd::LANES`]).
