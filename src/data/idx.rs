@@ -1,10 +1,21 @@
 //! The IDX format of MNIST: big-endian u32 magic `0x0000_08NN` (type 0x08 = u8, NN = number
 //! of dimensions), NN big-endian u32 dimensions, then the u8 payload. Gzip or raw.
 //!
-//! Every header is validated before anything is allocated from it: the dimension product
-//! must not overflow and must equal the payload length. A gzip stream is decompressed
-//! incrementally and never beyond the declared length plus one byte, so a forged header
-//! cannot cause an allocation larger than the data actually present.
+//! Every header is validated before anything is allocated from it or read after it:
+//!
+//! - the dimension product must not overflow and must not exceed the limit
+//!   ([`MAX_IDX_BYTES`], or the one given to [`read_idx`]);
+//! - a raw file's length must be exactly the header plus that product (checked from the
+//!   file's metadata, before the payload is read);
+//! - a gzip stream cannot inflate to more than [`MAX_GZIP_RATIO`] times its compressed
+//!   size (deflate's limit), so a header claiming more than its file can hold is rejected
+//!   at once.
+//!
+//! Files are read as streams: only the 4-byte magic is read before it is checked, a gzip
+//! stream is inflated in chunks (multi-member gzip is accepted, garbage after the last
+//! member is not), and the payload buffer grows with the data that actually arrives,
+//! never beyond the declared size. Only regular files are read (a FIFO would hang, a
+//! device would read without end).
 
 use crate::{Error, Result};
 use std::io::Read;
@@ -12,6 +23,14 @@ use std::path::Path;
 
 /// Hard limit on any IDX payload (4 GiB): larger claims are rejected outright.
 pub const MAX_IDX_BYTES: u64 = 1 << 32;
+
+/// The most a deflate stream can expand: 258 bytes from two bits (zlib's documented
+/// maximum compression factor, 1032:1). A gzip file of `c` bytes inflates to at most
+/// `1032·c` bytes, which bounds what an IDX header inside it may declare.
+pub const MAX_GZIP_RATIO: u64 = 1032;
+
+/// Bytes read (or inflated) at a time.
+const CHUNK: usize = 1 << 16;
 
 /// A parsed IDX file: its dimensions and u8 payload.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,8 +58,16 @@ fn fmt_err(what: impl Into<String>) -> Error {
     Error::format("IDX", what)
 }
 
-/// Parses the header at the start of `head` (at least 4 bytes): returns dims and header size.
-fn parse_header(first4: &[u8; 4], rest: &mut impl Read) -> Result<(Vec<usize>, u64)> {
+/// Where the bytes come from: a raw IDX of this many bytes, or a gzip stream of this many
+/// compressed bytes.
+#[derive(Clone, Copy)]
+enum Source {
+    Raw(u64),
+    Gzip(u64),
+}
+
+/// Parses the header after its first 4 bytes: returns the dims and the payload size.
+fn parse_header(first4: &[u8; 4], rest: &mut impl Read, max: u64) -> Result<(Vec<usize>, u64)> {
     if first4[0] != 0 || first4[1] != 0 {
         return Err(fmt_err(format!(
             "bad magic {:02x}{:02x}{:02x}{:02x}",
@@ -64,14 +91,11 @@ fn parse_header(first4: &[u8; 4], rest: &mut impl Read) -> Result<(Vec<usize>, u
         rest.read_exact(&mut b)
             .map_err(|_| fmt_err(format!("truncated header (dimension {d})")))?;
         let v = u32::from_be_bytes(b) as u64;
-        total = total
-            .checked_mul(v)
-            .filter(|&t| t <= MAX_IDX_BYTES)
-            .ok_or_else(|| {
-                fmt_err(format!(
-                    "dimensions {dims:?}×{v}… describe more than {MAX_IDX_BYTES} bytes"
-                ))
-            })?;
+        total = total.checked_mul(v).filter(|&t| t <= max).ok_or_else(|| {
+            fmt_err(format!(
+                "dimensions {dims:?}×{v}… describe more than the {max} bytes accepted"
+            ))
+        })?;
         dims.push(v as usize);
     }
     Ok((dims, total))
@@ -79,61 +103,176 @@ fn parse_header(first4: &[u8; 4], rest: &mut impl Read) -> Result<(Vec<usize>, u
 
 /// Parses an IDX file from bytes (gzip-compressed if it starts with the gzip magic).
 pub fn parse_idx(bytes: &[u8]) -> Result<Idx> {
+    parse_idx_limited(bytes, MAX_IDX_BYTES)
+}
+
+/// [`parse_idx`] with a limit on the payload size.
+pub fn parse_idx_limited(bytes: &[u8], max_bytes: u64) -> Result<Idx> {
+    let len = bytes.len() as u64;
     if bytes.starts_with(&[0x1f, 0x8b]) {
-        parse_stream(flate2::read::GzDecoder::new(bytes), None)
+        parse_stream(
+            flate2::read::MultiGzDecoder::new(bytes),
+            Source::Gzip(len),
+            max_bytes,
+            None,
+        )
     } else {
-        parse_stream(bytes, Some(bytes.len() as u64))
+        parse_stream(bytes, Source::Raw(len), max_bytes, None)
     }
 }
 
-fn parse_stream(mut r: impl Read, known_len: Option<u64>) -> Result<Idx> {
+/// A read error: the file's own I/O error when there is a file and the error is not about
+/// the data (corrupt or truncated gzip), else a format error.
+fn read_err(e: std::io::Error, path: Option<&Path>, what: &str) -> Error {
+    use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
+    match (path, e.kind()) {
+        (Some(p), k) if !matches!(k, InvalidData | InvalidInput | UnexpectedEof) => {
+            Error::io(p, e)
+        }
+        _ => fmt_err(format!("{what}: {e}")),
+    }
+}
+
+fn parse_stream(mut r: impl Read, src: Source, max: u64, path: Option<&Path>) -> Result<Idx> {
+    let gz = matches!(src, Source::Gzip(_));
     let mut first4 = [0u8; 4];
-    r.read_exact(&mut first4)
-        .map_err(|e| fmt_err(format!("truncated header or bad gzip stream ({e})")))?;
-    let (dims, total) = parse_header(&first4, &mut r)?;
+    r.read_exact(&mut first4).map_err(|e| {
+        if gz {
+            read_err(e, path, "truncated header or bad gzip stream")
+        } else {
+            read_err(e, path, "truncated header")
+        }
+    })?;
+    let (dims, total) = parse_header(&first4, &mut r, max)?;
     let header = 4 + 4 * dims.len() as u64;
-    if let Some(len) = known_len {
-        if len - header != total {
-            return Err(fmt_err(format!(
-                "dimensions {dims:?} need {total} payload bytes, file has {}",
-                len - header
-            )));
+    match src {
+        Source::Raw(len) => {
+            let payload = len.saturating_sub(header);
+            if payload != total {
+                return Err(fmt_err(format!(
+                    "dimensions {dims:?} need {total} payload bytes, file has {payload}"
+                )));
+            }
+        }
+        Source::Gzip(compressed) => {
+            let most = compressed.saturating_mul(MAX_GZIP_RATIO);
+            if header.saturating_add(total) > most {
+                return Err(fmt_err(format!(
+                    "dimensions {dims:?} need {total} payload bytes, but {compressed} bytes \
+                     of gzip inflate to at most {most}"
+                )));
+            }
         }
     }
-    // Grow the buffer only as data arrives: a forged header cannot force a big allocation.
+    // A raw file's size was checked against the header: the exact buffer is allocated. A
+    // gzip stream's buffer grows with the data that arrives, never past the declared size.
+    let total = usize::try_from(total)
+        .map_err(|_| fmt_err(format!("{total} payload bytes do not fit in memory")))?;
     let mut data = Vec::new();
-    r.take(total + 1)
-        .read_to_end(&mut data)
-        .map_err(|e| fmt_err(format!("corrupt data stream: {e}")))?;
-    if data.len() as u64 != total {
+    if !gz {
+        data.reserve_exact(total);
+    }
+    let mut buf = vec![0u8; CHUNK.min(total.max(1))];
+    while data.len() < total {
+        let want = (total - data.len()).min(buf.len());
+        let n = match r.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e, path, "corrupt data stream")),
+        };
+        if data.capacity() - data.len() < n {
+            // Double, but never past the declared size.
+            data.reserve_exact((total - data.len()).min(data.len().max(CHUNK)));
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+    if data.len() < total {
         return Err(fmt_err(format!(
             "dimensions {dims:?} need {total} payload bytes, {} found",
-            if data.len() as u64 > total {
-                "more than that".to_string()
-            } else {
-                data.len().to_string()
-            }
+            data.len()
         )));
+    }
+    // The stream must end here: reading on checks the gzip trailer (CRC and size) and that
+    // nothing but further complete gzip members follows.
+    loop {
+        match r.read(&mut buf[..1]) {
+            Ok(0) => break,
+            Ok(_) => {
+                return Err(fmt_err(format!(
+                    "dimensions {dims:?} need {total} payload bytes, more than that found"
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(read_err(
+                    e,
+                    path,
+                    if gz {
+                        "corrupt gzip stream or garbage after its last member"
+                    } else {
+                        "read error"
+                    },
+                ))
+            }
+        }
     }
     Ok(Idx { dims, data })
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+/// Reads an IDX file (gzip or raw) whose payload is at most `max_bytes`, as a stream: see
+/// the module documentation for what is checked before what is read.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read or is not a regular file; [`Error::Format`]
+/// (naming the file) for a malformed header, a payload larger than `max_bytes` or than
+/// the file can hold, a truncated or corrupt stream, or trailing bytes.
+pub fn read_idx(path: impl AsRef<Path>, max_bytes: u64) -> Result<Idx> {
+    let path = path.as_ref();
+    let (file, len) = crate::io::open_regular_file(path)?;
+    // `take` bounds the read to the length the checks used, even if the file grows.
+    let mut file = std::io::BufReader::with_capacity(CHUNK, file.take(len));
+    let mut magic = [0u8; 2];
+    let got = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
+    let head = std::io::Cursor::new(magic).take(got as u64);
+    let r = head.chain(file);
+    if got == 2 && magic == [0x1f, 0x8b] {
+        parse_stream(
+            flate2::read::MultiGzDecoder::new(r),
+            Source::Gzip(len),
+            max_bytes,
+            Some(path),
+        )
+    } else {
+        parse_stream(r, Source::Raw(len), max_bytes, Some(path))
+    }
+    .map_err(|e| e.in_file(path))
 }
 
-/// Reads an IDX3 image file (gzip or raw).
+/// Reads into `buf` until it is full or the input ends; returns the bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Reads an IDX3 image file (gzip or raw) of at most [`MAX_IDX_BYTES`] pixels.
 pub fn read_idx_images(path: impl AsRef<Path>) -> Result<IdxImages> {
     let path = path.as_ref();
-    let idx = parse_idx(&read_file(path)?).map_err(|e| e.in_file(path))?;
-    idx_images(idx).map_err(|e| e.in_file(path))
+    idx_images(read_idx(path, MAX_IDX_BYTES)?).map_err(|e| e.in_file(path))
 }
 
-/// Reads an IDX1 label file (gzip or raw).
+/// Reads an IDX1 label file (gzip or raw) of at most [`MAX_IDX_BYTES`] labels.
 pub fn read_idx_labels(path: impl AsRef<Path>) -> Result<Vec<u8>> {
     let path = path.as_ref();
-    let idx = parse_idx(&read_file(path)?).map_err(|e| e.in_file(path))?;
-    idx_labels(idx).map_err(|e| e.in_file(path))
+    idx_labels(read_idx(path, MAX_IDX_BYTES)?).map_err(|e| e.in_file(path))
 }
 
 /// Interprets a parsed IDX as images (exactly 3 dimensions).
@@ -246,5 +385,38 @@ mod tests {
             }
         }
         assert!(idx_images(parse_idx(&encode_idx(&[3], &[0; 3])).unwrap()).is_err());
+    }
+
+    #[test]
+    fn multi_member_gzip_is_read_and_trailing_garbage_is_not() {
+        let raw = encode_idx(&[4, 1, 2], &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let mut multi = gzip(&raw[..9]);
+        multi.extend(gzip(&raw[9..14]));
+        multi.extend(gzip(&raw[14..]));
+        assert_eq!(parse_idx(&multi).unwrap().data, raw[16..]);
+        for tail in [&b"x"[..], &[0u8; 16][..], &[0x1f, 0x8b][..]] {
+            let mut bad = multi.clone();
+            bad.extend_from_slice(tail);
+            match parse_idx(&bad) {
+                Err(Error::Format { what, .. }) => assert!(what.contains("gzip"), "{what}"),
+                other => panic!("trailing {tail:?} accepted: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_gzip_header_claiming_more_than_its_stream_can_inflate_to_is_refused() {
+        // 4 KiB of gzip inflate to at most ~4 MiB: a claim of 64 MiB is refused from the
+        // header alone.
+        let mut b = gzip(&encode_idx(&[1 << 10, 1 << 8, 1 << 8], &[0; 1000]));
+        b.resize(4096.max(b.len()), 0);
+        match parse_idx(&b) {
+            Err(Error::Format { what, .. }) => assert!(what.contains("inflate"), "{what}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_idx_limited(&encode_idx(&[10], &[0; 10]), 9),
+            Err(Error::Format { .. })
+        ));
     }
 }

@@ -68,10 +68,13 @@ pub struct Mnist {
     pub test: LabelledImages,
 }
 
+/// The first of `stem.gz` and `stem` that exists (whatever it is: a directory or a FIFO
+/// under the name is reported by the reader as not a regular file, rather than skipped).
 fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
     for name in [format!("{stem}.gz"), stem.to_string()] {
         let p = dir.join(name);
-        if p.is_file() {
+        // `symlink_metadata`: a dangling symlink exists too (and fails to open, loudly).
+        if std::fs::symlink_metadata(&p).is_ok() {
             return Ok(p);
         }
     }
@@ -82,8 +85,19 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
 }
 
 fn load_set(dir: &Path, images: &str, labels: &str) -> Result<LabelledImages> {
-    let img: IdxImages = read_idx_images(find(dir, images)?)?;
-    let lab = read_idx_labels(find(dir, labels)?)?;
+    let (images_path, labels_path) = (find(dir, images)?, find(dir, labels)?);
+    let (images, labels) = (images_path.display(), labels_path.display());
+    let img: IdxImages = read_idx_images(&images_path)?;
+    if img.count == 0 || img.rows == 0 || img.cols == 0 {
+        return Err(Error::format(
+            "IDX",
+            format!(
+                "{images}: {} images of {}×{} pixels (need at least one image of at least one pixel)",
+                img.count, img.rows, img.cols
+            ),
+        ));
+    }
+    let lab = read_idx_labels(&labels_path)?;
     if lab.len() != img.count {
         return Err(Error::format(
             "IDX",
@@ -113,13 +127,29 @@ impl Mnist {
     /// Loads `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`
     /// and `t10k-labels-idx1-ubyte` (each optionally `.gz`) from `dir`.
     ///
+    /// When both `NAME.gz` and `NAME` exist, `NAME.gz` is read.
+    ///
     /// # Errors
-    /// A missing or malformed file, or image and label counts that disagree.
+    /// A missing file, or one that is not a regular file ([`Error::Io`]); a malformed file,
+    /// image and label counts that disagree, a label above 9, an empty training or test set,
+    /// or training and test images of different sizes ([`Error::Format`]).
     pub fn load(dir: impl AsRef<Path>) -> Result<Mnist> {
         let dir = dir.as_ref();
-        Ok(Mnist {
-            train: load_set(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")?,
-            test: load_set(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?,
-        })
+        let train = load_set(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
+        let test = load_set(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
+        if (train.rows, train.cols) != (test.rows, test.cols) {
+            return Err(Error::format(
+                "IDX",
+                format!(
+                    "{}: training images are {}×{}, test images {}×{}",
+                    dir.display(),
+                    train.rows,
+                    train.cols,
+                    test.rows,
+                    test.cols
+                ),
+            ));
+        }
+        Ok(Mnist { train, test })
     }
 }

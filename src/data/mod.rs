@@ -11,7 +11,7 @@ mod rows;
 mod transform;
 
 pub use batches::{epoch_rng, gather_rows, Minibatches};
-pub use idx::{parse_idx, read_idx_images, read_idx_labels, Idx, IdxImages};
+pub use idx::{parse_idx, read_idx, read_idx_images, read_idx_labels, Idx, IdxImages};
 pub use mnist::{LabelledImages, Mnist};
 pub use patches::sample_patches;
 pub use pgm::{parse_pgm, read_pgm, read_pgm_dir, GrayImage};

@@ -9,13 +9,38 @@ use rand::Rng;
 /// choosing the image uniformly and the position uniformly inside it.
 ///
 /// # Errors
-/// If there are no images or every image is smaller than the patch.
+/// If there are no images or every image is smaller than the patch, an image whose pixel
+/// count is not its width times its height, or a result too large to allocate.
 pub fn sample_patches<R: Rng + ?Sized>(
     images: &[GrayImage],
     size: usize,
     count: usize,
     rng: &mut R,
 ) -> Result<Mat> {
+    if let Some((i, im)) = images
+        .iter()
+        .enumerate()
+        .find(|(_, im)| im.width.checked_mul(im.height) != Some(im.pixels.len()))
+    {
+        return Err(Error::param(
+            "images",
+            format!(
+                "image {i} is {}×{} but holds {} pixels",
+                im.width,
+                im.height,
+                im.pixels.len()
+            ),
+        ));
+    }
+    size.checked_mul(size)
+        .and_then(|p| p.checked_mul(count))
+        .filter(|&v| v <= isize::MAX as usize / 4)
+        .ok_or_else(|| {
+            Error::param(
+                "patch",
+                format!("{count} patches of {size}×{size} do not fit in memory"),
+            )
+        })?;
     let usable: Vec<&GrayImage> = images
         .iter()
         .filter(|im| im.width >= size && im.height >= size)
@@ -60,6 +85,10 @@ mod tests {
             assert_eq!(row[1], row[0] + 1.0);
             assert_eq!(row[2], row[0] + 5.0);
         }
-        assert!(sample_patches(&[im], 6, 1, &mut r1).is_err());
+        assert!(sample_patches(std::slice::from_ref(&im), 6, 1, &mut r1).is_err());
+        assert!(sample_patches(std::slice::from_ref(&im), 1 << 40, 1 << 40, &mut r1).is_err());
+        let mut short = im;
+        short.pixels.pop();
+        assert!(sample_patches(&[short], 2, 1, &mut r1).is_err());
     }
 }

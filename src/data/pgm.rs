@@ -4,12 +4,24 @@
 //! The header is validated before allocating: width and height must be ≥ 1, their product
 //! at most [`MAX_PGM_PIXELS`], maxval in 1..=65535, and the payload must hold that many
 //! pixels.
+//!
+//! Files are read with the same care: only regular files (a FIFO would hang, a device
+//! would read without end), at most [`MAX_PGM_FILE_BYTES`]; the header is parsed from the
+//! first [`MAX_PGM_HEADER_BYTES`] before the rest is read, and of a binary file only the
+//! bytes its header describes are read.
 
 use crate::{Error, Result};
 use std::path::Path;
 
 /// Largest image accepted (2^28 pixels, 1 GiB as f32).
 pub const MAX_PGM_PIXELS: usize = 1 << 28;
+
+/// Largest PGM file read (2 GiB: an ASCII image of [`MAX_PGM_PIXELS`] values of up to five
+/// digits and a separator, with room to spare).
+pub const MAX_PGM_FILE_BYTES: u64 = 2 << 30;
+
+/// The header (magic, size, maxval and any comments) must end within this many bytes.
+pub const MAX_PGM_HEADER_BYTES: usize = 1 << 16;
 
 /// A grayscale image, row-major, values in [0, 1].
 #[derive(Clone, Debug, PartialEq)]
@@ -77,8 +89,28 @@ impl Cursor<'_> {
     }
 }
 
-/// Parses a PGM file from bytes.
-pub fn parse_pgm(bytes: &[u8]) -> Result<GrayImage> {
+/// A parsed PGM header.
+struct Header {
+    binary: bool,
+    width: usize,
+    height: usize,
+    maxval: u64,
+    /// Offset of the raster (binary: after the single whitespace byte; ASCII: after maxval).
+    raster: usize,
+}
+
+impl Header {
+    /// Bytes per binary pixel.
+    fn bytes_per_pixel(&self) -> usize {
+        if self.maxval < 256 {
+            1
+        } else {
+            2
+        }
+    }
+}
+
+fn parse_header(bytes: &[u8]) -> Result<Header> {
     let binary = match bytes.get(..2) {
         Some(b"P5") => true,
         Some(b"P2") => false,
@@ -94,20 +126,47 @@ pub fn parse_pgm(bytes: &[u8]) -> Result<GrayImage> {
     if maxval == 0 || maxval > 65535 {
         return Err(err(format!("maxval {maxval} outside 1..=65535")));
     }
-    let n = (width * height) as usize; // both ≤ u32::MAX: no u64 overflow
-    if n > MAX_PGM_PIXELS {
+    let n = width * height; // both ≤ u32::MAX: no u64 overflow
+    if n > MAX_PGM_PIXELS as u64 {
         return Err(err(format!(
             "size {width}×{height} exceeds the limit of {MAX_PGM_PIXELS} pixels"
         )));
     }
-    let (width, height) = (width as usize, height as usize);
-    let scale = 1.0 / maxval as f32;
-    let pixels = if binary {
+    let raster = if binary {
         // Exactly one whitespace byte separates maxval from the raster.
         if !c.b.get(c.pos).is_some_and(|b| b.is_ascii_whitespace()) {
             return Err(err("no whitespace after maxval"));
         }
-        let raster = &bytes[c.pos + 1..];
+        c.pos + 1
+    } else {
+        c.pos
+    };
+    Ok(Header {
+        binary,
+        width: width as usize,
+        height: height as usize,
+        maxval,
+        raster,
+    })
+}
+
+/// Parses a PGM file from bytes.
+pub fn parse_pgm(bytes: &[u8]) -> Result<GrayImage> {
+    let Header {
+        binary,
+        width,
+        height,
+        maxval,
+        raster,
+    } = parse_header(bytes)?;
+    let n = width * height;
+    let mut c = Cursor {
+        b: bytes,
+        pos: raster,
+    };
+    let scale = 1.0 / maxval as f32;
+    let pixels = if binary {
+        let raster = &bytes[raster..];
         let bpp = if maxval < 256 { 1 } else { 2 };
         if raster.len() < n * bpp {
             return Err(err(format!(
@@ -154,27 +213,100 @@ pub fn parse_pgm(bytes: &[u8]) -> Result<GrayImage> {
     })
 }
 
-/// Reads a PGM file.
+/// Reads a PGM file: a regular file of at most [`MAX_PGM_FILE_BYTES`], its header
+/// within the first [`MAX_PGM_HEADER_BYTES`]; of a binary (`P5`) file only the bytes the
+/// header describes are read (anything after them is ignored, as by [`parse_pgm`]).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read or is not a regular file (a directory, FIFO,
+/// device, or a symlink to one); [`Error::Format`] naming the file for a malformed or
+/// oversized file.
 pub fn read_pgm(path: impl AsRef<Path>) -> Result<GrayImage> {
+    use std::io::Read;
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse_pgm(&bytes).map_err(|e| e.in_file(path))
+    let (file, len) = crate::io::open_regular_file(path)?;
+    let in_file = |e: Error| e.in_file(path);
+    if len > MAX_PGM_FILE_BYTES {
+        return Err(in_file(err(format!(
+            "{len} bytes, more than the {MAX_PGM_FILE_BYTES} accepted"
+        ))));
+    }
+    // `take`: never more than the length checked, even if the file grows.
+    let mut file = file.take(len);
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(MAX_PGM_HEADER_BYTES as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    let header = match parse_header(&bytes) {
+        Ok(h) => h,
+        // Perhaps cut off by the prefix rather than by the end of the file.
+        Err(Error::Format { what, .. }) if len > bytes.len() as u64 => {
+            return Err(in_file(err(format!(
+                "{what} (the header must end within the first {MAX_PGM_HEADER_BYTES} bytes)"
+            ))))
+        }
+        Err(e) => return Err(in_file(e)),
+    };
+    let wanted = if header.binary {
+        let need = header.raster as u64
+            + (header.width * header.height * header.bytes_per_pixel()) as u64;
+        if len < need {
+            return Err(in_file(err(format!(
+                "{}×{} image needs {need} bytes, file has {len}",
+                header.width, header.height
+            ))));
+        }
+        need
+    } else {
+        len
+    };
+    let rest = wanted.saturating_sub(bytes.len() as u64);
+    bytes.reserve_exact(rest as usize);
+    file.take(rest)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    bytes.truncate(wanted as usize);
+    parse_pgm(&bytes).map_err(in_file)
 }
 
 /// Reads every `*.pgm` file of a directory, sorted by name.
+///
+/// Every entry named `*.pgm` must be a regular file (or a symlink to one): a directory,
+/// FIFO, device or socket under such a name is an error naming it, not skipped.
+///
+/// # Errors
+/// [`Error::Io`] when the directory cannot be listed or an entry is not a regular file;
+/// [`Error::InvalidParameter`] when it holds no `.pgm` file; [`read_pgm`]'s errors.
 pub fn read_pgm_dir(dir: impl AsRef<Path>) -> Result<Vec<GrayImage>> {
     let dir = dir.as_ref();
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "pgm"))
-        .collect();
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.extension().is_some_and(|e| e == "pgm") {
+            paths.push(path);
+        }
+    }
     paths.sort();
     if paths.is_empty() {
         return Err(Error::param(
             "data",
             format!("no .pgm files in {}", dir.display()),
         ));
+    }
+    // Check every entry's type before reading any: a FIFO among them is reported at once,
+    // not after the images before it have been decoded.
+    for p in &paths {
+        let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+        if !meta.is_file() {
+            return Err(Error::io(
+                p,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file (in a directory of PGM images)",
+                ),
+            ));
+        }
     }
     paths.iter().map(read_pgm).collect()
 }

@@ -14,4 +14,4 @@ pub use model_file::{
 };
 pub use named::NamedTensor;
 pub(crate) use named::{model_from_tensors, model_tensors, parse_steps};
-pub use read::{read_regular_file, MAX_MODEL_FILE_BYTES};
+pub use read::{open_regular_file, read_regular_file, MAX_MODEL_FILE_BYTES};
