@@ -89,11 +89,7 @@ fn main() {
     }
 }
 
-fn encode(
-    model: &Path,
-    inputs: &[PathBuf],
-    output: &Path,
-) -> Result<serde_json::Value, String> {
+fn encode(model: &Path, inputs: &[PathBuf], output: &Path) -> Result<serde_json::Value, String> {
     let model = Drsae::load(model).map_err(|e| e.to_string())?;
     let x = inputs::read_rows(inputs, model.input_dim())?;
     let codes = model.encode(&x).map_err(|e| e.to_string())?;
