@@ -1,7 +1,7 @@
 //! Training a DrSAE: phase 1 on the unsupervised loss, phase 2 on the full loss with early
 //! stopping on a validation set (the best-validation model is returned).
 
-use super::checkpoint::TrainState;
+use super::checkpoint::{Checkpointing, EpochReport, TrainState};
 use super::optimizer::{Optimizer, OptimizerState, Schedule};
 use crate::data::{gather_rows, Minibatches};
 use crate::linalg::Mat;
@@ -285,29 +285,6 @@ pub struct Split<'a> {
     pub val_y: &'a [u8],
 }
 
-/// One epoch's figures.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EpochReport {
-    /// 1 (unsupervised) or 2 (supervised).
-    pub phase: u8,
-    /// Epoch number within the phase, from 1.
-    pub epoch: usize,
-    /// Mean weighted training loss over the epoch.
-    pub loss: f64,
-    /// Mean ½‖x − Dz‖² over the epoch.
-    pub reconstruction: f64,
-    /// Training error (percent) over the epoch, phase 2 only (NaN in phase 1).
-    pub train_error: f64,
-    /// Validation error in percent.
-    pub val_error: f64,
-    /// Training throughput over the epoch.
-    pub samples_per_s: f64,
-    /// Seconds since training started.
-    pub seconds: f64,
-    /// Fraction of the planned work done (by epochs or time, whichever is further).
-    pub progress: f64,
-}
-
 /// The result of [`train_drsae`].
 #[derive(Clone, Debug)]
 pub struct TrainOutcome {
@@ -425,30 +402,6 @@ impl DrsaeStep {
         }
         Ok(bl)
     }
-}
-
-/// Checkpointing and resumption of [`train_drsae_with`].
-///
-/// | Name | Default | Meaning |
-/// |---|---|---|
-/// | `dir` | none | directory of `checkpoint.safetensors` (written atomically) |
-/// | `every_steps` | 0 | also checkpoint every this many optimisation steps (0: only at epoch ends) |
-/// | `resume` | false | continue from the checkpoint in `dir` if there is one |
-/// | `stop_after_steps` | none | checkpoint and stop with [`Error::Interrupted`] after this many steps |
-///
-/// Resuming with the same configuration, data and thread count gives the same model bytes
-/// as an uninterrupted run (tested). Under a time budget, the time already spent is carried
-/// over in the checkpoint, but where the budget cuts the run depends on the machine's speed.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Checkpointing {
-    /// Checkpoint directory; `None` disables checkpoints.
-    pub dir: Option<std::path::PathBuf>,
-    /// Checkpoint every this many steps (0: at epoch ends only).
-    pub every_steps: u64,
-    /// Resume from `dir` if it holds a checkpoint.
-    pub resume: bool,
-    /// Stop (after checkpointing) when this many steps have been taken.
-    pub stop_after_steps: Option<u64>,
 }
 
 /// Trains a DrSAE (see [`DrsaeConfig`]); `on_epoch` sees every epoch's report as it ends.

@@ -1,8 +1,8 @@
 //! Training a group-sparse auto-encoder — dense, locally-connected or convolutional, any
 //! [`GroupSparseModel`] — on a fixed set of examples.
 
+use super::checkpoint::Checkpointing;
 use super::checkpoint::{take_tensor, LoopCheckpointer, OwnedTensor};
-use super::drsae_trainer::Checkpointing;
 use super::optimizer::{Optimizer, OptimizerState, Schedule};
 use crate::data::{gather_rows, Minibatches};
 use crate::kernels::Groups;

@@ -2,8 +2,8 @@
 //! coding by lateral inhibition: per minibatch infer codes, one gradient-descent step on W
 //! (columns renormalised), one projected gradient-ascent step on S.
 
+use super::checkpoint::Checkpointing;
 use super::checkpoint::{take_tensor, LoopCheckpointer, OwnedTensor};
-use super::drsae_trainer::Checkpointing;
 use crate::data::{gather_rows, Minibatches};
 use crate::linalg::{set_norm, Mat};
 use crate::models::{inhibition_gradients, project_inhibition};

@@ -1,7 +1,7 @@
 //! Training LISTA to predict exact sparse codes.
 
+use super::checkpoint::Checkpointing;
 use super::checkpoint::{take_tensor, LoopCheckpointer, OwnedTensor};
-use super::drsae_trainer::Checkpointing;
 use super::optimizer::{Optimizer, OptimizerState, Schedule};
 use crate::data::{gather_rows, Minibatches};
 use crate::linalg::Mat;

@@ -8,10 +8,9 @@ mod lista_trainer;
 mod optimizer;
 mod softmax_trainer;
 
-pub use checkpoint::CHECKPOINT_FILE;
+pub use checkpoint::{Checkpointing, EpochReport, CHECKPOINT_FILE};
 pub use drsae_trainer::{
-    train_drsae, train_drsae_with, Checkpointing, DrsaeConfig, DrsaeStep, EpochReport, Split,
-    TrainOutcome,
+    train_drsae, train_drsae_with, DrsaeConfig, DrsaeStep, Split, TrainOutcome,
 };
 pub use group_ae_trainer::{train_group_ae, train_group_ae_with, GroupAeConfig, GroupAeReport};
 pub use inhibition_trainer::{
