@@ -126,9 +126,7 @@ pub fn parse_idx_limited(bytes: &[u8], max_bytes: u64) -> Result<Idx> {
 fn read_err(e: std::io::Error, path: Option<&Path>, what: &str) -> Error {
     use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
     match (path, e.kind()) {
-        (Some(p), k) if !matches!(k, InvalidData | InvalidInput | UnexpectedEof) => {
-            Error::io(p, e)
-        }
+        (Some(p), k) if !matches!(k, InvalidData | InvalidInput | UnexpectedEof) => Error::io(p, e),
         _ => fmt_err(format!("{what}: {e}")),
     }
 }

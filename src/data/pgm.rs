@@ -249,8 +249,8 @@ pub fn read_pgm(path: impl AsRef<Path>) -> Result<GrayImage> {
         Err(e) => return Err(in_file(e)),
     };
     let wanted = if header.binary {
-        let need = header.raster as u64
-            + (header.width * header.height * header.bytes_per_pixel()) as u64;
+        let need =
+            header.raster as u64 + (header.width * header.height * header.bytes_per_pixel()) as u64;
         if len < need {
             return Err(in_file(err(format!(
                 "{}×{} image needs {need} bytes, file has {len}",

@@ -76,7 +76,10 @@ pub fn tensors_to_bytes(
         if name == "__metadata__" || !names.insert(name.as_str()) {
             return Err(Error::param(
                 "tensors",
-                format!("tensor name `{}` is reserved or used twice", name.escape_debug()),
+                format!(
+                    "tensor name `{}` is reserved or used twice",
+                    name.escape_debug()
+                ),
             ));
         }
     }
@@ -157,9 +160,7 @@ fn check_header_length(bytes: &[u8]) -> Result<usize> {
         )));
     }
     if n > len - 8 {
-        return Err(err(format!(
-            "header of {n} bytes in a file of {len} bytes"
-        )));
+        return Err(err(format!("header of {n} bytes in a file of {len} bytes")));
     }
     let data = len - 8 - n;
     if n > data.max(HEADER_ALLOWANCE) {
@@ -212,9 +213,7 @@ impl<'de> serde::de::Visitor<'de> for TopLevel {
             }
             seen.insert(key);
             if tensors > MAX_TENSORS {
-                return Err(A::Error::custom(format!(
-                    "more than {MAX_TENSORS} tensors"
-                )));
+                return Err(A::Error::custom(format!("more than {MAX_TENSORS} tensors")));
             }
         }
         Ok(HeaderScan)
@@ -236,7 +235,10 @@ impl<'de> serde::de::Visitor<'de> for MetadataKeys {
     fn visit_unit<E>(self) -> std::result::Result<(), E> {
         Ok(())
     }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<(), A::Error> {
         use serde::de::Error as _;
         let mut seen = std::collections::HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
@@ -352,7 +354,7 @@ pub fn drsae_from_bytes(bytes: &[u8]) -> Result<(DrsaeNetwork, HashMap<String, S
     }
     let steps = parse_steps(&meta)?;
     let model = model_from_tensors(&mut tensors, "", steps)?;
-    reject_unknown(&tensors)?;
+    reject_unknown(&tensors, "safetensors")?;
     for key in ["lambda", "reconstruction_weight", "classification_weight"] {
         if let Some(v) = meta.get(key) {
             if !v.parse::<f32>().is_ok_and(|w| w.is_finite() && w >= 0.0) {

@@ -87,7 +87,10 @@ pub(crate) fn parse_steps(meta: &HashMap<String, String>) -> Result<usize> {
 
 /// An error naming the tensors left in `t` once every expected one has been taken (the
 /// first few, sorted), if any are.
-pub(crate) fn reject_unknown(t: &HashMap<String, (Vec<usize>, Vec<f32>)>) -> Result<()> {
+pub(crate) fn reject_unknown(
+    t: &HashMap<String, (Vec<usize>, Vec<f32>)>,
+    format: &'static str,
+) -> Result<()> {
     if t.is_empty() {
         return Ok(());
     }
@@ -98,11 +101,14 @@ pub(crate) fn reject_unknown(t: &HashMap<String, (Vec<usize>, Vec<f32>)>) -> Res
         .take(5)
         .map(|n| format!("`{}`", n.escape_debug()))
         .collect();
-    Err(err(format!(
-        "{} unknown tensor{} ({}{})",
-        names.len(),
-        if names.len() == 1 { "" } else { "s" },
-        shown.join(", "),
-        if names.len() > 5 { ", …" } else { "" }
-    )))
+    Err(Error::format(
+        format,
+        format!(
+            "{} unknown tensor{} ({}{})",
+            names.len(),
+            if names.len() == 1 { "" } else { "s" },
+            shown.join(", "),
+            if names.len() > 5 { ", …" } else { "" }
+        ),
+    ))
 }

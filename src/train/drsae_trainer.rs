@@ -1,7 +1,7 @@
 //! Training a DrSAE: phase 1 on the unsupervised loss, phase 2 on the full loss with early
 //! stopping on a validation set (the best-validation model is returned).
 
-use super::checkpoint::TrainState;
+use super::checkpoint::{ResumeExpectations, TrainState};
 use super::optimizer::{Optimizer, OptimizerState, Schedule};
 use crate::data::{gather_rows, Minibatches};
 use crate::linalg::Mat;
@@ -531,6 +531,15 @@ pub fn train_drsae_with(
                 "the checkpoint was made with a different configuration or data set",
             ));
         }
+        st.check_resumable(&ResumeExpectations {
+            hidden: cfg.hidden,
+            inputs: data.train_x.ncols(),
+            classes,
+            steps: cfg.steps,
+            epochs: [cfg.epochs_unsup, cfg.epochs_sup],
+            steps_per_epoch: data.train_x.nrows().div_ceil(cfg.batch),
+            optimizer: cfg.for_phase(st.phase).optimizer,
+        })?;
     }
     let mut st = match resumed {
         Some(st) => st,
@@ -544,7 +553,19 @@ pub fn train_drsae_with(
     };
     let mut xb = Mat::zeros(0, data.train_x.ncols());
     let mut yb: Vec<u8> = Vec::with_capacity(cfg.batch);
-    let start = Instant::now() - std::time::Duration::from_secs_f64(st.elapsed);
+    // The time already spent (checked to lie in [0, 1e9] s when the checkpoint was read).
+    let start = std::time::Duration::try_from_secs_f64(st.elapsed)
+        .ok()
+        .and_then(|spent| Instant::now().checked_sub(spent))
+        .ok_or_else(|| {
+            Error::param(
+                "resume",
+                format!(
+                    "the checkpoint's {} s spent cannot be carried over",
+                    st.elapsed
+                ),
+            )
+        })?;
     let budget = cfg.time_budget;
     let steps_per_epoch = data.train_x.nrows().div_ceil(cfg.batch);
     let save = |st: &mut TrainState, start: &Instant| -> Result<()> {
