@@ -220,7 +220,9 @@ impl TrainState {
         let Some((t, meta)) = read_checkpoint(dir, "drsae")? else {
             return Ok(None);
         };
-        Self::from_parts(t, meta).map(Some)
+        Self::from_parts(t, meta)
+            .map(Some)
+            .map_err(|e| e.in_file(&dir.join(CHECKPOINT_FILE)))
     }
 
     /// Parses the bytes of a DrSAE checkpoint file (the fuzzing entry point).
@@ -495,10 +497,14 @@ pub(crate) fn read_checkpoint(
     kind: &str,
 ) -> Result<Option<(Tensors, HashMap<String, String>)>> {
     let path = dir.join(CHECKPOINT_FILE);
-    let bytes = match std::fs::read(&path) {
+    // Only a regular file is read (a FIFO or a symlink to a device under the name is an
+    // error), of at most the model-file limit.
+    let bytes = match crate::io::read_regular_file(&path, crate::io::MAX_MODEL_FILE_BYTES) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&path, e)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
     };
     let (t, meta) = crate::io::tensors_from_bytes(&bytes).map_err(|e| e.in_file(&path))?;
     check_header(&meta, kind).map_err(|what| err(format!("{} {what}", path.display())))?;
