@@ -1196,3 +1196,23 @@ fn regenerate_checkpoint_seed() {
     };
     train_drsae_with(&cfg, split, &ck, |_| {}).expect("the seed resumes");
 }
+
+/// The fuzz seeds added for this issue behave as their names say (and a model file written
+/// by Python's json module, with spaces after separators, still loads).
+#[test]
+fn the_hostile_fuzz_seeds_behave() {
+    let seed = |p: &str| std::fs::read(Path::new("fuzz/seeds").join(p)).unwrap();
+    assert!(drsae_from_bytes(&seed("model_file/good")).is_ok());
+    expect_format(
+        drsae_from_bytes(&seed("model_file/duplicate_names")),
+        "safetensors",
+        "`C` appears twice",
+    );
+    let img = drsae::data::parse_idx(&seed("idx/multi_member_gz")).unwrap();
+    assert_eq!(img.dims, vec![3, 4, 5]);
+    expect_format(
+        drsae::data::parse_idx(&seed("idx/trailing_garbage_gz")),
+        "IDX",
+        "garbage after its last member",
+    );
+}
