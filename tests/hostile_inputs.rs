@@ -774,6 +774,9 @@ impl Run {
 
 type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
 
+/// An edit of a checkpoint's tensors and metadata.
+type Edit = Box<dyn Fn(&mut Tensors, &mut HashMap<String, String>)>;
+
 /// Rewrites the checkpoint in `dir` from `bytes` through `edit`.
 fn write_edited(
     dir: &Path,
@@ -826,11 +829,7 @@ fn checkpoint_fields_are_validated_one_by_one() {
             m.insert(k.into(), v.into());
         }
     };
-    let cases: Vec<(
-        &str,
-        Box<dyn Fn(&mut Tensors, &mut HashMap<String, String>)>,
-        &str,
-    )> = vec![
+    let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "phase 7",
             Box::new(set("phase", "7")),
@@ -911,6 +910,16 @@ fn checkpoint_fields_are_validated_one_by_one() {
             "sums correct > seen",
             Box::new(set("sums", "1.0 1.0 11 10")),
             "`sums`",
+        ),
+        (
+            "sums seen overflowing",
+            Box::new(set("sums", "1.0 1.0 0 18446744073709551615")),
+            "`sums`",
+        ),
+        (
+            "samples seen overflowing",
+            Box::new(set("samples_seen", "18446744073709551615")),
+            "`samples_seen`",
         ),
         (
             "history phase 3",
@@ -1136,6 +1145,10 @@ fn loop_checkpoints_are_bounded_by_their_run() {
         m.insert("sums".into(), "NaN".into());
     });
     expect_format(resume(), "checkpoint", "non-finite number `NaN`");
+    write_edited(&dir.0, &bytes, |_, m| {
+        m.insert("sums".into(), "1e300".into());
+    });
+    expect_format(resume(), "checkpoint", "beyond ±2^53");
     write_edited(&dir.0, &bytes, |t, _| {
         t.insert("extra".into(), (vec![1], vec![1.0]));
     });

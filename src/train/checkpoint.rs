@@ -341,7 +341,11 @@ impl TrainState {
         check_seconds("elapsed", self.elapsed)?;
         check_seconds("train_seconds", self.train_seconds)?;
         let (loss, rec, correct, seen) = self.sums;
-        if !(loss.is_finite() && loss >= 0.0 && rec.is_finite() && rec >= 0.0) || correct > seen {
+        check_count("samples_seen", self.samples_seen as u64, MAX_COUNT)?;
+        if !(loss.is_finite() && loss >= 0.0 && rec.is_finite() && rec >= 0.0)
+            || correct > seen
+            || seen as u64 > MAX_COUNT
+        {
             return Err(err(format!(
                 "metadata `sums` = {loss:?} {rec:?} {correct} {seen} is not a loss sum ≥ 0, \
                  a reconstruction sum ≥ 0 and a correct count ≤ the seen count"
@@ -624,10 +628,16 @@ fn floats_from_string(s: &str) -> Result<Vec<f64>> {
     s.split(' ')
         .filter(|t| !t.is_empty())
         .map(|t| {
+            // Some loops keep counts among these (as f64): bounded, adding to them after a
+            // conversion to usize cannot overflow.
             t.parse()
                 .ok()
-                .filter(|v: &f64| v.is_finite())
-                .ok_or_else(|| err(format!("malformed or non-finite number `{t}`")))
+                .filter(|v: &f64| v.abs() <= (1u64 << 53) as f64)
+                .ok_or_else(|| {
+                    err(format!(
+                        "malformed or non-finite number `{t}` (or beyond ±2^53)"
+                    ))
+                })
         })
         .collect()
 }
