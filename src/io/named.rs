@@ -84,3 +84,31 @@ pub(crate) fn parse_steps(meta: &HashMap<String, String>) -> Result<usize> {
         .filter(|&t| (1..=10_000).contains(&t))
         .ok_or_else(|| err("metadata `steps` missing or not in 1..=10000"))
 }
+
+/// An error naming the tensors left in `t` once every expected one has been taken (the
+/// first few, sorted), if any are.
+pub(crate) fn reject_unknown(
+    t: &HashMap<String, (Vec<usize>, Vec<f32>)>,
+    format: &'static str,
+) -> Result<()> {
+    if t.is_empty() {
+        return Ok(());
+    }
+    let mut names: Vec<&str> = t.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let shown: Vec<String> = names
+        .iter()
+        .take(5)
+        .map(|n| format!("`{}`", n.escape_debug()))
+        .collect();
+    Err(Error::format(
+        format,
+        format!(
+            "{} unknown tensor{} ({}{})",
+            names.len(),
+            if names.len() == 1 { "" } else { "s" },
+            shown.join(", "),
+            if names.len() > 5 { ", …" } else { "" }
+        ),
+    ))
+}

@@ -8,7 +8,7 @@
 //! the epoch. Files are written atomically (temporary file, fsync, rename), so a crash leaves
 //! the previous checkpoint intact.
 
-use crate::io::{model_from_tensors, model_tensors, NamedTensor};
+use crate::io::{model_from_tensors, model_tensors, reject_unknown, NamedTensor};
 use crate::models::DrsaeNetwork;
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -122,7 +122,7 @@ fn history_from_string(s: &str) -> Result<Vec<EpochReport>> {
                 f[i].parse::<f64>()
                     .map_err(|_| err("malformed history number"))
             };
-            Ok(EpochReport {
+            let report = EpochReport {
                 phase: f[0].parse().map_err(|_| err("malformed history phase"))?,
                 epoch: f[1].parse().map_err(|_| err("malformed history epoch"))?,
                 loss: num(2)?,
@@ -132,9 +132,84 @@ fn history_from_string(s: &str) -> Result<Vec<EpochReport>> {
                 samples_per_s: num(6)?,
                 seconds: num(7)?,
                 progress: num(8)?,
-            })
+            };
+            if !(1..=2).contains(&report.phase) || report.epoch == 0 {
+                return Err(err(format!(
+                    "history line for phase {} epoch {}",
+                    report.phase, report.epoch
+                )));
+            }
+            check_seconds("history seconds", report.seconds)?;
+            Ok(report)
         })
         .collect()
+}
+
+/// The longest run a checkpoint may record (10⁹ s, some 31 years): more is a forgery, and
+/// would overflow the clock arithmetic that carries the time over.
+pub(crate) const MAX_SECONDS: f64 = 1e9;
+
+/// The largest epoch number, step count or batch index a checkpoint may hold (2⁴⁸: exact
+/// as f64, far beyond any run).
+pub(crate) const MAX_COUNT: u64 = 1 << 48;
+
+/// The largest optimiser step count accepted: Adam raises β to it as an `i32`.
+pub(crate) const MAX_OPT_STEP: u64 = i32::MAX as u64;
+
+fn check_seconds(name: &str, v: f64) -> Result<()> {
+    if v.is_finite() && (0.0..=MAX_SECONDS).contains(&v) {
+        Ok(())
+    } else {
+        Err(err(format!(
+            "metadata `{name}` = {v:?} is not a time in [0, {MAX_SECONDS:e}] s"
+        )))
+    }
+}
+
+fn check_count(name: &str, v: u64, max: u64) -> Result<()> {
+    if v <= max {
+        Ok(())
+    } else {
+        Err(err(format!("metadata `{name}` = {v} exceeds {max}")))
+    }
+}
+
+/// What a resumed DrSAE run expects of its checkpoint (from its configuration and data).
+pub(crate) struct ResumeExpectations {
+    /// Code units n.
+    pub hidden: usize,
+    /// Input dimension m.
+    pub inputs: usize,
+    /// Classes k.
+    pub classes: usize,
+    /// Encoder steps T.
+    pub steps: usize,
+    /// Epochs of phase 1 and phase 2.
+    pub epochs: [usize; 2],
+    /// Minibatches per epoch.
+    pub steps_per_epoch: usize,
+    /// The update rule of the checkpoint's phase.
+    pub optimizer: super::optimizer::Optimizer,
+}
+
+/// The lengths of the tensors the optimiser keeps moments for, in order E, S, b, D, C.
+fn moment_lengths(model: &DrsaeNetwork) -> [usize; 5] {
+    [
+        model.e.as_slice().len(),
+        model.s.as_slice().len(),
+        model.b.len(),
+        model.d.as_slice().len(),
+        model.c.as_slice().len(),
+    ]
+}
+
+/// The number of first- and second-moment buffers of an update rule.
+fn moment_counts(kind: super::optimizer::Optimizer) -> (usize, usize) {
+    match kind {
+        super::optimizer::Optimizer::Sgd => (0, 0),
+        super::optimizer::Optimizer::Momentum { .. } => (5, 0),
+        super::optimizer::Optimizer::Adam { .. } => (5, 5),
+    }
 }
 
 impl TrainState {
@@ -191,12 +266,13 @@ impl TrainState {
         let Some((t, meta)) = read_checkpoint(dir, "drsae")? else {
             return Ok(None);
         };
-        Self::from_parts(t, meta).map(Some)
+        Self::from_parts(t, meta)
+            .map(Some)
+            .map_err(|e| e.in_file(&dir.join(CHECKPOINT_FILE)))
     }
 
     /// Parses the bytes of a DrSAE checkpoint file (the fuzzing entry point).
     #[cfg(feature = "safetensors")]
-    #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
     pub fn from_bytes(bytes: &[u8]) -> Result<TrainState> {
         let (t, meta) = crate::io::tensors_from_bytes(bytes)?;
         check_header(&meta, "drsae").map_err(err)?;
@@ -254,11 +330,12 @@ impl TrainState {
         }
         let opt_first = moments("first")?;
         let opt_second = moments("second")?;
+        reject_unknown(&t, "checkpoint")?;
         let sums: Vec<&str> = get("sums")?.split(' ').collect();
         if sums.len() != 4 {
             return Err(err("metadata `sums` is malformed"));
         }
-        Ok(TrainState {
+        let st = TrainState {
             phase: parse("phase", get("phase")?)?,
             epoch: parse("epoch", get("epoch")?)?,
             batch_index: parse("batch_index", get("batch_index")?)?,
@@ -281,7 +358,138 @@ impl TrainState {
             train_seconds: parse("train_seconds", get("train_seconds")?)?,
             elapsed: parse("elapsed", get("elapsed")?)?,
             fingerprint: get("fingerprint")?.clone(),
-        })
+        };
+        st.check_fields()?;
+        Ok(st)
+    }
+
+    /// Checks every field on its own and against the others (not against a configuration:
+    /// see [`TrainState::check_resumable`]).
+    fn check_fields(&self) -> Result<()> {
+        if !(1..=2).contains(&self.phase) {
+            return Err(err(format!(
+                "metadata `phase` = {} is neither 1 nor 2",
+                self.phase
+            )));
+        }
+        if self.epoch == 0 {
+            return Err(err("metadata `epoch` = 0 (epochs count from 1)"));
+        }
+        check_count("epoch", self.epoch as u64, MAX_COUNT)?;
+        check_count("global_step", self.global_step, MAX_COUNT)?;
+        check_count("batch_index", self.batch_index as u64, self.global_step)?;
+        check_count(
+            "opt_step",
+            self.opt_step,
+            self.global_step.min(MAX_OPT_STEP),
+        )?;
+        check_count("since_best", self.since_best as u64, self.epoch as u64)?;
+        check_seconds("elapsed", self.elapsed)?;
+        check_seconds("train_seconds", self.train_seconds)?;
+        let (loss, rec, correct, seen) = self.sums;
+        check_count("samples_seen", self.samples_seen as u64, MAX_COUNT)?;
+        if !(loss.is_finite() && loss >= 0.0 && rec.is_finite() && rec >= 0.0)
+            || correct > seen
+            || seen as u64 > MAX_COUNT
+        {
+            return Err(err(format!(
+                "metadata `sums` = {loss:?} {rec:?} {correct} {seen} is not a loss sum ≥ 0, \
+                 a reconstruction sum ≥ 0 and a correct count ≤ the seen count"
+            )));
+        }
+        if let Some((_, e, ep)) = &self.best {
+            if !(0.0..=100.0).contains(e) || *ep == 0 || *ep >= self.epoch {
+                return Err(err(format!(
+                    "best model of epoch {ep} at {e:?} % error, in epoch {}",
+                    self.epoch
+                )));
+            }
+        }
+        if self.phase == 1 && (self.best.is_some() || self.average.is_some()) {
+            return Err(err(
+                "a phase-1 checkpoint with a best or averaged model (made in phase 2 only)",
+            ));
+        }
+        let lengths = moment_lengths(&self.model);
+        for (kind, buffers) in [("first", &self.opt_first), ("second", &self.opt_second)] {
+            let got: Vec<usize> = buffers.iter().map(Vec::len).collect();
+            if !(got.is_empty() || got == lengths) {
+                return Err(err(format!(
+                    "optimiser {kind} moments of lengths {got:?}, expected none or {lengths:?} \
+                     (the model's E, S, b, D, C)"
+                )));
+            }
+        }
+        if self.opt_first.is_empty() && !self.opt_second.is_empty() {
+            return Err(err("second optimiser moments without first ones"));
+        }
+        Ok(())
+    }
+
+    /// Checks the state against the run that resumes it: the model's shapes, the position
+    /// within the configured epochs and minibatches, and the optimiser's buffers for the
+    /// update rule of the checkpoint's phase.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`resume`) naming the first disagreement.
+    pub(crate) fn check_resumable(&self, want: &ResumeExpectations) -> Result<()> {
+        let bad = |what: String| Err(Error::param("resume", what));
+        let m = &self.model;
+        let shapes = (m.e.shape(), m.c.nrows(), m.steps);
+        let expected = ((want.hidden, want.inputs), want.classes, want.steps);
+        if shapes != expected {
+            return bad(format!(
+                "the checkpoint's model has {} code units on {} inputs, {} classes and {} \
+                 steps; the run has {}, {}, {} and {}",
+                m.e.nrows(),
+                m.e.ncols(),
+                m.c.nrows(),
+                m.steps,
+                want.hidden,
+                want.inputs,
+                want.classes,
+                want.steps
+            ));
+        }
+        let epochs = want.epochs[self.phase as usize - 1];
+        let spe = want.steps_per_epoch;
+        if self.epoch > epochs + 1 || (self.epoch == epochs + 1 && self.batch_index > 0) {
+            return bad(format!(
+                "the checkpoint is at phase {} epoch {}, the run has {epochs} epochs in that phase",
+                self.phase, self.epoch
+            ));
+        }
+        if self.batch_index > spe {
+            return bad(format!(
+                "the checkpoint is at minibatch {} of an epoch of {spe}",
+                self.batch_index
+            ));
+        }
+        let planned = (want.epochs[0] as u64 + want.epochs[1] as u64) * spe as u64;
+        if self.global_step > planned || self.opt_step > epochs as u64 * spe as u64 {
+            return bad(format!(
+                "the checkpoint has taken {} steps ({} in its phase), the run plans at most {planned}",
+                self.global_step, self.opt_step
+            ));
+        }
+        if let Some((_, _, ep)) = &self.best {
+            if *ep > want.epochs[1] {
+                return bad(format!(
+                    "the checkpoint's best model is from epoch {ep} of {}",
+                    want.epochs[1]
+                ));
+            }
+        }
+        let (first, second) = moment_counts(want.optimizer);
+        let got = (self.opt_first.len(), self.opt_second.len());
+        if got != (first, second) && (self.opt_step > 0 || got != (0, 0)) {
+            return bad(format!(
+                "the checkpoint holds {} first and {} second optimiser moments after {} steps; \
+                 {:?} keeps {first} and {second}",
+                got.0, got.1, self.opt_step, want.optimizer
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -339,10 +547,14 @@ pub(crate) fn read_checkpoint(
     kind: &str,
 ) -> Result<Option<(Tensors, HashMap<String, String>)>> {
     let path = dir.join(CHECKPOINT_FILE);
-    let bytes = match std::fs::read(&path) {
+    // Only a regular file is read (a FIFO or a symlink to a device under the name is an
+    // error), of at most the model-file limit.
+    let bytes = match crate::io::read_regular_file(&path, crate::io::MAX_MODEL_FILE_BYTES) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&path, e)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
     };
     let (t, meta) = crate::io::tensors_from_bytes(&bytes).map_err(|e| e.in_file(&path))?;
     check_header(&meta, kind).map_err(|what| err(format!("{} {what}", path.display())))?;
@@ -429,7 +641,9 @@ pub(crate) fn optimizer_from_checkpoint(
         .enumerate()
         .map(|(k, &l)| take_tensor(t, &format!("opt/second/{k}"), l))
         .collect::<Result<Vec<_>>>()?;
-    opt.restore(first, second, meta_get(meta, "opt_step")?);
+    let step: u64 = meta_get(meta, "opt_step")?;
+    check_count("opt_step", step, MAX_OPT_STEP)?;
+    opt.restore(first, second, step);
     Ok(())
 }
 
@@ -460,8 +674,16 @@ fn floats_from_string(s: &str) -> Result<Vec<f64>> {
     s.split(' ')
         .filter(|t| !t.is_empty())
         .map(|t| {
+            // Some loops keep counts among these (as f64): bounded, adding to them after a
+            // conversion to usize cannot overflow.
             t.parse()
-                .map_err(|_| err(format!("malformed number `{t}`")))
+                .ok()
+                .filter(|v: &f64| v.abs() <= (1u64 << 53) as f64)
+                .ok_or_else(|| {
+                    err(format!(
+                        "malformed or non-finite number `{t}` (or beyond ±2^53)"
+                    ))
+                })
         })
         .collect()
 }
@@ -472,6 +694,8 @@ pub(crate) struct LoopCheckpointer<'a> {
     ckpt: &'a Checkpointing,
     kind: &'static str,
     fingerprint: String,
+    /// Epochs and minibatches per epoch of the run, to check a resumed position against.
+    bounds: Option<(usize, usize)>,
 }
 
 impl<'a> LoopCheckpointer<'a> {
@@ -480,7 +704,15 @@ impl<'a> LoopCheckpointer<'a> {
             ckpt,
             kind,
             fingerprint,
+            bounds: None,
         }
+    }
+
+    /// The run's number of epochs and minibatches per epoch: a resumed position beyond
+    /// them is an error.
+    pub(crate) fn bounds(mut self, epochs: usize, steps_per_epoch: usize) -> Self {
+        self.bounds = Some((epochs, steps_per_epoch));
+        self
     }
 
     /// The position to start from: the checkpoint's (after `restore` has taken the model's
@@ -503,16 +735,39 @@ impl<'a> LoopCheckpointer<'a> {
             ));
         }
         restore(&mut t)?;
+        let mut opt_step = 0;
         if let Some(opt) = opt {
             optimizer_from_checkpoint(opt, &mut t, &meta)?;
+            opt_step = opt.step;
         }
-        Ok(LoopPosition {
+        reject_unknown(&t, "checkpoint")?;
+        let pos = LoopPosition {
             epoch: meta_get(&meta, "epoch")?,
             batch_index: meta_get(&meta, "batch_index")?,
             step: meta_get(&meta, "step")?,
             sums: floats_from_string(meta.get("sums").map_or("", String::as_str))?,
             history: floats_from_string(meta.get("history").map_or("", String::as_str))?,
-        })
+        };
+        check_count("step", pos.step, MAX_COUNT)?;
+        check_count("opt_step", opt_step, pos.step)?;
+        check_count("batch_index", pos.batch_index as u64, pos.step)?;
+        if let Some((epochs, spe)) = self.bounds {
+            if pos.epoch > epochs
+                || (pos.epoch == epochs && pos.batch_index > 0)
+                || pos.batch_index > spe
+                || pos.step > epochs as u64 * spe as u64
+            {
+                return Err(Error::param(
+                    "resume",
+                    format!(
+                        "the checkpoint is at epoch {} minibatch {} after {} steps; the run has \
+                         {epochs} epochs of {spe} minibatches",
+                        pos.epoch, pos.batch_index, pos.step
+                    ),
+                ));
+            }
+        }
+        Ok(pos)
     }
 
     fn save(

@@ -1,7 +1,7 @@
 //! Training a DrSAE: phase 1 on the unsupervised loss, phase 2 on the full loss with early
 //! stopping on a validation set (the best-validation model is returned).
 
-use super::checkpoint::{Checkpointing, EpochReport, TrainState};
+use super::checkpoint::{Checkpointing, EpochReport, ResumeExpectations, TrainState};
 use super::optimizer::{Optimizer, OptimizerState, Schedule};
 use crate::data::{gather_rows, Minibatches};
 use crate::linalg::Mat;
@@ -47,8 +47,12 @@ pub struct DrsaeConfig {
     pub epochs_unsup: usize,
     /// Phase-2 epochs.
     pub epochs_sup: usize,
-    /// Update rule (both phases, unless `unsup_optimizer` is set). BENCHMARKS.md compares
-    /// Adam and heavy-ball momentum on full MNIST.
+    /// Update rule. Full MNIST: Adam for T = 11 (heavy-ball momentum there kills units in
+    /// phase 1 at rates ≥ 5e-3 and trains slowly below); heavy-ball momentum (μ = 0.9,
+    /// η = 2e-2, minibatch 50, β = 0.999) for T = 2, where it gave 1.37–1.64 % over six
+    /// seeds (mean 1.52 %; the paper: 1.49 %) against Adam's 1.89–2.07 %. Adam in phase 1
+    /// and momentum (η = 1e-2) in phase 2 keeps the paper's part-units at T = 11 (400 units:
+    /// ~125 part-units, ~130 categorical) at 1.27–1.35 % test error. See BENCHMARKS.md.
     pub optimizer: Optimizer,
     /// Base learning rate.
     pub lr: f32,
@@ -73,8 +77,9 @@ pub struct DrsaeConfig {
     pub seed: u64,
     /// Exponential moving average of the parameters in phase 2 with this decay per step
     /// (e.g. 0.999): validation, early stopping and the returned model use the average
-    /// `θ̄ ← β·θ̄ + (1 − β)·θ`, projected onto the constraints (‖C_i‖ = 5, ‖D_i‖ ≤ 1,
-    /// ‖E_i‖ ≤ `e_max`), instead of the last iterate. `None`: the iterate itself.
+    /// `θ̄ ← β·θ̄ + (1 − β)·θ` instead of the last iterate. `None`: the iterate itself.
+    /// Full MNIST, 400 units: Adam at 2e-3, minibatch 50 and β = 0.9999 (an average over
+    /// ~10 epochs) gave 1.05–1.19 % test error over eight seeds, mean 1.10 % (the paper: 1.08 %).
     pub average: Option<f32>,
 }
 
@@ -479,6 +484,15 @@ pub fn train_drsae_with(
                 "the checkpoint was made with a different configuration or data set",
             ));
         }
+        st.check_resumable(&ResumeExpectations {
+            hidden: cfg.hidden,
+            inputs: data.train_x.ncols(),
+            classes,
+            steps: cfg.steps,
+            epochs: [cfg.epochs_unsup, cfg.epochs_sup],
+            steps_per_epoch: data.train_x.nrows().div_ceil(cfg.batch),
+            optimizer: cfg.for_phase(st.phase).optimizer,
+        })?;
     }
     let mut st = match resumed {
         Some(st) => st,
@@ -492,7 +506,19 @@ pub fn train_drsae_with(
     };
     let mut xb = Mat::zeros(0, data.train_x.ncols());
     let mut yb: Vec<u8> = Vec::with_capacity(cfg.batch);
-    let start = Instant::now() - std::time::Duration::from_secs_f64(st.elapsed);
+    // The time already spent (checked to lie in [0, 1e9] s when the checkpoint was read).
+    let start = std::time::Duration::try_from_secs_f64(st.elapsed)
+        .ok()
+        .and_then(|spent| Instant::now().checked_sub(spent))
+        .ok_or_else(|| {
+            Error::param(
+                "resume",
+                format!(
+                    "the checkpoint's {} s spent cannot be carried over",
+                    st.elapsed
+                ),
+            )
+        })?;
     let budget = cfg.time_budget;
     let steps_per_epoch = data.train_x.nrows().div_ceil(cfg.batch);
     let save = |st: &mut TrainState, start: &Instant| -> Result<()> {

@@ -156,7 +156,8 @@ pub fn train_group_ae_with<M: GroupSparseModel>(
             model.describe(),
             groups.fingerprint()
         ),
-    );
+    )
+    .bounds(cfg.epochs, x.nrows().div_ceil(cfg.batch));
     let names = model.params().map(|(name, _, _)| name);
     let mut pos = ck.resume(Some(&mut opt), |t| {
         for (name, dst) in names.iter().zip(model.params_mut()) {

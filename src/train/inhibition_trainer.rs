@@ -154,7 +154,8 @@ pub fn train_inhibition_with(
             x.shape(),
             model.mask.is_some()
         ),
-    );
+    )
+    .bounds(cfg.epochs, x.nrows().div_ceil(cfg.batch));
     let mut pos = ck.resume(None, |t| {
         model.w = Mat::from_vec(m, n, take_tensor(t, "W", m * n)?);
         model.s = Mat::from_vec(n, n, take_tensor(t, "S", n * n)?);

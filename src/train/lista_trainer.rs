@@ -122,7 +122,8 @@ pub fn train_lista_with(
             targets.shape(),
             model.iters
         ),
-    );
+    )
+    .bounds(cfg.epochs, x.nrows().div_ceil(cfg.batch));
     let mut pos = ck.resume(Some(&mut opt), |t| {
         model.we = Mat::from_vec(n, m, take_tensor(t, "We", n * m)?);
         model.s = Mat::from_vec(n, n, take_tensor(t, "S", n * n)?);

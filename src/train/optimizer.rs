@@ -181,7 +181,8 @@ impl OptimizerState {
                 }
             }
             Optimizer::Adam { beta1, beta2, eps } => {
-                let t = self.step as i32;
+                // β^t is 0 in f32 long before t leaves i32 (β ≤ 1 − 2⁻²⁴): clamp, not wrap.
+                let t = self.step.min(i32::MAX as u64) as i32;
                 let c1 = 1.0 - beta1.powi(t);
                 let c2 = 1.0 - beta2.powi(t);
                 for (k, (p, g, mult)) in tensors.iter_mut().enumerate() {
