@@ -38,7 +38,6 @@ mod common;
 use common::{die, Args, Json, Progress};
 use drsae::prelude::*;
 use drsae::train::CHECKPOINT_FILE;
-use std::io::Write;
 use std::time::Instant;
 
 fn main() {
@@ -161,9 +160,6 @@ fn main() {
 
     let t0 = Instant::now();
     let mnist = Mnist::load(&data_dir).unwrap_or_else(|e| die(e));
-    if mnist.test.is_empty() {
-        die(format!("{data_dir}: the test set is empty"));
-    }
     let settings: Vec<String> = provenance
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
@@ -179,31 +175,7 @@ fn main() {
     let progress = Progress::new("mnist");
     let model = params
         .fit_with(&mnist.train, |r| {
-            let done = match cfg.time_budget {
-                Some(b) => r.seconds / b,
-                None if r.phase == 1 => {
-                    r.progress * cfg.epochs_unsup as f64
-                        / (cfg.epochs_unsup + cfg.epochs_sup) as f64
-                }
-                None => {
-                    (cfg.epochs_unsup as f64 + r.progress * cfg.epochs_sup as f64)
-                        / (cfg.epochs_unsup + cfg.epochs_sup) as f64
-                }
-            };
-            // Phase 1 trains no classifier: its errors would mean nothing.
-            let errors = if r.phase == 2 {
-                format!(
-                    " train err {:.2}% val err {:.2}%",
-                    r.train_error, r.val_error
-                )
-            } else {
-                String::new()
-            };
-            let msg = format!(
-                "phase {} epoch {:3}: loss {:.4} rec {:.4}{errors} {:.0} samples/s",
-                r.phase, r.epoch, r.loss, r.reconstruction, r.samples_per_s
-            );
-            progress.report(done, 1.0, &msg);
+            progress.report(cfg.overall_progress(r), 1.0, &r.to_string());
         })
         .unwrap_or_else(|e| die(e));
     let report = model.report().expect("a fitted model has a report");
@@ -212,8 +184,7 @@ fn main() {
         .unwrap_or_else(|e| die(e));
     let test_error = 100.0 * (1.0 - accuracy);
     let angles = model.encoder_decoder_angles();
-    let part = angles.iter().filter(|&&a| a < 0.5).count();
-    let categorical = angles.iter().filter(|&&a| a > 0.7).count();
+    let (part, categorical) = Drsae::unit_kinds(&angles);
     eprintln!("best epoch {} (val {:.2}%), test error {:.2}%, part-units {part}, categorical-units {categorical}", report.best_epoch, report.best_val_error, test_error);
     if let Some(dir) = &out {
         write_outputs(
@@ -273,29 +244,10 @@ fn write_outputs(
     for (i, a) in angles.iter().enumerate() {
         csv.push_str(&format!("{i},{a}\n"));
     }
-    std::fs::File::create(dir.join("angles.csv"))
-        .and_then(|mut f| f.write_all(csv.as_bytes()))
-        .map_err(e)?;
+    drsae::io::write_atomic(dir.join("angles.csv"), csv.as_bytes()).map_err(|e| e.to_string())?;
     // From the trainer's history, which after --resume also holds the epochs run before it.
-    let mut curve = String::from(
-        "phase,epoch,loss,reconstruction,train_error,val_error,samples_per_s,seconds\n",
-    );
-    for r in history {
-        curve.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
-            r.phase,
-            r.epoch,
-            r.loss,
-            r.reconstruction,
-            r.train_error,
-            r.val_error,
-            r.samples_per_s,
-            r.seconds
-        ));
-    }
-    std::fs::File::create(dir.join("curve.csv"))
-        .and_then(|mut f| f.write_all(curve.as_bytes()))
-        .map_err(e)?;
+    drsae::io::write_atomic(dir.join("curve.csv"), EpochReport::csv(history).as_bytes())
+        .map_err(|e| e.to_string())?;
     // Bars above an axis with a tick every 0.1 rad (long ones at 0.5, 1.0, 1.5 rad).
     let (bw, h, axis) = (10usize, 200usize, 10usize);
     let w = bins * bw;
@@ -312,9 +264,9 @@ fn write_outputs(
     for (b, &c) in counts.iter().enumerate() {
         let bar = c * (h - 1) / maxc;
         let centre = (b as f32 + 0.5) * width;
-        let colour = if centre < 0.5 {
+        let colour = if centre < drsae::estimators::PART_UNIT_MAX_ANGLE {
             [40, 90, 200]
-        } else if centre > 0.7 {
+        } else if centre > drsae::estimators::CATEGORICAL_UNIT_MIN_ANGLE {
             [200, 60, 40]
         } else {
             [120, 120, 120]

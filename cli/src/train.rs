@@ -138,30 +138,10 @@ fn train_drsae(args: &DrsaeArgs, quiet: bool) -> Result<serde_json::Value, Strin
     let cfg = params.config();
     let start = std::time::Instant::now();
     let mnist = Mnist::load(&args.data).map_err(|e| e.to_string())?;
-    if mnist.test.is_empty() {
-        return Err(format!("{}: the test set is empty", args.data.display()));
-    }
     let progress = Progress::new("drsae", quiet);
-    let total = (cfg.epochs_unsup + cfg.epochs_sup) as f64;
     let model = params
         .fit_with(&mnist.train, |r| {
-            let done = match cfg.time_budget {
-                Some(b) => r.seconds / b,
-                None if r.phase == 1 => r.progress * cfg.epochs_unsup as f64 / total,
-                None => (cfg.epochs_unsup as f64 + r.progress * cfg.epochs_sup as f64) / total,
-            };
-            let errors = if r.phase == 2 {
-                format!(", val err {:.2}%", r.val_error)
-            } else {
-                String::new()
-            };
-            progress.report(
-                done,
-                &format!(
-                    "phase {} epoch {}: loss {:.4}{errors}, {:.0} samples/s",
-                    r.phase, r.epoch, r.loss, r.samples_per_s
-                ),
-            );
+            progress.report(cfg.overall_progress(r), &r.to_string());
         })
         .map_err(|e| e.to_string())?;
     progress.finish();
@@ -169,7 +149,7 @@ fn train_drsae(args: &DrsaeArgs, quiet: bool) -> Result<serde_json::Value, Strin
     let accuracy = model
         .score(&mnist.test.images, &mnist.test.labels)
         .map_err(|e| e.to_string())?;
-    let angles = model.encoder_decoder_angles();
+    let (part_units, categorical_units) = Drsae::unit_kinds(&model.encoder_decoder_angles());
     let config: serde_json::Map<String, serde_json::Value> = cfg
         .fields()
         .into_iter()
@@ -181,8 +161,8 @@ fn train_drsae(args: &DrsaeArgs, quiet: bool) -> Result<serde_json::Value, Strin
         "best_epoch": report.best_epoch,
         "seconds": start.elapsed().as_secs_f64(),
         "samples_per_s": report.samples_per_s,
-        "part_units": angles.iter().filter(|&&a| a < 0.5).count(),
-        "categorical_units": angles.iter().filter(|&&a| a > 0.7).count(),
+        "part_units": part_units,
+        "categorical_units": categorical_units,
         "data": args.data.display().to_string(),
         "crate_version": env!("CARGO_PKG_VERSION"),
         "simd": drsae::simd_width(),
@@ -194,24 +174,11 @@ fn train_drsae(args: &DrsaeArgs, quiet: bool) -> Result<serde_json::Value, Strin
         model
             .save(dir.join("model.safetensors"))
             .map_err(|e| e.to_string())?;
-        let mut curve = String::from(
-            "phase,epoch,loss,reconstruction,train_error,val_error,samples_per_s,seconds\n",
-        );
-        for r in &report.history {
-            curve.push_str(&format!(
-                "{},{},{},{},{},{},{},{}\n",
-                r.phase,
-                r.epoch,
-                r.loss,
-                r.reconstruction,
-                r.train_error,
-                r.val_error,
-                r.samples_per_s,
-                r.seconds
-            ));
-        }
-        drsae::io::write_atomic(dir.join("curve.csv"), curve.as_bytes())
-            .map_err(|e| e.to_string())?;
+        drsae::io::write_atomic(
+            dir.join("curve.csv"),
+            drsae::train::EpochReport::csv(&report.history).as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
         drsae::io::write_atomic(dir.join("result.json"), format!("{json}\n").as_bytes())
             .map_err(|e| e.to_string())?;
     }

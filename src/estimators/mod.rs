@@ -14,7 +14,10 @@
 mod drsae;
 mod lasso;
 
-pub use drsae::{Drsae, DrsaeParams, DrsaeValidParams, FitReport, Validation};
+pub use drsae::{
+    Drsae, DrsaeParams, DrsaeValidParams, FitReport, Validation, CATEGORICAL_UNIT_MIN_ANGLE,
+    PART_UNIT_MAX_ANGLE,
+};
 pub use lasso::{Lasso, LassoParams, LassoValidParams};
 
 use crate::Result;

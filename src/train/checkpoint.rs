@@ -37,6 +37,57 @@ pub struct EpochReport {
     pub progress: f64,
 }
 
+impl EpochReport {
+    /// The header of [`EpochReport::csv_row`]'s columns.
+    pub const CSV_HEADER: &'static str =
+        "phase,epoch,loss,reconstruction,train_error,val_error,samples_per_s,seconds";
+
+    /// The report as one CSV row (no newline), columns as [`EpochReport::CSV_HEADER`].
+    pub fn csv_row(&self) -> String {
+        format!(
+            "{},{},{},{},{},{},{},{}",
+            self.phase,
+            self.epoch,
+            self.loss,
+            self.reconstruction,
+            self.train_error,
+            self.val_error,
+            self.samples_per_s,
+            self.seconds
+        )
+    }
+
+    /// Every report as CSV text: the header, then one row per report.
+    pub fn csv(history: &[EpochReport]) -> String {
+        let mut out = format!("{}\n", Self::CSV_HEADER);
+        for r in history {
+            out.push_str(&r.csv_row());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for EpochReport {
+    /// `phase P epoch E: loss … rec …[ train err …% val err …%] N samples/s` (phase 1 trains
+    /// no classifier, so its errors are left out).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "phase {} epoch {:3}: loss {:.4} rec {:.4}",
+            self.phase, self.epoch, self.loss, self.reconstruction
+        )?;
+        if self.phase == 2 {
+            write!(
+                f,
+                " train err {:.2}% val err {:.2}%",
+                self.train_error, self.val_error
+            )?;
+        }
+        write!(f, " {:.0} samples/s", self.samples_per_s)
+    }
+}
+
 /// Checkpointing and resumption of a training run ([`train_drsae_with`](super::train_drsae_with) and the other trainers' `_with` forms).
 ///
 /// | Name | Default | Meaning |

@@ -261,6 +261,17 @@ impl DrsaeConfig {
         ]
     }
 
+    /// The fraction of the whole run (both phases) done when `report` was made: by time
+    /// under a budget, else by epochs.
+    pub fn overall_progress(&self, report: &EpochReport) -> f64 {
+        let total = (self.epochs_unsup + self.epochs_sup).max(1) as f64;
+        match self.time_budget {
+            Some(budget) => report.seconds / budget,
+            None if report.phase == 1 => report.progress * self.epochs_unsup as f64 / total,
+            None => (self.epochs_unsup as f64 + report.progress * self.epochs_sup as f64) / total,
+        }
+    }
+
     /// The configuration phase `phase` (1 or 2) trains with: phase 1 takes
     /// `unsup_optimizer`'s rule and rate when set.
     fn for_phase(&self, phase: u8) -> DrsaeConfig {

@@ -17,6 +17,12 @@ use crate::{Error, Result};
 /// every row is computed independently).
 const EVAL_BATCH: usize = 500;
 
+/// Encoder–decoder angle (radians) below which a unit is one of the paper's part-units.
+pub const PART_UNIT_MAX_ANGLE: f32 = 0.5;
+/// Encoder–decoder angle (radians) above which a unit is one of the paper's categorical
+/// units.
+pub const CATEGORICAL_UNIT_MIN_ANGLE: f32 = 0.7;
+
 /// What training measured: the chosen epoch, its validation error and every epoch's report.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FitReport {
@@ -171,5 +177,17 @@ impl Drsae {
     /// below 0.5 the paper's part-units, above 0.7 its categorical units.
     pub fn encoder_decoder_angles(&self) -> Vec<f32> {
         self.network.encoder_decoder_angles()
+    }
+
+    /// The number of part-units (angle < [`PART_UNIT_MAX_ANGLE`]) and of categorical units
+    /// (angle > [`CATEGORICAL_UNIT_MIN_ANGLE`]) among `angles`, as returned by
+    /// [`Drsae::encoder_decoder_angles`].
+    pub fn unit_kinds(angles: &[f32]) -> (usize, usize) {
+        let part = angles.iter().filter(|&&a| a < PART_UNIT_MAX_ANGLE).count();
+        let categorical = angles
+            .iter()
+            .filter(|&&a| a > CATEGORICAL_UNIT_MIN_ANGLE)
+            .count();
+        (part, categorical)
     }
 }

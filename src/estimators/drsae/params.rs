@@ -4,6 +4,7 @@
 use super::{Drsae, FitReport};
 use crate::data::{LabelledImages, Preprocessor};
 use crate::estimators::ParamGuard;
+use crate::linalg::MatRef;
 use crate::models::LossWeights;
 use crate::train::{
     train_drsae_with, Checkpointing, DrsaeConfig, EpochReport, Optimizer, Schedule, Split,
@@ -41,13 +42,8 @@ impl Validation {
             Validation::Auto if n >= 60_000 => 10_000,
             Validation::Auto => n / 6,
             Validation::Last(k) => k,
-            Validation::Fraction(f) if f > 0.0 && f < 1.0 => ((n as f64 * f) as usize).max(1),
-            Validation::Fraction(f) => {
-                return Err(Error::param(
-                    "validation",
-                    format!("fraction {f} must be in (0, 1)"),
-                ))
-            }
+            // In (0, 1): checked with the other parameters.
+            Validation::Fraction(f) => ((n as f64 * f) as usize).max(1),
         };
         if k == 0 || k >= n {
             return Err(Error::param(
@@ -323,9 +319,15 @@ impl DrsaeValidParams {
     ) -> Result<Drsae> {
         check_labels(data, "training data")?;
         let n = data.len();
-        let held_out = self.validation.size(n)?;
-        let (train, val) = data.clone().split_last(held_out);
-        self.fit_split(&train, &val, observer)
+        let k = n - self.validation.size(n)?;
+        let (train_y, val_y) = data.labels.split_at(k);
+        self.fit_rows(
+            data.images.row_range(0, k),
+            train_y,
+            data.images.row_range(k, n),
+            val_y,
+            observer,
+        )
     }
 
     /// Trains on `train` and chooses the returned epoch on `val`.
@@ -336,7 +338,7 @@ impl DrsaeValidParams {
         &self,
         train: &LabelledImages,
         val: &LabelledImages,
-        mut observer: impl FnMut(&EpochReport),
+        observer: impl FnMut(&EpochReport),
     ) -> Result<Drsae> {
         check_labels(train, "training data")?;
         check_labels(val, "validation data")?;
@@ -350,24 +352,43 @@ impl DrsaeValidParams {
                 ),
             ));
         }
-        let prepared = |set: &LabelledImages| {
-            let mut x = set.images.clone();
+        self.fit_rows(
+            train.images.view(),
+            &train.labels,
+            val.images.view(),
+            &val.labels,
+            observer,
+        )
+    }
+
+    /// Trains on rows whose labels and widths have been checked: the one copy of the data
+    /// is the preprocessed one.
+    fn fit_rows(
+        &self,
+        train_x: MatRef<'_>,
+        train_y: &[u8],
+        val_x: MatRef<'_>,
+        val_y: &[u8],
+        mut observer: impl FnMut(&EpochReport),
+    ) -> Result<Drsae> {
+        let prepared = |rows: MatRef<'_>| {
+            let mut x = rows.to_owned();
             self.preprocessing.apply(&mut x);
             x
         };
-        let (train_x, val_x) = (prepared(train), prepared(val));
+        let (train_x, val_x) = (prepared(train_x), prepared(val_x));
         let cfg = self.config();
         let split = Split {
             train_x: &train_x,
-            train_y: &train.labels,
+            train_y,
             val_x: &val_x,
-            val_y: &val.labels,
+            val_y,
         };
         let start = std::time::Instant::now();
         let progress = self.progress;
         let outcome = train_drsae_with(&cfg, split, &self.checkpointing, |r| {
             if progress {
-                eprintln!("{}", describe(r));
+                eprintln!("{r}, {:.0} s", r.seconds);
             }
             observer(r)
         })?;
@@ -406,20 +427,4 @@ fn check_labels(set: &LabelledImages, what: &str) -> Result<()> {
         return Err(Error::param("data", format!("{what} is empty")));
     }
     Ok(())
-}
-
-/// One epoch's report as a line of text.
-fn describe(r: &EpochReport) -> String {
-    let errors = if r.phase == 2 {
-        format!(
-            " train err {:.2}% val err {:.2}%",
-            r.train_error, r.val_error
-        )
-    } else {
-        String::new()
-    };
-    format!(
-        "phase {} epoch {:3}: loss {:.4} rec {:.4}{errors} {:.0} samples/s, {:.0} s",
-        r.phase, r.epoch, r.loss, r.reconstruction, r.samples_per_s, r.seconds
-    )
 }
