@@ -1,11 +1,13 @@
 //! SIMD kernels shared by every model: shrinkage (soft-threshold, ReLU-shrink), group
 //! norms, and the im2col / col2im layout kernels and gathered (im2col-free) GEMMs of the
-//! convolutional models. Each has a scalar reference it is tested against.
+//! convolutional models, and the top-k selection of TopK sparse auto-encoders. Each has a
+//! scalar reference it is tested against.
 
 mod group_norm;
 mod im2col;
 mod patch_gemm;
 mod shrink;
+mod top_k;
 
 pub(crate) use group_norm::tree_size;
 pub use group_norm::{prune_tree, Groups};
@@ -17,4 +19,7 @@ pub use patch_gemm::{
 pub use shrink::{
     shrink, shrink_backward, shrink_backward_reference, shrink_in_place, shrink_mask,
     shrink_mask_reference, shrink_reference, Shrink, Theta,
+};
+pub use top_k::{
+    nth_largest, top_k_positive, top_k_positive_among, top_k_positive_reference, Selected,
 };

@@ -325,6 +325,25 @@ impl<'a> MatRef<'a> {
             cs,
         }
     }
+    /// Rows `start..end` as a view with the same strides.
+    #[track_caller]
+    pub fn row_range(&self, start: usize, end: usize) -> MatRef<'a> {
+        assert!(
+            start <= end && end <= self.nrows,
+            "rows {start}..{end} of {}",
+            self.nrows
+        );
+        if start == end {
+            return MatRef::from_slice(&[], 0, self.ncols);
+        }
+        MatRef::from_strided(
+            &self.data[start * self.rs..],
+            end - start,
+            self.ncols,
+            self.rs as isize,
+            self.cs as isize,
+        )
+    }
     /// The slice the view reads from (its extent lies inside).
     #[allow(dead_code)]
     pub(crate) fn data_slice(&self) -> &'a [f32] {

@@ -1,6 +1,7 @@
 //! Models: the Discriminative Recurrent Sparse Auto-Encoder and LISTA, sharing one unrolled
 //! shrinkage recurrence; group-sparse auto-encoders (dense, locally-connected and
-//! convolutional, sharing one encoder and one training loop); lateral inhibition.
+//! convolutional, sharing one encoder and one training loop); lateral inhibition; modern
+//! sparse auto-encoders (ReLU, TopK, BatchTopK, JumpReLU, Matryoshka).
 
 mod drsae;
 mod recurrence;
@@ -25,4 +26,9 @@ pub use softmax::{Softmax, SoftmaxGrads};
 mod inhibition;
 pub use inhibition::{
     grid_inhibition, inhibition_gradients, project_inhibition, tree_inhibition, tree_related,
+};
+
+mod sae;
+pub use sae::{
+    AuxK, SaeGrads, SaeKind, SaeLoss, SaeNetwork, SaeObjective, SaeWorkspace, SparseCodes,
 };

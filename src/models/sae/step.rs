@@ -1,0 +1,595 @@
+//! The training objective of every SAE architecture and its hand-derived gradient.
+//!
+//! For a batch of B rows x_b, with `xin_b = x_b − b_dec` (or `x_b`), `pre_b = xin_b W_encᵀ
+//! + b_enc` and the architecture's active set A_b (with values z_bj = pre_bj):
+//! ```text
+//! L = (1/B) Σ_b [ (1/G) Σ_g ‖x̂ᵍ_b − x_b‖²  +  λ·S_b ]  +  L_aux
+//! x̂ᵍ_b = b_dec + Σ_{j ∈ A_b, j < m_g} z_bj W_dec,j        (Matryoshka prefixes m_1 < … < m_G = d_sae;
+//!                                                         G = 1 without them)
+//! S_b  = Σ_{j ∈ A_b} z_bj ‖W_dec,j‖                      (ReLU: L1 weighted by decoder norms)
+//!      = |A_b| = Σ_j H(pre_bj − θ_j)                      (JumpReLU: L0)
+//!      = 0                                                (TopK, BatchTopK)
+//! L_aux = α·s·(1/B) Σ_b ‖ê_b − e_b‖²,  e_b = x_b − x̂ᴳ_b (held constant),
+//!         ê_b = Σ_{j ∈ Aux_b} pre_bj W_dec,j             (AuxK: the k_aux largest positive
+//!                                                         pre-activations among dead latents;
+//!                                                         s = min(#dead / k_aux, 1))
+//! ```
+//! Backward. With `gᵍ_b = 2(x̂ᵍ_b − x_b)/(B·G)` and its suffix sums `Sᵍ_b = Σ_{g' ≥ g} gᵍ'_b`
+//! (a latent of prefix group h appears in every reconstruction g ≥ h), `h_b = 2αs(ê_b −
+//! e_b)/B`, and `n_j = ‖W_dec,j‖`:
+//! ```text
+//! ∂L/∂z_bj     = ⟨S^{h(j)}_b, W_dec,j⟩ + [ReLU] λ n_j / B            (+ ⟨h_b, W_dec,j⟩ for Aux_b)
+//! ∂L/∂pre_bj   = ∂L/∂z_bj on the active set (and Aux_b), 0 elsewhere (straight-through TopK)
+//! ∂L/∂W_dec,j  = Σ_b z_bj S^{h(j)}_b + Σ_{b: j ∈ Aux_b} pre_bj h_b + [ReLU] (λ/B)(Σ_b z_bj) W_dec,j / n_j
+//! ∂L/∂b_dec    = Σ_b S¹_b − [apply_b_dec_to_input] Σ_j (∂L/∂b_enc,j) W_enc,j
+//! ∂L/∂W_enc,j  = Σ_b ∂L/∂pre_bj · xin_b,      ∂L/∂b_enc,j = Σ_b ∂L/∂pre_bj
+//! ```
+//! JumpReLU's threshold takes the straight-through pseudo-derivatives of Rajamanoharan et
+//! al. (2024) with the rectangle kernel `K(u) = [|u| < ½]` of bandwidth ε:
+//! `∂z_bj/∂θ_j := −(θ_j/ε) K((pre_bj − θ_j)/ε)` and `∂H(pre_bj − θ_j)/∂θ_j := −(1/ε) K(..)`,
+//! so `∂L/∂θ_j = Σ_b K(..)·(−(θ_j/ε) ∂L/∂z_bj − λ/(Bε))`; the gradient is returned for
+//! `log θ` (×θ), the parameter SAELens trains. The Heaviside step passes no gradient to `pre`.
+//!
+//! Work: one dense GEMM (`pre`), then everything is proportional to the active entries:
+//! per row (in parallel) the reconstruction, its residuals and the `∂L/∂z` dot products;
+//! then per latent (in parallel, after a counting sort of the entries by latent) the rows of
+//! `∂L/∂W_dec` and `∂L/∂W_enc`. Every sum runs in a fixed order (rows ascending), so the
+//! result does not depend on the thread count.
+
+use super::{par, select, SaeKind, SaeNetwork};
+use crate::kernels::{nth_largest, top_k_positive, top_k_positive_among, Selected};
+use crate::linalg::{axpy, dot, gemm_threads, norm, Mat, MatRef};
+
+/// TopK's auxiliary dead-latent loss (Gao et al. 2024).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AuxK {
+    /// Dead latents used per row (SAELens: `d_in / 2`; Gao et al.: 512).
+    pub k_aux: usize,
+    /// α (Gao et al.: 1/32).
+    pub coefficient: f32,
+}
+
+/// What a training step minimises, beyond the reconstruction error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SaeObjective {
+    /// λ: the sparsity coefficient (ReLU: weighted L1; JumpReLU: L0; unused by TopK and
+    /// BatchTopK).
+    pub sparsity: f32,
+    /// ε: JumpReLU's kernel bandwidth.
+    pub bandwidth: f32,
+    /// The AuxK loss, used when some latents are dead.
+    pub aux: Option<AuxK>,
+    /// Matryoshka's nested prefix sizes, ascending, the last equal to `d_sae`; empty for
+    /// one reconstruction from every latent.
+    pub prefixes: Vec<usize>,
+}
+
+impl Default for SaeObjective {
+    fn default() -> Self {
+        SaeObjective {
+            sparsity: 0.0,
+            bandwidth: 0.001,
+            aux: None,
+            prefixes: Vec::new(),
+        }
+    }
+}
+
+/// The parts of one batch's loss (means over the batch's rows).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SaeLoss {
+    /// `‖x̂ − x‖²` (mean over the prefixes for Matryoshka).
+    pub mse: f64,
+    /// The sparsity penalty before λ (ReLU: `Σ z_j ‖W_dec,j‖`; JumpReLU: L0; else 0).
+    pub sparsity: f64,
+    /// The AuxK term as added to the loss (α and the dead-fraction scale included).
+    pub aux: f64,
+    /// Active latents per row.
+    pub l0: f64,
+    /// The minimised objective: `mse + λ·sparsity + aux`.
+    pub total: f64,
+    /// BatchTopK: the smallest activation the batch-wide selection kept (what its inference
+    /// threshold is estimated from); otherwise 0.
+    pub batch_threshold: f32,
+}
+
+/// Gradients of every [`SaeNetwork`] tensor (`log_threshold` for θ, see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs)]
+pub struct SaeGrads {
+    pub w_enc: Mat,
+    pub b_enc: Vec<f32>,
+    pub w_dec: Mat,
+    pub b_dec: Vec<f32>,
+    pub log_threshold: Vec<f32>,
+}
+
+impl SaeGrads {
+    /// Zero gradients shaped like `net`.
+    pub fn zeros(net: &SaeNetwork) -> SaeGrads {
+        let (m, d) = (net.d_sae(), net.d_in());
+        SaeGrads {
+            w_enc: Mat::zeros(m, d),
+            b_enc: vec![0.0; m],
+            w_dec: Mat::zeros(m, d),
+            b_dec: vec![0.0; d],
+            log_threshold: vec![0.0; m],
+        }
+    }
+}
+
+/// One active (or JumpReLU window, or AuxK) entry of a row.
+#[derive(Clone, Copy, Debug, Default)]
+struct Entry {
+    j: u32,
+    /// Which gradient vector of the row its decoder gradient uses: a prefix group, or
+    /// `groups` for AuxK.
+    slot: u32,
+    /// The activation (0 for a JumpReLU entry inside the kernel window but not active).
+    z: f32,
+    pre: f32,
+    dpre: f32,
+    /// ∂L/∂θ_j contribution.
+    dthr: f32,
+}
+
+/// Buffers reused across steps.
+#[derive(Clone, Debug, Default)]
+pub struct SaeWorkspace {
+    x: Mat,
+    xin: Mat,
+    pre: Mat,
+    xhat: Mat,
+    slots: Mat,
+    main: Vec<Vec<Entry>>,
+    aux: Vec<Vec<Entry>>,
+    row_loss: Vec<[f64; 4]>,
+    lat_start: Vec<usize>,
+    lat_items: Vec<(u32, u32)>,
+    fired: Vec<u32>,
+    dec_norm: Vec<f32>,
+}
+
+impl SaeWorkspace {
+    /// After a step: in how many rows of the batch each latent was active.
+    pub fn fired(&self) -> &[u32] {
+        &self.fired
+    }
+
+    /// After a step: the batch's reconstructions (full dictionary).
+    pub fn reconstructions(&self) -> &Mat {
+        &self.xhat
+    }
+}
+
+/// Candidates kept per row for BatchTopK's batch-wide selection, as a multiple of k (rows
+/// with more above the batch threshold are rescanned).
+const BATCH_CANDIDATES: usize = 4;
+
+impl SaeNetwork {
+    /// The loss of a batch (rows of `x`) and its gradient, written into `grads` (every
+    /// element overwritten). `dead` lists (ascending) the latents the AuxK loss may use.
+    ///
+    /// # Panics
+    /// On shape mismatches, or Matryoshka prefixes that are not ascending and ending at
+    /// `d_sae` (the estimator checks them first).
+    pub fn loss_and_gradient(
+        &self,
+        x: MatRef<'_>,
+        objective: &SaeObjective,
+        dead: &[u32],
+        ws: &mut SaeWorkspace,
+        grads: &mut SaeGrads,
+    ) -> SaeLoss {
+        let (m, d, rows) = (self.d_sae(), self.d_in(), x.nrows());
+        assert_eq!(x.ncols(), d, "input width");
+        assert_eq!(grads.w_dec.shape(), (m, d), "gradient shapes");
+        let prefixes: Vec<usize> = if objective.prefixes.is_empty() {
+            vec![m]
+        } else {
+            objective.prefixes.clone()
+        };
+        assert!(
+            prefixes.windows(2).all(|w| w[0] < w[1]) && prefixes.last() == Some(&m),
+            "Matryoshka prefixes {prefixes:?} must ascend to d_sae = {m}"
+        );
+        let groups = prefixes.len();
+        let aux = objective
+            .aux
+            .filter(|a| !dead.is_empty() && a.k_aux > 0 && a.coefficient > 0.0);
+        let nslots = groups + aux.is_some() as usize;
+        let width = nslots * d;
+        let threads = gemm_threads();
+        let inv_b = 1.0 / rows.max(1) as f32;
+        let lambda = objective.sparsity;
+
+        // Forward: the one dense product.
+        ws.x = x.to_owned();
+        ws.xin = self.encoder_input(x);
+        self.pre_activations(&ws.xin, &mut ws.pre);
+        ws.main.resize_with(rows, Vec::new);
+        ws.aux.resize_with(rows, Vec::new);
+        if matches!(self.kind, SaeKind::Relu) {
+            ws.dec_norm = (0..m).map(|j| norm(self.w_dec.row(j))).collect();
+        }
+        let bounds = par::blocks(rows, threads);
+
+        // Phase A (rows): pre-activations, selections.
+        let (k_aux, aux_scale) = match aux {
+            Some(a) => (
+                a.k_aux.min(dead.len()),
+                (dead.len() as f32 / a.k_aux as f32).min(1.0),
+            ),
+            None => (0, 0.0),
+        };
+        let cand = match self.kind {
+            SaeKind::BatchTopK { k } => (BATCH_CANDIDATES * k).min(m),
+            _ => 0,
+        };
+        {
+            let pre = par::split_rows(ws.pre.as_mut_slice(), m, &bounds);
+            let main = par::split_rows(&mut ws.main[..], 1, &bounds);
+            let auxl = par::split_rows(&mut ws.aux[..], 1, &bounds);
+            let items: Vec<_> = pre.into_iter().zip(main).zip(auxl).collect();
+            par::run_each(items, |((pre, main), auxl)| {
+                let mut sel: Vec<Selected> = Vec::new();
+                for ((row, ents), aents) in pre.chunks_exact_mut(m).zip(main).zip(auxl) {
+                    select::add_bias(row, &self.b_enc);
+                    ents.clear();
+                    match self.kind {
+                        SaeKind::Relu => select::positive(row, &mut sel),
+                        SaeKind::TopK { k } => top_k_positive(row, k, &mut sel),
+                        SaeKind::BatchTopK { .. } => top_k_positive(row, cand, &mut sel),
+                        SaeKind::JumpRelu => {
+                            sel.clear();
+                            let half = 0.5 * objective.bandwidth;
+                            for (j, (&v, &t)) in row.iter().zip(&self.threshold).enumerate() {
+                                let active = v > t && v > 0.0;
+                                if active || (v - t).abs() < half {
+                                    ents.push(Entry {
+                                        j: j as u32,
+                                        z: if active { v } else { 0.0 },
+                                        pre: v,
+                                        ..Entry::default()
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    ents.extend(sel.iter().map(|&(j, v)| Entry {
+                        j,
+                        z: v,
+                        pre: v,
+                        ..Entry::default()
+                    }));
+                    aents.clear();
+                    if k_aux > 0 {
+                        top_k_positive_among(row, dead, k_aux, &mut sel);
+                        aents.extend(sel.iter().map(|&(j, v)| Entry {
+                            j,
+                            slot: groups as u32,
+                            z: v,
+                            pre: v,
+                            ..Entry::default()
+                        }));
+                    }
+                }
+            });
+        }
+
+        // BatchTopK: the batch-wide threshold, then each row's entries at or above it.
+        let mut batch_threshold = 0.0;
+        if let SaeKind::BatchTopK { k } = self.kind {
+            let t = batch_threshold_of(&mut ws.main, &ws.pre, m, k * rows, cand);
+            let mut lowest = f32::INFINITY;
+            for ents in ws.main.iter_mut() {
+                ents.retain(|e| e.z >= t);
+                for e in ents.iter() {
+                    lowest = lowest.min(e.z);
+                }
+            }
+            batch_threshold = if lowest.is_finite() { lowest } else { 0.0 };
+        }
+
+        // Phase B (rows): reconstructions, residual slots, ∂L/∂z, ∂L/∂pre, ∂L/∂θ.
+        ws.xhat = Mat::zeros(rows, d);
+        if ws.slots.shape() != (rows, width) {
+            ws.slots = Mat::zeros(rows, width);
+        }
+        ws.row_loss.resize(rows, [0.0; 4]);
+        {
+            let xhat = par::split_rows(ws.xhat.as_mut_slice(), d, &bounds);
+            let slots = par::split_rows(ws.slots.as_mut_slice(), width, &bounds);
+            let main = par::split_rows(&mut ws.main[..], 1, &bounds);
+            let auxl = par::split_rows(&mut ws.aux[..], 1, &bounds);
+            let losses = par::split_rows(&mut ws.row_loss[..], 1, &bounds);
+            let items: Vec<_> = bounds
+                .iter()
+                .copied()
+                .zip(xhat)
+                .zip(slots)
+                .zip(main)
+                .zip(auxl)
+                .zip(losses)
+                .collect();
+            let ctx = RowCtx {
+                net: self,
+                prefixes: &prefixes,
+                objective,
+                dec_norm: &ws.dec_norm,
+                inv_b,
+                lambda,
+                aux: aux.map(|a| (a.coefficient, aux_scale)),
+            };
+            let (ctx, xs) = (&ctx, &ws.x);
+            par::run_each(items, |(((((bnd, xhat), slots), main), auxl), losses)| {
+                for (r, b) in (bnd.0..bnd.1).enumerate() {
+                    losses[r] = ctx.backward_row(
+                        xs.row(b),
+                        &mut xhat[r * d..(r + 1) * d],
+                        &mut slots[r * width..(r + 1) * width],
+                        &mut main[r],
+                        &mut auxl[r],
+                    );
+                }
+            });
+        }
+
+        // Phase C: the entries by latent (counting sort; rows stay ascending).
+        ws.lat_start.clear();
+        ws.lat_start.resize(m + 1, 0);
+        ws.fired.clear();
+        ws.fired.resize(m, 0);
+        for b in 0..rows {
+            for e in ws.main[b].iter().chain(&ws.aux[b]) {
+                ws.lat_start[e.j as usize + 1] += 1;
+            }
+            for e in &ws.main[b] {
+                ws.fired[e.j as usize] += (e.z > 0.0) as u32;
+            }
+        }
+        for j in 0..m {
+            ws.lat_start[j + 1] += ws.lat_start[j];
+        }
+        let total = ws.lat_start[m];
+        ws.lat_items.clear();
+        ws.lat_items.resize(total, (0, 0));
+        {
+            let mut next = ws.lat_start.clone();
+            for b in 0..rows {
+                let nm = ws.main[b].len();
+                for (e, ent) in ws.main[b].iter().chain(&ws.aux[b]).enumerate() {
+                    let at = &mut next[ent.j as usize];
+                    ws.lat_items[*at] = (b as u32, e as u32);
+                    *at += 1;
+                    debug_assert!(e < nm + ws.aux[b].len());
+                }
+            }
+        }
+
+        // Phase D (latents): ∂L/∂W_dec, ∂L/∂W_enc, ∂L/∂b_enc, ∂L/∂log θ.
+        let lat_bounds = par::blocks(m, threads);
+        {
+            let gd = par::split_rows(grads.w_dec.as_mut_slice(), d, &lat_bounds);
+            let ge = par::split_rows(grads.w_enc.as_mut_slice(), d, &lat_bounds);
+            let gb = par::split_rows(&mut grads.b_enc[..], 1, &lat_bounds);
+            let gt = par::split_rows(&mut grads.log_threshold[..], 1, &lat_bounds);
+            let items: Vec<_> = lat_bounds
+                .iter()
+                .copied()
+                .zip(gd)
+                .zip(ge)
+                .zip(gb)
+                .zip(gt)
+                .collect();
+            let ws = &*ws;
+            par::run_each(items, |((((bnd, gd), ge), gb), gt)| {
+                for (r, j) in (bnd.0..bnd.1).enumerate() {
+                    let gd = &mut gd[r * d..(r + 1) * d];
+                    let ge = &mut ge[r * d..(r + 1) * d];
+                    gd.fill(0.0);
+                    ge.fill(0.0);
+                    let (mut db, mut dthr, mut zsum) = (0.0f32, 0.0f32, 0.0f32);
+                    for &(b, e) in &ws.lat_items[ws.lat_start[j]..ws.lat_start[j + 1]] {
+                        let (b, e) = (b as usize, e as usize);
+                        let nm = ws.main[b].len();
+                        let ent = if e < nm {
+                            ws.main[b][e]
+                        } else {
+                            ws.aux[b][e - nm]
+                        };
+                        if ent.z != 0.0 {
+                            let s = ent.slot as usize * d;
+                            axpy(ent.z, &ws.slots.row(b)[s..s + d], gd);
+                            if e < nm {
+                                zsum += ent.z;
+                            }
+                        }
+                        if ent.dpre != 0.0 {
+                            axpy(ent.dpre, ws.xin.row(b), ge);
+                            db += ent.dpre;
+                        }
+                        dthr += ent.dthr;
+                    }
+                    if matches!(self.kind, SaeKind::Relu) && lambda != 0.0 {
+                        let n = ws.dec_norm[j];
+                        if n > 0.0 {
+                            axpy(lambda * inv_b * zsum / n, self.w_dec.row(j), gd);
+                        }
+                    }
+                    gb[r] = db;
+                    gt[r] = dthr * self.threshold[j];
+                }
+            });
+        }
+
+        // Phase E: ∂L/∂b_dec.
+        grads.b_dec.fill(0.0);
+        for b in 0..rows {
+            axpy(1.0, &ws.slots.row(b)[..d], &mut grads.b_dec);
+        }
+        if self.apply_b_dec_to_input {
+            for j in 0..m {
+                let g = grads.b_enc[j];
+                if g != 0.0 {
+                    axpy(-g, self.w_enc.row(j), &mut grads.b_dec);
+                }
+            }
+        }
+
+        let mut sum = [0.0f64; 4];
+        for l in &ws.row_loss[..rows] {
+            for (s, v) in sum.iter_mut().zip(l) {
+                *s += v;
+            }
+        }
+        let n = rows.max(1) as f64;
+        let (mse, aux_l, sparsity, l0) = (sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n);
+        SaeLoss {
+            mse,
+            sparsity,
+            aux: aux_l,
+            l0,
+            total: mse + lambda as f64 * sparsity + aux_l,
+            batch_threshold,
+        }
+    }
+}
+
+/// BatchTopK's threshold: the `n`-th largest positive pre-activation of the batch. Each
+/// row's entries hold its `cand` largest positive values; a row whose smallest candidate is
+/// at or above the threshold of the candidates may have more, and is rescanned for every
+/// value at or above it, which makes every row hold all of its values at or above the
+/// final threshold (which can only rise).
+fn batch_threshold_of(main: &mut [Vec<Entry>], pre: &Mat, m: usize, n: usize, cand: usize) -> f32 {
+    let mut values: Vec<f32> = main.iter().flatten().map(|e| e.z).collect();
+    let t = nth_largest(&mut values, n);
+    let mut rescanned = false;
+    let mut sel = Vec::new();
+    for (b, ents) in main.iter_mut().enumerate() {
+        let full = ents.len() == cand && cand < m;
+        let lowest = ents.iter().map(|e| e.z).fold(f32::INFINITY, f32::min);
+        if full && lowest >= t {
+            select::at_least(pre.row(b), t, &mut sel);
+            ents.clear();
+            ents.extend(sel.iter().map(|&(j, v)| Entry {
+                j,
+                z: v,
+                pre: v,
+                ..Entry::default()
+            }));
+            rescanned = true;
+        }
+    }
+    if !rescanned {
+        return t;
+    }
+    let mut values: Vec<f32> = main.iter().flatten().map(|e| e.z).collect();
+    nth_largest(&mut values, n)
+}
+
+/// What one row's backward pass needs.
+struct RowCtx<'a> {
+    net: &'a SaeNetwork,
+    prefixes: &'a [usize],
+    objective: &'a SaeObjective,
+    dec_norm: &'a [f32],
+    inv_b: f32,
+    lambda: f32,
+    /// (α, s) when AuxK is on.
+    aux: Option<(f32, f32)>,
+}
+
+impl RowCtx<'_> {
+    /// Fills `xhat` and the row's gradient slots, and each entry's `slot`, `dpre` and
+    /// `dthr`; returns the row's (mse, aux, sparsity, l0).
+    fn backward_row(
+        &self,
+        x: &[f32],
+        xhat: &mut [f32],
+        slots: &mut [f32],
+        main: &mut [Entry],
+        aux: &mut [Entry],
+    ) -> [f64; 4] {
+        let net = self.net;
+        let d = x.len();
+        let groups = self.prefixes.len();
+        let coef = 2.0 * self.inv_b / groups as f32;
+        xhat.copy_from_slice(&net.b_dec);
+        let mut mse = 0.0f64;
+        let mut at = 0;
+        for (g, &end) in self.prefixes.iter().enumerate() {
+            while at < main.len() && (main[at].j as usize) < end {
+                let e = &mut main[at];
+                e.slot = g as u32;
+                if e.z != 0.0 {
+                    axpy(e.z, net.w_dec.row(e.j as usize), xhat);
+                }
+                at += 1;
+            }
+            let s = &mut slots[g * d..(g + 1) * d];
+            let mut sq = 0.0f64;
+            for ((o, &h), &xv) in s.iter_mut().zip(xhat.iter()).zip(x) {
+                let r = h - xv;
+                sq += (r as f64) * (r as f64);
+                *o = coef * r;
+            }
+            mse += sq;
+        }
+        mse /= groups as f64;
+        for g in (0..groups - 1).rev() {
+            let (lo, hi) = slots.split_at_mut((g + 1) * d);
+            axpy(1.0, &hi[..d], &mut lo[g * d..]);
+        }
+
+        let (mut sparsity, mut l0) = (0.0f64, 0.0f64);
+        let eps = self.objective.bandwidth;
+        for e in main.iter_mut() {
+            let j = e.j as usize;
+            let s = e.slot as usize * d;
+            let mut dz = dot(&slots[s..s + d], net.w_dec.row(j));
+            if e.z > 0.0 {
+                l0 += 1.0;
+            }
+            match net.kind {
+                SaeKind::Relu => {
+                    dz += self.lambda * self.inv_b * self.dec_norm[j];
+                    sparsity += (e.z * self.dec_norm[j]) as f64;
+                    e.dpre = dz;
+                }
+                SaeKind::TopK { .. } | SaeKind::BatchTopK { .. } => e.dpre = dz,
+                SaeKind::JumpRelu => {
+                    let theta = net.threshold[j];
+                    if e.z > 0.0 {
+                        e.dpre = dz;
+                        sparsity += 1.0;
+                    }
+                    if (e.pre - theta).abs() < 0.5 * eps {
+                        e.dthr = -(theta / eps) * dz - self.lambda * self.inv_b / eps;
+                    }
+                }
+            }
+        }
+
+        let mut aux_loss = 0.0f64;
+        if let Some((alpha, scale)) = self.aux {
+            // Every row counts (a row without a positive dead latent has ê = 0).
+            let s = &mut slots[groups * d..(groups + 1) * d];
+            // ê − e = Σ z W_dec,j + (x̂ − x).
+            for ((o, &h), &xv) in s.iter_mut().zip(xhat.iter()).zip(x) {
+                *o = h - xv;
+            }
+            for e in aux.iter() {
+                axpy(e.z, net.w_dec.row(e.j as usize), s);
+            }
+            let sq: f64 = s.iter().map(|&v| (v as f64) * (v as f64)).sum();
+            aux_loss = (alpha * scale) as f64 * sq;
+            let c = 2.0 * alpha * scale * self.inv_b;
+            s.iter_mut().for_each(|v| *v *= c);
+            for e in aux.iter_mut() {
+                e.dpre = dot(s, net.w_dec.row(e.j as usize));
+            }
+        }
+        [mse, aux_loss, sparsity, l0]
+    }
+}
