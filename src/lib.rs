@@ -106,7 +106,7 @@ pub mod solvers;
 pub mod train;
 
 pub use error::{check_finite, Error, Result};
-pub use estimators::{Drsae, Lasso, ParamGuard};
+pub use estimators::{Drsae, Lasso, ParamGuard, Sae};
 
 /// The name of the SIMD level the kernels run at ([`simd::level`]): `"portable"`, `"avx2"`
 /// or `"avx512"`.

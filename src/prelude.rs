@@ -6,10 +6,10 @@
 
 pub use crate::data::{AsRows, LabelledImages, Mnist, Preprocessor};
 pub use crate::estimators::{
-    Drsae, DrsaeParams, FitReport, Lasso, LassoParams, ParamGuard, Validation,
+    Drsae, DrsaeParams, FitReport, Lasso, LassoParams, ParamGuard, Sae, SaeParams, Validation,
 };
 pub use crate::linalg::{Mat, MatRef};
-pub use crate::models::LossWeights;
+pub use crate::models::{LossWeights, SaeKind};
 pub use crate::solvers::Solver;
 pub use crate::train::{EpochReport, Optimizer, Schedule};
 pub use crate::Error;

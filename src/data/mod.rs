@@ -1,5 +1,6 @@
 //! Data: IDX (MNIST) and PGM readers, patches, preprocessing, image transforms, minibatches.
 
+mod activations;
 mod batches;
 pub mod idx;
 mod mnist;
@@ -8,8 +9,11 @@ pub mod pgm;
 mod preprocess;
 mod preprocessor;
 mod rows;
+mod synthetic;
 mod transform;
 
+pub(crate) use activations::sample as sample_source;
+pub use activations::{ActivationSource, InMemory, Shards};
 pub use batches::{epoch_rng, gather_rows, Minibatches};
 pub use idx::{parse_idx, read_idx, read_idx_images, read_idx_labels, Idx, IdxImages};
 pub use mnist::{LabelledImages, Mnist};
@@ -21,4 +25,5 @@ pub use preprocess::{
 };
 pub use preprocessor::Preprocessor;
 pub use rows::AsRows;
+pub use synthetic::{recovery, Recovery, Synthetic, SyntheticSpec};
 pub use transform::{rotate_image, shift_image};

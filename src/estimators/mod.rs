@@ -10,15 +10,18 @@
 //! |---|---|---|---|
 //! | lasso (ISTA, FISTA, CoD, exact) | [`LassoParams`] | [`Lasso`] | a dictionary |
 //! | DrSAE | [`DrsaeParams`] | [`Drsae`] | labelled images |
+//! | sparse auto-encoders (ReLU, TopK, BatchTopK, JumpReLU, Matryoshka) | [`SaeParams`] | [`Sae`] | activation vectors (a matrix or an [`ActivationSource`](crate::data::ActivationSource)) |
 
 mod drsae;
 mod lasso;
+mod sae;
 
 pub use drsae::{
     Drsae, DrsaeParams, DrsaeValidParams, FitReport, Validation, CATEGORICAL_UNIT_MIN_ANGLE,
     PART_UNIT_MAX_ANGLE,
 };
 pub use lasso::{Lasso, LassoParams, LassoValidParams};
+pub use sae::{Sae, SaeParams, SaeValidParams};
 
 use crate::Result;
 

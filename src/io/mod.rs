@@ -1,10 +1,14 @@
-//! Files: atomic writes and model files (safetensors, feature `safetensors`).
+//! Files: atomic writes, model files (safetensors, feature `safetensors`), activation
+//! shards (`.npy`, `.safetensors`).
 
 mod atomic;
 #[cfg(feature = "safetensors")]
 mod model_file;
 mod named;
 mod read;
+#[cfg(feature = "safetensors")]
+mod saelens;
+mod shards;
 
 pub use atomic::write_atomic;
 #[cfg(feature = "safetensors")]
@@ -15,3 +19,6 @@ pub use model_file::{
 pub use named::NamedTensor;
 pub(crate) use named::{model_from_tensors, model_tensors, parse_steps, reject_unknown};
 pub use read::{open_regular_file, read_regular_file, MAX_MODEL_FILE_BYTES};
+#[cfg(feature = "safetensors")]
+pub use saelens::{load_saelens, load_sparsify, save_saelens, save_sparsify, SAELENS_VERSION};
+pub use shards::{npy_bytes, read_matrix, write_npy, ShardReader};

@@ -6,6 +6,7 @@ mod group_ae_trainer;
 mod inhibition_trainer;
 mod lista_trainer;
 mod optimizer;
+mod sae_trainer;
 mod softmax_trainer;
 
 pub use checkpoint::{Checkpointing, EpochReport, CHECKPOINT_FILE};
@@ -18,4 +19,7 @@ pub use inhibition_trainer::{
 };
 pub use lista_trainer::{train_lista, train_lista_with, ListaConfig};
 pub use optimizer::{Optimizer, OptimizerState, Schedule};
+pub use sae_trainer::{
+    geometric_median, train_sae, BDecInit, DecoderNorm, SaeConfig, SaeReport, TrainedSae,
+};
 pub use softmax_trainer::{train_softmax, SoftmaxConfig};

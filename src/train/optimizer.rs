@@ -3,6 +3,9 @@
 
 use crate::{Error, Result};
 
+/// Tensors at least this long take their Adam update on several threads.
+const PARALLEL_ADAM_MIN: usize = 1 << 18;
+
 /// The update rule.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
@@ -185,9 +188,7 @@ impl OptimizerState {
                 let t = self.step.min(i32::MAX as u64) as i32;
                 let c1 = 1.0 - beta1.powi(t);
                 let c2 = 1.0 - beta2.powi(t);
-                for (k, (p, g, mult)) in tensors.iter_mut().enumerate() {
-                    let step = lr * *mult / c1;
-                    let (m, v) = (&mut self.first[k], &mut self.second[k]);
+                let adam = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], step: f32| {
                     for (((pv, gv), mv), vv) in p
                         .iter_mut()
                         .zip(g.iter())
@@ -198,6 +199,37 @@ impl OptimizerState {
                         *vv = beta2 * *vv + (1.0 - beta2) * gv * gv;
                         *pv -= step * *mv / ((*vv / c2).sqrt() + eps);
                     }
+                };
+                for (k, (p, g, mult)) in tensors.iter_mut().enumerate() {
+                    let step = lr * *mult / c1;
+                    let (m, v) = (&mut self.first[k][..], &mut self.second[k][..]);
+                    assert!(
+                        g.len() == p.len() && m.len() == p.len(),
+                        "Adam: tensor lengths"
+                    );
+                    // Large tensors are split over the GEMM threads: the same operations on
+                    // every element, so the result does not depend on the split.
+                    let threads = if p.len() >= PARALLEL_ADAM_MIN {
+                        crate::linalg::gemm_threads()
+                    } else {
+                        1
+                    };
+                    if threads <= 1 {
+                        adam(p, g, m, v, step);
+                        continue;
+                    }
+                    let chunk = p.len().div_ceil(threads);
+                    std::thread::scope(|sc| {
+                        let adam = &adam;
+                        for (((p, g), m), v) in p
+                            .chunks_mut(chunk)
+                            .zip(g.chunks(chunk))
+                            .zip(m.chunks_mut(chunk))
+                            .zip(v.chunks_mut(chunk))
+                        {
+                            sc.spawn(move || adam(p, g, m, v, step));
+                        }
+                    });
                 }
             }
         }

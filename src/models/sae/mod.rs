@@ -381,6 +381,17 @@ impl SaeNetwork {
         }
     }
 
+    /// Mutable `W_enc`, `b_enc`, `W_dec`, `b_dec`, `threshold` (for optimisers).
+    pub fn tensors_mut(&mut self) -> [&mut [f32]; 5] {
+        [
+            self.w_enc.as_mut_slice(),
+            &mut self.b_enc,
+            self.w_dec.as_mut_slice(),
+            &mut self.b_dec,
+            &mut self.threshold,
+        ]
+    }
+
     /// Every parameter tensor with its SAELens name, in a fixed order.
     pub fn tensors(&self) -> [(&'static str, &[f32]); 5] {
         [

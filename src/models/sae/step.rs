@@ -27,8 +27,8 @@
 //! JumpReLU's threshold takes the straight-through pseudo-derivatives of Rajamanoharan et
 //! al. (2024) with the rectangle kernel `K(u) = [|u| < ½]` of bandwidth ε:
 //! `∂z_bj/∂θ_j := −(θ_j/ε) K((pre_bj − θ_j)/ε)` and `∂H(pre_bj − θ_j)/∂θ_j := −(1/ε) K(..)`,
-//! so `∂L/∂θ_j = Σ_b K(..)·(−(θ_j/ε) ∂L/∂z_bj − λ/(Bε))`; the gradient is returned for
-//! `log θ` (×θ), the parameter SAELens trains. The Heaviside step passes no gradient to `pre`.
+//! so `∂L/∂θ_j = Σ_b K(..)·(−(θ_j/ε) ∂L/∂z_bj − λ/(Bε))` (θ itself is the trained
+//! parameter, as in SAELens v6). The Heaviside step passes no gradient to `pre`.
 //!
 //! Work: one dense GEMM (`pre`), then everything is proportional to the active entries:
 //! per row (in parallel) the reconstruction, its residuals and the `∂L/∂z` dot products;
@@ -93,7 +93,7 @@ pub struct SaeLoss {
     pub batch_threshold: f32,
 }
 
-/// Gradients of every [`SaeNetwork`] tensor (`log_threshold` for θ, see the module docs).
+/// Gradients of every [`SaeNetwork`] tensor.
 #[derive(Clone, Debug, PartialEq)]
 #[allow(missing_docs)]
 pub struct SaeGrads {
@@ -101,7 +101,7 @@ pub struct SaeGrads {
     pub b_enc: Vec<f32>,
     pub w_dec: Mat,
     pub b_dec: Vec<f32>,
-    pub log_threshold: Vec<f32>,
+    pub threshold: Vec<f32>,
 }
 
 impl SaeGrads {
@@ -113,7 +113,7 @@ impl SaeGrads {
             b_enc: vec![0.0; m],
             w_dec: Mat::zeros(m, d),
             b_dec: vec![0.0; d],
-            log_threshold: vec![0.0; m],
+            threshold: vec![0.0; m],
         }
     }
 }
@@ -222,6 +222,16 @@ impl SaeNetwork {
             ),
             None => (0, 0.0),
         };
+        // Dead latents as an additive mask (0 dead, −∞ alive) when they are many.
+        let all_dead = k_aux > 0 && dead.len() == m;
+        let dead_mask: Option<Vec<f32>> =
+            (k_aux > 0 && !all_dead && dead.len() * 8 >= m).then(|| {
+                let mut mask = vec![f32::NEG_INFINITY; m];
+                for &j in dead {
+                    mask[j as usize] = 0.0;
+                }
+                mask
+            });
         let cand = match self.kind {
             SaeKind::BatchTopK { k } => (BATCH_CANDIDATES * k).min(m),
             _ => 0,
@@ -233,6 +243,7 @@ impl SaeNetwork {
             let items: Vec<_> = pre.into_iter().zip(main).zip(auxl).collect();
             par::run_each(items, |((pre, main), auxl)| {
                 let mut sel: Vec<Selected> = Vec::new();
+                let mut masked: Vec<f32> = Vec::new();
                 for ((row, ents), aents) in pre.chunks_exact_mut(m).zip(main).zip(auxl) {
                     select::add_bias(row, &self.b_enc);
                     ents.clear();
@@ -264,7 +275,16 @@ impl SaeNetwork {
                     }));
                     aents.clear();
                     if k_aux > 0 {
-                        top_k_positive_among(row, dead, k_aux, &mut sel);
+                        if all_dead {
+                            top_k_positive(row, k_aux, &mut sel);
+                        } else if let Some(mask) = &dead_mask {
+                            // Alive latents masked to −∞, then the chunked selection.
+                            masked.clear();
+                            masked.extend(row.iter().zip(mask.iter()).map(|(&v, &a)| v + a));
+                            top_k_positive(&masked, k_aux, &mut sel);
+                        } else {
+                            top_k_positive_among(row, dead, k_aux, &mut sel);
+                        }
                         aents.extend(sel.iter().map(|&(j, v)| Entry {
                             j,
                             slot: groups as u32,
@@ -373,7 +393,7 @@ impl SaeNetwork {
             let gd = par::split_rows(grads.w_dec.as_mut_slice(), d, &lat_bounds);
             let ge = par::split_rows(grads.w_enc.as_mut_slice(), d, &lat_bounds);
             let gb = par::split_rows(&mut grads.b_enc[..], 1, &lat_bounds);
-            let gt = par::split_rows(&mut grads.log_threshold[..], 1, &lat_bounds);
+            let gt = par::split_rows(&mut grads.threshold[..], 1, &lat_bounds);
             let items: Vec<_> = lat_bounds
                 .iter()
                 .copied()
@@ -418,7 +438,7 @@ impl SaeNetwork {
                         }
                     }
                     gb[r] = db;
-                    gt[r] = dthr * self.threshold[j];
+                    gt[r] = dthr;
                 }
             });
         }

@@ -1,0 +1,289 @@
+//! Modern sparse auto-encoders end to end: training recovers a known dictionary, the same
+//! seed gives the same model, SAELens and sparsify files round-trip, activation shards are
+//! streamed and malformed ones rejected.
+
+use drsae::data::{recovery, ActivationSource, Shards, Synthetic, SyntheticSpec};
+use drsae::io::{npy_bytes, ShardReader};
+use drsae::linalg::Mat;
+use drsae::prelude::*;
+use drsae::train::DecoderNorm;
+use std::path::PathBuf;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("drsae-sae-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn small_truth() -> (Synthetic, Mat) {
+    let mut t = Synthetic::new(SyntheticSpec {
+        d: 32,
+        features: 96,
+        mean_l0: 3.0,
+        correlated_pairs: 8,
+        ..SyntheticSpec::default()
+    })
+    .unwrap();
+    let x = t.sample(6000);
+    (t, x)
+}
+
+fn topk_params() -> SaeParams {
+    Sae::params()
+        .kind(SaeKind::TopK { k: 3 })
+        .d_sae(128)
+        .batch(256)
+        .samples(60_000)
+        .lr(3e-3)
+        .dead_after(20_000)
+}
+
+#[test]
+fn topk_and_batch_topk_recover_a_known_dictionary() {
+    let (truth, x) = small_truth();
+    for (name, kind) in [
+        ("topk", SaeKind::TopK { k: 3 }),
+        ("batchtopk", SaeKind::BatchTopK { k: 3 }),
+    ] {
+        let sae = topk_params().kind(kind).fit(&x).unwrap();
+        let rec = recovery(truth.features(), sae.network().w_dec());
+        let eval = sae.evaluate(&x).unwrap();
+        assert!(
+            rec.mean_max_cosine > 0.9 && eval.fvu < 0.3,
+            "{name}: mean max cosine {}, fvu {}",
+            rec.mean_max_cosine,
+            eval.fvu
+        );
+        if name == "batchtopk" {
+            // Inference is a JumpReLU at the estimated threshold: L0 near k.
+            assert!((1.5..6.0).contains(&eval.l0), "batchtopk L0 {}", eval.l0);
+            let t = sae.network().threshold();
+            assert!(t[0] > 0.0 && t.iter().all(|&v| v == t[0]));
+        }
+    }
+}
+
+#[test]
+fn relu_and_jump_relu_train_to_sparse_codes() {
+    let (_, x) = small_truth();
+    let relu = Sae::params()
+        .kind(SaeKind::Relu)
+        .d_sae(128)
+        .batch(256)
+        .samples(30_000)
+        .lr(2e-3)
+        .sparsity(2.0)
+        .fit(&x)
+        .unwrap();
+    let e = relu.evaluate(&x).unwrap();
+    assert!(e.fvu < 0.5 && e.l0 < 40.0, "relu fvu {} L0 {}", e.fvu, e.l0);
+    let jump = Sae::params()
+        .kind(SaeKind::JumpRelu)
+        .d_sae(128)
+        .batch(256)
+        .samples(30_000)
+        .lr(2e-3)
+        .sparsity(1.0)
+        .fit(&x)
+        .unwrap();
+    let e = jump.evaluate(&x).unwrap();
+    assert!(
+        e.fvu < 0.6 && e.l0 < 64.0,
+        "jumprelu fvu {} L0 {}",
+        e.fvu,
+        e.l0
+    );
+    // The thresholds moved from their initial value.
+    assert!(jump
+        .network()
+        .threshold()
+        .iter()
+        .any(|&t| (t - 0.01).abs() > 1e-3));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_model() {
+    let (_, x) = small_truth();
+    let p = topk_params().samples(5_000).prefixes(vec![16, 64, 128]);
+    let a = p.fit(&x).unwrap();
+    let b = p.fit(&x).unwrap();
+    assert_eq!(a.network(), b.network());
+    let c = p.clone().seed(1).fit(&x).unwrap();
+    assert_ne!(a.network(), c.network());
+}
+
+#[test]
+fn saelens_and_sparsify_directories_round_trip() {
+    let (_, x) = small_truth();
+    let x = x.row_range(0, 200).to_owned();
+    for kind in [
+        SaeKind::TopK { k: 3 },
+        SaeKind::BatchTopK { k: 3 },
+        SaeKind::Relu,
+        SaeKind::JumpRelu,
+    ] {
+        let sae = topk_params().kind(kind).samples(3_000).fit(&x).unwrap();
+        assert!(sae.input_scale() != 1.0);
+        let want = sae.reconstruct(&x).unwrap();
+        let dir = tmp(kind.name());
+        sae.save_saelens(&dir).unwrap();
+        let back = Sae::load_saelens(&dir).unwrap();
+        let got = back.reconstruct(&x).unwrap();
+        let scale = want.as_slice().iter().fold(0f32, |a, v| a.max(v.abs()));
+        assert!(
+            got.max_abs_diff(&want) <= 1e-5 * scale,
+            "{}: {}",
+            kind.name(),
+            got.max_abs_diff(&want)
+        );
+        assert!(dir.join("sparsity.safetensors").exists());
+        if let SaeKind::TopK { .. } = kind {
+            let sdir = dir.join("sparsify");
+            sae.save_sparsify(&sdir).unwrap();
+            let back = Sae::load_sparsify(&sdir).unwrap();
+            assert!(back.reconstruct(&x).unwrap().max_abs_diff(&want) <= 1e-5 * scale);
+        } else {
+            assert!(sae.save_sparsify(dir.join("no")).is_err());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn malformed_sae_directories_are_errors() {
+    let (_, x) = small_truth();
+    let sae = topk_params().samples(2_000).fit(&x).unwrap();
+    let dir = tmp("bad");
+    sae.save_saelens(&dir).unwrap();
+    let cfg = std::fs::read_to_string(dir.join("cfg.json")).unwrap();
+    for (what, text) in [
+        ("arch", cfg.replace("\"topk\"", "\"gated\"")),
+        ("shape", cfg.replace("\"d_sae\": 128", "\"d_sae\": 127")),
+        (
+            "norm",
+            cfg.replace(
+                "\"normalize_activations\": \"none\"",
+                "\"normalize_activations\": \"layer_norm\"",
+            ),
+        ),
+        ("k", cfg.replace("\"k\": 3", "\"k\": 0")),
+        ("json", "{".to_string()),
+        ("array", "[]".to_string()),
+    ] {
+        std::fs::write(dir.join("cfg.json"), &text).unwrap();
+        assert!(Sae::load_saelens(&dir).is_err(), "{what} accepted");
+    }
+    std::fs::write(dir.join("cfg.json"), &cfg).unwrap();
+    assert!(Sae::load_saelens(&dir).is_ok());
+    std::fs::write(
+        dir.join("sae_weights.safetensors"),
+        b"\x08\0\0\0\0\0\0\0{}      ",
+    )
+    .unwrap();
+    assert!(Sae::load_saelens(&dir).is_err());
+    assert!(Sae::load_saelens(dir.join("missing")).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn shards_stream_every_row_once_per_pass_with_bounded_buffers() {
+    let dir = tmp("shards");
+    let (rows_a, rows_b, d) = (37usize, 50usize, 5usize);
+    let a: Vec<f32> = (0..rows_a * d).map(|i| (i / d) as f32).collect();
+    let b: Vec<f32> = (0..rows_b * d).map(|i| (rows_a + i / d) as f32).collect();
+    std::fs::write(dir.join("a.npy"), npy_bytes(&a, rows_a, d)).unwrap();
+    let st = drsae::io::tensors_to_bytes(
+        &[("acts".to_string(), vec![rows_b, d], &b[..])],
+        Default::default(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("b.safetensors"), st).unwrap();
+    let mut s = Shards::open(&[dir.join("a.npy"), dir.join("b.safetensors")], 8, 3, 7).unwrap();
+    assert_eq!((s.d_in(), s.len()), (d, Some((rows_a + rows_b) as u64)));
+    let mut seen = vec![0u32; rows_a + rows_b];
+    let mut batch = Mat::zeros(29, d);
+    for _ in 0..3 {
+        s.fill(&mut batch).unwrap(); // 87 = one pass exactly
+        for r in batch.rows() {
+            assert!(r.iter().all(|&v| v == r[0]), "a row was torn");
+            seen[r[0] as usize] += 1;
+        }
+    }
+    assert!(seen.iter().all(|&c| c == 1), "{seen:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn malformed_shards_are_errors_without_large_allocations() {
+    let dir = tmp("badshards");
+    let good = npy_bytes(&[1.0; 12], 3, 4);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", good[..good.len() - 4].to_vec()),
+        ("trailing", [&good[..], &[0u8; 4]].concat()),
+        ("magic", [b"XNUMPY".as_slice(), &good[6..]].concat()),
+        (
+            "huge",
+            String::from_utf8_lossy(&good)
+                .replace("(3, 4)", "(3000000000000, 4)")
+                .into_bytes(),
+        ),
+        (
+            "dtype",
+            String::from_utf8_lossy(&good)
+                .replace("<f4", "<f8")
+                .into_bytes(),
+        ),
+        (
+            "fortran",
+            String::from_utf8_lossy(&good)
+                .replace("False", "True ")
+                .into_bytes(),
+        ),
+        (
+            "1-D",
+            String::from_utf8_lossy(&good)
+                .replace("(3, 4)", "(12,)  ")
+                .into_bytes(),
+        ),
+        ("empty", Vec::new()),
+        ("header length", {
+            let mut g = good.clone();
+            g[8] = 0xff;
+            g[9] = 0xff;
+            g
+        }),
+    ];
+    for (what, bytes) in cases {
+        let p = dir.join(format!("{}.npy", what.replace(' ', "_")));
+        std::fs::write(&p, &bytes).unwrap();
+        assert!(ShardReader::open(&p).is_err(), "{what} accepted");
+    }
+    let nan = npy_bytes(&[f32::NAN; 12], 3, 4);
+    std::fs::write(dir.join("nan.npy"), nan).unwrap();
+    let mut s = Shards::open(&[dir.join("nan.npy")], 2, 1, 0).unwrap();
+    assert!(s.fill(&mut Mat::zeros(1, 4)).is_err());
+    assert!(Shards::open(&[dir.join("missing.npy")], 2, 1, 0).is_err());
+    assert!(Shards::open(&[dir.clone()], 2, 1, 0).is_err());
+    assert!(Shards::open(&[], 2, 1, 0).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn invalid_parameters_name_their_field() {
+    let (_, x) = small_truth();
+    let bad = |p: SaeParams, field: &str| match p.fit(&x) {
+        Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, field),
+        other => panic!("{field}: {other:?}"),
+    };
+    bad(topk_params().kind(SaeKind::TopK { k: 0 }), "k");
+    bad(topk_params().d_sae(0), "d_sae");
+    bad(topk_params().lr(f32::NAN), "lr");
+    bad(topk_params().batch(0), "batch");
+    bad(topk_params().prefixes(vec![64, 32, 128]), "prefixes");
+    bad(topk_params().samples(0), "samples");
+    bad(
+        topk_params().decoder(DecoderNorm::Free).sparsity(-1.0),
+        "sparsity",
+    );
+}
