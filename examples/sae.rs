@@ -8,6 +8,9 @@
 //!     [--rows 200000] [--epochs 5] [--d-sae 4096] [--k 16] [--no-aux] [--seed 0]
 //!     [--data-seed 0] [--write-data DIR] [--lr 4e-4] [--batch 1024]
 //! ```
+//! cargo run --release --example sae -- interop-write OUT     (then scripts/sae/check_with_peers.py)
+//! cargo run --release --example sae -- interop-read DIR saelens|sparsify
+//! ```
 //! Each prints one JSON line (stdout) with its full configuration and provenance.
 
 mod common;
@@ -256,11 +259,134 @@ fn synthetic(args: &Args) {
         .print();
 }
 
+/// Trains a small SAE of each architecture and writes, for each, SAELens's directory (and
+/// sparsify's for TopK) with `inputs.npy`, `recon.npy` and `codes.npy` (dense) for
+/// `scripts/sae/check_with_peers.py`.
+fn interop_write(args: &Args) {
+    common::threads(args);
+    let out = std::path::PathBuf::from(
+        args.positional
+            .get(1)
+            .cloned()
+            .unwrap_or_else(|| die("usage: sae interop-write OUT")),
+    );
+    args.finish();
+    let spec = SyntheticSpec {
+        d: 64,
+        features: 256,
+        mean_l0: 6.0,
+        correlated_pairs: 16,
+        ..SyntheticSpec::default()
+    };
+    let mut gen = Synthetic::new(spec).unwrap_or_else(|e| die(e));
+    let train = gen.sample(20_000);
+    let inputs = gen.sample(100);
+    for (name, kind) in [
+        ("standard", SaeKind::Relu),
+        ("topk", SaeKind::TopK { k: 8 }),
+        ("batchtopk", SaeKind::BatchTopK { k: 8 }),
+        ("jumprelu", SaeKind::JumpRelu),
+    ] {
+        let sae = drsae::Sae::params()
+            .kind(kind)
+            .d_sae(256)
+            .batch(512)
+            .samples(60_000)
+            .lr(2e-3)
+            .fit(&train)
+            .unwrap_or_else(|e| die(e));
+        let recon = sae.reconstruct(&inputs).unwrap_or_else(|e| die(e));
+        let codes = sae.encode(&inputs).unwrap_or_else(|e| die(e)).to_dense();
+        // Codes in raw units: the model's codes are those of the scaled input, and folding
+        // the scale into W_dec (÷s) leaves z unchanged, so they compare as they are.
+        let mut dirs = vec![(out.join(name), false)];
+        if let SaeKind::TopK { .. } = kind {
+            dirs.push((out.join("sparsify_topk"), true));
+        }
+        for (dir, sparsify) in dirs {
+            if sparsify {
+                sae.save_sparsify(&dir).unwrap_or_else(|e| die(e));
+            } else {
+                sae.save_saelens(&dir).unwrap_or_else(|e| die(e));
+            }
+            let w = |f: &str, m: &Mat| {
+                drsae::io::write_npy(dir.join(f), m.as_slice(), m.nrows(), m.ncols())
+                    .unwrap_or_else(|e| die(e))
+            };
+            w("inputs.npy", &inputs);
+            w("recon.npy", &recon);
+            w("codes.npy", &codes);
+            eprintln!("wrote {}", dir.display());
+        }
+    }
+}
+
+/// Loads a peer-written directory (`saelens` or `sparsify`), runs it on `inputs.npy` and
+/// compares with the peer's `recon.npy`: prints the maximum row-relative error as JSON.
+fn interop_read(args: &Args) {
+    let dir = std::path::PathBuf::from(
+        args.positional
+            .get(1)
+            .cloned()
+            .unwrap_or_else(|| die("usage: sae interop-read DIR saelens|sparsify")),
+    );
+    let kind = args
+        .positional
+        .get(2)
+        .cloned()
+        .unwrap_or_else(|| "saelens".into());
+    args.finish();
+    let sae = match kind.as_str() {
+        "saelens" => drsae::Sae::load_saelens(&dir),
+        "sparsify" => drsae::Sae::load_sparsify(&dir),
+        _ => die("KIND is saelens or sparsify"),
+    }
+    .unwrap_or_else(|e| die(e));
+    let inputs_path = if dir.join("inputs.npy").exists() {
+        dir.join("inputs.npy")
+    } else {
+        dir.parent().unwrap_or(&dir).join("inputs.npy")
+    };
+    let read = |p: &std::path::Path| {
+        let (r, c, v) = drsae::io::read_matrix(p, 1 << 28).unwrap_or_else(|e| die(e));
+        Mat::from_vec(r, c, v)
+    };
+    let x = read(&inputs_path);
+    let want = read(&dir.join("recon.npy"));
+    let got = sae.reconstruct(&x).unwrap_or_else(|e| die(e));
+    let mut worst = 0.0f64;
+    for (g, w) in got.rows().zip(want.rows()) {
+        let num: f64 = g
+            .iter()
+            .zip(w)
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let den: f64 = w
+            .iter()
+            .map(|&b| (b as f64).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            .max(1e-12);
+        worst = worst.max(num / den);
+    }
+    Json::new()
+        .str("bench", "sae_interop_read")
+        .str("dir", &dir.display().to_string())
+        .str("kind", &kind)
+        .str("architecture", sae.network().kind().name())
+        .num("rows", x.nrows() as f64)
+        .num("recon_max_rel_err", worst)
+        .print();
+}
+
 fn main() {
     let args = Args::parse(&["no-aux"]);
     match args.positional.first().map(String::as_str) {
         Some("throughput") => throughput(&args),
         Some("synthetic") => synthetic(&args),
+        Some("interop-write") => interop_write(&args),
+        Some("interop-read") => interop_read(&args),
         _ => die("usage: sae throughput|synthetic [options] (see the file's header)"),
     }
 }
