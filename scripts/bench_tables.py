@@ -28,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCUMENTS = ["README.md", "BENCHMARKS.md", "results/recipe_selection.md"]
 FUNCTIONS = ["mean", "sd", "min", "max", "ratio"]
 MAX_GAP = 16
+DIGITS = "0123456789"
 
 
 class CiteError(Exception):
@@ -45,13 +46,13 @@ def figure_span(text, end):
     between), or None."""
     i = end
     gap = 0
-    while i > 0 and not text[i - 1].isdigit():
+    while i > 0 and text[i - 1] not in DIGITS:
         if text[i - 1] in "|<>()\n" or gap == MAX_GAP:
             return None
         i -= 1
         gap += 1
     stop = i
-    while i > 0 and (text[i - 1].isdigit() or text[i - 1] in ".,"):
+    while i > 0 and (text[i - 1] in DIGITS or text[i - 1] in ".,"):
         i -= 1
     while i < stop and text[i] in ".,":
         i += 1
@@ -60,8 +61,33 @@ def figure_span(text, end):
     return (i, stop) if i < stop else None
 
 
+def mask_code(text):
+    """text with fenced code blocks and inline code spans blanked (same length): citations
+    inside code are examples, not citations."""
+    out = []
+    fence = False
+    for line in text.split("\n"):
+        if line.lstrip().startswith("```"):
+            fence = not fence
+            out.append(" " * len(line))
+            continue
+        if fence:
+            out.append(" " * len(line))
+            continue
+        chars, code = [], False
+        for ch in line:
+            if ch == "`":
+                code = not code
+                chars.append(" ")
+            else:
+                chars.append(" " if code else ch)
+        out.append("".join(chars))
+    return "\n".join(out)
+
+
 def citations(text):
-    """[(line, (start, stop) or None, expr)] for every citation comment."""
+    """[(line, (start, stop) or None, expr)] for every citation comment outside code."""
+    text = mask_code(text)
     out = []
     pos = 0
     while True:
@@ -281,7 +307,7 @@ def match_pattern(text, pattern):
             return None
         rest = text[at + len(prefix):]
         n = 0
-        while n < len(rest) and (rest[n].isdigit() or rest[n] == "." or (n == 0 and rest[n] in "+-")):
+        while n < len(rest) and (rest[n] in DIGITS or rest[n] == "." or (n == 0 and rest[n] in "+-")):
             n += 1
         if n > 0 and rest[n:].startswith(suffix):
             try:

@@ -43,10 +43,43 @@ struct Citation {
     expr: String,
 }
 
+/// `text` with fenced code blocks and inline code spans blanked (byte for byte): a citation
+/// inside code is an example, not a citation.
+fn mask_code(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut fence = false;
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let blank = |s: &mut String, c: char| s.extend(std::iter::repeat(' ').take(c.len_utf8()));
+        if line.trim_start().starts_with("```") || fence {
+            if line.trim_start().starts_with("```") {
+                fence = !fence;
+            }
+            line.chars().for_each(|c| blank(&mut out, c));
+            continue;
+        }
+        let mut code = false;
+        for c in line.chars() {
+            if c == '`' {
+                code = !code;
+            }
+            if code || c == '`' {
+                blank(&mut out, c);
+            } else {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
 /// The citations of a document, in order. A comment is a citation when its text starts with
-/// `results/` or with one of [`FUNCTIONS`] and `(`; other comments are left alone. A
-/// citation without a figure before it is reported with an empty figure.
+/// `results/` or with one of [`FUNCTIONS`] and `(`; other comments are left alone, and so is
+/// code. A citation without a figure before it is reported with an empty figure.
 fn citations(text: &str) -> Vec<Citation> {
+    let text = &mask_code(text);
     let mut out = Vec::new();
     let mut from = 0;
     while let Some(start) = text[from..].find("<!--").map(|i| i + from) {
@@ -613,6 +646,8 @@ fn the_checker_rejects_broken_citations() {
 #[test]
 fn comments_that_are_not_citations_are_ignored() {
     assert!(citations("a <!-- a note --> b <!-- meaning(x) -->").is_empty());
+    assert!(citations("`1.0<!-- results/x.json /a -->`\n```\n1.0<!-- results/x.json /a -->\n```\n").is_empty());
+    assert_eq!(citations("`code` 1.0<!-- results/x.json /a -->").len(), 1);
     assert_eq!(
         figure_before("| 11,188 / 1,702 samples/s"),
         "1,702".to_string()
