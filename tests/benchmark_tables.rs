@@ -232,7 +232,10 @@ fn parse_expr(s: &str) -> Result<Expr, String> {
 
 fn parse_at(tokens: &[Token], pos: &mut usize) -> Result<Expr, String> {
     let Some(Token::Word(first)) = tokens.get(*pos) else {
-        return Err(format!("expected a path or a function at {:?}", tokens.get(*pos)));
+        return Err(format!(
+            "expected a path or a function at {:?}",
+            tokens.get(*pos)
+        ));
     };
     *pos += 1;
     if FUNCTIONS.contains(&first.as_str()) && tokens.get(*pos) == Some(&Token::Open) {
@@ -312,8 +315,8 @@ impl Files {
             return Ok(t.clone());
         }
         let full = self.root.join(path);
-        let t = std::fs::read_to_string(&full)
-            .map_err(|e| format!("{path}: cannot be read ({e})"))?;
+        let t =
+            std::fs::read_to_string(&full).map_err(|e| format!("{path}: cannot be read ({e})"))?;
         self.cache.insert(path.to_string(), t.clone());
         Ok(t)
     }
@@ -462,7 +465,9 @@ fn select(path: &str, text: &str, selector: Option<&str>) -> Result<Value, Strin
 /// pattern itself if `text` contains it.
 fn match_pattern(text: &str, pattern: &str) -> Option<Cited> {
     let Some((prefix, suffix)) = pattern.split_once("{}") else {
-        return text.contains(pattern).then(|| Cited::Text(pattern.to_string()));
+        return text
+            .contains(pattern)
+            .then(|| Cited::Text(pattern.to_string()));
     };
     let mut from = 0;
     while let Some(at) = text[from..].find(prefix).map(|i| i + from) {
@@ -503,7 +508,10 @@ fn check(c: &Citation, files: &mut Files) -> Result<(), String> {
             if t.contains(&c.figure) {
                 Ok(())
             } else {
-                Err(format!("the figure {} is not in the cited text {t:?}", c.figure))
+                Err(format!(
+                    "the figure {} is not in the cited text {t:?}",
+                    c.figure
+                ))
             }
         }
     }
@@ -577,7 +585,11 @@ fn scratch() -> PathBuf {
         "header\nbest epoch 51 (val 1.37%), test error 1.40%\n{\"test_error\":1.4}\n",
     )
     .unwrap();
-    std::fs::write(results.join("sub/t.csv"), "dataset,T,lista\nmnist,1,0.0939\nmnist,2,0.0747\n").unwrap();
+    std::fs::write(
+        results.join("sub/t.csv"),
+        "dataset,T,lista\nmnist,1,0.0939\nmnist,2,0.0747\n",
+    )
+    .unwrap();
     dir
 }
 
@@ -646,7 +658,10 @@ fn the_checker_rejects_broken_citations() {
 #[test]
 fn comments_that_are_not_citations_are_ignored() {
     assert!(citations("a <!-- a note --> b <!-- meaning(x) -->").is_empty());
-    assert!(citations("`1.0<!-- results/x.json /a -->`\n```\n1.0<!-- results/x.json /a -->\n```\n").is_empty());
+    assert!(citations(
+        "`1.0<!-- results/x.json /a -->`\n```\n1.0<!-- results/x.json /a -->\n```\n"
+    )
+    .is_empty());
     assert_eq!(citations("`code` 1.0<!-- results/x.json /a -->").len(), 1);
     assert_eq!(
         figure_before("| 11,188 / 1,702 samples/s"),
