@@ -566,8 +566,8 @@ fn the_reference_tables_are_cited() {
 }
 
 /// A scratch directory with one results file of each kind, for the tests of the checker.
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("drsae_tables_{}", std::process::id()));
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("drsae_tables_{}_{test}", std::process::id()));
     let results = dir.join("results");
     std::fs::create_dir_all(results.join("sub")).unwrap();
     std::fs::write(
@@ -601,7 +601,7 @@ fn check_one(files: &mut Files, cell: &str) -> Result<(), String> {
 
 #[test]
 fn the_checker_accepts_what_the_files_hold() {
-    let dir = scratch();
+    let dir = scratch("accepts");
     let mut files = Files::new(&dir);
     for cell in [
         "| **1.07 %**<!-- results/run.json /test_error --> |",
@@ -628,7 +628,7 @@ fn the_checker_accepts_what_the_files_hold() {
 
 #[test]
 fn the_checker_rejects_broken_citations() {
-    let dir = scratch();
+    let dir = scratch("rejects");
     let mut files = Files::new(&dir);
     for cell in [
         // wrong value, wrong rounding, missing file, missing key, missing line
