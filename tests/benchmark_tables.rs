@@ -452,7 +452,11 @@ fn select(path: &str, text: &str, selector: Option<&str>) -> Result<Value, Strin
         .filter(|(_, rec)| {
             wanted.iter().all(|(k, v)| match rec.get(*k) {
                 Some(Value::String(s)) => s == v,
-                Some(other) => other.to_string() == *v,
+                Some(other) => {
+                    // Numbers and booleans as the file writes them (`"T": 1` matches T=1).
+                    let written = other.to_string();
+                    written == *v
+                }
                 None => false,
             })
         })
