@@ -5,6 +5,7 @@
 mod inputs;
 mod progress;
 mod train;
+mod train_sae;
 
 use clap::{Parser, Subcommand};
 use drsae::prelude::*;

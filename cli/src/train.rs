@@ -11,6 +11,9 @@ use std::path::PathBuf;
 pub enum TrainCommand {
     /// A Discriminative Recurrent Sparse Auto-Encoder on MNIST IDX files.
     Drsae(DrsaeArgs),
+    /// A modern sparse auto-encoder (TopK, BatchTopK, JumpReLU, ReLU, Matryoshka) on
+    /// activation files, written in SAELens's format.
+    Sae(crate::train_sae::SaeArgs),
 }
 
 fn defaults() -> DrsaeConfig {
@@ -130,6 +133,7 @@ impl DrsaeArgs {
 pub fn run(cmd: TrainCommand, quiet: bool) -> Result<serde_json::Value, String> {
     match cmd {
         TrainCommand::Drsae(args) => train_drsae(&args, quiet),
+        TrainCommand::Sae(args) => crate::train_sae::train_sae(&args, quiet),
     }
 }
 

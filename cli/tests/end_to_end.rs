@@ -115,3 +115,62 @@ fn train_encode_predict_inspect() {
     fails(drsae().args(["train", "drsae", "--hidden", "0"]));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn train_sae_on_npy_shards_writes_a_saelens_directory() {
+    use drsae::data::{Synthetic, SyntheticSpec};
+    let dir = std::env::temp_dir().join(format!("drsae-cli-sae-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut truth = Synthetic::new(SyntheticSpec {
+        d: 16,
+        features: 48,
+        mean_l0: 3.0,
+        correlated_pairs: 4,
+        ..SyntheticSpec::default()
+    })
+    .unwrap();
+    for s in 0..2 {
+        let x = truth.sample(1500);
+        drsae::io::write_npy(dir.join(format!("shard{s}.npy")), x.as_slice(), 1500, 16).unwrap();
+    }
+    let out = dir.join("sae");
+    let j = ok(drsae().args([
+        "train",
+        "sae",
+        dir.join("shard0.npy").to_str().unwrap(),
+        dir.join("shard1.npy").to_str().unwrap(),
+        "--d-sae",
+        "64",
+        "--k",
+        "3",
+        "--batch",
+        "128",
+        "--samples",
+        "6000",
+        "--lr",
+        "3e-3",
+        "--chunk-rows",
+        "100",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(j["kind"], "topk");
+    assert!(j["fvu"].as_f64().unwrap() < 0.8, "{j}");
+    let sae = drsae::Sae::load_saelens(&out).unwrap();
+    assert_eq!(sae.network().d_sae(), 64);
+    assert!(drsae::Sae::load_sparsify(out.join("sparsify")).is_ok());
+    for f in ["curve.csv", "density.csv", "result.json", "sparsity.safetensors"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // Bad input: one line, exit 2, nothing written.
+    let bad = dir.join("bad");
+    fails(drsae().args(["train", "sae", "--kind", "gated", "--out", bad.to_str().unwrap(), dir.join("shard0.npy").to_str().unwrap()]));
+    fails(drsae().args(["train", "sae", "--k", "0", dir.join("shard0.npy").to_str().unwrap()]));
+    std::fs::write(dir.join("junk.npy"), b"not numpy").unwrap();
+    fails(drsae().args(["train", "sae", "--out", bad.to_str().unwrap(), dir.join("junk.npy").to_str().unwrap()]));
+    fails(drsae().args(["train", "sae", "--d-sae", "64", "--k", "65", dir.join("shard0.npy").to_str().unwrap()]));
+    assert!(!bad.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -208,13 +208,25 @@ impl SaeValidParams {
     /// # Errors
     /// As [`SaeParams::fit_source`].
     pub fn fit_source(&self, source: &mut dyn ActivationSource) -> Result<Sae> {
-        let config = self.resolved();
         let progress = self.progress;
-        let trained = train_sae(&config, source, &mut |r| {
+        self.fit_source_with(source, |r| {
             if progress {
                 eprintln!("{r}");
             }
-        })?;
+        })
+    }
+
+    /// Trains on `source`, calling `observer` every `log_every` steps and at the end.
+    ///
+    /// # Errors
+    /// As [`SaeParams::fit_source`].
+    pub fn fit_source_with(
+        &self,
+        source: &mut dyn ActivationSource,
+        mut observer: impl FnMut(&SaeReport),
+    ) -> Result<Sae> {
+        let config = self.resolved();
+        let trained = train_sae(&config, source, &mut observer)?;
         Ok(Sae {
             network: trained.network,
             input_scale: trained.input_scale,
