@@ -11,14 +11,19 @@
 //! | lasso (ISTA, FISTA, CoD, exact) | [`LassoParams`] | [`Lasso`] | a dictionary |
 //! | DrSAE | [`DrsaeParams`] | [`Drsae`] | labelled images |
 
+mod common;
 mod drsae;
+#[cfg(feature = "safetensors")]
+pub(crate) mod file;
 mod lasso;
+mod lista;
 
 pub use drsae::{
     Drsae, DrsaeParams, DrsaeValidParams, FitReport, Validation, CATEGORICAL_UNIT_MIN_ANGLE,
     PART_UNIT_MAX_ANGLE,
 };
 pub use lasso::{Lasso, LassoParams, LassoValidParams};
+pub use lista::{ListaEncoder, ListaParams, ListaValidParams};
 
 use crate::Result;
 
