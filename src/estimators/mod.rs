@@ -15,12 +15,18 @@ mod common;
 mod drsae;
 #[cfg(feature = "safetensors")]
 pub(crate) mod file;
+mod group_sparse;
 mod lasso;
 mod lista;
 
 pub use drsae::{
     Drsae, DrsaeParams, DrsaeValidParams, FitReport, Validation, CATEGORICAL_UNIT_MIN_ANGLE,
     PART_UNIT_MAX_ANGLE,
+};
+pub use group_sparse::{
+    Convolutional, ConvolutionalParams, ConvolutionalValidParams, GroupFitReport, GroupLayout,
+    GroupSparse, GroupSparseParams, GroupSparseValidParams, LocallyConnected,
+    LocallyConnectedParams, LocallyConnectedValidParams,
 };
 pub use lasso::{Lasso, LassoParams, LassoValidParams};
 pub use lista::{ListaEncoder, ListaParams, ListaValidParams};
