@@ -97,7 +97,8 @@ impl Zca {
                 format!("whitening matrix {:?} for a mean of {p} values", w.shape()),
             ));
         }
-        crate::check_finite("zca mean", &mean).map_err(|e| crate::Error::format("zca", e.to_string()))?;
+        crate::check_finite("zca mean", &mean)
+            .map_err(|e| crate::Error::format("zca", e.to_string()))?;
         crate::check_finite("zca matrix", w.as_slice())
             .map_err(|e| crate::Error::format("zca", e.to_string()))?;
         Ok(Zca { mean, w })

@@ -19,7 +19,10 @@ pub(crate) fn check_count(name: &'static str, value: usize, max: usize) -> Resul
 /// `value` finite and > 0, else an error naming `name`.
 pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<()> {
     if !(value > 0.0 && value.is_finite()) {
-        return Err(Error::param(name, format!("{value} must be finite and > 0")));
+        return Err(Error::param(
+            name,
+            format!("{value} must be finite and > 0"),
+        ));
     }
     Ok(())
 }
@@ -27,7 +30,10 @@ pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<()> {
 /// `value` finite and ≥ 0, else an error naming `name`.
 pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
     if !(value >= 0.0 && value.is_finite()) {
-        return Err(Error::param(name, format!("{value} must be finite and ≥ 0")));
+        return Err(Error::param(
+            name,
+            format!("{value} must be finite and ≥ 0"),
+        ));
     }
     Ok(())
 }

@@ -133,8 +133,7 @@ impl ModelFile {
     /// The preprocessing for inputs of length `m` (removes the ZCA tensors).
     pub(crate) fn preprocessing(&mut self, m: usize) -> Result<Preprocessing> {
         let rows = Preprocessor::parse(&self.get::<String>("preprocessing")?)?;
-        let zca = if self.tensors.contains_key("zca.mean") || self.tensors.contains_key("zca.W")
-        {
+        let zca = if self.tensors.contains_key("zca.mean") || self.tensors.contains_key("zca.W") {
             let mean = self.tensor("zca.mean", &[m])?;
             let w = self.matrix("zca.W", m, m)?;
             Some(Zca::from_parts(mean, w)?)
@@ -150,10 +149,7 @@ impl ModelFile {
         left.sort();
         match left.first() {
             None => Ok(()),
-            Some(name) => Err(err(format!(
-                "unknown tensor `{}`",
-                name.escape_debug()
-            ))),
+            Some(name) => Err(err(format!("unknown tensor `{}`", name.escape_debug()))),
         }
     }
 }

@@ -132,7 +132,13 @@ impl ListaValidParams {
         preprocessing.apply(&mut x);
         let (targets, _) = lasso.solve_prepared(&x)?;
         let mut network = Lista::from_ista(lasso.dictionary(), lasso.lambda(), self.iters);
-        let history = train_lista_with(&mut network, &x, &targets, &self.config, &self.checkpointing)?;
+        let history = train_lista_with(
+            &mut network,
+            &x,
+            &targets,
+            &self.config,
+            &self.checkpointing,
+        )?;
         Ok(ListaEncoder {
             network,
             atoms: lasso.dictionary().atoms().clone(),
@@ -264,7 +270,10 @@ impl ListaEncoder {
         let mut f = super::file::ModelFile::parse(bytes, "lista")?;
         let shape = f.shape("We")?;
         let [n, m] = shape[..] else {
-            return Err(crate::Error::format("model file", "tensor `We` is not a matrix"));
+            return Err(crate::Error::format(
+                "model file",
+                "tensor `We` is not a matrix",
+            ));
         };
         let network = Lista {
             we: f.matrix("We", n, m)?,

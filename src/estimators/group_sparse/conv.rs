@@ -180,7 +180,7 @@ impl ConvolutionalValidParams {
 /// let layer = Convolutional::params().maps(4).epochs(1).fit(&images)?;
 /// let pooled = layer.pooled(mnist.test.images.row(0))?; // 12 × 12 × 4 pooled maps
 /// assert_eq!(pooled.shape(), (1, 12 * 12 * 4));
-/// assert_eq!(layer.reconstruct(&images.row_range(0, 3))?.shape(), (3, 784));
+/// assert_eq!(layer.reconstruct(&mnist.test.images.row_range(0, 3))?.shape(), (3, 784));
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq)]

@@ -290,7 +290,10 @@ impl LocallyConnected {
             f.count("sheet.kernel", MAX_SIDE)?,
         )?;
         if sheet.side() > MAX_SIDE || sheet.image() > MAX_SIDE {
-            return Err(Error::format("model file", format!("sheet {sheet:?} too large")));
+            return Err(Error::format(
+                "model file",
+                format!("sheet {sheet:?} too large"),
+            ));
         }
         let pool = f.count("pool", sheet.side())?;
         let groups =
