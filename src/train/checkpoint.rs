@@ -876,6 +876,16 @@ impl<'a> LoopCheckpointer<'a> {
     }
 }
 
+/// A checkpoint fingerprint from a configuration's explicit `(name, value)` fields:
+/// `name=value` pairs separated by `;`.
+pub(crate) fn fields_fingerprint(fields: &[(&'static str, String)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
 /// An owned `(name, shape, values)` tensor, built only when a checkpoint is written.
 pub(crate) type OwnedTensor = (String, Vec<usize>, Vec<f32>);
 

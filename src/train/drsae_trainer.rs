@@ -207,11 +207,7 @@ impl DrsaeConfig {
     /// a run's settings in model files, logs and results, and the fingerprint that ties a
     /// checkpoint to its configuration.
     pub fn fields(&self) -> Vec<(&'static str, String)> {
-        let opt = |o: Optimizer| match o {
-            Optimizer::Sgd => "sgd".to_string(),
-            Optimizer::Momentum { momentum } => format!("momentum({momentum})"),
-            Optimizer::Adam { beta1, beta2, eps } => format!("adam({beta1},{beta2},{eps})"),
-        };
+        let opt = |o: Optimizer| o.field();
         let opt_or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
         vec![
             ("hidden", self.hidden.to_string()),
@@ -228,14 +224,7 @@ impl DrsaeConfig {
                         .map(|(o, lr)| format!("{} lr {lr}", opt(o))),
                 ),
             ),
-            (
-                "schedule",
-                match self.schedule {
-                    Schedule::Constant => "constant".into(),
-                    Schedule::Inverse { rate } => format!("inverse({rate})"),
-                    Schedule::Cosine { floor } => format!("cosine({floor})"),
-                },
-            ),
+            ("schedule", self.schedule.field()),
             (
                 "reconstruction_weight",
                 self.weights.reconstruction.to_string(),

@@ -6,6 +6,7 @@ mod group_ae_trainer;
 mod inhibition_trainer;
 mod lista_trainer;
 mod optimizer;
+mod skeleton;
 mod softmax_trainer;
 
 pub use checkpoint::{Checkpointing, EpochReport, CHECKPOINT_FILE};
