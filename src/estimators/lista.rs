@@ -112,9 +112,14 @@ impl ParamGuard for ListaParams {
 }
 
 impl ListaValidParams {
-    /// The trainer configuration.
+    /// The trainer configuration (epochs, minibatch, optimiser, rate, schedule, seed).
     pub fn config(&self) -> &ListaConfig {
         &self.config
+    }
+
+    /// Iterations T.
+    pub fn iters(&self) -> usize {
+        self.iters
     }
 
     /// Computes `lasso`'s codes of the rows of `x` as targets and trains a LISTA of

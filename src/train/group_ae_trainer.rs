@@ -13,7 +13,12 @@ use crate::models::{grad_slices, GroupAeGrads, GroupAeLoss, GroupSparseModel};
 use crate::{Error, Result};
 use std::time::Instant;
 
-/// Hyper-parameters of group-sparse auto-encoder training.
+/// Hyper-parameters of group-sparse auto-encoder training, the low-level trainer's. The
+/// defaults below are neutral starting values; each model family's tuned defaults live in its
+/// estimator's parameters ([`GroupSparseParams`](crate::estimators::GroupSparseParams),
+/// [`LocallyConnectedParams`](crate::estimators::LocallyConnectedParams),
+/// [`ConvolutionalParams`](crate::estimators::ConvolutionalParams)), whose `config()` gives
+/// them as a `GroupAeConfig`.
 ///
 /// | Name | Default | Meaning | Range |
 /// |---|---|---|---|

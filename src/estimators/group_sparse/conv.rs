@@ -141,6 +141,38 @@ impl ParamGuard for ConvolutionalParams {
 }
 
 impl ConvolutionalValidParams {
+    /// Filter side.
+    pub fn kernel(&self) -> usize {
+        self.kernel
+    }
+
+    /// Number of feature maps.
+    pub fn maps(&self) -> usize {
+        self.maps
+    }
+
+    /// Pooling window side (and stride).
+    pub fn pool(&self) -> usize {
+        self.pool
+    }
+
+    /// The trainer configuration these parameters resolve to (λ, minibatch, epochs,
+    /// optimiser, rate, budget, seed, PSD): the family's defaults, for programs that drive
+    /// [`train_group_ae`](crate::train::train_group_ae) themselves.
+    pub fn config(&self) -> crate::train::GroupAeConfig {
+        self.opts.config()
+    }
+
+    /// The per-row transform.
+    pub fn preprocessing(&self) -> crate::data::Preprocessor {
+        self.opts.preprocessing
+    }
+
+    /// The ZCA regulariser, if the inputs are whitened.
+    pub fn zca(&self) -> Option<f32> {
+        self.opts.zca
+    }
+
     /// Preprocesses the rows of `x` (images of `height·width·channels` values,
     /// channels-last), initialises a [`ConvAe`] and trains it.
     ///

@@ -117,6 +117,32 @@ impl ParamGuard for LocallyConnectedParams {
 }
 
 impl LocallyConnectedValidParams {
+    /// The layout of the units' windows.
+    pub fn sheet(&self) -> LocalSheet {
+        self.sheet
+    }
+
+    /// Side of the pools on the sheet.
+    pub fn pool(&self) -> usize {
+        self.pool
+    }
+
+    /// The trainer configuration these parameters resolve to (λ, minibatch, epochs,
+    /// optimiser, rate, budget, seed, PSD): the family's defaults, for programs that drive
+    /// [`train_group_ae`](crate::train::train_group_ae) themselves.
+    pub fn config(&self) -> crate::train::GroupAeConfig {
+        self.opts.config()
+    }
+
+    /// The per-row transform.
+    pub fn preprocessing(&self) -> crate::data::Preprocessor {
+        self.opts.preprocessing
+    }
+
+    /// The ZCA regulariser, if the inputs are whitened.
+    pub fn zca(&self) -> Option<f32> {
+        self.opts.zca
+    }
     /// Preprocesses the rows of `x` (`image²` values each), initialises a [`GroupAe`]
     /// restricted to the sheet's windows and trains it.
     ///

@@ -207,6 +207,27 @@ impl ParamGuard for GroupSparseParams {
 }
 
 impl GroupSparseValidParams {
+    /// The group layout.
+    pub fn layout(&self) -> GroupLayout {
+        self.layout
+    }
+
+    /// The trainer configuration these parameters resolve to (λ, minibatch, epochs,
+    /// optimiser, rate, budget, seed, PSD): the family's defaults, for programs that drive
+    /// [`train_group_ae`](crate::train::train_group_ae) themselves.
+    pub fn config(&self) -> crate::train::GroupAeConfig {
+        self.opts.config()
+    }
+
+    /// The per-row transform.
+    pub fn preprocessing(&self) -> crate::data::Preprocessor {
+        self.opts.preprocessing
+    }
+
+    /// The ZCA regulariser, if the inputs are whitened.
+    pub fn zca(&self) -> Option<f32> {
+        self.opts.zca
+    }
     /// Preprocesses the rows of `x` (fitting ZCA on them if set), initialises the model
     /// ([`GroupAe::init`]) and trains it.
     ///

@@ -94,7 +94,7 @@ impl GroupOptions {
         check_checkpointing(&self.checkpointing)
     }
 
-    /// The trainer configuration.
+    /// The trainer configuration (λ, minibatch, epochs, optimiser, rate, budget, seed, PSD).
     pub(crate) fn config(&self) -> GroupAeConfig {
         GroupAeConfig {
             lambda: self.lambda,
