@@ -1,9 +1,8 @@
 //! Training a group-sparse auto-encoder — dense, locally-connected or convolutional, any
 //! [`GroupSparseModel`] — on a fixed set of examples.
 
-use super::checkpoint::{
-    fields_fingerprint, take_tensor, Checkpointing, LoopCheckpointer, LoopPosition, OwnedTensor,
-};
+use super::checkpoint::{take_tensor, Checkpointing};
+use super::loop_checkpoint::{fields_fingerprint, LoopCheckpointer, LoopPosition, OwnedTensor};
 use super::optimizer::{Optimizer, OptimizerState, Schedule};
 use super::skeleton::{all_zero, EpochLoop, LoopFamily};
 use crate::data::gather_rows;

@@ -2,9 +2,8 @@
 //! coding by lateral inhibition: per minibatch infer codes, one gradient-descent step on W
 //! (columns renormalised), one projected gradient-ascent step on S.
 
-use super::checkpoint::{
-    fields_fingerprint, take_tensor, Checkpointing, LoopCheckpointer, LoopPosition, OwnedTensor,
-};
+use super::checkpoint::{take_tensor, Checkpointing};
+use super::loop_checkpoint::{fields_fingerprint, LoopCheckpointer, LoopPosition, OwnedTensor};
 use super::optimizer::OptimizerState;
 use super::skeleton::{EpochLoop, LoopFamily};
 use crate::data::gather_rows;

@@ -1,8 +1,7 @@
 //! Training LISTA to predict exact sparse codes.
 
-use super::checkpoint::{
-    fields_fingerprint, take_tensor, Checkpointing, LoopCheckpointer, LoopPosition, OwnedTensor,
-};
+use super::checkpoint::{take_tensor, Checkpointing};
+use super::loop_checkpoint::{fields_fingerprint, LoopCheckpointer, LoopPosition, OwnedTensor};
 use super::optimizer::{Optimizer, OptimizerState, Schedule};
 use super::skeleton::{all_zero, EpochLoop, LoopFamily};
 use crate::data::gather_rows;

@@ -10,7 +10,7 @@
 //! driver in `drsae_trainer.rs`; it shares the checkpoint module, the epoch order
 //! ([`epoch_rng`]) and the collapse error with this one.
 
-use super::checkpoint::{LoopCheckpointer, LoopPosition, OwnedTensor};
+use super::loop_checkpoint::{LoopCheckpointer, LoopPosition, OwnedTensor};
 use super::optimizer::OptimizerState;
 use crate::data::{epoch_rng, Minibatches};
 use crate::{Error, Result};
