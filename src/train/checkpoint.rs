@@ -7,6 +7,10 @@
 //! order of each (phase, epoch) is drawn from a generator seeded by the seed, the phase and
 //! the epoch. Files are written atomically (temporary file, fsync, rename), so a crash leaves
 //! the previous checkpoint intact.
+//!
+//! One file on purpose: the DrSAE checkpoint state and the field-by-field validation of
+//! everything read back belong together (the single-phase loops' checkpointer is
+//! `loop_checkpoint.rs`).
 
 use crate::io::{model_from_tensors, model_tensors, reject_unknown, NamedTensor};
 use crate::models::DrsaeNetwork;
