@@ -37,6 +37,7 @@ use drsae::kernels::{ConvShape, Groups};
 use drsae::linalg::Mat;
 use drsae::models::{ConvAe, ConvAeWorkspace, EncoderForm, Softmax};
 use drsae::train::{train_group_ae, train_softmax, GroupAeConfig, SoftmaxConfig};
+use drsae::ParamGuard;
 use rand::SeedableRng;
 use std::time::Instant;
 
@@ -87,17 +88,22 @@ fn main() {
     let dir = args
         .str("data")
         .unwrap_or_else(|| "data/mnist-sample".into());
-    let maps1: usize = args.get("maps", 16);
+    // One set of defaults: the estimator's (ConvolutionalParams documents them).
+    let defaults = drsae::Convolutional::params()
+        .check()
+        .expect("the defaults are valid");
+    let family = defaults.config();
+    let maps1: usize = args.get("maps", defaults.maps());
     let maps2: usize = args.get("maps2", 32);
-    let kernel: usize = args.get("kernel", 5);
-    let pool: usize = args.get("pool", 2);
-    let lambda: f32 = args.get("lambda", 0.05);
+    let kernel: usize = args.get("kernel", defaults.kernel());
+    let pool: usize = args.get("pool", defaults.pool());
+    let lambda: f32 = args.get("lambda", family.lambda);
     let lambda2: f32 = args.get("lambda2", lambda);
     let budget: f64 = args.get("time-budget", 600.0);
     let seed: u64 = args.get("seed", 0);
-    let lr: f32 = args.get("lr", 2e-3);
+    let lr: f32 = args.get("lr", family.lr);
     let train_images: usize = args.get("train-images", 20000);
-    let epochs: usize = args.get("epochs", 30);
+    let epochs: usize = args.get("epochs", family.epochs);
     let out = common::out_dir(&args);
     args.finish();
     if maps1 == 0
@@ -158,7 +164,7 @@ fn main() {
         let progress = Progress::new("conv");
         let cfg = GroupAeConfig {
             lambda,
-            batch: 32,
+            batch: family.batch,
             epochs,
             lr,
             time_budget: Some(0.25 * budget),

@@ -24,8 +24,19 @@ use drsae::linalg::Mat;
 use drsae::models::Lista;
 use drsae::solvers::{cod, exact, fista, Dictionary, LassoOptions};
 use drsae::train::{train_lista, ListaConfig};
+use drsae::ParamGuard;
 use rand::SeedableRng;
 use std::time::Instant;
+
+/// The LISTA estimator's training defaults (ListaParams documents them): one set of
+/// defaults.
+fn lista_defaults() -> ListaConfig {
+    drsae::ListaEncoder::params()
+        .check()
+        .expect("the defaults are valid")
+        .config()
+        .clone()
+}
 
 fn rel_error(z: &Mat, target: &Mat) -> f64 {
     let num: f64 = z
@@ -100,14 +111,13 @@ fn run(
         table: Vec::new(),
         fista_match: Vec::new(),
     };
+    let defaults = lista_defaults();
     for t in 1..=max_iters {
         let mut lista = Lista::from_ista(&dict, lambda, t);
         let cfg = ListaConfig {
             epochs,
-            batch: 50,
-            lr: 1e-3,
             seed: seed ^ t as u64,
-            ..Default::default()
+            ..defaults.clone()
         };
         train_lista(&mut lista, &xtr, &ztr, &cfg).unwrap_or_else(|e| die(e));
         let e_lista = rel_error(&lista.encode(&xte), &zte);
@@ -146,7 +156,7 @@ fn main() {
     let lam_n: f32 = args.get("lambda-natural", 0.5);
     let n_train: usize = args.get("train", 5000);
     let n_test: usize = args.get("test", 1000);
-    let epochs: usize = args.get("epochs", 30);
+    let epochs: usize = args.get("epochs", lista_defaults().epochs);
     let max_iters: usize = args.get("max-iters", 10);
     let seed: u64 = args.get("seed", 0);
     let out = common::out_dir(&args);

@@ -35,6 +35,7 @@ use drsae::data::{local_contrast_normalize, read_pgm_dir, sample_patches};
 use drsae::kernels::Groups;
 use drsae::models::{support_coverage, EncoderForm, GroupAe, GroupAeWorkspace, LocalSheet};
 use drsae::train::{train_group_ae, GroupAeConfig};
+use drsae::ParamGuard;
 use rand::SeedableRng;
 use std::time::Instant;
 
@@ -44,16 +45,21 @@ fn main() {
     let dir = args
         .str("data")
         .unwrap_or_else(|| "../shared/data/natural".into());
-    let grid: usize = args.get("grid", 3);
-    let block: usize = args.get("block", 8);
-    let stride: usize = args.get("stride", 4);
-    let kernel: usize = args.get("kernel", 12);
-    let pool: usize = args.get("pool", 3);
-    let lambda: f32 = args.get("lambda", 0.1);
+    // One set of defaults: the estimator's (LocallyConnectedParams documents them).
+    let defaults = drsae::LocallyConnected::params()
+        .check()
+        .expect("the defaults are valid");
+    let (sheet0, family) = (defaults.sheet(), defaults.config());
+    let grid: usize = args.get("grid", sheet0.grid);
+    let block: usize = args.get("block", sheet0.block);
+    let stride: usize = args.get("stride", sheet0.stride);
+    let kernel: usize = args.get("kernel", sheet0.kernel);
+    let pool: usize = args.get("pool", defaults.pool());
+    let lambda: f32 = args.get("lambda", family.lambda);
     let count: usize = args.get("windows", 20000);
     let lcn: f32 = args.get("lcn", 2.0);
     let weighting: String = args.get("weights", "coverage".to_string());
-    let lr: f32 = args.get("lr", 2e-3);
+    let lr: f32 = args.get("lr", family.lr);
     let budget: f64 = args.get("time-budget", 120.0);
     let seed: u64 = args.get("seed", 0);
     let out = common::out_dir(&args);
@@ -107,7 +113,7 @@ fn main() {
     let progress = Progress::new("pinwheel");
     let cfg = GroupAeConfig {
         lambda,
-        batch: 50,
+        batch: family.batch,
         epochs: 10_000,
         lr,
         time_budget: Some(budget),

@@ -49,6 +49,7 @@ use drsae::data::{
 use drsae::kernels::Groups;
 use drsae::models::{EncoderForm, GroupAe, GroupAeWorkspace};
 use drsae::train::{train_group_ae, GroupAeConfig};
+use drsae::ParamGuard;
 use rand::SeedableRng;
 use std::time::Instant;
 
@@ -67,13 +68,22 @@ fn main() {
         }),
         g => die(format!("--groups {g}: expected grid or tree")),
     };
-    let grid: usize = args.get("grid", 12);
-    let pool: usize = args.get("pool", 3);
+    // One set of defaults: the estimator's (GroupSparseParams documents them).
+    let defaults = drsae::GroupSparse::params()
+        .check()
+        .expect("the defaults are valid");
+    let (default_grid, default_pool) = match defaults.layout() {
+        drsae::estimators::GroupLayout::Grid { side, pool, .. } => (side, pool),
+        other => die(format!("unexpected default layout {other:?}")),
+    };
+    let family = defaults.config();
+    let grid: usize = args.get("grid", default_grid);
+    let pool: usize = args.get("pool", default_pool);
     let pool_start: usize = args.get("pool-start", (pool + 2).min(grid));
     // Tree mode: a tree larger than needed (364 units for 64-value patches) and a strong
     // group term, so that whole branches fall silent and can be pruned.
     let patch: usize = args.get("patch", if tree.is_some() { 8 } else { 12 });
-    let lambda: f32 = args.get("lambda", if tree.is_some() { 0.8 } else { 0.3 });
+    let lambda: f32 = args.get("lambda", if tree.is_some() { 0.8 } else { family.lambda });
     let lambda_start: f32 = args.get("lambda-start", 0.4 * lambda);
     let start_share: f64 = args.get("start-share", 0.7);
     let count: usize = args.get("patches", 50000);
@@ -85,13 +95,13 @@ fn main() {
     let lcn: Option<f32> = args.opt("lcn");
     // ZCA by default (measured: localised edges); `--lcn` replaces it, `--no-zca` drops it.
     let zca = args.flag("zca") || (!args.flag("no-zca") && lcn.is_none());
-    let zca_eps: f32 = args.get("zca-eps", 0.1);
+    let zca_eps: f32 = args.get("zca-eps", defaults.zca().unwrap_or(0.1));
     if !(zca_eps.is_finite() && zca_eps > 0.0) {
         die("--zca-eps must be finite and > 0");
     }
     let budget: f64 = args.get("time-budget", 120.0);
     let seed: u64 = args.get("seed", 0);
-    let lr: f32 = args.get("lr", 2e-3);
+    let lr: f32 = args.get("lr", family.lr);
     let sigma: Option<f32> = args.opt("sigma");
     let psd: Option<f32> = args.opt("psd");
     let out = common::out_dir(&args);
@@ -135,7 +145,7 @@ fn main() {
     );
     let base = GroupAeConfig {
         lambda,
-        batch: 100,
+        batch: family.batch,
         epochs: 10_000,
         lr,
         time_budget: Some(budget),

@@ -51,6 +51,30 @@
 //! # Ok(()) }
 //! ```
 //!
+//! **Learn a topographic map**: a group-sparse auto-encoder whose groups are overlapping
+//! 3 × 3 pools of units on an 8 × 8 torus, on 8 × 8 patches (contrast-normalised and
+//! ZCA-whitened inside `fit`, as [`GroupSparseParams`](estimators::GroupSparseParams)
+//! lists):
+//! ```
+//! use drsae::prelude::*;
+//! # fn main() -> drsae::Result<()> {
+//! let mnist = Mnist::load("data/mnist-sample")?;
+//! let patches = mnist.train.take(2000).patches(8, 10_000, 0)?;
+//! let map = GroupSparse::params()
+//!     .layout(GroupLayout::Grid { side: 8, pool: 3, sigma: None })
+//!     .epochs(10)
+//!     .fit(&patches)?;
+//! let orientations = map.orientation_map().expect("a grid of square filters");
+//! // Neighbouring units prefer closer orientations than random pairs do.
+//! assert!(orientations.neighbor_ratio < 1.0, "{}", orientations.neighbor_ratio);
+//! let codes = map.encode(patches.row(0))?; // 64 codes of one patch
+//! assert_eq!(codes.shape(), (1, 64));
+//! # Ok(()) }
+//! ```
+//!
+//! The other families — LISTA, locally-connected and convolutional auto-encoders, lateral
+//! inhibition — follow the same pattern ([`estimators`] has the table).
+//!
 //! The layers, bottom up:
 //! - [`simd`]: the run-time choice of instruction set (AVX-512, AVX2 + FMA, portable);
 //! - [`linalg`]: dense f32 matrices, strided views, `C ← αAB + βC` through `matrixmultiply`;
@@ -106,7 +130,10 @@ pub mod solvers;
 pub mod train;
 
 pub use error::{check_finite, Error, Result};
-pub use estimators::{Drsae, Lasso, ParamGuard, Sae};
+pub use estimators::{
+    Convolutional, Drsae, GroupSparse, Inhibition, Lasso, ListaEncoder, LocallyConnected,
+    ParamGuard, Sae,
+};
 
 /// The name of the SIMD level the kernels run at ([`simd::level`]): `"portable"`, `"avx2"`
 /// or `"avx512"`.

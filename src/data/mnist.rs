@@ -57,6 +57,28 @@ impl LabelledImages {
             cols: self.cols,
         }
     }
+
+    /// `count` random `size × size` patches (one per row) of the images, drawn as
+    /// [`sample_patches`](crate::data::sample_patches) does from a generator seeded by
+    /// `seed`.
+    ///
+    /// # Errors
+    /// As [`sample_patches`](crate::data::sample_patches): no images, or images smaller
+    /// than the patch.
+    pub fn patches(&self, size: usize, count: usize, seed: u64) -> Result<Mat> {
+        use rand::SeedableRng;
+        let images: Vec<crate::data::GrayImage> = self
+            .images
+            .rows()
+            .map(|r| crate::data::GrayImage {
+                width: self.cols,
+                height: self.rows,
+                pixels: r.to_vec(),
+            })
+            .collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        crate::data::sample_patches(&images, size, count, &mut rng)
+    }
 }
 
 /// MNIST's training and test sets.

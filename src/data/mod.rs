@@ -23,7 +23,7 @@ pub use preprocess::{
     contrast_normalize_rows, local_contrast_normalize, normalize_rows_l2, remove_row_means,
     Standardizer, Zca,
 };
-pub use preprocessor::Preprocessor;
+pub use preprocessor::{Preprocessing, Preprocessor};
 pub use rows::AsRows;
 pub use synthetic::{recovery, Recovery, Synthetic, SyntheticSpec};
 pub use transform::{rotate_image, shift_image};

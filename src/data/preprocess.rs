@@ -33,7 +33,7 @@ pub fn contrast_normalize_rows(x: &mut Mat, floor: f32) {
 
 /// ZCA whitening `x ↦ W (x − μ)` with `W = U diag(1/√(λ + ε)) Uᵀ` from the covariance of the
 /// training rows.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Zca {
     mean: Vec<f32>,
     /// Symmetric whitening matrix.
@@ -77,6 +77,31 @@ impl Zca {
             }
         }
         Zca { mean, w }
+    }
+
+    /// The training mean μ and the symmetric whitening matrix W.
+    pub fn parts(&self) -> (&[f32], &Mat) {
+        (&self.mean, &self.w)
+    }
+
+    /// A transform from its mean μ (length p) and whitening matrix W (p × p), as returned by
+    /// [`Zca::parts`].
+    ///
+    /// # Errors
+    /// [`crate::Error::Format`] when the shapes disagree or a value is not finite.
+    pub fn from_parts(mean: Vec<f32>, w: Mat) -> crate::Result<Zca> {
+        let p = mean.len();
+        if w.shape() != (p, p) {
+            return Err(crate::Error::format(
+                "zca",
+                format!("whitening matrix {:?} for a mean of {p} values", w.shape()),
+            ));
+        }
+        crate::check_finite("zca mean", &mean)
+            .map_err(|e| crate::Error::format("zca", e.to_string()))?;
+        crate::check_finite("zca matrix", w.as_slice())
+            .map_err(|e| crate::Error::format("zca", e.to_string()))?;
+        Ok(Zca { mean, w })
     }
 
     /// Whitens the rows of `x` in place.

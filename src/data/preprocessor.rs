@@ -1,7 +1,7 @@
 //! [`Preprocessor`]: the per-example transform a model was trained with, stored in the
 //! fitted model and its file so that new inputs get exactly the same treatment.
 
-use super::preprocess::{contrast_normalize_rows, normalize_rows_l2, remove_row_means};
+use super::preprocess::{contrast_normalize_rows, normalize_rows_l2, remove_row_means, Zca};
 use crate::linalg::Mat;
 use crate::{Error, Result};
 
@@ -104,6 +104,71 @@ impl Preprocessor {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// The whole preprocessing of a fitted model: a per-row [`Preprocessor`], then optionally
+/// ZCA whitening ([`Zca`]) fitted on the training rows after the per-row step.
+///
+/// Model files store the per-row step's [`Preprocessor::name`] as metadata `preprocessing`
+/// and the whitening as tensors `zca.mean` (m) and `zca.W` (m × m).
+///
+/// # Examples
+/// ```
+/// use drsae::data::{Preprocessing, Preprocessor};
+/// use drsae::linalg::Mat;
+/// let mut x = Mat::from_fn(50, 3, |i, j| ((i * 7 + j * 3) % 11) as f32);
+/// let p = Preprocessing::fit(Preprocessor::Contrast { floor: 0.05 }, Some(0.1), &mut x);
+/// assert!(p.zca().is_some());
+/// let mut row = Mat::from_vec(1, 3, vec![1.0, 2.0, 4.0]);
+/// p.apply(&mut row); // the same transform on new inputs
+/// ```
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Preprocessing {
+    per_row: Preprocessor,
+    zca: Option<Zca>,
+}
+
+impl Preprocessing {
+    /// A per-row step alone (no whitening).
+    pub fn per_row(per_row: Preprocessor) -> Preprocessing {
+        Preprocessing { per_row, zca: None }
+    }
+
+    /// A per-row step, then the given whitening.
+    pub fn with_zca(per_row: Preprocessor, zca: Option<Zca>) -> Preprocessing {
+        Preprocessing { per_row, zca }
+    }
+
+    /// Applies `per_row` to the training rows `x` in place, then, with `zca_epsilon`, fits
+    /// ZCA whitening on the result and whitens `x` too; returns the transform for new
+    /// inputs.
+    pub fn fit(per_row: Preprocessor, zca_epsilon: Option<f32>, x: &mut Mat) -> Preprocessing {
+        per_row.apply(x);
+        let zca = zca_epsilon.map(|eps| {
+            let zca = Zca::fit(x, eps);
+            zca.apply(x);
+            zca
+        });
+        Preprocessing { per_row, zca }
+    }
+
+    /// Transforms every row of `x` in place.
+    pub fn apply(&self, x: &mut Mat) {
+        self.per_row.apply(x);
+        if let Some(zca) = &self.zca {
+            zca.apply(x);
+        }
+    }
+
+    /// The per-row step.
+    pub fn rows(&self) -> Preprocessor {
+        self.per_row
+    }
+
+    /// The whitening, if any.
+    pub fn zca(&self) -> Option<&Zca> {
+        self.zca.as_ref()
     }
 }
 

@@ -161,6 +161,16 @@ impl Lasso {
         self.dictionary.n_atoms()
     }
 
+    /// The L1 weight λ.
+    pub fn lambda(&self) -> f32 {
+        self.params.options.lambda
+    }
+
+    /// The per-row transform applied to every input.
+    pub fn preprocessing(&self) -> Preprocessor {
+        self.params.preprocessing
+    }
+
     /// The codes of every input row (rows × n) and what the solve did.
     ///
     /// # Errors
@@ -168,6 +178,11 @@ impl Lasso {
     pub fn solve(&self, x: impl AsRows) -> Result<(Mat, LassoStats)> {
         let mut x = x.to_rows(self.input_dim())?;
         self.params.preprocessing.apply(&mut x);
+        self.solve_prepared(&x)
+    }
+
+    /// [`Lasso::solve`] on rows already preprocessed.
+    pub(crate) fn solve_prepared(&self, x: &Mat) -> Result<(Mat, LassoStats)> {
         let mut z = Mat::zeros(x.nrows(), self.n_atoms());
         if x.nrows() == 0 {
             return Ok((z, LassoStats::default()));
@@ -175,7 +190,7 @@ impl Lasso {
         let stats = self
             .params
             .solver
-            .solve(&self.dictionary, &x, &mut z, &self.params.options)?;
+            .solve(&self.dictionary, x, &mut z, &self.params.options)?;
         Ok((z, stats))
     }
 

@@ -9,18 +9,44 @@
 //! | family | parameters | fitted model | fitted on |
 //! |---|---|---|---|
 //! | lasso (ISTA, FISTA, CoD, exact) | [`LassoParams`] | [`Lasso`] | a dictionary |
+//! | LISTA | [`ListaParams`] | [`ListaEncoder`] | a fitted [`Lasso`] and inputs |
 //! | DrSAE | [`DrsaeParams`] | [`Drsae`] | labelled images |
+//! | group-sparse / topographic (dense) | [`GroupSparseParams`] | [`GroupSparse`] | inputs |
+//! | locally connected | [`LocallyConnectedParams`] | [`LocallyConnected`] | square images |
+//! | convolutional | [`ConvolutionalParams`] | [`Convolutional`] | channels-last images |
+//! | lateral inhibition | [`InhibitionParams`] | [`Inhibition`] | inputs |
+//!
+//! Every fitted model offers `encode` and `reconstruct` (DrSAE also `predict`,
+//! `predict_proba` and `score`), and with the `safetensors` feature `save` / `load` /
+//! `to_bytes` / `from_bytes`. DrSAE files keep their own layout ([`crate::io`]); the others
+//! share one: metadata `format` (the family: `lista`, `group_sparse`, `locally_connected`,
+//! `convolutional`, `inhibition`), `format_version`, `crate_version`, `preprocessing` and
+//! the family's settings; the family's tensors, plus `zca.mean` / `zca.W` when the inputs
+//! are whitened (see [`Preprocessing`](crate::data::Preprocessing)).
 //! | sparse auto-encoders (ReLU, TopK, BatchTopK, JumpReLU, Matryoshka) | [`SaeParams`] | [`Sae`] | activation vectors (a matrix or an [`ActivationSource`](crate::data::ActivationSource)) |
 
+mod common;
 mod drsae;
+#[cfg(feature = "safetensors")]
+pub(crate) mod file;
+mod group_sparse;
+mod inhibition;
 mod lasso;
+mod lista;
 mod sae;
 
 pub use drsae::{
     Drsae, DrsaeParams, DrsaeValidParams, FitReport, Validation, CATEGORICAL_UNIT_MIN_ANGLE,
     PART_UNIT_MAX_ANGLE,
 };
+pub use group_sparse::{
+    Convolutional, ConvolutionalParams, ConvolutionalValidParams, GroupFitReport, GroupLayout,
+    GroupSparse, GroupSparseParams, GroupSparseValidParams, LocallyConnected,
+    LocallyConnectedParams, LocallyConnectedValidParams,
+};
+pub use inhibition::{Inhibition, InhibitionParams, InhibitionStructure, InhibitionValidParams};
 pub use lasso::{Lasso, LassoParams, LassoValidParams};
+pub use lista::{ListaEncoder, ListaParams, ListaValidParams};
 pub use sae::{Sae, SaeParams, SaeValidParams};
 
 use crate::Result;

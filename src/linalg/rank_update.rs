@@ -16,6 +16,10 @@
 //! The SIMD level ([`crate::simd`]) is read once per update and shared by its threads; the
 //! levels differ in the last bits (fused multiply-adds on the x86 levels, the vector width
 //! deciding which columns take the scalar tail).
+//!
+//! One file on purpose: the two fused update orders, their scalar references and per-level
+//! kernels read together (about 630 lines of code; the rest are the tests comparing every
+//! level with the reference).
 
 use super::pool::{run_split, SendPtr};
 use super::{gemm, gemm_threads, MatMut, MatRef};

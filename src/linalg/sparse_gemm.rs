@@ -16,6 +16,9 @@
 //! result is A·B summed in ascending index order; every element of C is computed by the same
 //! sequence of operations whatever the split over threads, so the result does not depend on
 //! the thread count.
+//!
+//! One file on purpose: the two sparse products, their references and per-level kernels
+//! read together (about 420 lines of code; the rest are tests).
 
 use super::pool::{run_split, SendPtr};
 use super::{gemm, gemm_threads, MatMut, MatRef};

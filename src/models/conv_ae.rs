@@ -306,6 +306,28 @@ impl ConvAe {
         &ws.z
     }
 
+    /// The reconstructions `x̂ = Σ_m D_m ∗ Z_m` of a batch (one image per row).
+    ///
+    /// # Panics
+    /// If the shapes of `x` or `groups` do not match the model.
+    #[track_caller]
+    pub fn reconstruct(&self, x: &Mat, groups: &Groups, ws: &mut ConvAeWorkspace) -> Mat {
+        if self.weighted {
+            // The forward pass weights the residual in place: reconstruct unweighted.
+            let plain = ConvAe {
+                weighted: false,
+                ..self.clone()
+            };
+            return plain.reconstruct(x, groups, ws);
+        }
+        self.forward(x, groups, ws);
+        let mut out = x.clone();
+        for (o, r) in out.as_mut_slice().iter_mut().zip(ws.r.as_slice()) {
+            *o -= r;
+        }
+        out
+    }
+
     /// Gradient of the batch-mean loss of the last [`ConvAe::forward`].
     pub fn backward(
         &self,

@@ -11,6 +11,10 @@
 //!
 //! The backward pass is derived by hand (see `../shared/docs/GRADIENTS.md`) and checked
 //! against central finite differences of an independent f64 forward pass in the tests.
+//!
+//! One file on purpose (the house layout of a model file): parameters, forward,
+//! hand-derived backward and constraints, top to bottom; its finite-difference tests are in
+//! `tests/drsae_gradients.rs`.
 
 use super::recurrence::{block, grad_input, grad_recurrent, unroll_backward, unroll_forward};
 use crate::kernels::{Shrink, Theta};

@@ -1,17 +1,23 @@
 //! Training a group-sparse auto-encoder — dense, locally-connected or convolutional, any
 //! [`GroupSparseModel`] — on a fixed set of examples.
 
-use super::checkpoint::Checkpointing;
-use super::checkpoint::{take_tensor, LoopCheckpointer, OwnedTensor};
+use super::checkpoint::{take_tensor, Checkpointing};
+use super::loop_checkpoint::{fields_fingerprint, LoopCheckpointer, LoopPosition, OwnedTensor};
 use super::optimizer::{Optimizer, OptimizerState, Schedule};
-use crate::data::{gather_rows, Minibatches};
+use super::skeleton::{all_zero, EpochLoop, LoopFamily};
+use crate::data::gather_rows;
 use crate::kernels::Groups;
 use crate::linalg::Mat;
-use crate::models::{grad_slices, GroupAeLoss, GroupSparseModel};
+use crate::models::{grad_slices, GroupAeGrads, GroupAeLoss, GroupSparseModel};
 use crate::{Error, Result};
 use std::time::Instant;
 
-/// Hyper-parameters of group-sparse auto-encoder training.
+/// Hyper-parameters of group-sparse auto-encoder training, the low-level trainer's. The
+/// defaults below are neutral starting values; each model family's tuned defaults live in its
+/// estimator's parameters ([`GroupSparseParams`](crate::estimators::GroupSparseParams),
+/// [`LocallyConnectedParams`](crate::estimators::LocallyConnectedParams),
+/// [`ConvolutionalParams`](crate::estimators::ConvolutionalParams)), whose `config()` gives
+/// them as a `GroupAeConfig`.
 ///
 /// | Name | Default | Meaning | Range |
 /// |---|---|---|---|
@@ -140,24 +146,16 @@ pub fn train_group_ae_with<M: GroupSparseModel>(
     crate::check_finite("training inputs", x.as_slice())?;
     let lengths = model.params().map(|(_, _, v)| v.len());
     let mut opt = OptimizerState::new(cfg.optimizer, &lengths);
-    let schedule = Schedule::Cosine { floor: 0.05 };
-    let mut ws = M::Workspace::default();
-    let mut grads = model.zero_grads();
-    let mut xb = Mat::zeros(0, x.ncols());
     let start = Instant::now();
-    let steps_per_epoch = x.nrows().div_ceil(cfg.batch) as f64;
-    let (mut seen, mut last, mut epochs) = (0usize, GroupAeLoss::default(), 0);
-    let ck = LoopCheckpointer::new(
-        ckpt,
-        "group_ae",
-        format!(
-            "{cfg:?} {:?} {} groups {}",
-            x.shape(),
-            model.describe(),
-            groups.fingerprint()
-        ),
-    )
-    .bounds(cfg.epochs, x.nrows().div_ceil(cfg.batch));
+    let mut fingerprint = fields_fingerprint(&cfg.fields());
+    fingerprint.push_str(&format!(
+        " data {:?} model {} groups {}",
+        x.shape(),
+        model.describe(),
+        groups.fingerprint()
+    ));
+    let ck = LoopCheckpointer::new(ckpt, "group_ae", fingerprint)
+        .bounds(cfg.epochs, x.nrows().div_ceil(cfg.batch));
     let names = model.params().map(|(name, _, _)| name);
     let mut pos = ck.resume(Some(&mut opt), |t| {
         for (name, dst) in names.iter().zip(model.params_mut()) {
@@ -166,20 +164,94 @@ pub fn train_group_ae_with<M: GroupSparseModel>(
         }
         Ok(())
     })?;
-    let tensors = |model: &M| -> Vec<OwnedTensor> {
-        model
-            .params()
-            .into_iter()
-            .map(|(name, shape, v)| (name.into(), shape, v.to_vec()))
-            .collect()
-    };
     // The PSD step's Lipschitz bound is part of the state (refreshed every 50 steps).
-    let mut lipschitz = pos.sums.get(4).map_or(1.0, |&l| l as f32);
-    'outer: while pos.epoch < cfg.epochs {
-        let epoch = pos.epoch;
-        let mut rng = crate::data::epoch_rng(cfg.seed, 0, epoch as u64);
-        let order = Minibatches::shuffled(x.nrows(), cfg.batch, &mut rng);
-        let mut sum = match pos.sums[..] {
+    let lipschitz = pos.sums.get(4).map_or(1.0, |&l| l as f32);
+    let mut family = GroupAeLoop {
+        grads: model.zero_grads(),
+        ws: M::Workspace::default(),
+        model,
+        opt,
+        groups,
+        xb: Mat::zeros(0, x.ncols()),
+        x,
+        cfg,
+        lipschitz,
+        sum: GroupAeLoss::default(),
+        last: GroupAeLoss::default(),
+        epochs: 0,
+        seen: 0,
+        silent: false,
+        on_epoch: &mut on_epoch,
+    };
+    let plan = EpochLoop {
+        rows: x.nrows(),
+        batch: cfg.batch,
+        epochs: cfg.epochs,
+        seed: cfg.seed,
+        budget: cfg.time_budget,
+        start,
+        detect_collapse: true,
+        checkpoints: &ck,
+    };
+    plan.run(&mut pos, &mut family)?;
+    Ok(GroupAeReport {
+        epochs: family.epochs,
+        last: family.last,
+        examples_per_s: family.seen as f64 / start.elapsed().as_secs_f64().max(1e-9),
+    })
+}
+
+impl GroupAeConfig {
+    /// Every setting as `(name, value)`: the checkpoint fingerprint (explicit, so that a
+    /// renamed field or a changed `Debug` format does not orphan checkpoints).
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("lambda", self.lambda.to_string()),
+            ("batch", self.batch.to_string()),
+            ("epochs", self.epochs.to_string()),
+            ("optimizer", self.optimizer.field()),
+            ("lr", self.lr.to_string()),
+            (
+                "time_budget",
+                self.time_budget.map_or("none".into(), |t| t.to_string()),
+            ),
+            ("seed", self.seed.to_string()),
+            (
+                "psd",
+                self.psd
+                    .map_or("none".into(), |(a, k)| format!("alpha {a} steps {k}")),
+            ),
+        ]
+    }
+}
+
+/// The group-sparse auto-encoders' part of the shared loop.
+struct GroupAeLoop<'a, M: GroupSparseModel, F> {
+    model: &'a mut M,
+    opt: OptimizerState,
+    ws: M::Workspace,
+    grads: GroupAeGrads,
+    groups: &'a Groups,
+    x: &'a Mat,
+    xb: Mat,
+    cfg: &'a GroupAeConfig,
+    lipschitz: f32,
+    /// Loss sums of the epoch in progress.
+    sum: GroupAeLoss,
+    /// Those of the last full or partial epoch.
+    last: GroupAeLoss,
+    /// Epochs started.
+    epochs: usize,
+    /// Examples trained on.
+    seen: usize,
+    /// The last minibatch had no active group and gave an all-zero gradient.
+    silent: bool,
+    on_epoch: &'a mut F,
+}
+
+impl<M: GroupSparseModel, F: FnMut(usize, &GroupAeLoss, f64)> LoopFamily for GroupAeLoop<'_, M, F> {
+    fn begin_epoch(&mut self, epoch: usize, pos: &LoopPosition) {
+        self.sum = match pos.sums[..] {
             [r, g, a, c, _] => GroupAeLoss {
                 reconstruction: r,
                 group: g,
@@ -188,78 +260,104 @@ pub fn train_group_ae_with<M: GroupSparseModel>(
             },
             _ => GroupAeLoss::default(),
         };
-        epochs = epoch + 1;
-        for (k, idx) in order.iter().enumerate().skip(pos.batch_index) {
-            let elapsed = start.elapsed().as_secs_f64();
-            if cfg.time_budget.is_some_and(|b| elapsed >= b) {
-                if sum.count > 0 {
-                    sum.active_groups /= sum.count as f64;
-                    last = sum;
-                }
-                break 'outer;
-            }
-            let by_epochs = (epoch as f64 + k as f64 / steps_per_epoch) / cfg.epochs as f64;
-            let progress = cfg
-                .time_budget
-                .map_or(by_epochs, |b| by_epochs.max(elapsed / b));
-            gather_rows(x, idx, &mut xb);
-            let l = match cfg.psd {
-                Some((alpha, steps)) => {
-                    // D changes slowly: refresh the inference step's Lipschitz bound every
-                    // 50 updates (with a 20% margin).
-                    if opt.step % 50 == 0 {
-                        lipschitz = 1.2 * model.decoder_lipschitz();
-                    }
-                    model
-                        .psd_step(
-                            &xb, groups, cfg.lambda, alpha, steps, lipschitz, &mut ws, &mut grads,
-                        )
-                        .expect("checked: the model has a PSD form")
-                }
-                None => model.gradients(&xb, groups, cfg.lambda, &mut ws, &mut grads),
-            };
-            if !l.mean(cfg.lambda).is_finite() {
-                return Err(Error::Diverged {
-                    step: opt.step,
-                    what: "loss".into(),
-                });
-            }
-            let lr = schedule.at(cfg.lr, opt.step, progress);
-            let [w, b, g, d] = model.params_mut();
-            let [gw, gb, gg, gd] = grad_slices(&grads);
-            opt.update(
-                lr,
-                &mut [(w, gw, 1.0), (b, gb, 1.0), (g, gg, 1.0), (d, gd, 1.0)],
-            );
-            model.project();
-            sum.reconstruction += l.reconstruction;
-            sum.group += l.group;
-            sum.active_groups += l.active_groups * l.count as f64;
-            sum.count += l.count;
-            seen += l.count;
-            pos.step = opt.step;
-            pos.batch_index = k + 1;
-            pos.sums = vec![
-                sum.reconstruction,
-                sum.group,
-                sum.active_groups,
-                sum.count as f64,
-                lipschitz as f64,
-            ];
-            ck.after_step(&pos, || tensors(model), Some(&opt))?;
-        }
-        sum.active_groups /= sum.count.max(1) as f64;
-        on_epoch(epoch + 1, &sum, start.elapsed().as_secs_f64());
-        last = sum;
-        pos.history.push(sum.mean(cfg.lambda));
-        pos.epoch += 1;
-        pos.batch_index = 0;
-        pos.sums = vec![0.0, 0.0, 0.0, 0.0, lipschitz as f64];
-        ck.at_epoch_end(&pos, || tensors(model), Some(&opt))?;
+        self.epochs = epoch + 1;
     }
-    Ok(GroupAeReport {
-        epochs,
-        last,
-        examples_per_s: seen as f64 / start.elapsed().as_secs_f64().max(1e-9),
-    })
+
+    fn step(&mut self, idx: &[usize], progress: f64, pos: &mut LoopPosition) -> Result<()> {
+        let (cfg, model) = (self.cfg, &mut *self.model);
+        gather_rows(self.x, idx, &mut self.xb);
+        let l = match cfg.psd {
+            Some((alpha, steps)) => {
+                // D changes slowly: refresh the inference step's Lipschitz bound every 50
+                // updates (with a 20% margin).
+                if self.opt.step % 50 == 0 {
+                    self.lipschitz = 1.2 * model.decoder_lipschitz();
+                }
+                model
+                    .psd_step(
+                        &self.xb,
+                        self.groups,
+                        cfg.lambda,
+                        alpha,
+                        steps,
+                        self.lipschitz,
+                        &mut self.ws,
+                        &mut self.grads,
+                    )
+                    .expect("checked: the model has a PSD form")
+            }
+            None => model.gradients(
+                &self.xb,
+                self.groups,
+                cfg.lambda,
+                &mut self.ws,
+                &mut self.grads,
+            ),
+        };
+        if !l.mean(cfg.lambda).is_finite() {
+            return Err(Error::Diverged {
+                step: self.opt.step,
+                what: "loss".into(),
+            });
+        }
+        let grads = grad_slices(&self.grads);
+        // Stuck: every group silent, a reconstruction error left, and no gradient anywhere.
+        self.silent = l.active_groups == 0.0 && l.reconstruction > 0.0 && all_zero(grads);
+        let lr = Schedule::Cosine { floor: 0.05 }.at(cfg.lr, self.opt.step, progress);
+        let [w, b, g, d] = model.params_mut();
+        let [gw, gb, gg, gd] = grads;
+        self.opt.update(
+            lr,
+            &mut [(w, gw, 1.0), (b, gb, 1.0), (g, gg, 1.0), (d, gd, 1.0)],
+        );
+        model.project();
+        let sum = &mut self.sum;
+        sum.reconstruction += l.reconstruction;
+        sum.group += l.group;
+        sum.active_groups += l.active_groups * l.count as f64;
+        sum.count += l.count;
+        self.seen += l.count;
+        pos.step = self.opt.step;
+        pos.sums = vec![
+            sum.reconstruction,
+            sum.group,
+            sum.active_groups,
+            sum.count as f64,
+            self.lipschitz as f64,
+        ];
+        Ok(())
+    }
+
+    fn silent(&self) -> bool {
+        self.silent
+    }
+
+    fn end_epoch(&mut self, epoch: usize, pos: &mut LoopPosition, seconds: f64) -> f64 {
+        let mut sum = self.sum;
+        sum.active_groups /= sum.count.max(1) as f64;
+        (self.on_epoch)(epoch + 1, &sum, seconds);
+        self.last = sum;
+        pos.sums = vec![0.0, 0.0, 0.0, 0.0, self.lipschitz as f64];
+        sum.mean(self.cfg.lambda)
+    }
+
+    fn out_of_time(&mut self, _epoch: usize, _seconds: f64) {
+        let mut sum = self.sum;
+        if sum.count > 0 {
+            sum.active_groups /= sum.count as f64;
+            self.last = sum;
+        }
+    }
+
+    fn tensors(&self) -> Vec<OwnedTensor> {
+        self.model
+            .params()
+            .into_iter()
+            .map(|(name, shape, v)| (name.into(), shape, v.to_vec()))
+            .collect()
+    }
+
+    fn optimizer(&self) -> Option<&OptimizerState> {
+        Some(&self.opt)
+    }
 }

@@ -2,9 +2,11 @@
 //! coding by lateral inhibition: per minibatch infer codes, one gradient-descent step on W
 //! (columns renormalised), one projected gradient-ascent step on S.
 
-use super::checkpoint::Checkpointing;
-use super::checkpoint::{take_tensor, LoopCheckpointer, OwnedTensor};
-use crate::data::{gather_rows, Minibatches};
+use super::checkpoint::{take_tensor, Checkpointing};
+use super::loop_checkpoint::{fields_fingerprint, LoopCheckpointer, LoopPosition, OwnedTensor};
+use super::optimizer::OptimizerState;
+use super::skeleton::{EpochLoop, LoopFamily};
+use crate::data::gather_rows;
 use crate::linalg::{set_norm, Mat};
 use crate::models::{inhibition_gradients, project_inhibition};
 use crate::solvers::{inhibited_codes, inhibited_codes_ista, InhibitionStats};
@@ -126,7 +128,10 @@ pub fn train_inhibition_with(
     {
         return Err(Error::param(
             "inhibition config",
-            format!("{cfg:?}: sizes ≥ 1, lr_w > 0, lr_s ≥ 0, β > 0, λ ≥ 0"),
+            format!(
+                "{}: sizes ≥ 1, lr_w > 0, lr_s ≥ 0, β > 0, λ ≥ 0",
+                fields_fingerprint(&cfg.fields())
+            ),
         ));
     }
     if x.ncols() != model.w.nrows() || x.nrows() == 0 {
@@ -141,39 +146,118 @@ pub fn train_inhibition_with(
     }
     let n = model.w.ncols();
     let total: f32 = model.s.as_slice().iter().sum();
-    let (mut dw, mut ds) = (Mat::zeros(model.w.nrows(), n), Mat::zeros(n, n));
-    let (mut xb, mut zb) = (Mat::zeros(0, x.ncols()), Mat::zeros(0, n));
     let start = Instant::now();
-    let mut last = InhibitionStats::default();
     let m = model.w.nrows();
-    let ck = LoopCheckpointer::new(
-        ckpt,
-        "inhibition",
-        format!(
-            "{cfg:?} {:?} {n} units, mask {}",
-            x.shape(),
-            model.mask.is_some()
-        ),
-    )
-    .bounds(cfg.epochs, x.nrows().div_ceil(cfg.batch));
+    let mut fingerprint = fields_fingerprint(&cfg.fields());
+    fingerprint.push_str(&format!(
+        " data {:?} units {n} mask {}",
+        x.shape(),
+        model.mask.is_some()
+    ));
+    let ck = LoopCheckpointer::new(ckpt, "inhibition", fingerprint)
+        .bounds(cfg.epochs, x.nrows().div_ceil(cfg.batch));
     let mut pos = ck.resume(None, |t| {
         model.w = Mat::from_vec(m, n, take_tensor(t, "W", m * n)?);
         model.s = Mat::from_vec(n, n, take_tensor(t, "S", n * n)?);
         Ok(())
     })?;
-    let tensors = |model: &InhibitionModel| -> Vec<OwnedTensor> {
-        vec![
-            ("W".into(), vec![m, n], model.w.as_slice().to_vec()),
-            ("S".into(), vec![n, n], model.s.as_slice().to_vec()),
-        ]
-    };
     // S's total is fixed at the start of the run (and kept in the checkpoint).
     let total = pos.sums.get(5).map_or(total, |&t| t as f32);
-    while pos.epoch < cfg.epochs {
-        let epoch = pos.epoch;
-        let mut rng = crate::data::epoch_rng(cfg.seed, 0, epoch as u64);
-        let order = Minibatches::shuffled(x.nrows(), cfg.batch, &mut rng);
-        let (mut sum, mut seen) = match pos.sums[..] {
+    let mut family = InhibitionLoop {
+        dw: Mat::zeros(m, n),
+        ds: Mat::zeros(n, n),
+        xb: Mat::zeros(0, x.ncols()),
+        zb: Mat::zeros(0, n),
+        model,
+        x,
+        cfg,
+        total,
+        sum: InhibitionStats::default(),
+        seen: 0,
+        last: InhibitionStats::default(),
+        on_epoch: &mut on_epoch,
+    };
+    let plan = EpochLoop {
+        rows: x.nrows(),
+        batch: cfg.batch,
+        epochs: cfg.epochs,
+        seed: cfg.seed,
+        budget: cfg.time_budget,
+        start,
+        // Codes come from an inference, not an encoder: no unit is dead for good.
+        detect_collapse: false,
+        checkpoints: &ck,
+    };
+    plan.run(&mut pos, &mut family)?;
+    Ok(family.last)
+}
+
+impl InhibitionConfig {
+    /// Every setting as `(name, value)`: the checkpoint fingerprint (explicit, so that a
+    /// renamed field or a changed `Debug` format does not orphan checkpoints).
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("lambda", self.lambda.to_string()),
+            ("batch", self.batch.to_string()),
+            ("lr_w", self.lr_w.to_string()),
+            ("lr_s", self.lr_s.to_string()),
+            ("beta", self.beta.to_string()),
+            ("sweeps", self.sweeps.to_string()),
+            (
+                "inference",
+                match self.inference {
+                    InhibitionInference::CoordinateDescent => "cd".into(),
+                    InhibitionInference::Ista => "ista".into(),
+                },
+            ),
+            ("epochs", self.epochs.to_string()),
+            (
+                "time_budget",
+                self.time_budget.map_or("none".into(), |t| t.to_string()),
+            ),
+            ("seed", self.seed.to_string()),
+        ]
+    }
+}
+
+/// Lateral inhibition's part of the shared loop.
+struct InhibitionLoop<'a, F> {
+    model: &'a mut InhibitionModel,
+    x: &'a Mat,
+    cfg: &'a InhibitionConfig,
+    dw: Mat,
+    ds: Mat,
+    xb: Mat,
+    zb: Mat,
+    /// S's fixed total.
+    total: f32,
+    /// Statistics sums of the epoch in progress, over `seen` examples.
+    sum: InhibitionStats,
+    seen: usize,
+    /// Those of the last reported epoch.
+    last: InhibitionStats,
+    on_epoch: &'a mut F,
+}
+
+impl<F> InhibitionLoop<'_, F>
+where
+    F: FnMut(usize, &InhibitionStats, f64),
+{
+    /// Reports the epoch's statistics (means per example) if it saw any example.
+    fn report(&mut self, epoch: usize, seconds: f64) {
+        if self.seen > 0 {
+            let mut sum = self.sum.clone();
+            sum.mean_nnz /= self.seen as f64;
+            sum.sweeps /= self.seen as f64;
+            (self.on_epoch)(epoch + 1, &sum, seconds);
+            self.last = sum;
+        }
+    }
+}
+
+impl<F: FnMut(usize, &InhibitionStats, f64)> LoopFamily for InhibitionLoop<'_, F> {
+    fn begin_epoch(&mut self, _epoch: usize, pos: &LoopPosition) {
+        (self.sum, self.seen) = match pos.sums[..] {
             [e, r, z, w, c, _] => (
                 InhibitionStats {
                     energy: e,
@@ -185,73 +269,80 @@ pub fn train_inhibition_with(
             ),
             _ => (InhibitionStats::default(), 0),
         };
-        let mut out_of_time = false;
-        for (k, idx) in order.iter().enumerate().skip(pos.batch_index) {
-            if cfg
-                .time_budget
-                .is_some_and(|b| start.elapsed().as_secs_f64() >= b)
-            {
-                out_of_time = true;
-                break;
-            }
-            gather_rows(x, idx, &mut xb);
-            zb.resize_rows(idx.len());
-            zb.fill(0.0);
-            let infer = match cfg.inference {
-                InhibitionInference::CoordinateDescent => inhibited_codes,
-                InhibitionInference::Ista => inhibited_codes_ista,
-            };
-            let st = infer(
-                &model.w, &model.s, &xb, &mut zb, cfg.lambda, cfg.sweeps, 1e-3,
-            )?;
-            if !st.energy.is_finite() {
-                return Err(Error::Diverged {
-                    step: pos.step,
-                    what: "energy".into(),
-                });
-            }
-            inhibition_gradients(&model.w, &xb, &zb, &mut dw, &mut ds);
-            crate::linalg::axpy(-cfg.lr_w, dw.as_slice(), model.w.as_mut_slice());
-            let mut wt = model.w.transposed();
-            for col in wt.rows_mut() {
-                set_norm(col, 1.0);
-            }
-            model.w = wt.transposed();
-            if cfg.lr_s > 0.0 {
-                crate::linalg::axpy(cfg.lr_s, ds.as_slice(), model.s.as_mut_slice());
-                project_inhibition(&mut model.s, model.mask.as_ref(), cfg.beta, total);
-            }
-            sum.energy += st.energy;
-            sum.reconstruction += st.reconstruction;
-            sum.mean_nnz += st.mean_nnz * idx.len() as f64;
-            sum.sweeps += st.sweeps * idx.len() as f64;
-            seen += idx.len();
-            pos.step += 1;
-            pos.batch_index = k + 1;
-            pos.sums = vec![
-                sum.energy,
-                sum.reconstruction,
-                sum.mean_nnz,
-                sum.sweeps,
-                seen as f64,
-                total as f64,
-            ];
-            ck.after_step(&pos, || tensors(model), None)?;
-        }
-        if seen > 0 {
-            sum.mean_nnz /= seen as f64;
-            sum.sweeps /= seen as f64;
-            on_epoch(epoch + 1, &sum, start.elapsed().as_secs_f64());
-            last = sum.clone();
-        }
-        if out_of_time {
-            break;
-        }
-        pos.history.push(sum.energy / seen.max(1) as f64);
-        pos.epoch += 1;
-        pos.batch_index = 0;
-        pos.sums = vec![0.0, 0.0, 0.0, 0.0, 0.0, total as f64];
-        ck.at_epoch_end(&pos, || tensors(model), None)?;
     }
-    Ok(last)
+
+    fn step(&mut self, idx: &[usize], _progress: f64, pos: &mut LoopPosition) -> Result<()> {
+        let (cfg, model) = (self.cfg, &mut *self.model);
+        gather_rows(self.x, idx, &mut self.xb);
+        self.zb.resize_rows(idx.len());
+        self.zb.fill(0.0);
+        let infer = match cfg.inference {
+            InhibitionInference::CoordinateDescent => inhibited_codes,
+            InhibitionInference::Ista => inhibited_codes_ista,
+        };
+        let st = infer(
+            &model.w,
+            &model.s,
+            &self.xb,
+            &mut self.zb,
+            cfg.lambda,
+            cfg.sweeps,
+            1e-3,
+        )?;
+        if !st.energy.is_finite() {
+            return Err(Error::Diverged {
+                step: pos.step,
+                what: "energy".into(),
+            });
+        }
+        inhibition_gradients(&model.w, &self.xb, &self.zb, &mut self.dw, &mut self.ds);
+        crate::linalg::axpy(-cfg.lr_w, self.dw.as_slice(), model.w.as_mut_slice());
+        let mut wt = model.w.transposed();
+        for col in wt.rows_mut() {
+            set_norm(col, 1.0);
+        }
+        model.w = wt.transposed();
+        if cfg.lr_s > 0.0 {
+            crate::linalg::axpy(cfg.lr_s, self.ds.as_slice(), model.s.as_mut_slice());
+            project_inhibition(&mut model.s, model.mask.as_ref(), cfg.beta, self.total);
+        }
+        let sum = &mut self.sum;
+        sum.energy += st.energy;
+        sum.reconstruction += st.reconstruction;
+        sum.mean_nnz += st.mean_nnz * idx.len() as f64;
+        sum.sweeps += st.sweeps * idx.len() as f64;
+        self.seen += idx.len();
+        pos.step += 1;
+        pos.sums = vec![
+            sum.energy,
+            sum.reconstruction,
+            sum.mean_nnz,
+            sum.sweeps,
+            self.seen as f64,
+            self.total as f64,
+        ];
+        Ok(())
+    }
+
+    fn end_epoch(&mut self, epoch: usize, pos: &mut LoopPosition, seconds: f64) -> f64 {
+        self.report(epoch, seconds);
+        pos.sums = vec![0.0, 0.0, 0.0, 0.0, 0.0, self.total as f64];
+        self.sum.energy / self.seen.max(1) as f64
+    }
+
+    fn out_of_time(&mut self, epoch: usize, seconds: f64) {
+        self.report(epoch, seconds);
+    }
+
+    fn tensors(&self) -> Vec<OwnedTensor> {
+        let (m, n) = self.model.w.shape();
+        vec![
+            ("W".into(), vec![m, n], self.model.w.as_slice().to_vec()),
+            ("S".into(), vec![n, n], self.model.s.as_slice().to_vec()),
+        ]
+    }
+
+    fn optimizer(&self) -> Option<&OptimizerState> {
+        None
+    }
 }

@@ -1,11 +1,12 @@
 //! Training LISTA to predict exact sparse codes.
 
-use super::checkpoint::Checkpointing;
-use super::checkpoint::{take_tensor, LoopCheckpointer, OwnedTensor};
+use super::checkpoint::{take_tensor, Checkpointing};
+use super::loop_checkpoint::{fields_fingerprint, LoopCheckpointer, LoopPosition, OwnedTensor};
 use super::optimizer::{Optimizer, OptimizerState, Schedule};
-use crate::data::{gather_rows, Minibatches};
+use super::skeleton::{all_zero, EpochLoop, LoopFamily};
+use crate::data::gather_rows;
 use crate::linalg::Mat;
-use crate::models::{Lista, ListaWorkspace};
+use crate::models::{Lista, ListaGrads, ListaWorkspace};
 use crate::{Error, Result};
 
 /// Hyper-parameters of LISTA training.
@@ -100,7 +101,7 @@ pub fn train_lista_with(
     }
     crate::check_finite("training inputs", x.as_slice())?;
     crate::check_finite("target codes", targets.as_slice())?;
-    let mut opt = OptimizerState::new(
+    let opt = OptimizerState::new(
         cfg.optimizer,
         &[
             model.we.as_slice().len(),
@@ -108,74 +109,146 @@ pub fn train_lista_with(
             model.theta.len(),
         ],
     );
-    let mut ws = ListaWorkspace::default();
-    let mut grads = model.zero_grads();
-    let (mut xb, mut tb) = (Mat::zeros(0, x.ncols()), Mat::zeros(0, targets.ncols()));
-    let steps_per_epoch = x.nrows().div_ceil(cfg.batch) as f64;
     let (n, m) = (model.hidden(), model.we.ncols());
-    let ck = LoopCheckpointer::new(
-        ckpt,
-        "lista",
-        format!(
-            "{cfg:?} {:?} {:?} iters {}",
-            x.shape(),
-            targets.shape(),
-            model.iters
-        ),
-    )
-    .bounds(cfg.epochs, x.nrows().div_ceil(cfg.batch));
-    let mut pos = ck.resume(Some(&mut opt), |t| {
-        model.we = Mat::from_vec(n, m, take_tensor(t, "We", n * m)?);
-        model.s = Mat::from_vec(n, n, take_tensor(t, "S", n * n)?);
-        model.theta = take_tensor(t, "theta", n)?;
-        Ok(())
-    })?;
-    let tensors = |model: &Lista| -> Vec<OwnedTensor> {
-        vec![
-            ("We".into(), vec![n, m], model.we.as_slice().to_vec()),
-            ("S".into(), vec![n, n], model.s.as_slice().to_vec()),
-            ("theta".into(), vec![n], model.theta.clone()),
-        ]
+    let mut fingerprint = fields_fingerprint(&cfg.fields());
+    fingerprint.push_str(&format!(
+        " data {:?} targets {:?} iters {}",
+        x.shape(),
+        targets.shape(),
+        model.iters
+    ));
+    let ck = LoopCheckpointer::new(ckpt, "lista", fingerprint)
+        .bounds(cfg.epochs, x.nrows().div_ceil(cfg.batch));
+    let mut family = ListaLoop {
+        grads: model.zero_grads(),
+        model,
+        opt,
+        ws: ListaWorkspace::default(),
+        xb: Mat::zeros(0, x.ncols()),
+        tb: Mat::zeros(0, targets.ncols()),
+        x,
+        targets,
+        cfg,
+        sum: 0.0,
+        silent: false,
     };
-    while pos.epoch < cfg.epochs {
-        let epoch = pos.epoch;
-        let mut rng = crate::data::epoch_rng(cfg.seed, 0, epoch as u64);
-        let order = Minibatches::shuffled(x.nrows(), cfg.batch, &mut rng);
-        if pos.sums.is_empty() {
-            pos.sums = vec![0.0];
-        }
-        for (k, idx) in order.iter().enumerate().skip(pos.batch_index) {
-            gather_rows(x, idx, &mut xb);
-            gather_rows(targets, idx, &mut tb);
-            model.forward(&xb, &mut ws);
-            let loss = model.backward(&xb, &tb, &mut ws, &mut grads);
-            if !loss.is_finite() {
-                return Err(Error::Diverged {
-                    step: opt.step,
-                    what: "loss".into(),
-                });
-            }
-            pos.sums[0] += loss * idx.len() as f64;
-            let progress = (epoch as f64 + k as f64 / steps_per_epoch) / cfg.epochs as f64;
-            let lr = cfg.schedule.at(cfg.lr, opt.step, progress);
-            opt.update(
-                lr,
-                &mut [
-                    (model.we.as_mut_slice(), grads.we.as_slice(), 1.0),
-                    (model.s.as_mut_slice(), grads.s.as_slice(), 1.0),
-                    (&mut model.theta[..], &grads.theta[..], 1.0),
-                ],
-            );
-            model.theta.iter_mut().for_each(|t| *t = t.max(0.0));
-            pos.step = opt.step;
-            pos.batch_index = k + 1;
-            ck.after_step(&pos, || tensors(model), Some(&opt))?;
-        }
-        pos.history.push(pos.sums[0] / x.nrows() as f64);
-        pos.sums.clear();
-        pos.epoch += 1;
-        pos.batch_index = 0;
-        ck.at_epoch_end(&pos, || tensors(model), Some(&opt))?;
-    }
+    let mut pos = {
+        let ListaLoop { model, opt, .. } = &mut family;
+        ck.resume(Some(opt), |t| {
+            model.we = Mat::from_vec(n, m, take_tensor(t, "We", n * m)?);
+            model.s = Mat::from_vec(n, n, take_tensor(t, "S", n * n)?);
+            model.theta = take_tensor(t, "theta", n)?;
+            Ok(())
+        })?
+    };
+    let plan = EpochLoop {
+        rows: x.nrows(),
+        batch: cfg.batch,
+        epochs: cfg.epochs,
+        seed: cfg.seed,
+        budget: None,
+        start: std::time::Instant::now(),
+        detect_collapse: true,
+        checkpoints: &ck,
+    };
+    plan.run(&mut pos, &mut family)?;
     Ok(pos.history)
+}
+
+impl ListaConfig {
+    /// Every setting as `(name, value)`: the checkpoint fingerprint (explicit, so that a
+    /// renamed field or a changed `Debug` format does not orphan checkpoints).
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("epochs", self.epochs.to_string()),
+            ("batch", self.batch.to_string()),
+            ("optimizer", self.optimizer.field()),
+            ("lr", self.lr.to_string()),
+            ("schedule", self.schedule.field()),
+            ("seed", self.seed.to_string()),
+        ]
+    }
+}
+
+/// LISTA's part of the shared loop.
+struct ListaLoop<'a> {
+    model: &'a mut Lista,
+    opt: OptimizerState,
+    ws: ListaWorkspace,
+    grads: ListaGrads,
+    x: &'a Mat,
+    targets: &'a Mat,
+    xb: Mat,
+    tb: Mat,
+    cfg: &'a ListaConfig,
+    /// Σ loss × rows of the epoch in progress.
+    sum: f64,
+    /// The last minibatch gave all-zero codes and gradients.
+    silent: bool,
+}
+
+impl LoopFamily for ListaLoop<'_> {
+    fn begin_epoch(&mut self, _epoch: usize, pos: &LoopPosition) {
+        self.sum = pos.sums.first().copied().unwrap_or(0.0);
+    }
+
+    fn step(&mut self, idx: &[usize], progress: f64, pos: &mut LoopPosition) -> Result<()> {
+        let model = &mut *self.model;
+        gather_rows(self.x, idx, &mut self.xb);
+        gather_rows(self.targets, idx, &mut self.tb);
+        model.forward(&self.xb, &mut self.ws);
+        let loss = model.backward(&self.xb, &self.tb, &mut self.ws, &mut self.grads);
+        if !loss.is_finite() {
+            return Err(Error::Diverged {
+                step: self.opt.step,
+                what: "loss".into(),
+            });
+        }
+        // Stuck: a loss (so some target is non-zero) that no parameter can reduce, codes all
+        // zero. Gradients are checked first: they are almost never all zero, and the check
+        // stops at the first non-zero value.
+        self.silent = loss > 0.0
+            && all_zero([
+                self.grads.we.as_slice(),
+                self.grads.s.as_slice(),
+                &self.grads.theta[..],
+            ])
+            && all_zero([self.ws.codes(idx.len(), model.iters).to_owned().as_slice()]);
+        self.sum += loss * idx.len() as f64;
+        let lr = self.cfg.schedule.at(self.cfg.lr, self.opt.step, progress);
+        self.opt.update(
+            lr,
+            &mut [
+                (model.we.as_mut_slice(), self.grads.we.as_slice(), 1.0),
+                (model.s.as_mut_slice(), self.grads.s.as_slice(), 1.0),
+                (&mut model.theta[..], &self.grads.theta[..], 1.0),
+            ],
+        );
+        model.theta.iter_mut().for_each(|t| *t = t.max(0.0));
+        pos.step = self.opt.step;
+        pos.sums = vec![self.sum];
+        Ok(())
+    }
+
+    fn silent(&self) -> bool {
+        self.silent
+    }
+
+    fn end_epoch(&mut self, _epoch: usize, pos: &mut LoopPosition, _seconds: f64) -> f64 {
+        pos.sums.clear();
+        self.sum / self.x.nrows() as f64
+    }
+
+    fn tensors(&self) -> Vec<OwnedTensor> {
+        let (n, m) = (self.model.hidden(), self.model.we.ncols());
+        vec![
+            ("We".into(), vec![n, m], self.model.we.as_slice().to_vec()),
+            ("S".into(), vec![n, n], self.model.s.as_slice().to_vec()),
+            ("theta".into(), vec![n], self.model.theta.clone()),
+        ]
+    }
+
+    fn optimizer(&self) -> Option<&OptimizerState> {
+        Some(&self.opt)
+    }
 }

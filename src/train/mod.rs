@@ -1,18 +1,20 @@
 //! Training: optimisers, learning-rate schedules, hyper-parameters and training loops.
 
 pub(crate) mod checkpoint;
+mod drsae_config;
 mod drsae_trainer;
 mod group_ae_trainer;
 mod inhibition_trainer;
 mod lista_trainer;
+mod loop_checkpoint;
 mod optimizer;
 mod sae_trainer;
+mod skeleton;
 mod softmax_trainer;
 
 pub use checkpoint::{Checkpointing, EpochReport, CHECKPOINT_FILE};
-pub use drsae_trainer::{
-    train_drsae, train_drsae_with, DrsaeConfig, DrsaeStep, Split, TrainOutcome,
-};
+pub use drsae_config::DrsaeConfig;
+pub use drsae_trainer::{train_drsae, train_drsae_with, DrsaeStep, Split, TrainOutcome};
 pub use group_ae_trainer::{train_group_ae, train_group_ae_with, GroupAeConfig, GroupAeReport};
 pub use inhibition_trainer::{
     train_inhibition, train_inhibition_with, InhibitionConfig, InhibitionInference, InhibitionModel,

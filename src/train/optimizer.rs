@@ -28,6 +28,16 @@ pub enum Optimizer {
 }
 
 impl Optimizer {
+    /// The rule as a configuration field (`sgd`, `momentum(M)`, `adam(B1,B2,EPS)`), for
+    /// checkpoint fingerprints and model metadata.
+    pub(crate) fn field(&self) -> String {
+        match self {
+            Optimizer::Sgd => "sgd".to_string(),
+            Optimizer::Momentum { momentum } => format!("momentum({momentum})"),
+            Optimizer::Adam { beta1, beta2, eps } => format!("adam({beta1},{beta2},{eps})"),
+        }
+    }
+
     /// Adam with the usual constants (0.9, 0.999, 1e-8).
     pub fn adam() -> Self {
         Optimizer::Adam {
@@ -104,6 +114,16 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// The schedule as a configuration field (`constant`, `inverse(RATE)`,
+    /// `cosine(FLOOR)`), for checkpoint fingerprints and model metadata.
+    pub(crate) fn field(&self) -> String {
+        match self {
+            Schedule::Constant => "constant".into(),
+            Schedule::Inverse { rate } => format!("inverse({rate})"),
+            Schedule::Cosine { floor } => format!("cosine({floor})"),
+        }
+    }
+
     /// The learning rate at step `k` and phase progress `progress` ∈ [0, 1] for base rate `lr`.
     pub fn at(&self, lr: f32, k: u64, progress: f64) -> f32 {
         match *self {

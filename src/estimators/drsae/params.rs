@@ -3,6 +3,7 @@
 
 use super::{Drsae, FitReport};
 use crate::data::{LabelledImages, Preprocessor};
+use crate::estimators::common::setters;
 use crate::estimators::ParamGuard;
 use crate::linalg::MatRef;
 use crate::models::LossWeights;
@@ -123,19 +124,6 @@ impl Default for DrsaeParams {
             progress: false,
         })
     }
-}
-
-macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty => |$p:ident, $v:ident| $body:expr;)*) => {
-        $(
-            $(#[$doc])*
-            pub fn $name(mut self, $v: $ty) -> Self {
-                let $p = &mut self.0;
-                $body;
-                self
-            }
-        )*
-    };
 }
 
 impl DrsaeParams {
