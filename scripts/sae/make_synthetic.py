@@ -80,19 +80,23 @@ def main():
     X = np.lib.format.open_memmap(out / "activations.npy", mode="w+", dtype=np.float32, shape=(a.n, d))
     l0_sum = 0
     fired = np.zeros(F, dtype=np.int64)
+    both = np.zeros(a.pairs, dtype=np.int64)
     for s in range(0, a.n, a.chunk):
         m = min(a.chunk, a.n - s)
         z = rng.random((m, F)) < p  # 4a independent Bernoulli(p_i)
         co = rng.random((m, a.pairs)) < a.rho  # 4b follower forced on with prob rho when its leader is on
         z[:, foll] |= z[:, lead] & co
-        mag = a.mag_min + a.mag_std * np.abs(rng.standard_normal((m, F)))  # 4c magnitudes
-        codes = np.where(z, mag, 0.0).astype(np.float32)
+        # 4c magnitudes, drawn only for the active entries, in row-major order of z
+        codes = np.zeros((m, F), dtype=np.float32)
+        nnz = int(z.sum())
+        codes[z] = (a.mag_min + a.mag_std * np.abs(rng.standard_normal(nnz))).astype(np.float32)
         x = codes @ D32  # 4d
         if a.noise > 0:
             x += (a.noise * rng.standard_normal((m, d))).astype(np.float32)
         X[s : s + m] = x
         l0_sum += int(z.sum())
         fired += z.sum(0)
+        both += (z[:, lead] & z[:, foll]).sum(0)
     X.flush()
     del X
     np.save(out / "true_features.npy", D32)
@@ -119,6 +123,10 @@ def main():
         "noise_std": a.noise,
         "seed": a.seed,
         "features_never_fired": int((fired == 0).sum()),
+        # self-checks of the sampler: firing counts vs firing_prob, and P(follower | leader)
+        "firing_count_max_abs_z": float(np.max(np.abs(fired - a.n * marg) / np.sqrt(a.n * marg * (1 - marg)))),
+        "pair_p_follower_given_leader_mean": float((both / np.maximum(fired[lead], 1)).mean()) if a.pairs else None,
+        "pair_p_follower_given_leader_expected_mean": float((a.rho + (1 - a.rho) * p[foll]).mean()) if a.pairs else None,
         "mean_row_norm": None,
         "seconds": None,
     }

@@ -35,7 +35,7 @@ def say(s):
 def saelens_trial(name, base, cfg_edit=None, tensors_edit=None, check=None):
     from sae_lens import SAE
 
-    d = work / name
+    d = work / ("saelens_" + name)
     d.mkdir()
     cfg = json.loads((src / base / "cfg.json").read_text())
     t = load_file(str(src / base / "sae_weights.safetensors"))
@@ -57,7 +57,7 @@ def saelens_trial(name, base, cfg_edit=None, tensors_edit=None, check=None):
 def sparsify_trial(name, cfg_edit=None, tensors_edit=None):
     with contextlib.redirect_stdout(io.StringIO()):
         from sparsify import SparseCoder
-    d = work / name
+    d = work / ("sparsify_" + name)
     d.mkdir()
     cfg = json.loads((src / "sparsify" / "cfg.json").read_text())
     t = load_file(str(src / "sparsify" / "sae.safetensors"))
