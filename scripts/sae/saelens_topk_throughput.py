@@ -110,7 +110,7 @@ def make_sae(sparse=False):
     return TopKTrainingSAE(cfg), cfg
 
 
-def run_direct(args, sparse=False):
+def run_direct(args, sparse=False, profile=False):
     from sae_lens.saes.sae import TrainStepInput
 
     torch.manual_seed(0)
@@ -135,6 +135,19 @@ def run_direct(args, sparse=False):
         opt.zero_grad()
         state["losses"].append({k: float(v) for k, v in out.losses.items()})
 
+    if profile:
+        from torch.profiler import ProfilerActivity, profile as tprofile
+
+        step()  # warm-up
+        with tprofile(activities=[ProfilerActivity.CPU]) as prof:
+            step()
+        rows = []
+        total = sum(e.self_cpu_time_total for e in prof.key_averages())
+        for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:20]:
+            rows.append({"op": e.key, "calls": e.count, "self_cpu_s": round(e.self_cpu_time_total / 1e6, 3),
+                         "share": round(e.self_cpu_time_total / total, 4)})
+        return {"top_ops_by_self_cpu": rows, "total_self_cpu_s": round(total / 1e6, 3),
+                "note": "self CPU time summed over ops (both threads' work attributed to the calling op)"}
     ts = time_steps(step, args.warmup, args.steps)
     res = summary(ts)
     res["dead_latents_in_mask"] = int(dead.sum())
@@ -215,6 +228,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-trainer", action="store_true")
     ap.add_argument("--skip-sparse", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="also profile one direct step (torch.profiler, top ops by self CPU time)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import importlib.metadata as md
@@ -265,6 +279,9 @@ def main():
             res["sparse"] = run_direct(args, sparse=True)
         except Exception as e:
             res["sparse"] = {"error": f"{type(e).__name__}: {str(e)[:400]}", "traceback": traceback.format_exc()[-1500:]}
+    if args.profile:
+        print("profiling one direct step ...", file=sys.stderr)
+        res["profile_direct_step"] = run_direct(args, profile=True)
     best_bound = min(g["best_s"] for g in (res["gemm_torch"], res["gemm_numpy_openblas"]) if "best_s" in g)
     res["one_gemm_bound_tokens_per_s"] = round(BATCH / best_bound, 1)
     res["saelens_fraction_of_bound"] = round(res["direct"]["tokens_per_s"] / res["one_gemm_bound_tokens_per_s"], 4)
