@@ -161,16 +161,49 @@ fn train_sae_on_npy_shards_writes_a_saelens_directory() {
     let sae = drsae::Sae::load_saelens(&out).unwrap();
     assert_eq!(sae.network().d_sae(), 64);
     assert!(drsae::Sae::load_sparsify(out.join("sparsify")).is_ok());
-    for f in ["curve.csv", "density.csv", "result.json", "sparsity.safetensors"] {
+    for f in [
+        "curve.csv",
+        "density.csv",
+        "result.json",
+        "sparsity.safetensors",
+    ] {
         assert!(out.join(f).exists(), "{f}");
     }
     // Bad input: one line, exit 2, nothing written.
     let bad = dir.join("bad");
-    fails(drsae().args(["train", "sae", "--kind", "gated", "--out", bad.to_str().unwrap(), dir.join("shard0.npy").to_str().unwrap()]));
-    fails(drsae().args(["train", "sae", "--k", "0", dir.join("shard0.npy").to_str().unwrap()]));
+    fails(drsae().args([
+        "train",
+        "sae",
+        "--kind",
+        "gated",
+        "--out",
+        bad.to_str().unwrap(),
+        dir.join("shard0.npy").to_str().unwrap(),
+    ]));
+    fails(drsae().args([
+        "train",
+        "sae",
+        "--k",
+        "0",
+        dir.join("shard0.npy").to_str().unwrap(),
+    ]));
     std::fs::write(dir.join("junk.npy"), b"not numpy").unwrap();
-    fails(drsae().args(["train", "sae", "--out", bad.to_str().unwrap(), dir.join("junk.npy").to_str().unwrap()]));
-    fails(drsae().args(["train", "sae", "--d-sae", "64", "--k", "65", dir.join("shard0.npy").to_str().unwrap()]));
+    fails(drsae().args([
+        "train",
+        "sae",
+        "--out",
+        bad.to_str().unwrap(),
+        dir.join("junk.npy").to_str().unwrap(),
+    ]));
+    fails(drsae().args([
+        "train",
+        "sae",
+        "--d-sae",
+        "64",
+        "--k",
+        "65",
+        dir.join("shard0.npy").to_str().unwrap(),
+    ]));
     assert!(!bad.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

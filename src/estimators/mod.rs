@@ -15,6 +15,7 @@
 //! | locally connected | [`LocallyConnectedParams`] | [`LocallyConnected`] | square images |
 //! | convolutional | [`ConvolutionalParams`] | [`Convolutional`] | channels-last images |
 //! | lateral inhibition | [`InhibitionParams`] | [`Inhibition`] | inputs |
+//! | sparse auto-encoders (ReLU, TopK, BatchTopK, JumpReLU, Matryoshka) | [`SaeParams`] | [`Sae`] | activation vectors (a matrix or an [`ActivationSource`](crate::data::ActivationSource)) |
 //!
 //! Every fitted model offers `encode` and `reconstruct` (DrSAE also `predict`,
 //! `predict_proba` and `score`), and with the `safetensors` feature `save` / `load` /
@@ -22,8 +23,9 @@
 //! share one: metadata `format` (the family: `lista`, `group_sparse`, `locally_connected`,
 //! `convolutional`, `inhibition`), `format_version`, `crate_version`, `preprocessing` and
 //! the family's settings; the family's tensors, plus `zca.mean` / `zca.W` when the inputs
-//! are whitened (see [`Preprocessing`](crate::data::Preprocessing)).
-//! | sparse auto-encoders (ReLU, TopK, BatchTopK, JumpReLU, Matryoshka) | [`SaeParams`] | [`Sae`] | activation vectors (a matrix or an [`ActivationSource`](crate::data::ActivationSource)) |
+//! are whitened (see [`Preprocessing`](crate::data::Preprocessing)). Sparse auto-encoders
+//! are written in SAELens's (and for TopK sparsify's) directory format instead, which the
+//! interpretability tools read ([`crate::io::save_saelens`]).
 
 mod common;
 mod drsae;
