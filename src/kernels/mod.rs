@@ -3,12 +3,14 @@
 //! convolutional models, and the top-k selection of TopK sparse auto-encoders. Each has a
 //! scalar reference it is tested against.
 
+mod gather;
 mod group_norm;
 mod im2col;
 mod patch_gemm;
 mod shrink;
 mod top_k;
 
+pub use gather::gather_axpy;
 pub(crate) use group_norm::tree_size;
 pub use group_norm::{prune_tree, Groups};
 pub use im2col::{col2im_add, im2col, ConvShape};

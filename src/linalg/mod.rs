@@ -5,6 +5,8 @@ mod matrix;
 #[cfg(feature = "ndarray")]
 mod ndarray_interop;
 mod ops;
+#[cfg(test)]
+pub(crate) use ops::axpy_at;
 mod pool;
 mod rank_update;
 mod small_gemm;

@@ -37,7 +37,7 @@
 //! result does not depend on the thread count.
 
 use super::{par, select, SaeKind, SaeNetwork};
-use crate::kernels::{nth_largest, top_k_positive, top_k_positive_among, Selected};
+use crate::kernels::{gather_axpy, nth_largest, top_k_positive, top_k_positive_among, Selected};
 use crate::linalg::{axpy, dot, gemm_threads, norm, Mat, MatRef};
 
 /// TopK's auxiliary dead-latent loss (Gao et al. 2024).
@@ -404,11 +404,15 @@ impl SaeNetwork {
                 .collect();
             let ws = &*ws;
             par::run_each(items, |((((bnd, gd), ge), gb), gt)| {
+                let mut dec_terms: Vec<(f32, &[f32])> = Vec::new();
+                let mut enc_terms: Vec<(f32, &[f32])> = Vec::new();
                 for (r, j) in (bnd.0..bnd.1).enumerate() {
                     let gd = &mut gd[r * d..(r + 1) * d];
                     let ge = &mut ge[r * d..(r + 1) * d];
                     gd.fill(0.0);
                     ge.fill(0.0);
+                    dec_terms.clear();
+                    enc_terms.clear();
                     let (mut db, mut dthr, mut zsum) = (0.0f32, 0.0f32, 0.0f32);
                     for &(b, e) in &ws.lat_items[ws.lat_start[j]..ws.lat_start[j + 1]] {
                         let (b, e) = (b as usize, e as usize);
@@ -420,17 +424,19 @@ impl SaeNetwork {
                         };
                         if ent.z != 0.0 {
                             let s = ent.slot as usize * d;
-                            axpy(ent.z, &ws.slots.row(b)[s..s + d], gd);
+                            dec_terms.push((ent.z, &ws.slots.row(b)[s..s + d]));
                             if e < nm {
                                 zsum += ent.z;
                             }
                         }
                         if ent.dpre != 0.0 {
-                            axpy(ent.dpre, ws.xin.row(b), ge);
+                            enc_terms.push((ent.dpre, ws.xin.row(b)));
                             db += ent.dpre;
                         }
                         dthr += ent.dthr;
                     }
+                    gather_axpy(gd, &dec_terms);
+                    gather_axpy(ge, &enc_terms);
                     if matches!(self.kind, SaeKind::Relu) && lambda != 0.0 {
                         let n = ws.dec_norm[j];
                         if n > 0.0 {
@@ -599,9 +605,11 @@ impl RowCtx<'_> {
             for ((o, &h), &xv) in s.iter_mut().zip(xhat.iter()).zip(x) {
                 *o = h - xv;
             }
-            for e in aux.iter() {
-                axpy(e.z, net.w_dec.row(e.j as usize), s);
-            }
+            let terms: Vec<(f32, &[f32])> = aux
+                .iter()
+                .map(|e| (e.z, net.w_dec.row(e.j as usize)))
+                .collect();
+            gather_axpy(s, &terms);
             let sq: f64 = s.iter().map(|&v| (v as f64) * (v as f64)).sum();
             aux_loss = (alpha * scale) as f64 * sq;
             let c = 2.0 * alpha * scale * self.inv_b;
