@@ -263,3 +263,170 @@ fn resumed_mnist_run_writes_the_whole_training_curve() {
     // Phase 1's epoch ran before the interruption (step 8 falls in phase 2's first epoch).
     assert_eq!(epochs, ["1,1", "2,1", "2,2"], "curve.csv:\n{curve}");
 }
+
+/// Runs an example with a deadline (a hang fails the test instead of hanging it).
+fn run_with_deadline(name: &str, args: &[String], secs: u64) -> std::process::Output {
+    use std::io::Read;
+    let exe = built_example(name);
+    let mut child = Command::new(&exe)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    // Read both pipes on threads so a chatty child cannot block on a full pipe.
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out_pipe.read_to_end(&mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err_pipe.read_to_end(&mut v);
+        v
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} {args:?}: still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
+}
+
+/// The examples and, for each, flags of each kind: (sizes, real numbers). The examples
+/// with an output directory take `--out`.
+const FLAGS: [(&str, &[&str], &[&str], bool); 8] = [
+    (
+        "conv",
+        &["kernel", "maps", "pool", "epochs", "train-images"],
+        &["lambda", "lr", "time-budget"],
+        true,
+    ),
+    (
+        "inhibition",
+        &["grid", "radius", "patch", "patches", "epochs"],
+        &["lambda", "inhibition", "lr", "zca-eps", "time-budget"],
+        true,
+    ),
+    (
+        "lasso",
+        &["atoms", "n", "iters", "repeat"],
+        &["lambda", "tol"],
+        false,
+    ),
+    (
+        "lista",
+        &["atoms", "train", "test", "epochs", "max-iters"],
+        &["lambda-mnist", "lambda-natural"],
+        true,
+    ),
+    (
+        "mnist",
+        &[
+            "hidden",
+            "batch",
+            "iters",
+            "epochs-sup",
+            "epochs-unsup",
+            "patience",
+            "val",
+        ],
+        &["lr", "average", "e-max", "time-budget", "lambda"],
+        true,
+    ),
+    (
+        "pinwheel",
+        &["grid", "block", "stride", "kernel", "pool", "windows"],
+        &["lambda", "lcn", "lr", "time-budget"],
+        true,
+    ),
+    (
+        "topographic",
+        &["grid", "pool", "patch", "patches"],
+        &["lambda", "lr", "time-budget", "start-share"],
+        true,
+    ),
+    ("bench", &["threads"], &[], false),
+];
+
+/// Every example, every kind of bad flag: an unknown flag, a missing value, a stray
+/// positional argument, a value that is not a number, NaN and infinite reals, negative
+/// and huge sizes. Each gives exactly one line on stderr (`error: …` naming the flag),
+/// exit status 2, within seconds, and leaves `--out` without a file.
+#[test]
+fn every_example_rejects_every_kind_of_bad_flag_with_status_2() {
+    let root = temp("flags");
+    let mut cases: Vec<(&str, Vec<String>, String)> = Vec::new();
+    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    for (name, sizes, reals, _) in FLAGS {
+        cases.push((name, s(&["--bogus", "1"]), "unknown option --bogus".into()));
+        cases.push((name, s(&["--threads", "0"]), "--threads".into()));
+        cases.push((name, s(&["--threads", "100000"]), "--threads".into()));
+        if name != "bench" {
+            cases.push((name, s(&["stray"]), "unexpected argument `stray`".into()));
+        }
+        for f in sizes.iter() {
+            let flag = format!("--{f}");
+            cases.push((name, vec![flag.clone()], format!("{flag} needs a value")));
+            for bad in ["abc", "-1", "2.5", "NaN"] {
+                cases.push((name, vec![flag.clone(), bad.into()], flag.clone()));
+            }
+            for huge in ["18446744073709551616", "1000000000000"] {
+                cases.push((name, vec![flag.clone(), huge.into()], String::new()));
+            }
+        }
+        for f in reals.iter() {
+            let flag = format!("--{f}");
+            cases.push((name, vec![flag.clone()], format!("{flag} needs a value")));
+            for bad in ["abc", "NaN", "inf", "-inf", "1e39"] {
+                cases.push((name, vec![flag.clone(), bad.into()], flag.clone()));
+            }
+        }
+    }
+    let mut failures = Vec::new();
+    for (k, (name, args, expect)) in cases.iter().enumerate() {
+        let out_dir = root.join(format!("out{k}"));
+        let mut full = args.clone();
+        if FLAGS.iter().any(|f| f.0 == *name && f.3) && !args.iter().any(|a| a == "--out") {
+            // Before the bad flag, so that "needs a value" stays the last flag's problem.
+            full.splice(0..0, ["--out".to_string(), out_dir.display().to_string()]);
+        }
+        let out = run_with_deadline(name, &full, 60);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let files = std::fs::read_dir(&out_dir).map_or(0, |d| d.count());
+        let ok = out.status.code() == Some(2)
+            && lines.len() == 1
+            && lines[0].starts_with("error: ")
+            && lines[0].contains(expect.as_str())
+            && files == 0;
+        if !ok {
+            failures.push(format!(
+                "{name} {full:?}: status {:?}, {} file(s) in --out, stderr {stderr:?}",
+                out.status.code(),
+                files
+            ));
+        }
+    }
+    std::fs::remove_dir_all(&root).ok();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}

@@ -52,9 +52,22 @@ impl Args {
         self.opt(name).unwrap_or(default)
     }
 
+    /// The value of `--name` parsed as `T`; exits (status 2) on a value that does not parse
+    /// and, for `f32`/`f64`, on a NaN or an infinity (`1e39` is infinite as an `f32`).
     pub fn opt<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
         self.used.borrow_mut().push(name.to_string());
         self.map.get(name).map(|v| {
+            let t = std::any::type_name::<T>();
+            if t == "f32" || t == "f64" {
+                let finite = if t == "f32" {
+                    v.parse::<f32>().is_ok_and(f32::is_finite)
+                } else {
+                    v.parse::<f64>().is_ok_and(f64::is_finite)
+                };
+                if !finite {
+                    die(format!("--{name}: `{v}` is not a finite number"));
+                }
+            }
             v.parse()
                 .unwrap_or_else(|_| die(format!("--{name}: cannot parse `{v}`")))
         })
@@ -69,8 +82,17 @@ impl Args {
         self.map.contains_key(name)
     }
 
-    /// Rejects flags nobody asked for (call after reading every option).
+    /// Rejects flags nobody asked for and any positional argument (call after reading
+    /// every option).
     pub fn finish(&self) {
+        self.finish_positional(0)
+    }
+
+    /// [`Args::finish`] for a command that takes up to `max` positional arguments.
+    pub fn finish_positional(&self, max: usize) {
+        if let Some(extra) = self.positional.get(max) {
+            die(format!("unexpected argument `{extra}`"));
+        }
         let used = self.used.borrow();
         for k in self.map.keys() {
             if !used.contains(k) {
@@ -80,12 +102,15 @@ impl Args {
     }
 }
 
+/// The largest `--threads` accepted (each GEMM may start that many threads).
+pub const MAX_THREADS: usize = 256;
+
 /// Sets the GEMM thread count from `--threads` (default: all cores) and returns it.
 pub fn threads(args: &Args) -> usize {
     let default = std::thread::available_parallelism().map_or(1, |n| n.get());
     let t: usize = args.get("threads", default);
-    if t == 0 {
-        die("--threads must be ≥ 1");
+    if !(1..=MAX_THREADS).contains(&t) {
+        die(format!("--threads must be in 1..={MAX_THREADS}"));
     }
     drsae::linalg::set_gemm_threads(t)
 }
