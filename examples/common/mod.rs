@@ -52,20 +52,45 @@ impl Args {
         self.opt(name).unwrap_or(default)
     }
 
-    /// The value of `--name` parsed as `T`; exits (status 2) on a value that does not parse
-    /// and, for `f32`/`f64`, on a NaN or an infinity (`1e39` is infinite as an `f32`).
+    /// The value of `--name` parsed as `T`; exits (status 2, one line) on a value that does
+    /// not parse and on a value out of the range every example shares:
+    /// - a real (`f32`, `f64`) must be finite (`1e39` is infinite as an `f32`) and ≥ 0 (no
+    ///   example has a negative real setting), and `> 0` for `--lr`, `--lr-unsup` and
+    ///   `--time-budget`;
+    /// - a size or count (`usize`) must be at most [`MAX_SIZE`] (a larger one is no real
+    ///   setting, and products of such sizes overflow or ask for the impossible).
+    ///
+    /// Each example checks its own tighter bounds against its data.
     pub fn opt<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
         self.used.borrow_mut().push(name.to_string());
         self.map.get(name).map(|v| {
             let t = std::any::type_name::<T>();
             if t == "f32" || t == "f64" {
-                let finite = if t == "f32" {
-                    v.parse::<f32>().is_ok_and(f32::is_finite)
+                let x = if t == "f32" {
+                    v.parse::<f32>().ok().map(f64::from)
                 } else {
-                    v.parse::<f64>().is_ok_and(f64::is_finite)
+                    v.parse::<f64>().ok()
                 };
-                if !finite {
+                let Some(x) = x else {
+                    die(format!("--{name}: cannot parse `{v}`"));
+                };
+                if !x.is_finite() {
                     die(format!("--{name}: `{v}` is not a finite number"));
+                }
+                let positive = matches!(name, "lr" | "lr-unsup" | "time-budget");
+                if positive && !(x > 0.0) {
+                    die(format!("--{name}: `{v}` must be > 0"));
+                }
+                if !(x >= 0.0) {
+                    die(format!("--{name}: `{v}` must be ≥ 0"));
+                }
+            }
+            if t == "usize" {
+                match v.parse::<usize>() {
+                    Ok(n) if n > MAX_SIZE => die(format!(
+                        "--{name}: {n} is out of range (at most {MAX_SIZE})"
+                    )),
+                    _ => {}
                 }
             }
             v.parse()
@@ -99,6 +124,27 @@ impl Args {
                 die(format!("unknown option --{k}"));
             }
         }
+    }
+}
+
+/// The largest value of any size or count flag (`usize`): 10⁸.
+pub const MAX_SIZE: usize = 100_000_000;
+
+/// The most f32 values one buffer the flags ask for may hold: 2²⁹ (2 GiB).
+pub const MAX_FLOATS: usize = 1 << 29;
+
+/// Exits (status 2, one line) when a buffer of `dims` (multiplied) f32 values, described
+/// by `what`, would exceed [`MAX_FLOATS`] or overflow.
+pub fn check_floats(what: &str, dims: &[usize]) {
+    let total = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if total.map_or(true, |t| t > MAX_FLOATS) {
+        die(format!(
+            "{what}: {} values are more than the {MAX_FLOATS} one buffer may hold",
+            dims.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("×")
+        ));
     }
 }
 
