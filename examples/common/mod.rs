@@ -78,10 +78,10 @@ impl Args {
                     die(format!("--{name}: `{v}` is not a finite number"));
                 }
                 let positive = matches!(name, "lr" | "lr-unsup" | "time-budget");
-                if positive && !(x > 0.0) {
+                if positive && x <= 0.0 {
                     die(format!("--{name}: `{v}` must be > 0"));
                 }
-                if !(x >= 0.0) {
+                if x < 0.0 {
                     die(format!("--{name}: `{v}` must be ≥ 0"));
                 }
             }
