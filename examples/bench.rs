@@ -597,7 +597,7 @@ fn main() {
         .first()
         .cloned()
         .unwrap_or_else(|| "kernels".into());
-    args.finish();
+    args.finish_positional(2);
     eprintln!("simd: {}, gemm threads: {threads}", drsae::simd_width());
     println!(
         "{{\"bench\": \"simd_width\", \"value\": {}, \"unit\": \"{}\"}}",
@@ -610,7 +610,7 @@ fn main() {
         },
         drsae::simd_width()
     );
-    args.finish();
+    args.finish_positional(2);
     match group.as_str() {
         "kernels" => kernels(),
         "train" => train(args.positional.get(1).map(|b| {

@@ -114,6 +114,12 @@ fn main() {
     {
         die("need --maps, --maps2, --train-images, --epochs ≥ 1 and a finite --time-budget > 0");
     }
+    // Per image: maps × positions codes (positions ≤ the 28 × 28 pixels of MNIST).
+    common::check_floats("--maps codes per image", &[maps1, 28 * 28, 32]);
+    common::check_floats(
+        "--maps2 filters of --maps × --kernel²",
+        &[maps2, maps1, kernel, kernel],
+    );
     let t0 = Instant::now();
     let mnist = Mnist::load(&dir).unwrap_or_else(|e| die(e));
     let (side_h, side_w) = (mnist.train.rows, mnist.train.cols);

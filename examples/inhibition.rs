@@ -183,6 +183,11 @@ fn main() {
     }
     let out = common::out_dir(&args);
     args.finish();
+    common::check_floats("--patches of --patch² values", &[count, patch, patch]);
+    common::check_floats(
+        "the --grid² units' inhibition matrix",
+        &[grid, grid, grid, grid],
+    );
     let t0 = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
     let held_out = 2000;

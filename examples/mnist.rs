@@ -160,6 +160,15 @@ fn main() {
 
     let t0 = Instant::now();
     let mnist = Mnist::load(&data_dir).unwrap_or_else(|e| die(e));
+    // Checked before the banner so that a bad --val is the one line on stderr.
+    if let Validation::Last(v) = params.validation() {
+        if v == 0 || v >= mnist.train.len() {
+            die(format!(
+                "--val {v}: need 1 ≤ --val < {} (the training images)",
+                mnist.train.len()
+            ));
+        }
+    }
     let settings: Vec<String> = provenance
         .iter()
         .map(|(k, v)| format!("{k}={v}"))

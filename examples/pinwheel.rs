@@ -78,6 +78,13 @@ fn main() {
     if !(budget > 0.0 && budget.is_finite()) {
         die("--time-budget must be finite and > 0");
     }
+    let units = grid * block;
+    common::check_floats(
+        "--grid·--block units with --kernel² filters",
+        &[units, units, kernel, kernel],
+    );
+    let window = stride.saturating_mul(grid).saturating_add(kernel);
+    common::check_floats("--windows of their side²", &[count, window, window]);
     let t0 = Instant::now();
     let sheet = LocalSheet::new(grid, block, stride, kernel).unwrap_or_else(|e| die(e));
     let side = sheet.image();

@@ -109,6 +109,11 @@ fn main() {
     if grid < 2 || pool == 0 || pool > grid || patch < 2 || count < 100 {
         die("need --grid ≥ 2, 1 ≤ --pool ≤ --grid, --patch ≥ 2 and --patches ≥ 100");
     }
+    common::check_floats("--patches of --patch² values", &[count, patch, patch]);
+    common::check_floats(
+        "--grid² units of --patch² weights",
+        &[grid, grid, patch, patch],
+    );
     if pool_start == 0 || pool_start > grid || !(0.0..1.0).contains(&start_share) {
         die("need 1 ≤ --pool-start ≤ --grid and 0 ≤ --start-share < 1");
     }

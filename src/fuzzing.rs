@@ -364,3 +364,264 @@ pub fn layouts(data: &[u8]) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The file layer: directories, resumed runs, model files loaded into an estimator.
+
+/// A fresh directory under the system's temporary directory, removed when dropped (one
+/// per call: the replay tests call the targets from several threads at once).
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(what: &str) -> Scratch {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "drsae-fuzz-{what}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temporary directory");
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The four MNIST file names, in the order [`mnist_dir`] takes their bytes.
+pub const MNIST_NAMES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+/// Lays out the bytes of four files in [`mnist_dir`]'s input format: a flag byte (bit i:
+/// file i is named `NAME.gz`), the lengths of the first three files as little-endian
+/// `u32`s, then the four files' bytes (the last takes the rest).
+pub fn mnist_dir_input(files: [&[u8]; 4], gz: [bool; 4]) -> Vec<u8> {
+    let flags = gz
+        .iter()
+        .enumerate()
+        .fold(0u8, |f, (i, &g)| f | (u8::from(g) << i));
+    let mut out = vec![flags];
+    for f in &files[..3] {
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+    }
+    for f in files {
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// MNIST directories: the bytes are split into the four IDX files of a temporary directory
+/// (see [`mnist_dir_input`]; lengths past the end are cut) and loaded with
+/// [`crate::data::Mnist::load`]. Any bytes give `Ok` or an error; an `Ok` data set is
+/// self-consistent (counts, shapes, pixels in [0, 1], digit labels, train and test images
+/// of one shape).
+pub fn mnist_dir(data: &[u8]) {
+    let Some((&flags, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut lens = [0usize; 3];
+    for l in &mut lens {
+        let n = rest.len().min(4);
+        let mut b = [0u8; 4];
+        b[..n].copy_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        *l = u32::from_le_bytes(b) as usize;
+    }
+    let dir = Scratch::new("mnist");
+    for (i, name) in MNIST_NAMES.iter().enumerate() {
+        let n = if i < 3 {
+            lens[i].min(rest.len())
+        } else {
+            rest.len()
+        };
+        let (file, tail) = rest.split_at(n);
+        rest = tail;
+        let name = if flags & (1 << i) != 0 {
+            format!("{name}.gz")
+        } else {
+            name.to_string()
+        };
+        std::fs::write(dir.0.join(name), file).expect("write a temporary file");
+    }
+    if let Ok(m) = crate::data::Mnist::load(&dir.0) {
+        for set in [&m.train, &m.test] {
+            assert!(!set.is_empty());
+            assert_eq!(set.images.nrows(), set.labels.len());
+            assert_eq!(set.images.ncols(), set.rows * set.cols);
+            assert!(set.labels.iter().all(|&l| l <= 9));
+            assert!(set
+                .images
+                .as_slice()
+                .iter()
+                .all(|p| (0.0..=1.0).contains(p)));
+        }
+        assert_eq!((m.train.rows, m.train.cols), (m.test.rows, m.test.cols));
+    }
+}
+
+/// The small run [`resume`] resumes: its configuration and data (40 training rows and 10
+/// validation rows of 6 inputs, 3 classes).
+#[cfg(feature = "safetensors")]
+pub struct ResumeRun {
+    /// The configuration (4 units, T = 2, minibatch 10, 1 + 2 epochs, an averaged model).
+    pub cfg: crate::train::DrsaeConfig,
+    train_x: Mat,
+    train_y: Vec<u8>,
+    val_x: Mat,
+    val_y: Vec<u8>,
+}
+
+#[cfg(feature = "safetensors")]
+impl Default for ResumeRun {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "safetensors")]
+impl ResumeRun {
+    /// The run (its data drawn from a fixed seed).
+    pub fn new() -> ResumeRun {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let u = rand_distr::Uniform::new(0.0f32, 1.0);
+        let mut train_x = Mat::random(40, 6, u, &mut rng);
+        let mut val_x = Mat::random(10, 6, u, &mut rng);
+        crate::data::normalize_rows_l2(&mut train_x);
+        crate::data::normalize_rows_l2(&mut val_x);
+        ResumeRun {
+            cfg: crate::train::DrsaeConfig {
+                hidden: 4,
+                steps: 2,
+                batch: 10,
+                epochs_unsup: 1,
+                epochs_sup: 2,
+                average: Some(0.9),
+                ..Default::default()
+            },
+            train_x,
+            train_y: (0..40).map(|i| (i % 3) as u8).collect(),
+            val_x,
+            val_y: (0..10).map(|i| (i % 3) as u8).collect(),
+        }
+    }
+
+    /// Trains with checkpoints in `dir`, resuming from it when `resume`, stopping after
+    /// `stop` steps if given.
+    pub fn train(
+        &self,
+        dir: &std::path::Path,
+        stop: Option<u64>,
+        resume: bool,
+    ) -> crate::Result<crate::train::TrainOutcome> {
+        let ck = crate::train::Checkpointing {
+            dir: Some(dir.to_path_buf()),
+            resume,
+            stop_after_steps: stop,
+            ..Default::default()
+        };
+        let split = crate::train::Split {
+            train_x: &self.train_x,
+            train_y: &self.train_y,
+            val_x: &self.val_x,
+            val_y: &self.val_y,
+        };
+        crate::train::train_drsae_with(&self.cfg, split, &ck, |_| {})
+    }
+
+    /// A real checkpoint of this run, interrupted after `stop` steps (of 12).
+    pub fn checkpoint(&self, stop: u64) -> Vec<u8> {
+        let dir = Scratch::new("resume-seed");
+        let r = self.train(&dir.0, Some(stop), false);
+        assert!(
+            matches!(r, Err(crate::Error::Interrupted { .. })),
+            "the run was not interrupted: {r:?}"
+        );
+        std::fs::read(dir.0.join(crate::train::CHECKPOINT_FILE)).expect("checkpoint written")
+    }
+}
+
+/// Resumed runs: the bytes are written as the checkpoint of [`ResumeRun`]'s directory and
+/// the run resumes from them. Any bytes give an error or a finished run whose model has
+/// the configuration's shapes, finite parameters and a best epoch not past the run's
+/// phase-2 epochs.
+#[cfg(feature = "safetensors")]
+pub fn resume(data: &[u8]) {
+    resume_finishes(data);
+}
+
+/// [`resume`], telling whether the run resumed and finished.
+#[cfg(feature = "safetensors")]
+pub fn resume_finishes(data: &[u8]) -> bool {
+    thread_local! {
+        static RUN: ResumeRun = ResumeRun::new();
+    }
+    let dir = Scratch::new("resume");
+    std::fs::write(dir.0.join(crate::train::CHECKPOINT_FILE), data)
+        .expect("write a temporary file");
+    RUN.with(|run| match run.train(&dir.0, None, true) {
+        Ok(out) => {
+            let m = &out.model;
+            assert_eq!((m.hidden(), m.input_dim()), (4, 6));
+            assert_eq!(m.steps, run.cfg.steps);
+            for t in [&m.e, &m.s, &m.d, &m.c] {
+                assert!(t.as_slice().iter().all(|v| v.is_finite()));
+            }
+            assert!(m.b.iter().all(|v| v.is_finite()));
+            // (0 is accepted: a checkpoint may claim a best model from "epoch 0".)
+            assert!(out.best_epoch <= run.cfg.epochs_sup);
+            true
+        }
+        Err(_) => false,
+    })
+}
+
+/// Model files loaded into the estimator: the bytes are written to a file and read with
+/// [`crate::Drsae::load`] (and [`crate::io::load_drsae`]). Any bytes give `Ok` or an error;
+/// both loaders agree; an `Ok` model re-encodes to bytes that load as the same model, and
+/// (when small) encodes and classifies a row.
+#[cfg(feature = "safetensors")]
+pub fn model_load(data: &[u8]) {
+    model_loads(data);
+}
+
+/// [`model_load`], telling whether the file loaded.
+#[cfg(feature = "safetensors")]
+pub fn model_loads(data: &[u8]) -> bool {
+    let dir = Scratch::new("model");
+    let path = dir.0.join("model.safetensors");
+    std::fs::write(&path, data).expect("write a temporary file");
+    let loaded = crate::Drsae::load(&path);
+    let raw = crate::io::load_drsae(&path);
+    let Ok(model) = loaded else {
+        return false;
+    };
+    let (network, _) = raw.expect("Drsae::load accepted what io::load_drsae refused");
+    assert!(network == *model.network());
+    let again = crate::Drsae::from_bytes(&model.to_bytes().expect("re-encode"))
+        .expect("a re-encoded model loads");
+    assert!(again.network() == model.network());
+    assert_eq!(again.config(), model.config());
+    assert_eq!(again.preprocessing(), model.preprocessing());
+    let (n, m) = (model.hidden(), model.input_dim());
+    if n * m <= 1 << 16 && model.network().steps <= 64 {
+        let x = Mat::from_fn(1, m, |_, j| ((j % 7) as f32) / 7.0);
+        let z = model.encode(&x).expect("encode a row of the model's width");
+        assert_eq!(z.shape(), (1, n));
+        let y = model
+            .predict(&x)
+            .expect("classify a row of the model's width");
+        assert_eq!(y.len(), 1);
+        assert!((y[0] as usize) < model.classes().max(1));
+    }
+    true
+}

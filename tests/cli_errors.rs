@@ -117,7 +117,7 @@ fn missing_data_and_bad_flags() {
         ],
         "collapsed",
     );
-    check_fails_cleanly("mnist", &["--lr-unsup", "-1"], "unsup_optimizer");
+    check_fails_cleanly("mnist", &["--lr-unsup", "-1"], "--lr-unsup");
     check_fails_cleanly("lasso", &["--solver", "magic"], "solver");
     check_fails_cleanly("conv", &["--kernel", "40"], "kernel");
     check_fails_cleanly("conv", &["--maps", "0"], "--maps");
@@ -262,4 +262,224 @@ fn resumed_mnist_run_writes_the_whole_training_curve() {
         .collect();
     // Phase 1's epoch ran before the interruption (step 8 falls in phase 2's first epoch).
     assert_eq!(epochs, ["1,1", "2,1", "2,2"], "curve.csv:\n{curve}");
+}
+
+/// Runs an example with a deadline (a hang fails the test instead of hanging it).
+fn run_with_deadline(
+    name: &str,
+    args: &[String],
+    secs: u64,
+) -> Result<std::process::Output, String> {
+    use std::io::Read;
+    let exe = built_example(name);
+    let mut child = Command::new(&exe)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    // Read both pipes on threads so a chatty child cannot block on a full pipe.
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out_pipe.read_to_end(&mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err_pipe.read_to_end(&mut v);
+        v
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("still running after {secs} s"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    })
+}
+
+/// The examples and, for each: size flags, real-valued flags, size flags that size a
+/// buffer (refused at 5·10⁷ by the example's own bound), and whether it takes `--out`.
+type Flags = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+    bool,
+);
+const FLAGS: [Flags; 8] = [
+    (
+        "conv",
+        &["kernel", "maps", "pool", "epochs", "train-images"],
+        &["lambda", "lr", "time-budget"],
+        &["maps", "kernel"],
+        true,
+    ),
+    (
+        "inhibition",
+        &["grid", "radius", "patch", "patches", "epochs"],
+        &["lambda", "inhibition", "lr", "zca-eps", "time-budget"],
+        &["grid", "patch", "patches"],
+        true,
+    ),
+    (
+        "lasso",
+        &["atoms", "n", "iters", "repeat"],
+        &["lambda", "tol"],
+        &["atoms", "n"],
+        false,
+    ),
+    (
+        "lista",
+        &["atoms", "train", "test", "epochs", "max-iters"],
+        &["lambda-mnist", "lambda-natural"],
+        &["atoms"],
+        true,
+    ),
+    (
+        "mnist",
+        &[
+            "hidden",
+            "batch",
+            "iters",
+            "epochs-sup",
+            "epochs-unsup",
+            "patience",
+            "val",
+        ],
+        &["lr", "average", "e-max", "time-budget", "lambda"],
+        &["hidden", "iters", "val"],
+        true,
+    ),
+    (
+        "pinwheel",
+        &["grid", "block", "stride", "kernel", "pool", "windows"],
+        &["lambda", "lcn", "lr", "time-budget"],
+        &["grid", "block", "stride", "kernel", "windows"],
+        true,
+    ),
+    (
+        "topographic",
+        &["grid", "pool", "patch", "patches"],
+        &["lambda", "lr", "time-budget", "start-share"],
+        &["grid", "patch", "patches"],
+        true,
+    ),
+    ("bench", &["threads"], &[], &[], false),
+];
+
+/// Every example, every kind of bad flag: an unknown flag, a missing value, a stray
+/// positional argument, a value that is not a number, NaN, infinite and negative reals,
+/// negative, fractional, overflowing and huge sizes. Each gives exactly one line on stderr
+/// (`error: …` naming the flag), exit status 2, within seconds, and leaves no file in
+/// `--out`. (Every size flag gets the huge values; the cheaper parse errors are checked on
+/// the first flag of each kind.)
+#[test]
+fn every_example_rejects_every_kind_of_bad_flag_with_status_2() {
+    let root = temp("flags");
+    let mut cases: Vec<(&str, Vec<String>, String)> = Vec::new();
+    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    for (name, sizes, reals, buffers, _) in FLAGS {
+        cases.push((name, s(&["--bogus", "1"]), "unknown option --bogus".into()));
+        cases.push((name, s(&["--threads", "0"]), "--threads".into()));
+        cases.push((name, s(&["--threads", "100000"]), "--threads".into()));
+        if name != "bench" {
+            cases.push((name, s(&["stray"]), "unexpected argument `stray`".into()));
+        }
+        for (i, f) in sizes.iter().enumerate() {
+            let flag = format!("--{f}");
+            let mut bad = vec!["18446744073709551616", "1000000000000"];
+            if i == 0 {
+                bad.extend(["abc", "-1", "2.5", "NaN", ""]);
+                cases.push((name, vec![flag.clone()], format!("{flag} needs a value")));
+            }
+            for b in bad {
+                cases.push((name, vec![flag.clone(), b.into()], flag.clone()));
+            }
+        }
+        for (i, f) in reals.iter().enumerate() {
+            let flag = format!("--{f}");
+            let mut bad = vec!["NaN", "inf", "-1"];
+            if i == 0 {
+                bad.extend(["abc", "-inf", "1e39", "0x10"]);
+                cases.push((name, vec![flag.clone()], format!("{flag} needs a value")));
+            }
+            for b in bad {
+                cases.push((name, vec![flag.clone(), b.into()], flag.clone()));
+            }
+        }
+        for f in buffers.iter() {
+            cases.push((
+                name,
+                vec![format!("--{f}"), "50000000".into()],
+                String::new(),
+            ));
+        }
+    }
+    // Two at a time: the examples are debug builds and most of the time is start-up.
+    let failures = Mutex::new(Vec::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((name, args, expect)) = cases.get(k) else {
+                    break;
+                };
+                let out_dir = root.join(format!("out{k}"));
+                let mut full = args.clone();
+                if FLAGS.iter().any(|f| f.0 == *name && f.4) {
+                    // Before the bad flag, so that "needs a value" stays the last flag's.
+                    full.splice(0..0, ["--out".to_string(), out_dir.display().to_string()]);
+                }
+                let problem = match run_with_deadline(name, &full, 30) {
+                    Err(e) => Some(e),
+                    Ok(out) => {
+                        let stderr = String::from_utf8_lossy(&out.stderr);
+                        let lines: Vec<&str> =
+                            stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+                        let files = std::fs::read_dir(&out_dir).map_or(0, |d| d.count());
+                        let ok = out.status.code() == Some(2)
+                            && lines.len() == 1
+                            && lines[0].starts_with("error: ")
+                            && lines[0].contains(expect.as_str())
+                            && files == 0;
+                        (!ok).then(|| {
+                            format!(
+                                "status {:?}, {files} file(s) in --out, stderr {stderr:?}",
+                                out.status.code()
+                            )
+                        })
+                    }
+                };
+                if let Some(p) = problem {
+                    failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("{name} {full:?}: {p}"));
+                }
+            });
+        }
+    });
+    std::fs::remove_dir_all(&root).ok();
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

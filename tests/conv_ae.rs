@@ -207,6 +207,64 @@ fn conv_gradients_match_finite_differences() {
     }
 }
 
+/// Single-channel layers take another decoder path (the product scattered straight into
+/// the residual images, `gathered_gemm_scatter`), and 8 maps the 8-wide encoder pass: both
+/// against finite differences of the direct reference.
+#[test]
+fn single_channel_conv_gradients_match_finite_differences() {
+    let shape = ConvShape::new(6, 5, 1, 3).unwrap();
+    let (oh, ow) = (shape.out_h(), shape.out_w());
+    for maps in [3, 8] {
+        let pools = [
+            (
+                "per-map 2×2",
+                Groups::spatial_pools(oh, ow, maps, 2, 1, 1).unwrap(),
+            ),
+            ("singletons", Groups::disjoint(oh * ow * maps, 1).unwrap()),
+        ];
+        for form in [EncoderForm::Relu, EncoderForm::Tanh] {
+            for weighted in [true, false] {
+                for (name, groups) in &pools {
+                    let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+                    let mut m = ConvAe::init(shape, maps, form, &mut rng);
+                    m.weighted = weighted;
+                    for (b, g) in m.bias.iter_mut().zip(m.gain.iter_mut()) {
+                        *b = rng.gen_range(-0.2..0.2);
+                        *g = rng.gen_range(0.5..1.5);
+                    }
+                    let x = Mat::random(3, shape.image_len(), rand_distr::StandardNormal, &mut rng);
+                    let lambda = 0.3;
+                    let mut ws = ConvAeWorkspace::default();
+                    let loss = m.forward(&x, groups, &mut ws);
+                    let mut g = m.zero_grads();
+                    m.backward(&x, groups, lambda, &mut ws, &mut g);
+                    let base: P64 = [
+                        to64(m.filters.as_slice()),
+                        to64(&m.bias),
+                        to64(&m.gain),
+                        to64(m.dec.as_slice()),
+                    ];
+                    let f0 = conv_loss64(&m, &base, &x, groups, lambda as f64);
+                    let what =
+                        format!("1-channel conv, {maps} maps, {form:?} weighted {weighted} {name}");
+                    assert!(
+                        (f0 - loss.mean(lambda)).abs() < 1e-4 * f0.max(1.0),
+                        "{what}: forward {f0} vs {}",
+                        loss.mean(lambda)
+                    );
+                    check_fd(
+                        &what,
+                        [g.w.as_slice(), &g.bias, &g.gain, g.dec.as_slice()],
+                        &base,
+                        &|p| conv_loss64(&m, p, &x, groups, lambda as f64),
+                        None,
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn locally_connected_gradients_stay_on_the_support() {
     let (h, w, grid) = (6, 6, 2);

@@ -70,10 +70,104 @@ fn every_parameter_matches_finite_differences_with_sparse_codes() {
     check_gradients(7, 24, 4, 12, 0.45, (0.0, 0.35));
 }
 
+/// T = 1: the codes are max(0, Ex − b) and S gets no gradient at all.
+#[test]
+fn every_parameter_matches_finite_differences_at_one_step() {
+    let case = Case {
+        steps: 1,
+        ..Case::new(7, 6, 13)
+    };
+    let grads = check_case(&case);
+    assert!(
+        grads.s.as_slice().iter().all(|v| *v == 0.0),
+        "T = 1 but S has a gradient"
+    );
+}
+
+/// A minibatch of 16 rows, above the 12 of the streaming small-batch kernels (the GEMM
+/// path), at T = 1 and T = 3.
+#[test]
+fn every_parameter_matches_finite_differences_with_a_batch_above_12() {
+    for steps in [1, 3] {
+        check_case(&Case {
+            steps,
+            batch: 16,
+            ..Case::new(7, 6, 14)
+        });
+    }
+}
+
+/// Codes of norm below ε = NORM_EPS (1e-6): the classifier sees z/ε, not z/‖z‖, so the
+/// gradient has no normalisation term. E and b scaled by 1e-7, and perturbed by 1e-10 so
+/// that no finite difference leaves the branch.
+#[test]
+fn every_parameter_matches_finite_differences_below_the_norm_epsilon() {
+    let case = Case {
+        scale: 1e-7,
+        h_codes: 1e-10,
+        ..Case::new(7, 6, 15)
+    };
+    check_case(&case);
+}
+
 /// Finite-difference check on an m-input, n-unit model with T = `steps`; `b_shift` is added
 /// to every threshold; the final codes' fraction of active units must lie in `density`.
 fn check_gradients(m: usize, n: usize, steps: usize, seed: u64, b_shift: f32, density: (f64, f64)) {
-    let (k, batch) = (3, 3);
+    check_case(&Case {
+        steps,
+        b_shift,
+        density,
+        ..Case::new(m, n, seed)
+    });
+}
+
+/// One finite-difference check (see [`check_gradients`]).
+struct Case {
+    m: usize,
+    n: usize,
+    steps: usize,
+    seed: u64,
+    b_shift: f32,
+    density: (f64, f64),
+    batch: usize,
+    /// E and b are multiplied by this (1: unchanged); below 1e-6 / ‖x‖ the codes' norms
+    /// fall below ε.
+    scale: f32,
+    /// The finite-difference step of E and b (the other tensors use 1e-6, or 1e-4 for D
+    /// and C when `scale` < 1, where their gradients are tiny).
+    h_codes: f64,
+}
+
+impl Case {
+    fn new(m: usize, n: usize, seed: u64) -> Case {
+        Case {
+            m,
+            n,
+            steps: 4,
+            seed,
+            b_shift: 0.0,
+            density: (0.0, 1.0),
+            batch: 3,
+            scale: 1.0,
+            h_codes: 1e-6,
+        }
+    }
+}
+
+/// Runs the check and returns the analytic gradients of the last loss weights.
+fn check_case(case: &Case) -> drsae::models::DrsaeGrads {
+    let Case {
+        m,
+        n,
+        steps,
+        seed,
+        b_shift,
+        density,
+        batch,
+        scale,
+        h_codes,
+    } = *case;
+    let k = 3;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let data = Mat::random(20, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
     let mut model = DrsaeNetwork::init(&data, n, k, steps, &mut rng);
@@ -91,8 +185,15 @@ fn check_gradients(m: usize, n: usize, steps: usize, seed: u64, b_shift: f32, de
     for v in &mut model.b {
         *v = rng.sample(u) * 0.3 + b_shift;
     }
+    for v in model.e.as_mut_slice() {
+        *v *= scale;
+    }
+    for v in &mut model.b {
+        *v *= scale;
+    }
     let x = Mat::random(batch, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
-    let labels = vec![0u8, 2, 1];
+    let labels: Vec<u8> = (0..batch).map(|i| [0u8, 2, 1][i % 3]).collect();
+    let mut last = None;
     for w in [
         LossWeights {
             reconstruction: 1.3,
@@ -114,6 +215,15 @@ fn check_gradients(m: usize, n: usize, steps: usize, seed: u64, b_shift: f32, de
             active > 0 && frac > density.0 && frac < density.1,
             "want a fraction of active units in {density:?}, got {frac}"
         );
+        if scale < 1.0 {
+            for row in codes.rows() {
+                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+                assert!(
+                    norm < 0.5 * drsae::models::NORM_EPS,
+                    "‖z‖ = {norm} is not below ε"
+                );
+            }
+        }
         let mut grads = model.zero_grads();
         model.backward(&x, Some(&labels), &w, &mut ws, &mut grads);
 
@@ -132,7 +242,6 @@ fn check_gradients(m: usize, n: usize, steps: usize, seed: u64, b_shift: f32, de
             loss.mean(&w)
         );
 
-        let h = 1e-6;
         let tensors: [(&str, &[f32]); 5] = [
             ("E", grads.e.as_slice()),
             ("S", grads.s.as_slice()),
@@ -141,6 +250,11 @@ fn check_gradients(m: usize, n: usize, steps: usize, seed: u64, b_shift: f32, de
             ("C", grads.c.as_slice()),
         ];
         for (name, g) in tensors {
+            let h = match name {
+                "E" | "b" => h_codes,
+                "D" | "C" if scale < 1.0 => 1e-4,
+                _ => 1e-6,
+            };
             let gmax = g.iter().fold(0.0f64, |a, &v| a.max((v as f64).abs()));
             for idx in 0..g.len() {
                 let fd = {
@@ -178,7 +292,9 @@ fn check_gradients(m: usize, n: usize, steps: usize, seed: u64, b_shift: f32, de
                 );
             }
         }
+        last = Some(grads);
     }
+    last.unwrap()
 }
 
 #[test]

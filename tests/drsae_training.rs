@@ -446,3 +446,157 @@ fn a_network_silent_for_a_whole_epoch_is_a_collapse_error() {
     let (tx, ty, vx, vy) = sample(200, 50);
     assert!(train_drsae(&small_config(), split_of(&tx, &ty, &vx, &vy), |_| {}).is_ok());
 }
+
+/// A run for the early-stopping tests: a constant learning rate (so a shorter run is the
+/// prefix of a longer one) high enough that the validation error goes up again.
+fn early_stopping_config(epochs_sup: usize, patience: Option<usize>) -> DrsaeConfig {
+    DrsaeConfig {
+        hidden: 16,
+        steps: 2,
+        batch: 10,
+        epochs_unsup: 1,
+        epochs_sup,
+        lr: 2e-2,
+        schedule: drsae::train::Schedule::Constant,
+        patience,
+        seed: 3,
+        ..Default::default()
+    }
+}
+
+/// Phase-2 validation errors of a run's history.
+fn phase2_errors(history: &[drsae::train::EpochReport]) -> Vec<f64> {
+    history
+        .iter()
+        .filter(|r| r.phase == 2)
+        .map(|r| r.val_error)
+        .collect()
+}
+
+#[test]
+fn early_stopping_returns_the_best_validation_epoch_and_patience_stops_the_run() {
+    let (tx, ty, vx, vy) = sample(200, 60);
+    let split = split_of(&tx, &ty, &vx, &vy);
+    let epochs = 8;
+    let full = train_drsae(&early_stopping_config(epochs, None), split, |_| {}).unwrap();
+    let errors = phase2_errors(&full.history);
+    assert_eq!(errors.len(), epochs);
+    // The best epoch is the first with the lowest validation error...
+    let best = errors.iter().cloned().fold(f64::INFINITY, f64::min);
+    let first_best = errors.iter().position(|e| *e == best).unwrap() + 1;
+    assert_eq!(full.best_val_error, best, "{errors:?}");
+    assert_eq!(full.best_epoch, first_best, "{errors:?}");
+    // ...not the last (else this test could not tell the best model from the last one).
+    assert!(
+        *errors.last().unwrap() > best,
+        "the last epoch is the best: {errors:?}"
+    );
+    // The returned model is that epoch's: it scores the best error on the validation set,
+    // and it is bit for bit the last model of the same run stopped after that epoch.
+    let (_, val) = full.model.evaluate(&vx, &vy, 500);
+    assert_eq!(val, best);
+    let short = train_drsae(&early_stopping_config(first_best, None), split, |_| {}).unwrap();
+    assert!(
+        short.model == full.model,
+        "the returned model is not epoch {first_best}'s"
+    );
+    // Patience p: the run stops after p epochs in a row without a lower error.
+    let mut stopped_any = false;
+    for p in [1, 2] {
+        let mut since = 0;
+        let mut best_so_far = f64::INFINITY;
+        let mut expected = epochs;
+        for (i, e) in errors.iter().enumerate() {
+            if *e < best_so_far {
+                best_so_far = *e;
+                since = 0;
+            } else {
+                since += 1;
+                if since >= p {
+                    expected = i + 1;
+                    break;
+                }
+            }
+        }
+        stopped_any |= expected < epochs;
+        let run = train_drsae(&early_stopping_config(epochs, Some(p)), split, |_| {}).unwrap();
+        let got = phase2_errors(&run.history);
+        assert_eq!(
+            got,
+            errors[..expected],
+            "patience {p}: stopped after {} epochs, expected {expected} ({errors:?})",
+            got.len()
+        );
+        let e = errors[..expected]
+            .iter()
+            .cloned()
+            .fold(f64::INFINITY, f64::min);
+        assert_eq!(run.best_val_error, e);
+    }
+    assert!(stopped_any, "patience never stopped the run: {errors:?}");
+}
+
+/// Adam against the update written out by hand in f64: m ← β₁m + (1−β₁)g,
+/// v ← β₂v + (1−β₂)g², p ← p − η·mult·m̂/(√v̂ + ε) with m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ).
+/// The first step moves every entry by η·mult·sign(g) (up to ε): without the bias
+/// correction it would move by η·mult·(0.1/√0.001) ≈ 3.16·η·mult.
+#[test]
+fn adam_follows_the_hand_computed_sequence_with_bias_correction() {
+    use drsae::train::{Optimizer, OptimizerState};
+    let (beta1, beta2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+    let mut st = OptimizerState::new(Optimizer::Adam { beta1, beta2, eps }, &[3, 1]);
+    let (lr, mult) = (0.01f32, [1.0f32, 0.5]);
+    let mut a = vec![1.0f32, -2.0, 0.5];
+    let mut b = vec![3.0f32];
+    let grads: [([f32; 3], [f32; 1]); 4] = [
+        ([0.5, -1.0, 2.0], [4.0]),
+        ([0.25, 1.0, -2.0], [0.0]),
+        ([-1.0, 0.0, 1.0], [-4.0]),
+        ([2.0, 3.0, -0.5], [1.0]),
+    ];
+    let (b1, b2, e64) = (beta1 as f64, beta2 as f64, eps as f64);
+    let mut want: Vec<Vec<f64>> = vec![vec![1.0, -2.0, 0.5], vec![3.0]];
+    let mut m = vec![vec![0.0f64; 3], vec![0.0]];
+    let mut v = m.clone();
+    for (t, (ga, gb)) in grads.iter().enumerate() {
+        st.update(
+            lr,
+            &mut [(&mut a, &ga[..], mult[0]), (&mut b, &gb[..], mult[1])],
+        );
+        let t = t as i32 + 1;
+        for (k, g) in [&ga[..], &gb[..]].iter().enumerate() {
+            for (i, &gi) in g.iter().enumerate() {
+                let gi = gi as f64;
+                m[k][i] = b1 * m[k][i] + (1.0 - b1) * gi;
+                v[k][i] = b2 * v[k][i] + (1.0 - b2) * gi * gi;
+                let mhat = m[k][i] / (1.0 - b1.powi(t));
+                let vhat = v[k][i] / (1.0 - b2.powi(t));
+                want[k][i] -= lr as f64 * mult[k] as f64 * mhat / (vhat.sqrt() + e64);
+            }
+        }
+        for (got, w) in [&a[..], &b[..]].iter().zip(&want) {
+            for (g, w) in got.iter().zip(w) {
+                assert!(
+                    (*g as f64 - w).abs() < 1e-6,
+                    "step {t}: {got:?} vs hand-computed {w:?}"
+                );
+            }
+        }
+        if t == 1 {
+            // The bias-corrected first step: η·mult·sign(g) exactly, up to ε.
+            let first = [1.0 - 0.01, -2.0 + 0.01, 0.5 - 0.01];
+            for (g, f) in a.iter().zip(first) {
+                assert!((g - f).abs() < 1e-6, "first step {a:?}");
+            }
+            assert!((b[0] - (3.0 - 0.005)).abs() < 1e-6, "first step {b:?}");
+        }
+    }
+    assert_eq!(st.step, 4);
+    let (first, second) = st.moments();
+    for k in 0..2 {
+        for i in 0..first[k].len() {
+            assert!((first[k][i] as f64 - m[k][i]).abs() < 1e-6);
+            assert!((second[k][i] as f64 - v[k][i]).abs() < 1e-6);
+        }
+    }
+}

@@ -210,3 +210,214 @@ fn psd_gradients_at_fixed_codes_and_inference_lowers_the_energy() {
         check("D", g.dec.as_slice(), &|m| m.dec.as_mut_slice());
     }
 }
+
+/// The ReLU encoder's 8-wide pass (taken when the unit count is a multiple of 8: 16 and 144
+/// here, the examples' sizes, where the tests above use 9) at every SIMD level the machine
+/// has: gradients against finite differences of the f64 forward pass, and codes, loss and
+/// gradients against the scalar pass, reached by adding a 17th / 145th unit that is never
+/// active (zero filter, negative bias) in a singleton group of its own.
+#[test]
+fn eight_wide_relu_encoder_matches_finite_differences_and_the_scalar_pass() {
+    use drsae::simd::{self, Level};
+    let (p, batch, lambda) = (6, 5, 0.3f32);
+    let levels: Vec<Level> = Level::ALL
+        .into_iter()
+        .filter(|l| l.is_supported())
+        .collect();
+    assert!(levels.contains(&Level::Portable));
+    for &level in &levels {
+        simd::force(level).unwrap();
+        for (n, side) in [(16, 4), (144, 12)] {
+            let shapes = [
+                ("pairs", Groups::disjoint(n, 2).unwrap()),
+                ("grid", Groups::grid(side, side, 2, 1, Some(1.0)).unwrap()),
+            ];
+            for (name, groups) in &shapes {
+                let what = format!("{level:?}, {n} units, {name}");
+                let mut rng = rand::rngs::StdRng::seed_from_u64(n as u64);
+                let mut model = GroupAe::init(p, n, EncoderForm::Relu, &mut rng);
+                for (b, g) in model.bias.iter_mut().zip(model.gain.iter_mut()) {
+                    *b = rng.gen_range(-0.3..0.3);
+                    *g = rng.gen_range(0.5..1.5);
+                }
+                let x = Mat::random(batch, p, rand_distr::StandardNormal, &mut rng);
+                let mut ws = GroupAeWorkspace::default();
+                let loss = model.forward(&x, groups, &mut ws);
+                let codes = model.codes(&ws).clone();
+                let active = codes.as_slice().iter().filter(|v| **v > 0.0).count();
+                assert!(
+                    active > codes.as_slice().len() / 5 && active < codes.as_slice().len(),
+                    "{what}: {active} active codes (the test needs both kinds)"
+                );
+                let mut g = model.zero_grads();
+                model.backward(&x, groups, lambda, &mut ws, &mut g);
+
+                // Finite differences (every 3rd entry of the large tensors at 144 units).
+                let to64 = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
+                let (w, b, gn, d) = (
+                    to64(model.w.as_slice()),
+                    to64(&model.bias),
+                    to64(&model.gain),
+                    to64(model.dec.as_slice()),
+                );
+                let lam = lambda as f64;
+                let f0 = loss64(&model, &w, &b, &gn, &d, &x, groups, lam);
+                assert!(
+                    (f0 - loss.mean(lambda)).abs() < 1e-4 * f0.max(1.0),
+                    "{what}: forward {f0} vs {}",
+                    loss.mean(lambda)
+                );
+                let stride = if n > 16 { 3 } else { 1 };
+                let h = 1e-6;
+                for (tname, ours, base) in [
+                    ("W", g.w.as_slice(), &w),
+                    ("bias", &g.bias[..], &b),
+                    ("gain", &g.gain[..], &gn),
+                    ("D", g.dec.as_slice(), &d),
+                ] {
+                    let gmax = ours.iter().fold(0.0f64, |a, &v| a.max((v as f64).abs()));
+                    for idx in (0..ours.len()).step_by(stride) {
+                        let eval = |delta: f64| {
+                            let mut q = base.clone();
+                            q[idx] += delta;
+                            match tname {
+                                "W" => loss64(&model, &q, &b, &gn, &d, &x, groups, lam),
+                                "bias" => loss64(&model, &w, &q, &gn, &d, &x, groups, lam),
+                                "gain" => loss64(&model, &w, &b, &q, &d, &x, groups, lam),
+                                _ => loss64(&model, &w, &b, &gn, &q, &x, groups, lam),
+                            }
+                        };
+                        let fd = (eval(h) - eval(-h)) / (2.0 * h);
+                        let tol = 2e-3 * fd.abs().max(1e-2 * gmax).max(1e-7);
+                        assert!(
+                            (ours[idx] as f64 - fd).abs() <= tol,
+                            "{what} ∂/∂{tname}[{idx}]: ours {} fd {fd}",
+                            ours[idx]
+                        );
+                    }
+                }
+
+                // The scalar pass: one more unit, never active, alone in its group.
+                let np = n + 1;
+                let mut padded = GroupAe::init(p, np, EncoderForm::Relu, &mut rng);
+                for j in 0..np {
+                    for k in 0..p {
+                        padded.w[(j, k)] = if j < n { model.w[(j, k)] } else { 0.0 };
+                        padded.dec[(k, j)] = if j < n { model.dec[(k, j)] } else { 0.0 };
+                    }
+                    padded.bias[j] = if j < n { model.bias[j] } else { -1.0 };
+                    padded.gain[j] = if j < n { model.gain[j] } else { 1.0 };
+                }
+                let mut lists: Vec<Vec<(usize, f32)>> = (0..groups.len())
+                    .map(|k| {
+                        let (mm, ww) = groups.group(k);
+                        mm.iter()
+                            .map(|&j| j as usize)
+                            .zip(ww.iter().copied())
+                            .collect()
+                    })
+                    .collect();
+                lists.push(vec![(n, 1.0)]);
+                let pgroups = Groups::from_lists(np, lists).unwrap();
+                let mut pws = GroupAeWorkspace::default();
+                let ploss = padded.forward(&x, &pgroups, &mut pws);
+                let pcodes = padded.codes(&pws).clone();
+                let mut pg = padded.zero_grads();
+                padded.backward(&x, &pgroups, lambda, &mut pws, &mut pg);
+                let close = |a: f32, b: f32, scale: f32| (a - b).abs() <= 1e-5 * scale.max(1e-3);
+                assert!(
+                    close(
+                        ploss.mean(lambda) as f32,
+                        loss.mean(lambda) as f32,
+                        f0 as f32
+                    ),
+                    "{what}: loss {} (scalar) vs {}",
+                    ploss.mean(lambda),
+                    loss.mean(lambda)
+                );
+                let cmax = codes.as_slice().iter().fold(0.0f32, |a, v| a.max(v.abs()));
+                for i in 0..batch {
+                    assert_eq!(pcodes[(i, n)], 0.0);
+                    for j in 0..n {
+                        assert!(
+                            close(codes[(i, j)], pcodes[(i, j)], cmax),
+                            "{what}: code ({i}, {j}) {} vs scalar {}",
+                            codes[(i, j)],
+                            pcodes[(i, j)]
+                        );
+                    }
+                }
+                let pairs: [(&str, Vec<f32>, Vec<f32>); 4] = [
+                    (
+                        "W",
+                        g.w.as_slice().to_vec(),
+                        pg.w.as_slice()[..n * p].to_vec(),
+                    ),
+                    ("bias", g.bias.clone(), pg.bias[..n].to_vec()),
+                    ("gain", g.gain.clone(), pg.gain[..n].to_vec()),
+                    (
+                        "D",
+                        g.dec.as_slice().to_vec(),
+                        (0..p)
+                            .flat_map(|k| (0..n).map(move |j| (k, j)))
+                            .map(|(k, j)| pg.dec[(k, j)])
+                            .collect(),
+                    ),
+                ];
+                for (tname, ours, scalar) in &pairs {
+                    let gmax = ours.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+                    for (idx, (a, s)) in ours.iter().zip(scalar).enumerate() {
+                        assert!(
+                            close(*a, *s, gmax),
+                            "{what} ∂/∂{tname}[{idx}]: {a} vs scalar {s}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    simd::force(*levels.last().unwrap()).unwrap();
+}
+
+/// ReLU(NaN) = NaN on every encoder path: the dense model's 8-wide pass (8 and 16 units)
+/// and scalar pass (9 units), and the convolutional model's fused encoder, full vectors of
+/// 8 maps and the tail of 3. A row without NaN is unaffected.
+#[test]
+fn relu_of_nan_is_nan_on_every_encoder_path() {
+    use drsae::kernels::ConvShape;
+    use drsae::models::{ConvAe, ConvAeWorkspace};
+    let p = 6;
+    for n in [8, 9, 16] {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let model = GroupAe::init(p, n, EncoderForm::Relu, &mut rng);
+        let mut x = Mat::random(2, p, rand_distr::StandardNormal, &mut rng);
+        x[(0, 2)] = f32::NAN;
+        let groups = Groups::disjoint(n, 1).unwrap();
+        let mut ws = GroupAeWorkspace::default();
+        model.forward(&x, &groups, &mut ws);
+        let z = model.codes(&ws);
+        assert!(
+            z.row(0).iter().all(|v| v.is_nan()),
+            "{n} units: ReLU(NaN) gave {:?}",
+            z.row(0)
+        );
+        assert!(z.row(1).iter().all(|v| v.is_finite() && *v >= 0.0));
+    }
+    let shape = ConvShape::new(5, 5, 1, 3).unwrap();
+    for maps in [3, 8] {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let model = ConvAe::init(shape, maps, EncoderForm::Relu, &mut rng);
+        let mut x = Mat::random(2, shape.image_len(), rand_distr::StandardNormal, &mut rng);
+        x[(0, 0)] = f32::NAN; // the top-left pixel: only output position (0, 0) sees it
+        let mut ws = ConvAeWorkspace::default();
+        let z = model.encode(&x, &mut ws);
+        let row0 = z.row(0);
+        assert!(
+            row0[..maps].iter().all(|v| v.is_nan()),
+            "{maps} maps: ReLU(NaN) gave {:?}",
+            &row0[..maps]
+        );
+        assert!(row0[maps..].iter().all(|v| v.is_finite()));
+        assert!(z.row(1).iter().all(|v| v.is_finite()));
+    }
+}

@@ -62,12 +62,41 @@ fn zero_inhibition_is_the_lasso() {
     assert!(z.max_abs_diff(&zl) < 1e-3, "{}", z.max_abs_diff(&zl));
 }
 
+/// Strong tree inhibition leaves only units on one root-to-leaf path active together. Not
+/// vacuous: every row keeps an active unit, some rows keep several (so pairs are checked),
+/// and the same inference without inhibition does activate unrelated units together.
 #[test]
 fn tree_inhibition_keeps_active_sets_on_paths() {
     let (w, x) = setup(3);
+    let unrelated_pairs = |z: &Mat| -> usize {
+        z.rows()
+            .map(|row| {
+                let active: Vec<usize> = (0..13).filter(|&j| row[j] != 0.0).collect();
+                let mut count = 0;
+                for &a in &active {
+                    for &b in &active {
+                        count += usize::from(!drsae::models::tree_related(3, a, b));
+                    }
+                }
+                count
+            })
+            .sum()
+    };
     let s = tree_inhibition(3, 3, 50.0).unwrap();
     let mut z = Mat::zeros(8, 13);
     inhibited_codes(&w, &s, &x, &mut z, 0.05, 500, 1e-6).unwrap();
+    let sizes: Vec<usize> = z
+        .rows()
+        .map(|row| row.iter().filter(|v| **v != 0.0).count())
+        .collect();
+    assert!(
+        sizes.iter().all(|&k| k >= 1),
+        "a row with no active unit: active counts {sizes:?}"
+    );
+    assert!(
+        sizes.iter().filter(|&&k| k >= 2).count() >= 2,
+        "fewer than two rows with two or more active units: {sizes:?}"
+    );
     for row in z.rows() {
         let active: Vec<usize> = (0..13).filter(|&j| row[j] != 0.0).collect();
         for &a in &active {
@@ -79,6 +108,15 @@ fn tree_inhibition_keeps_active_sets_on_paths() {
             }
         }
     }
+    assert_eq!(unrelated_pairs(&z), 0);
+    // Without inhibition the same codes do mix branches: the property above is the
+    // inhibition's doing.
+    let mut free = Mat::zeros(8, 13);
+    inhibited_codes(&w, &Mat::zeros(13, 13), &x, &mut free, 0.05, 500, 1e-6).unwrap();
+    assert!(
+        unrelated_pairs(&free) > 0,
+        "without inhibition no unrelated units were active together"
+    );
 }
 
 #[test]

@@ -52,9 +52,47 @@ impl Args {
         self.opt(name).unwrap_or(default)
     }
 
+    /// The value of `--name` parsed as `T`; exits (status 2, one line) on a value that does
+    /// not parse and on a value out of the range every example shares:
+    /// - a real (`f32`, `f64`) must be finite (`1e39` is infinite as an `f32`) and ≥ 0 (no
+    ///   example has a negative real setting), and `> 0` for `--lr`, `--lr-unsup` and
+    ///   `--time-budget`;
+    /// - a size or count (`usize`) must be at most [`MAX_SIZE`] (a larger one is no real
+    ///   setting, and products of such sizes overflow or ask for the impossible).
+    ///
+    /// Each example checks its own tighter bounds against its data.
     pub fn opt<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
         self.used.borrow_mut().push(name.to_string());
         self.map.get(name).map(|v| {
+            let t = std::any::type_name::<T>();
+            if t == "f32" || t == "f64" {
+                let x = if t == "f32" {
+                    v.parse::<f32>().ok().map(f64::from)
+                } else {
+                    v.parse::<f64>().ok()
+                };
+                let Some(x) = x else {
+                    die(format!("--{name}: cannot parse `{v}`"));
+                };
+                if !x.is_finite() {
+                    die(format!("--{name}: `{v}` is not a finite number"));
+                }
+                let positive = matches!(name, "lr" | "lr-unsup" | "time-budget");
+                if positive && x <= 0.0 {
+                    die(format!("--{name}: `{v}` must be > 0"));
+                }
+                if x < 0.0 {
+                    die(format!("--{name}: `{v}` must be ≥ 0"));
+                }
+            }
+            if t == "usize" {
+                match v.parse::<usize>() {
+                    Ok(n) if n > MAX_SIZE => die(format!(
+                        "--{name}: {n} is out of range (at most {MAX_SIZE})"
+                    )),
+                    _ => {}
+                }
+            }
             v.parse()
                 .unwrap_or_else(|_| die(format!("--{name}: cannot parse `{v}`")))
         })
@@ -69,8 +107,17 @@ impl Args {
         self.map.contains_key(name)
     }
 
-    /// Rejects flags nobody asked for (call after reading every option).
+    /// Rejects flags nobody asked for and any positional argument (call after reading
+    /// every option).
     pub fn finish(&self) {
+        self.finish_positional(0)
+    }
+
+    /// [`Args::finish`] for a command that takes up to `max` positional arguments.
+    pub fn finish_positional(&self, max: usize) {
+        if let Some(extra) = self.positional.get(max) {
+            die(format!("unexpected argument `{extra}`"));
+        }
         let used = self.used.borrow();
         for k in self.map.keys() {
             if !used.contains(k) {
@@ -80,12 +127,36 @@ impl Args {
     }
 }
 
+/// The largest value of any size or count flag (`usize`): 10⁸.
+pub const MAX_SIZE: usize = 100_000_000;
+
+/// The most f32 values one buffer the flags ask for may hold: 2²⁹ (2 GiB).
+pub const MAX_FLOATS: usize = 1 << 29;
+
+/// Exits (status 2, one line) when a buffer of `dims` (multiplied) f32 values, described
+/// by `what`, would exceed [`MAX_FLOATS`] or overflow.
+pub fn check_floats(what: &str, dims: &[usize]) {
+    let total = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if total.map_or(true, |t| t > MAX_FLOATS) {
+        die(format!(
+            "{what}: {} values are more than the {MAX_FLOATS} one buffer may hold",
+            dims.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("×")
+        ));
+    }
+}
+
+/// The largest `--threads` accepted (each GEMM may start that many threads).
+pub const MAX_THREADS: usize = 256;
+
 /// Sets the GEMM thread count from `--threads` (default: all cores) and returns it.
 pub fn threads(args: &Args) -> usize {
     let default = std::thread::available_parallelism().map_or(1, |n| n.get());
     let t: usize = args.get("threads", default);
-    if t == 0 {
-        die("--threads must be ≥ 1");
+    if !(1..=MAX_THREADS).contains(&t) {
+        die(format!("--threads must be in 1..={MAX_THREADS}"));
     }
     drsae::linalg::set_gemm_threads(t)
 }

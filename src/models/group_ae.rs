@@ -9,11 +9,15 @@
 //!
 //! with fixed groups P_k (disjoint blocks, a wrap-around grid of overlapping pools, or a
 //! tree). The backward pass is derived by hand and checked against finite differences.
+//!
+//! The ReLU is `u < 0 ? 0 : u` on every path (the 8-wide pass taken when the unit count is
+//! a multiple of 8, the scalar pass otherwise, and the convolutional model's fused
+//! encoder): a NaN pre-activation gives a NaN code, never a silent 0.
 
 use crate::kernels::Groups;
 use crate::linalg::{gemm, load8, set_norm, store8, Mat};
 use rand::Rng;
-use wide::{f32x8, CmpGt};
+use wide::{f32x8, CmpGt, CmpLt};
 
 /// The encoder's non-linearity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -349,7 +353,10 @@ pub(crate) fn encoder_activation(
             .zip(z.as_mut_slice().chunks_exact_mut(8));
         for ((uc, (hc, zc)), (b, g)) in elems.zip(outs).zip(blocks) {
             let uv = load8(uc) + *b;
-            let hv = uv.max(f32x8::ZERO);
+            // `u < 0 ? 0 : u`, written out: a NaN pre-activation gives a NaN code (so a
+            // diverging model is noticed). `wide`'s `max` documents `u < 0 ? 0 : u` but
+            // returns 0 for NaN (x86 `maxps`), so it is not used.
+            let hv = uv.cmp_lt(f32x8::ZERO).blend(f32x8::ZERO, uv);
             store8(uc, uv);
             store8(hc, hv);
             store8(zc, *g * hv);
@@ -366,7 +373,9 @@ pub(crate) fn encoder_activation(
             EncoderForm::Relu => {
                 for (((u, h), z), (b, g)) in elems.zip(params) {
                     *u += b;
-                    *h = u.max(0.0);
+                    // The 8-wide pass's rule: NaN stays NaN whatever the unit count
+                    // (`f32::max` would give 0).
+                    *h = if *u < 0.0 { 0.0 } else { *u };
                     *z = g * *h;
                 }
             }

@@ -5,7 +5,7 @@
 
 use super::L;
 use crate::linalg::load8_ptr;
-use wide::f32x8;
+use wide::{f32x8, CmpLt};
 
 /// Writes `α·acc` (plus the old values when `accumulate`) to the first `count ≤ 8` floats
 /// at `dst`.
@@ -179,7 +179,9 @@ impl TileSink for Relu {
                     if accumulate {
                         u += load8_ptr(hp);
                     }
-                    let hv = u.max(f32x8::ZERO);
+                    // `u < 0 ? 0 : u`, written out: a NaN pre-activation stays NaN
+                    // (`wide`'s `max` returns 0 for NaN on x86, its docs notwithstanding).
+                    let hv = u.cmp_lt(f32x8::ZERO).blend(f32x8::ZERO, u);
                     std::ptr::write_unaligned(hp as *mut [f32; L], hv.to_array());
                     let zv = (g * hv).to_array();
                     std::ptr::write_unaligned(self.z.add(at) as *mut [f32; L], zv);
@@ -193,7 +195,9 @@ impl TileSink for Relu {
                         if accumulate {
                             u += *hp;
                         }
-                        *hp = u.max(0.0);
+                        // The full vectors' rule (`u < 0 ? 0 : u`): NaN stays NaN on
+                        // every path (`f32::max` would give 0).
+                        *hp = if u < 0.0 { 0.0 } else { u };
                         *self.z.add(row + j + t) = *self.gain.add(j + t) * *hp;
                     }
                 }
