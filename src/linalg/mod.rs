@@ -5,6 +5,8 @@ mod matrix;
 #[cfg(feature = "ndarray")]
 mod ndarray_interop;
 mod ops;
+#[cfg(all(target_arch = "x86_64", drsae_avx512))]
+mod packed_gemm;
 mod pool;
 mod rank_update;
 mod small_gemm;
