@@ -40,6 +40,13 @@ fn k_block(k: usize) -> usize {
     k.div_ceil(k.div_ceil(KC))
 }
 
+/// True when the micro-kernel reads B where it is instead of a packed copy: B row-major
+/// (its rows are the panels' rows already) with a row stride that spreads consecutive rows
+/// over the cache's sets (not a multiple of 64 floats).
+fn reads_b_in_place(b: Strided) -> bool {
+    b.cs == 1 && b.rs % 64 != 0
+}
+
 thread_local! {
     /// Each thread's packing buffers, kept between calls (fresh large allocations would
     /// fault their pages in on every call).
@@ -132,7 +139,13 @@ unsafe fn serial(
                     ptr: b.ptr.offset(p0 as isize * b.rs + j0 as isize * b.cs),
                     ..b
                 };
-                pack_b(b_blk, depth, cols, b_pack);
+                let direct = reads_b_in_place(b);
+                let (b_base, bs, panel_step) = if direct {
+                    (b_blk.ptr, b.rs, NR)
+                } else {
+                    pack_b(b_blk, depth, cols, b_pack);
+                    (b_pack as *const f32, NR as isize, NR * depth)
+                };
                 let beta_blk = if p0 == 0 { beta } else { 1.0 };
                 for p in 0..rows.div_ceil(MR) {
                     let a_panel = a_pack.add(p * MR * k + p0 * MR);
@@ -143,8 +156,8 @@ unsafe fn serial(
                             cols: NR.min(cols - q * NR),
                             kc: depth,
                             a: a_panel,
-                            b: b_pack.add(q * NR * depth),
-                            bs: NR as isize,
+                            b: b_base.add(q * panel_step),
+                            bs,
                             c: c_row.add(q * NR),
                             crs,
                             alpha,
