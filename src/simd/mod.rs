@@ -195,16 +195,41 @@ pub fn force(level: Level) -> crate::Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The level [`Isa::with`] set for this thread's kernels.
+    static TEST_ISA: std::cell::Cell<Option<Isa>> = const { std::cell::Cell::new(None) };
+}
+
 /// Proof that a level is supported: only built from checked levels, so [`dispatch`] may run
 /// its instructions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Isa(Level);
 
 impl Isa {
-    /// The level in use ([`level`]).
+    /// The level in use ([`level`]; in unit tests, the one [`Isa::with`] set for this
+    /// thread, if any).
     #[inline]
     pub(crate) fn current() -> Isa {
+        #[cfg(test)]
+        if let Some(isa) = TEST_ISA.with(|t| t.get()) {
+            return isa;
+        }
         Isa(level())
+    }
+
+    /// Runs `f` with the kernels this thread calls at the level `self` (unit tests only:
+    /// other threads and the process's level are unaffected).
+    #[cfg(test)]
+    pub(crate) fn with<R>(self, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<Isa>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                TEST_ISA.with(|t| t.set(self.0));
+            }
+        }
+        let _restore = Restore(TEST_ISA.with(|t| t.replace(Some(self))));
+        f()
     }
 
     /// `level` if the CPU supports it.
