@@ -8,9 +8,11 @@ mod common;
 mod conv;
 mod gemm;
 mod models;
+mod train;
 
 use conv::conv;
 use models::models;
+use train::train;
 
 use common::{die, Args};
 use drsae::kernels::{shrink, shrink_reference, Shrink, Theta};
@@ -239,85 +241,6 @@ fn kernels() {
     );
 }
 
-/// FLOP of one DrSAE training step per example: forward 2(2mn + (T−1)n²), backward
-/// 2(3mn + 2(T−1)n²), classifier terms ignored.
-fn drsae_step_flops(m: usize, n: usize, t: usize) -> f64 {
-    2.0 * (5.0 * (m * n) as f64 + 3.0 * ((t - 1) * n * n) as f64)
-}
-
-fn train(only_batch: Option<usize>) {
-    use drsae::models::DrsaeNetwork;
-    use drsae::train::{DrsaeConfig, DrsaeStep, Optimizer, Schedule};
-    let (m, n, t) = (784, 400, 11);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    // Real data: the bundled sample, unit-norm rows.
-    let mnist = drsae::data::Mnist::load("data/mnist-sample").unwrap_or_else(|e| die(e));
-    let mut x = mnist.train.images.row_range(0, 2000).to_owned();
-    drsae::data::normalize_rows_l2(&mut x);
-    let labels = &mnist.train.labels[..2000];
-    let gemm_rate = reference_gemm_rate();
-    for &batch in &[10usize, 100] {
-        if only_batch.is_some_and(|b| b != batch) {
-            continue;
-        }
-        for supervised in [false, true] {
-            let cfg = DrsaeConfig {
-                hidden: n,
-                steps: t,
-                batch,
-                optimizer: Optimizer::Sgd,
-                lr: 1e-3,
-                schedule: Schedule::Constant,
-                ..Default::default()
-            };
-            let mut model = DrsaeNetwork::init(&x, n, 10, t, &mut rng);
-            let mut step = DrsaeStep::new(&model, &cfg);
-            let weights = if supervised {
-                cfg.weights
-            } else {
-                cfg.weights.unsupervised()
-            };
-            let nb = x.nrows() / batch;
-            let batches: Vec<Mat> = (0..nb)
-                .map(|k| x.row_range(k * batch, (k + 1) * batch).to_owned())
-                .collect();
-            let mut k = 0;
-            let secs = time_best(
-                || {
-                    let i = k % nb;
-                    k += 1;
-                    step.run(
-                        &mut model,
-                        &cfg,
-                        &batches[i],
-                        &labels[i * batch..(i + 1) * batch],
-                        &weights,
-                        1e-3,
-                    )
-                    .unwrap();
-                },
-                1.0,
-                3,
-            );
-            let rate = batch as f64 / secs;
-            emit(
-                &format!(
-                    "drsae_b{batch}_{}",
-                    if supervised { "sup" } else { "unsup" }
-                ),
-                rate,
-                "samples/s",
-            );
-            if batch == 100 && supervised {
-                let gflops = rate * drsae_step_flops(m, n, t) / 1e9;
-                emit("drsae_b100_gflops", gflops, "GFLOP/s");
-                emit("sgemm_256x784x400_same_run", gemm_rate, "GFLOP/s");
-                emit("drsae_b100_gemm_fraction", gflops / gemm_rate, "ratio");
-            }
-        }
-    }
-}
-
 /// The sgemm rate at the reference shape 256×784×400, for same-run ratios.
 fn reference_gemm_rate() -> f64 {
     reference_gemm_rate_for(0.3, 5)
@@ -337,6 +260,33 @@ fn reference_gemm_rate_for(target: f64, reps: usize) -> f64 {
     2.0 * 256.0 * 784.0 * 400.0 / tg / 1e9
 }
 
+/// The CPU's model name and feature flags as the OS reports them (Linux `/proc/cpuinfo`;
+/// elsewhere the features std detects).
+fn cpu_model_and_flags() -> (String, String) {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().replace('"', "'"))
+    };
+    let model = field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let flags = field("flags").or_else(|| field("Features")).unwrap_or_else(|| {
+        let mut f = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            macro_rules! probe {
+                ($($feat:tt),*) => {
+                    $(if std::arch::is_x86_feature_detected!($feat) { f.push($feat); })*
+                };
+            }
+            probe!("sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl");
+        }
+        f.join(" ")
+    });
+    (model, flags)
+}
+
 fn main() {
     let args = Args::parse(&[]);
     let threads = common::threads(&args);
@@ -347,6 +297,11 @@ fn main() {
         .unwrap_or_else(|| "kernels".into());
     args.finish();
     eprintln!("simd: {}, gemm threads: {threads}", drsae::simd_width());
+    let (model, flags) = cpu_model_and_flags();
+    println!(
+        "{{\"simd_level\": \"{}\", \"gemm_threads\": {threads}, \"cpu\": \"{model}\", \"flags\": \"{flags}\"}}",
+        drsae::simd::level()
+    );
     println!(
         "{{\"bench\": \"simd_width\", \"value\": {}, \"unit\": \"{}\"}}",
         // f32 lanes of one hardware vector at the dispatched level.
