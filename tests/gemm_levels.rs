@@ -70,7 +70,13 @@ fn gemm_matches_the_reference_on_every_level() {
                                 c.iter_mut().for_each(|x| *x = f32::NAN);
                             }
                             let mut want = c.clone();
-                            gemm(alpha, av, bv, beta, MatMut::from_strided(&mut c, m, n, crs, ccs));
+                            gemm(
+                                alpha,
+                                av,
+                                bv,
+                                beta,
+                                MatMut::from_strided(&mut c, m, n, crs, ccs),
+                            );
                             gemm_reference(
                                 alpha,
                                 av,

@@ -188,4 +188,3 @@ fn conv_kernels() {
         emit(name, v, "GFLOP/s");
     }
 }
-

@@ -55,7 +55,9 @@ fn thread_cpu_seconds() -> f64 {
             return ts.sec as f64 + ts.nsec as f64 * 1e-9;
         }
     }
-    std::time::UNIX_EPOCH.elapsed().map_or(0.0, |d| d.as_secs_f64())
+    std::time::UNIX_EPOCH
+        .elapsed()
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// One-thread GFLOP/s of `C = A·B` at `shape` in this thread's CPU time (best of 40 runs, 3 for the largest).
@@ -102,9 +104,17 @@ pub(crate) fn gemm_levels(only: Option<&str>, only_level: Option<&str>) {
             for transposed in [false, true] {
                 let bt = if transposed { "_bt" } else { "" };
                 let v = cpu_rate(shape, transposed);
-                emit(&format!("sgemm_{name}{bt}_{level}_1thread_cputime"), v, "GFLOP/s");
+                emit(
+                    &format!("sgemm_{name}{bt}_{level}_1thread_cputime"),
+                    v,
+                    "GFLOP/s",
+                );
             }
-            for t in if threads > 1 { vec![threads, 1] } else { vec![1] } {
+            for t in if threads > 1 {
+                vec![threads, 1]
+            } else {
+                vec![1]
+            } {
                 set_gemm_threads(t);
                 for transposed in [false, true] {
                     let target = if m * n * k > 1 << 30 { 1.0 } else { 0.02 };

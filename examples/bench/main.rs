@@ -271,19 +271,21 @@ fn cpu_model_and_flags() -> (String, String) {
             .map(|(_, v)| v.trim().replace('"', "'"))
     };
     let model = field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let flags = field("flags").or_else(|| field("Features")).unwrap_or_else(|| {
-        let mut f = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            macro_rules! probe {
+    let flags = field("flags")
+        .or_else(|| field("Features"))
+        .unwrap_or_else(|| {
+            let mut f = Vec::new();
+            #[cfg(target_arch = "x86_64")]
+            {
+                macro_rules! probe {
                 ($($feat:tt),*) => {
                     $(if std::arch::is_x86_feature_detected!($feat) { f.push($feat); })*
                 };
             }
-            probe!("sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl");
-        }
-        f.join(" ")
-    });
+                probe!("sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl");
+            }
+            f.join(" ")
+        });
     (model, flags)
 }
 

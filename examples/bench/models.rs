@@ -80,4 +80,3 @@ pub(crate) fn models() {
     );
     emit("inhibition_b100", batch as f64 / secs, "samples/s");
 }
-

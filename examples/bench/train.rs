@@ -113,11 +113,7 @@ pub(crate) fn train(only_batch: Option<usize>) {
                 let gflops = rate * drsae_executed_flops(m, n, &nnz) / 1e9;
                 emit(&format!("{name}_executed_gflops"), gflops, "GFLOP/s");
                 let dense = rate * drsae_dense_flops(m, n, t) / 1e9;
-                emit(
-                    &format!("{name}_dense_equivalent_gflops"),
-                    dense,
-                    "GFLOP/s",
-                );
+                emit(&format!("{name}_dense_equivalent_gflops"), dense, "GFLOP/s");
                 let label = if supervised {
                     "drsae_b100".to_string()
                 } else {
@@ -130,6 +126,10 @@ pub(crate) fn train(only_batch: Option<usize>) {
     let gemm_rate = gemm_before.max(best_sgemm_rate());
     emit("sgemm_best_same_run", gemm_rate, "GFLOP/s");
     for (name, gflops) in executed {
-        emit(&format!("{name}_gemm_fraction"), gflops / gemm_rate, "ratio");
+        emit(
+            &format!("{name}_gemm_fraction"),
+            gflops / gemm_rate,
+            "ratio",
+        );
     }
 }

@@ -200,8 +200,14 @@ struct Layout<'a> {
 }
 
 enum LayoutOp<'a> {
-    Gather { images: &'a [f32], cols: &'a mut [f32] },
-    ScatterAdd { cols: &'a [f32], images: &'a mut [f32] },
+    Gather {
+        images: &'a [f32],
+        cols: &'a mut [f32],
+    },
+    ScatterAdd {
+        cols: &'a [f32],
+        images: &'a mut [f32],
+    },
 }
 
 impl Kernel for Layout<'_> {

@@ -1,4 +1,7 @@
-//! `C ← α A B + β C` through `matrixmultiply::sgemm`, behind one safe, shape-checked function.
+//! `C ← α A B + β C` behind one safe, shape-checked function: the few-row kernel
+//! ([`super::small_gemm`]), the AVX-512 packed kernel (`super::packed_gemm`, on CPUs with
+//! AVX-512F) or `matrixmultiply::sgemm`, chosen once per call and split over the GEMM
+//! threads.
 
 use super::matrix::{MatMut, MatRef};
 use super::pool::SendPtr;
@@ -18,8 +21,10 @@ const SPLIT_ALIGN: usize = 16;
 /// logical cores.
 ///
 /// GEMM results do not depend on the thread count: the threads compute disjoint blocks of
-/// rows (or columns) of C with the same single-threaded matrixmultiply kernel, and every
-/// element of C is accumulated over k in the same order whatever the split (tested).
+/// rows (or columns) of C with the same single-threaded kernel, and every element of C is
+/// accumulated over k in the same order whatever the split (tested). They do depend on the
+/// SIMD level ([`crate::simd`]): the AVX-512 level's packed kernel sums in another order
+/// than matrixmultiply's kernels (differences of a few units in the last place).
 pub fn set_gemm_threads(threads: usize) -> usize {
     let n = threads.max(1);
     GEMM_THREADS.store(n, Ordering::Relaxed);
@@ -37,7 +42,9 @@ pub fn gemm_threads() -> usize {
 /// `C ← α A B + β C`.
 ///
 /// Any operand may be a transposed or otherwise strided view. When `beta == 0`, `C` is
-/// not read (NaN in `C` does not propagate).
+/// not read (NaN in `C` does not propagate). On CPUs with AVX-512F the product runs on
+/// drsae's packed AVX-512 kernel when C has a unit stride (row- or column-major), on
+/// matrixmultiply otherwise; see [`set_gemm_threads`] for the threads.
 ///
 /// # Panics
 /// If `A` is `m×k`, `B` is not `k×n` or `C` is not `m×n`; the message names all shapes.
@@ -101,7 +108,11 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
     // α·AB rounded first), so a block boundary inside a tile would make the result depend
     // on the thread count. The few-row and packed kernels compute every element the same
     // way wherever it is; the packed kernel's blocks stay multiples of 16 for whole tiles.
-    let align = if path == Path::FewRows { 1 } else { SPLIT_ALIGN };
+    let align = if path == Path::FewRows {
+        1
+    } else {
+        SPLIT_ALIGN
+    };
     let chunk = len.div_ceil(threads).next_multiple_of(align);
     let (ars, acs, brs, bcs, crs, ccs) = (
         a.row_stride(),

@@ -9,6 +9,12 @@
 //! | [`Level::Avx2Fma`] | x86-64 with AVX2 and FMA | 8 f32, fused multiply-add |
 //! | [`Level::Portable`] | anything (`wide::f32x8`) | 8 f32 as the build's target features allow |
 //!
+//! What runs at the level: shrinkage and its backward pass, group norms, dot / axpy / sum,
+//! the few-row, sparse and patch GEMMs (the patch GEMMs in vectors of 8 lanes on every
+//! level), the fused rank updates and im2col / col2im. The large GEMMs run on drsae's
+//! packed AVX-512 kernel at [`Level::Avx512`] and on matrixmultiply (which picks its own
+//! kernels at run time) at the other levels.
+//!
 //! The x86 levels are compiled into every x86-64 build, whatever its `-C target-cpu`, so a
 //! crate that depends on drsae with the default x86-64 baseline gets them too. The portable
 //! level is what other architectures (aarch64: NEON) run; on x86-64 it runs as the build's
@@ -28,8 +34,10 @@
 //! level, NaN and signed zeros included. Reductions and products (dot products, group norms,
 //! the few-row and sparse GEMMs, rank updates) sum in a level-dependent order and, on the
 //! x86 levels, with fused multiply-adds (one rounding instead of two); the portable level
-//! fuses only when the build enables FMA (or on aarch64). The difference is a few units in
-//! the last place of each partial sum, bounded in the tests by `k·ε·Σ|a_i b_i|`-type bounds.
+//! fuses only when the build enables FMA (or on aarch64). The large GEMMs sum in the packed
+//! kernel's order at the AVX-512 level and in matrixmultiply's at the others. The difference
+//! is a few units in the last place of each partial sum, bounded in the tests by
+//! `k·ε·Σ|a_i b_i|`-type bounds.
 //! Within one level, results do not depend on the thread count.
 
 use std::fmt;

@@ -72,7 +72,15 @@ fn rows<S: RowsSink>(
         #[inline(always)]
         fn run<T: Simd>(self, s: T) {
             let n = s.narrow();
-            blocking::rows(n, self.alpha, self.a, self.b, self.accumulate, self.sink, self.scratch)
+            blocking::rows(
+                n,
+                self.alpha,
+                self.a,
+                self.b,
+                self.accumulate,
+                self.sink,
+                self.scratch,
+            )
         }
     }
     let job = Job {
@@ -113,7 +121,15 @@ fn tn<S: BlockSink>(
         #[inline(always)]
         fn run<T: Simd>(self, s: T) {
             let v = s.narrow();
-            let Job { alpha, a, g, n, accumulate, sink, scratch } = self;
+            let Job {
+                alpha,
+                a,
+                g,
+                n,
+                accumulate,
+                sink,
+                scratch,
+            } = self;
             blocking::tn(v, alpha, a, g, n, accumulate, sink, scratch)
         }
     }

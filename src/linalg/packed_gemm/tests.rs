@@ -12,7 +12,12 @@ fn have_avx512() -> bool {
 
 /// A random `r × c` operand laid out by `layout`: 0 row-major, 1 column-major, 2 both
 /// strides padded (no unit stride), 3 row-major with padded rows.
-fn operand(r: usize, c: usize, layout: u8, rng: &mut rand::rngs::StdRng) -> (Vec<f32>, isize, isize) {
+fn operand(
+    r: usize,
+    c: usize,
+    layout: u8,
+    rng: &mut rand::rngs::StdRng,
+) -> (Vec<f32>, isize, isize) {
     let (rs, cs) = match layout {
         0 => (c.max(1) as isize, 1),
         1 => (1, r.max(1) as isize),
@@ -30,7 +35,18 @@ fn operand(r: usize, c: usize, layout: u8, rng: &mut rand::rngs::StdRng) -> (Vec
 
 /// Runs the packed kernel on `C ← α·A·B + β·C` and the reference, and compares.
 #[allow(clippy::too_many_arguments)]
-fn check(m: usize, k: usize, n: usize, la: u8, lb: u8, lc: u8, alpha: f32, beta: f32, nan_c: bool, seed: u64) {
+fn check(
+    m: usize,
+    k: usize,
+    n: usize,
+    la: u8,
+    lb: u8,
+    lc: u8,
+    alpha: f32,
+    beta: f32,
+    nan_c: bool,
+    seed: u64,
+) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let (a, ars, acs) = operand(m, k, la, &mut rng);
     let (b, brs, bcs) = operand(k, n, lb, &mut rng);
@@ -41,7 +57,13 @@ fn check(m: usize, k: usize, n: usize, la: u8, lb: u8, lc: u8, alpha: f32, beta:
     let mut expected = c.clone();
     let av = MatRef::from_strided(&a, m, k, ars, acs);
     let bv = MatRef::from_strided(&b, k, n, brs, bcs);
-    gemm_reference(alpha, av, bv, beta, MatMut::from_strided(&mut expected, m, n, crs, ccs));
+    gemm_reference(
+        alpha,
+        av,
+        bv,
+        beta,
+        MatMut::from_strided(&mut expected, m, n, crs, ccs),
+    );
     assert!(applies(k, crs, ccs));
     // SAFETY: the views above checked the extents; the CPU has AVX-512F (callers check).
     unsafe {
@@ -135,7 +157,18 @@ fn several_blocks_of_k_rows_and_columns() {
     }
     // k over two and three KC blocks, n over two NC blocks, m over two row blocks of A.
     check(30, 2 * KC + 5, NC + 37, 0, 0, 0, 1.0, 0.5, false, 11);
-    check(A_PACK_MAX / 600 + 21, 600, 50, 0, 1, 0, -1.0, 1.0, false, 12);
+    check(
+        A_PACK_MAX / 600 + 21,
+        600,
+        50,
+        0,
+        1,
+        0,
+        -1.0,
+        1.0,
+        false,
+        12,
+    );
     check(13, 3 * KC, 20, 1, 0, 1, 2.0, 0.0, false, 13);
 }
 
