@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn im2col_matches_direct_correlation_and_col2im_is_its_adjoint() {
         for isa in crate::simd::Isa::all() {
-            isa.with(|| im2col_matches_direct_correlation_and_col2im_is_its_adjoint_here());
+            isa.with(im2col_matches_direct_correlation_and_col2im_is_its_adjoint_here);
         }
     }
 

@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn k_blocks_and_row_chunks_match_the_reference() {
         for isa in crate::simd::Isa::all() {
-            isa.with(|| k_blocks_and_row_chunks_match_the_reference_here());
+            isa.with(k_blocks_and_row_chunks_match_the_reference_here);
         }
     }
 

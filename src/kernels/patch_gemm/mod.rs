@@ -342,7 +342,7 @@ mod tests {
     #[test]
     fn gathered_products_equal_the_materialised_ones() {
         for isa in crate::simd::Isa::all() {
-            isa.with(|| gathered_products_equal_the_materialised_ones_here());
+            isa.with(gathered_products_equal_the_materialised_ones_here);
         }
     }
 
@@ -411,7 +411,7 @@ mod tests {
     #[test]
     fn rows_do_not_depend_on_the_split() {
         for isa in crate::simd::Isa::all() {
-            isa.with(|| rows_do_not_depend_on_the_split_here());
+            isa.with(rows_do_not_depend_on_the_split_here);
         }
     }
 

@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn scatter_product_equals_col2im_of_the_product() {
         for isa in crate::simd::Isa::all() {
-            isa.with(|| scatter_product_equals_col2im_of_the_product_here());
+            isa.with(scatter_product_equals_col2im_of_the_product_here);
         }
     }
 
@@ -348,7 +348,7 @@ mod tests {
     #[test]
     fn relu_epilogue_equals_product_then_activation() {
         for isa in crate::simd::Isa::all() {
-            isa.with(|| relu_epilogue_equals_product_then_activation_here());
+            isa.with(relu_epilogue_equals_product_then_activation_here);
         }
     }
 

@@ -7,6 +7,10 @@
 //! vector of columns loaded and stored under a mask, so every element of C is computed by
 //! the same sequence of operations wherever its tile is.
 
+// The AVX-512 intrinsics are stable since Rust 1.89; this module is compiled only there
+// (`cfg(drsae_avx512)`, set by build.rs).
+#![allow(clippy::incompatible_msrv)]
+
 use std::arch::x86_64::*;
 
 /// Rows of a full tile (the rows of a packed A panel).
