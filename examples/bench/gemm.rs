@@ -128,3 +128,69 @@ pub(crate) fn gemm_levels(only: Option<&str>, only_level: Option<&str>) {
     set_gemm_threads(threads);
     simd::force(dispatched).unwrap();
 }
+
+/// `bench gemm-ab`: the packed AVX-512 kernel (level avx512) against matrixmultiply
+/// (level avx2) on one thread, calls alternating one by one, each timed in this thread's
+/// CPU time; the best and the median call of each, and the ratio of the bests. On a shared
+/// machine alternating single calls exposes both kernels to the same disturbances.
+pub(crate) fn gemm_ab() {
+    use simd::Level;
+    if !Level::Avx512.is_supported() {
+        emit("gemm_ab_skipped_no_avx512", 0.0, "");
+        return;
+    }
+    let threads = gemm_threads();
+    let dispatched = simd::level();
+    set_gemm_threads(1);
+    for shape in SHAPES {
+        let (m, k, n) = shape;
+        for transposed in [false, true] {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+            let u = rand_distr::Uniform::new(-1.0f32, 1.0);
+            let a = Mat::random(m, k, u, &mut rng);
+            let b = if transposed {
+                Mat::random(n, k, u, &mut rng)
+            } else {
+                Mat::random(k, n, u, &mut rng)
+            };
+            let bv = if transposed { b.t() } else { b.view() };
+            let mut c = Mat::zeros(m, n);
+            let calls = if m * n * k > 1 << 30 { 4 } else { 200 };
+            let mut times = [Vec::new(), Vec::new()];
+            for _ in 0..calls {
+                for (slot, level) in [Level::Avx512, Level::Avx2Fma].into_iter().enumerate() {
+                    simd::force(level).unwrap();
+                    let t = thread_cpu_seconds();
+                    gemm(1.0, a.view(), bv, 0.0, c.view_mut());
+                    times[slot].push(thread_cpu_seconds() - t);
+                }
+            }
+            let flops = 2.0 * (m * n * k) as f64;
+            let bt = if transposed { "_bt" } else { "" };
+            let mut best = [0.0; 2];
+            for (slot, name) in ["packed_avx512", "matrixmultiply"].into_iter().enumerate() {
+                let ts = &mut times[slot];
+                ts.sort_by(f64::total_cmp);
+                best[slot] = flops / ts[0] / 1e9;
+                let median = flops / ts[ts.len() / 2] / 1e9;
+                emit(
+                    &format!("ab_{m}x{k}x{n}{bt}_{name}_best"),
+                    best[slot],
+                    "GFLOP/s",
+                );
+                emit(
+                    &format!("ab_{m}x{k}x{n}{bt}_{name}_median"),
+                    median,
+                    "GFLOP/s",
+                );
+            }
+            emit(
+                &format!("ab_{m}x{k}x{n}{bt}_ratio"),
+                best[0] / best[1],
+                "packed / matrixmultiply",
+            );
+        }
+    }
+    set_gemm_threads(threads);
+    simd::force(dispatched).unwrap();
+}

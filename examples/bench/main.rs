@@ -1,4 +1,4 @@
-//! Throughput benchmarks as JSON lines: `cargo run --release --example bench -- [kernels|train [BATCH]|conv [NAME]|models|gemm [MxKxN]|all]`.
+//! Throughput benchmarks as JSON lines: `cargo run --release --example bench -- [kernels|train [BATCH]|conv [NAME]|models|gemm [MxKxN [LEVEL]]|gemm-ab|all]`.
 //!
 //! Each line is `{"bench": NAME, "value": X, "unit": U}`; the best of several timed
 //! repetitions is reported.
@@ -324,6 +324,7 @@ fn main() {
         })),
         "conv" => conv(args.positional.get(1).map(|s| s.as_str())),
         "models" => models(),
+        "gemm-ab" => gemm::gemm_ab(),
         "gemm" => gemm::gemm_levels(
             args.positional.get(1).map(|s| s.as_str()),
             args.positional.get(2).map(|s| s.as_str()),
@@ -335,7 +336,7 @@ fn main() {
             models()
         }
         other => die(format!(
-            "unknown bench group `{other}` (kernels, train, conv, models, gemm, all)"
+            "unknown bench group `{other}` (kernels, train, conv, models, gemm, gemm-ab, all)"
         )),
     }
 }
