@@ -44,7 +44,7 @@ fn throughput(args: &Args) {
     let steps: usize = args.get("steps", 5);
     let no_aux = args.flag("no-aux");
     let kind_name = args.str("kind").unwrap_or_else(|| "topk".into());
-    args.finish();
+    args.finish_positional(1);
     if d == 0 || m == 0 || k == 0 || k > m || batch == 0 || steps == 0 {
         die("sizes must be positive and k ≤ d-sae");
     }
@@ -160,7 +160,7 @@ fn synthetic(args: &Args) {
     let batch: usize = args.get("batch", 1024);
     let sparsity: f32 = args.get("sparsity", 1.0);
     let write = args.str("write-data");
-    args.finish();
+    args.finish_positional(1);
     let spec = SyntheticSpec {
         mean_l0: k as f64,
         seed: data_seed,
@@ -270,7 +270,7 @@ fn interop_write(args: &Args) {
             .cloned()
             .unwrap_or_else(|| die("usage: sae interop-write OUT")),
     );
-    args.finish();
+    args.finish_positional(2);
     let spec = SyntheticSpec {
         d: 64,
         features: 256,
@@ -335,7 +335,7 @@ fn interop_read(args: &Args) {
         .get(2)
         .cloned()
         .unwrap_or_else(|| "saelens".into());
-    args.finish();
+    args.finish_positional(3);
     let sae = match kind.as_str() {
         "saelens" => drsae::Sae::load_saelens(&dir),
         "sparsify" => drsae::Sae::load_sparsify(&dir),

@@ -97,13 +97,25 @@
 //! - `fuzzing`: the invariant checks the cargo-fuzz targets in `fuzz/` call; not an API.
 //!
 //! ## Portability and performance
-//! The SIMD kernels use `wide::f32x8`, whose width is fixed at compile time. This
-//! repository's `.cargo/config.toml` builds with `-C target-cpu=native`, so on an AVX2 + FMA
-//! machine `f32x8` is one AVX register and `mul_add` one FMA. A crate that depends on drsae
-//! without enabling those target features gets the same results through two SSE halves per
-//! `f32x8` (about half the kernel throughput); matrixmultiply selects AVX2/FMA GEMM kernels
-//! at run time either way. To get full speed in a dependent crate, build it with
-//! `RUSTFLAGS="-C target-cpu=native"` or `-C target-feature=+avx2,+fma`.
+//! The instruction set is chosen at run time ([`simd`]): the CPU is examined once and every
+//! hand-written kernel runs at the best level it supports, whatever `-C target-cpu` the
+//! crate was built with — a dependent crate with the default x86-64 baseline runs the same
+//! kernels as a native build.
+//!
+//! | CPU | kernels | large GEMMs |
+//! | --- | --- | --- |
+//! | x86-64 with AVX-512F (built with Rust ≥ 1.89) | AVX-512F, 16 lanes with FMA (the patch GEMMs and im2col in 8-lane vectors) | drsae's packed AVX-512 kernel (8 × 48 tiles) when C has a unit stride; matrixmultiply otherwise |
+//! | x86-64 with AVX2 + FMA | AVX2, 8 lanes with FMA | matrixmultiply (its AVX2/FMA kernels) |
+//! | other x86-64, aarch64, … | `wide::f32x8` as the build's target features allow (two SSE halves on the x86-64 baseline, NEON on aarch64) | matrixmultiply (its run-time choice) |
+//!
+//! `DRSAE_SIMD=portable|avx2|avx512` or [`simd::force`] select a lower level. Results differ
+//! between levels only where fused multiply-adds or the summation order change the rounding
+//! (a few units in the last place; see [`simd`]); within one level they do not depend on the
+//! thread count. Still compiled for the build's own target features: the coordinate-descent
+//! scan of the `CoD` solver, the group auto-encoder's bias/ReLU epilogues and the scalar
+//! glue between kernels (auto-vectorised by LLVM), which is why this repository's
+//! `.cargo/config.toml` still builds its own tests, examples and benches with
+//! `-C target-cpu=native`.
 //!
 //! ## MSRV
 //! Rust 1.75.

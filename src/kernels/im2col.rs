@@ -11,6 +11,7 @@
 //! with `maps × patch_len` filters then gives codes in the same channels-last layout
 //! (`out_h × out_w × maps`), which is what the next layer reads.
 
+use crate::simd::{dispatch, Isa, Kernel, Simd};
 use crate::{Error, Result};
 
 /// Geometry of a valid convolution with a square kernel and stride 1.
@@ -157,50 +158,98 @@ impl ConvShape {
 
 /// `cols ← im2col(images)`: `cols` is `(B·positions) × patch_len`, row-major.
 ///
+/// The copy loops are compiled for every SIMD level and run at the dispatched one
+/// ([`crate::simd::level`]): the kernel rows are short runs that the compiler vectorises
+/// as wide as the level allows. Every level gives the same values (copies only).
+///
 /// # Panics
 /// If the buffer lengths do not match the shape.
 #[track_caller]
 pub fn im2col(shape: &ConvShape, images: &[f32], cols: &mut [f32]) {
     let batch = shape.check(images.len(), cols.len());
-    let (k, c, w) = (shape.kernel, shape.channels, shape.width);
-    let (kc, plen) = (k * c, shape.patch_len());
-    let mut rows = cols.chunks_exact_mut(plen);
-    for img in images.chunks_exact(shape.image_len()).take(batch) {
-        for oy in 0..shape.out_h() {
-            for ox in 0..shape.out_w() {
-                let row = rows.next().unwrap();
-                for (a, dst) in row.chunks_exact_mut(kc).enumerate() {
-                    let s = ((oy + a) * w + ox) * c;
-                    // An element loop, not `copy_from_slice`: kernel rows are a few values
-                    // long and a `memcpy` call per row cost 3× the copy itself.
-                    for (d, v) in dst.iter_mut().zip(&img[s..s + kc]) {
-                        *d = *v;
-                    }
-                }
-            }
-        }
-    }
+    let job = Layout {
+        shape,
+        batch,
+        op: LayoutOp::Gather { images, cols },
+    };
+    dispatch(Isa::current(), job)
 }
 
 /// `images ← images + col2im(cols)`: every patch row is added back at its placement (the
-/// adjoint of [`im2col`]; with decoder patches it is the "full" convolution).
+/// adjoint of [`im2col`]; with decoder patches it is the "full" convolution). Dispatched as
+/// [`im2col`] is; every level adds in the same order and gives the same values.
 ///
 /// # Panics
 /// If the buffer lengths do not match the shape.
 #[track_caller]
 pub fn col2im_add(shape: &ConvShape, cols: &[f32], images: &mut [f32]) {
     let batch = shape.check(images.len(), cols.len());
-    let (k, c, w) = (shape.kernel, shape.channels, shape.width);
-    let (kc, plen) = (k * c, shape.patch_len());
-    let mut rows = cols.chunks_exact(plen);
-    for img in images.chunks_exact_mut(shape.image_len()).take(batch) {
-        for oy in 0..shape.out_h() {
-            for ox in 0..shape.out_w() {
-                let row = rows.next().unwrap();
-                for (a, src) in row.chunks_exact(kc).enumerate() {
-                    let s = ((oy + a) * w + ox) * c;
-                    for (d, v) in img[s..s + kc].iter_mut().zip(src) {
-                        *d += v;
+    let job = Layout {
+        shape,
+        batch,
+        op: LayoutOp::ScatterAdd { cols, images },
+    };
+    dispatch(Isa::current(), job)
+}
+
+/// One [`im2col`] or [`col2im_add`] call, run by [`dispatch`].
+struct Layout<'a> {
+    shape: &'a ConvShape,
+    batch: usize,
+    op: LayoutOp<'a>,
+}
+
+enum LayoutOp<'a> {
+    Gather {
+        images: &'a [f32],
+        cols: &'a mut [f32],
+    },
+    ScatterAdd {
+        cols: &'a [f32],
+        images: &'a mut [f32],
+    },
+}
+
+impl Kernel for Layout<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, _: S) {
+        let shape = self.shape;
+        let (k, c, w) = (shape.kernel, shape.channels, shape.width);
+        let (kc, plen) = (k * c, shape.patch_len());
+        match self.op {
+            LayoutOp::Gather { images, cols } => {
+                let mut rows = cols.chunks_exact_mut(plen);
+                for img in images.chunks_exact(shape.image_len()).take(self.batch) {
+                    for oy in 0..shape.out_h() {
+                        for ox in 0..shape.out_w() {
+                            let row = rows.next().unwrap();
+                            for (a, dst) in row.chunks_exact_mut(kc).enumerate() {
+                                let s = ((oy + a) * w + ox) * c;
+                                // An element loop, not `copy_from_slice`: kernel rows are a
+                                // few values long and a `memcpy` call per row cost 3× the
+                                // copy itself.
+                                for (d, v) in dst.iter_mut().zip(&img[s..s + kc]) {
+                                    *d = *v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            LayoutOp::ScatterAdd { cols, images } => {
+                let mut rows = cols.chunks_exact(plen);
+                for img in images.chunks_exact_mut(shape.image_len()).take(self.batch) {
+                    for oy in 0..shape.out_h() {
+                        for ox in 0..shape.out_w() {
+                            let row = rows.next().unwrap();
+                            for (a, src) in row.chunks_exact(kc).enumerate() {
+                                let s = ((oy + a) * w + ox) * c;
+                                for (d, v) in img[s..s + kc].iter_mut().zip(src) {
+                                    *d += v;
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -234,6 +283,12 @@ mod tests {
 
     #[test]
     fn im2col_matches_direct_correlation_and_col2im_is_its_adjoint() {
+        for isa in crate::simd::Isa::all() {
+            isa.with(im2col_matches_direct_correlation_and_col2im_is_its_adjoint_here);
+        }
+    }
+
+    fn im2col_matches_direct_correlation_and_col2im_is_its_adjoint_here() {
         let shape = ConvShape::new(5, 7, 2, 3).unwrap();
         let img: Vec<f32> = (0..2 * shape.image_len())
             .map(|i| ((i * 37 % 11) as f32) - 5.0)
@@ -265,6 +320,35 @@ mod tests {
         let lhs: f32 = cols.iter().zip(&y).map(|(a, b)| a * b).sum();
         let rhs: f32 = img.iter().zip(&back).map(|(a, b)| a * b).sum();
         assert_eq!(lhs, rhs);
+    }
+
+    #[test]
+    fn every_level_gives_the_same_patches_and_sums() {
+        for &(h, w, ch, k) in &[(28, 28, 1, 5), (12, 12, 16, 5), (7, 9, 3, 2), (5, 5, 1, 5)] {
+            let shape = ConvShape::new(h, w, ch, k).unwrap();
+            let batch = 3;
+            let img: Vec<f32> = (0..batch * shape.image_len())
+                .map(|i| ((i * 37) % 101) as f32 * 0.01 - 0.5)
+                .collect();
+            let run = |isa: crate::simd::Isa| {
+                isa.with(|| {
+                    let mut cols = vec![f32::NAN; batch * shape.positions() * shape.patch_len()];
+                    im2col(&shape, &img, &mut cols);
+                    let mut back = img.clone();
+                    col2im_add(&shape, &cols, &mut back);
+                    (cols, back)
+                })
+            };
+            let all = crate::simd::Isa::all();
+            let first = run(all[0]);
+            for &isa in &all[1..] {
+                let other = run(isa);
+                assert!(
+                    first.0 == other.0 && first.1 == other.1,
+                    "{isa:?} {h}×{w}×{ch} k {k}"
+                );
+            }
+        }
     }
 
     #[test]

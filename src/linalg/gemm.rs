@@ -1,4 +1,7 @@
-//! `C ← α A B + β C` through `matrixmultiply::sgemm`, behind one safe, shape-checked function.
+//! `C ← α A B + β C` behind one safe, shape-checked function: the few-row kernel
+//! ([`super::small_gemm`]), the AVX-512 packed kernel (`super::packed_gemm`, on CPUs with
+//! AVX-512F) or `matrixmultiply::sgemm`, chosen once per call and split over the GEMM
+//! threads.
 
 use super::matrix::{MatMut, MatRef};
 use super::pool::SendPtr;
@@ -18,8 +21,10 @@ const SPLIT_ALIGN: usize = 16;
 /// logical cores.
 ///
 /// GEMM results do not depend on the thread count: the threads compute disjoint blocks of
-/// rows (or columns) of C with the same single-threaded matrixmultiply kernel, and every
-/// element of C is accumulated over k in the same order whatever the split (tested).
+/// rows (or columns) of C with the same single-threaded kernel, and every element of C is
+/// accumulated over k in the same order whatever the split (tested). They do depend on the
+/// SIMD level ([`crate::simd`]): the AVX-512 level's packed kernel sums in another order
+/// than matrixmultiply's kernels (differences of a few units in the last place).
 pub fn set_gemm_threads(threads: usize) -> usize {
     let n = threads.max(1);
     GEMM_THREADS.store(n, Ordering::Relaxed);
@@ -37,7 +42,9 @@ pub fn gemm_threads() -> usize {
 /// `C ← α A B + β C`.
 ///
 /// Any operand may be a transposed or otherwise strided view. When `beta == 0`, `C` is
-/// not read (NaN in `C` does not propagate).
+/// not read (NaN in `C` does not propagate). On CPUs with AVX-512F the product runs on
+/// drsae's packed AVX-512 kernel when C has a unit stride (row- or column-major), on
+/// matrixmultiply otherwise; see [`set_gemm_threads`] for the threads.
 ///
 /// # Panics
 /// If `A` is `m×k`, `B` is not `k×n` or `C` is not `m×n`; the message names all shapes.
@@ -74,30 +81,38 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
             1
         },
     );
-    // The packing-free kernel is chosen from the whole GEMM's shape and strides, never per
-    // block, so the result does not depend on the split.
-    let few_rows = super::small_gemm::few_rows_applies(
-        m,
-        a.col_stride(),
-        b.row_stride(),
-        b.col_stride(),
-        c.col_stride(),
-    );
+    // The kernel is chosen from the whole GEMM's shape and strides, never per block, so the
+    // result does not depend on the split.
+    let path = Path::choose(&a, &b, &c);
     if threads <= 1 {
-        sgemm_serial_with(few_rows, alpha, a, b, beta, c);
+        sgemm_serial_with(path, alpha, a, b, beta, c);
         return;
     }
-    // Split the longer of C's dimensions into `threads` contiguous blocks of rows or
-    // columns; each thread runs the serial kernel on its block.
-    let split_rows = m >= n;
+    // Split one of C's dimensions into `threads` contiguous blocks of rows or columns; each
+    // thread runs the serial kernel on its block. matrixmultiply and the few-row kernel:
+    // the longer dimension; the packed kernel: C's rows when C is row-major (its columns
+    // when column-major) unless there are too few, so that every thread packs only its
+    // share of A and the blocks stay whole micro-tiles.
+    let split_rows = match path {
+        Path::Packed => {
+            let along_rows = c.col_stride() == 1;
+            let major = if along_rows { m } else { n };
+            along_rows == (major >= threads * 16)
+        }
+        _ => m >= n,
+    };
     let len = if split_rows { m } else { n };
     let threads = threads.min(len.div_ceil(8));
     // For matrixmultiply, block starts are multiples of 16: it rounds full micro-tiles
-    // (8 × 8 with AVX/FMA, 16 × 16 with AVX-512) differently from edge tiles (`α·AB + βC`
-    // fused in one FMA, or α·AB rounded first), so a block boundary inside a tile would make
-    // the result depend on the thread count. The few-row kernel computes every element the
-    // same way wherever it is, so its blocks stay equal.
-    let align = if few_rows { 1 } else { SPLIT_ALIGN };
+    // (8 × 8 with AVX/FMA) differently from edge tiles (`α·AB + βC` fused in one FMA, or
+    // α·AB rounded first), so a block boundary inside a tile would make the result depend
+    // on the thread count. The few-row and packed kernels compute every element the same
+    // way wherever it is; the packed kernel's blocks stay multiples of 16 for whole tiles.
+    let align = if path == Path::FewRows {
+        1
+    } else {
+        SPLIT_ALIGN
+    };
     let chunk = len.div_ceil(threads).next_multiple_of(align);
     let (ars, acs, brs, bcs, crs, ccs) = (
         a.row_stride(),
@@ -134,11 +149,11 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
         // SAFETY: the blocks [start, end) partition C's rows (or columns), so no two
         // threads write the same element of C; every offset stays inside the checked views
         // (start < m or n), and A, B are only read. `run_blocks` returns or unwinds only
-        // after every block has finished, before the borrows of a, b, c end. `few_rows` was
-        // derived from these strides.
+        // after every block has finished, before the borrows of a, b, c end. `path` was
+        // chosen for these strides.
         unsafe {
             kernel(
-                few_rows,
+                path,
                 mm,
                 k,
                 nn,
@@ -156,18 +171,12 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c: MatMut<'
 /// The whole GEMM on the calling thread (the tests' single-thread baseline).
 #[cfg(test)]
 fn sgemm_serial(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, c: MatMut<'_>) {
-    let few_rows = super::small_gemm::few_rows_applies(
-        a.nrows(),
-        a.col_stride(),
-        b.row_stride(),
-        b.col_stride(),
-        c.col_stride(),
-    );
-    sgemm_serial_with(few_rows, alpha, a, b, beta, c)
+    let path = Path::choose(&a, &b, &c);
+    sgemm_serial_with(path, alpha, a, b, beta, c)
 }
 
 fn sgemm_serial_with(
-    few_rows: bool,
+    path: Path,
     alpha: f32,
     a: MatRef<'_>,
     b: MatRef<'_>,
@@ -183,10 +192,10 @@ fn sgemm_serial_with(
     // SAFETY: the views were checked on construction to lie inside their slices for the
     // given shapes and (non-negative) strides, and `c` is a non-aliasing mutable view that
     // cannot overlap `a` or `b` (it is borrowed mutably while they are borrowed shared).
-    // `few_rows` was derived from these strides.
+    // `path` was chosen for these strides.
     unsafe {
         kernel(
-            few_rows,
+            path,
             m,
             k,
             n,
@@ -199,19 +208,50 @@ fn sgemm_serial_with(
     }
 }
 
-/// `C ← αAB + βC` on raw (pointer, row stride, column stride) operands: the packing-free
-/// few-row kernel when `few_rows`, matrixmultiply otherwise. The one place both are called.
+/// The kernel a GEMM runs on, chosen once from its shape, strides and the SIMD level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    /// [`few_rows_gemm`](super::small_gemm::few_rows_gemm): m ≤ 12, A·Wᵀ layouts.
+    FewRows,
+    /// The AVX-512 packed kernel ([`super::packed_gemm`]).
+    #[cfg_attr(not(all(target_arch = "x86_64", drsae_avx512)), allow(dead_code))]
+    Packed,
+    /// `matrixmultiply::sgemm`.
+    Matrixmultiply,
+}
+
+impl Path {
+    fn choose(a: &MatRef<'_>, b: &MatRef<'_>, c: &MatMut<'_>) -> Path {
+        if super::small_gemm::few_rows_applies(
+            a.nrows(),
+            a.col_stride(),
+            b.row_stride(),
+            b.col_stride(),
+            c.col_stride(),
+        ) {
+            return Path::FewRows;
+        }
+        #[cfg(all(target_arch = "x86_64", drsae_avx512))]
+        if crate::simd::level() == crate::simd::Level::Avx512
+            && super::packed_gemm::applies(a.ncols(), c.row_stride(), c.col_stride())
+        {
+            return Path::Packed;
+        }
+        Path::Matrixmultiply
+    }
+}
+
+/// `C ← αAB + βC` on raw (pointer, row stride, column stride) operands with the kernel of
+/// `path`. The one place the kernels are called.
 ///
 /// # Safety
 /// The operands must address valid `m × k`, `k × n` and `m × n` matrices, C writable and not
-/// overlapping A or B; `few_rows` must be what [`few_rows_applies`] gives for these strides
-/// (matrixmultiply reads A, B and reads/writes C at exactly those offsets; with k == 0 it
-/// scales C by β, also in bounds).
-///
-/// [`few_rows_applies`]: super::small_gemm::few_rows_applies
+/// overlapping A or B; `path` must be what [`Path::choose`] gives for these strides
+/// (each kernel reads A, B and reads/writes C at exactly those offsets; with k == 0
+/// matrixmultiply scales C by β, also in bounds).
 #[allow(clippy::too_many_arguments)]
 unsafe fn kernel(
-    few_rows: bool,
+    path: Path,
     m: usize,
     k: usize,
     n: usize,
@@ -221,10 +261,22 @@ unsafe fn kernel(
     beta: f32,
     (c, crs, ccs): (*mut f32, isize, isize),
 ) {
-    if few_rows {
-        super::small_gemm::few_rows_gemm(m, k, n, alpha, a, ars, b, bcs, beta, c, crs);
-    } else {
-        matrixmultiply::sgemm(m, k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs, ccs);
+    match path {
+        Path::FewRows => {
+            super::small_gemm::few_rows_gemm(m, k, n, alpha, a, ars, b, bcs, beta, c, crs)
+        }
+        #[cfg(all(target_arch = "x86_64", drsae_avx512))]
+        Path::Packed => super::packed_gemm::packed_gemm(
+            m,
+            k,
+            n,
+            alpha,
+            (a, ars, acs),
+            (b, brs, bcs),
+            beta,
+            (c, crs, ccs),
+        ),
+        _ => matrixmultiply::sgemm(m, k, n, alpha, a, ars, acs, b, brs, bcs, beta, c, crs, ccs),
     }
 }
 

@@ -7,6 +7,8 @@ mod ndarray_interop;
 mod ops;
 #[cfg(test)]
 pub(crate) use ops::axpy_at;
+#[cfg(all(target_arch = "x86_64", drsae_avx512))]
+mod packed_gemm;
 mod pool;
 mod rank_update;
 mod small_gemm;
@@ -17,7 +19,7 @@ pub use matrix::{Mat, MatMut, MatRef};
 pub use ops::{
     axpy, clip_norm, dot, norm, norm_sq, padded_stride, scale, set_norm, sum, transpose_into,
 };
-pub(crate) use ops::{dot_with, load8, load8_ptr, store8};
+pub(crate) use ops::{dot_with, load8, store8};
 pub use rank_update::{clip_columns, clip_rows, rank_update_cols, rank_update_rows};
 pub use sparse_gemm::{sparse_gemm, sparse_t_gemm};
 

@@ -12,15 +12,6 @@ pub(crate) fn load8(s: &[f32]) -> f32x8 {
     unsafe { (s.as_ptr() as *const f32x8).read_unaligned() }
 }
 
-/// Loads 8 floats from `p` (unaligned), for kernels that address memory by pointer.
-///
-/// # Safety
-/// `p..p + 8` must be readable.
-#[inline(always)]
-pub(crate) unsafe fn load8_ptr(p: *const f32) -> f32x8 {
-    f32x8::from(std::ptr::read_unaligned(p as *const [f32; 8]))
-}
-
 /// Stores `v` into `d[..8]` (unaligned).
 #[inline(always)]
 pub(crate) fn store8(d: &mut [f32], v: f32x8) {

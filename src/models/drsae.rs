@@ -156,6 +156,11 @@ impl DrsaeWorkspace {
     pub fn codes(&self, batch: usize, steps: usize) -> crate::linalg::MatRef<'_> {
         block(&self.zs, steps - 1, batch)
     }
+    /// The codes after step `t` (0-based, `t < steps`) of the last forward pass (B × n):
+    /// `t = steps − 1` gives [`DrsaeWorkspace::codes`].
+    pub fn step_codes(&self, batch: usize, t: usize) -> crate::linalg::MatRef<'_> {
+        block(&self.zs, t, batch)
+    }
     /// The class probabilities of the last forward pass (B × k).
     pub fn probabilities(&self) -> &Mat {
         &self.p

@@ -9,6 +9,12 @@
 //! | [`Level::Avx2Fma`] | x86-64 with AVX2 and FMA | 8 f32, fused multiply-add |
 //! | [`Level::Portable`] | anything (`wide::f32x8`) | 8 f32 as the build's target features allow |
 //!
+//! What runs at the level: shrinkage and its backward pass, group norms, dot / axpy / sum,
+//! the few-row, sparse and patch GEMMs (the patch GEMMs in vectors of 8 lanes on every
+//! level), the fused rank updates and im2col / col2im. The large GEMMs run on drsae's
+//! packed AVX-512 kernel at [`Level::Avx512`] and on matrixmultiply (which picks its own
+//! kernels at run time) at the other levels.
+//!
 //! The x86 levels are compiled into every x86-64 build, whatever its `-C target-cpu`, so a
 //! crate that depends on drsae with the default x86-64 baseline gets them too. The portable
 //! level is what other architectures (aarch64: NEON) run; on x86-64 it runs as the build's
@@ -28,8 +34,10 @@
 //! level, NaN and signed zeros included. Reductions and products (dot products, group norms,
 //! the few-row and sparse GEMMs, rank updates) sum in a level-dependent order and, on the
 //! x86 levels, with fused multiply-adds (one rounding instead of two); the portable level
-//! fuses only when the build enables FMA (or on aarch64). The difference is a few units in
-//! the last place of each partial sum, bounded in the tests by `k·ε·Σ|a_i b_i|`-type bounds.
+//! fuses only when the build enables FMA (or on aarch64). The large GEMMs sum in the packed
+//! kernel's order at the AVX-512 level and in matrixmultiply's at the others. The difference
+//! is a few units in the last place of each partial sum, bounded in the tests by
+//! `k·ε·Σ|a_i b_i|`-type bounds.
 //! Within one level, results do not depend on the thread count.
 
 use std::fmt;
@@ -195,16 +203,41 @@ pub fn force(level: Level) -> crate::Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The level [`Isa::with`] set for this thread's kernels.
+    static TEST_ISA: std::cell::Cell<Option<Isa>> = const { std::cell::Cell::new(None) };
+}
+
 /// Proof that a level is supported: only built from checked levels, so [`dispatch`] may run
 /// its instructions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Isa(Level);
 
 impl Isa {
-    /// The level in use ([`level`]).
+    /// The level in use ([`level`]; in unit tests, the one [`Isa::with`] set for this
+    /// thread, if any).
     #[inline]
     pub(crate) fn current() -> Isa {
+        #[cfg(test)]
+        if let Some(isa) = TEST_ISA.with(|t| t.get()) {
+            return isa;
+        }
         Isa(level())
+    }
+
+    /// Runs `f` with the kernels this thread calls at the level `self` (unit tests only:
+    /// other threads and the process's level are unaffected).
+    #[cfg(test)]
+    pub(crate) fn with<R>(self, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<Isa>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                TEST_ISA.with(|t| t.set(self.0));
+            }
+        }
+        let _restore = Restore(TEST_ISA.with(|t| t.replace(Some(self))));
+        f()
     }
 
     /// `level` if the CPU supports it.

@@ -11,6 +11,7 @@ use super::micro::{reduce_tiles, rows_tile};
 use super::pack::{pack_b, Operand};
 use super::sink::{BlockSink, Dense, RowsSink};
 use super::L;
+use crate::simd::Simd;
 
 /// Rows of B per block of [`gathered_gemm`](super::gathered_gemm) (B blocks of at most
 /// 128 × 32 values, 16 KB).
@@ -63,7 +64,9 @@ macro_rules! with_vectors {
 /// The body of [`gathered_gemm`](super::gathered_gemm) and
 /// [`gathered_gemm_relu`](super::gathered_gemm_relu) for any sink of rows `0..m`,
 /// columns `0..n`.
-pub(super) fn rows<S: RowsSink>(
+#[inline(always)]
+pub(super) fn rows<N: Simd, S: RowsSink>(
+    s: N,
     alpha: f32,
     a: Gathered<'_>,
     b: crate::linalg::MatRef<'_>,
@@ -97,11 +100,11 @@ pub(super) fn rows<S: RowsSink>(
                             const R: usize = tile_rows(V);
                             let mut r = 0;
                             while r + R <= m {
-                                rows_tile::<R, V, _>(ab, r, bp, npad, $sink, j0, count, alpha, acc);
+                                rows_tile::<N, R, V, _>(s, ab, r, bp, npad, $sink, j0, count, alpha, acc);
                                 r += R;
                             }
                             while r < m {
-                                rows_tile::<1, V, _>(ab, r, bp, npad, $sink, j0, count, alpha, acc);
+                                rows_tile::<N, 1, V, _>(s, ab, r, bp, npad, $sink, j0, count, alpha, acc);
                                 r += 1;
                             }
                         })
@@ -122,8 +125,9 @@ pub(super) fn rows<S: RowsSink>(
 /// [`gathered_gemm_scatter`](super::gathered_gemm_scatter) for any sink of rows `0..k`,
 /// columns `0..n`.
 #[allow(clippy::too_many_arguments)]
-#[track_caller]
-pub(super) fn tn<S: BlockSink>(
+#[inline(always)]
+pub(super) fn tn<N: Simd, S: BlockSink>(
+    s: N,
     alpha: f32,
     a: Gathered<'_>,
     g: Operand<'_>,
@@ -198,10 +202,10 @@ pub(super) fn tn<S: BlockSink>(
                     while c0 < k {
                         let rr = r.min(k - c0);
                         if chunked {
-                            reduce_tiles::<V, _>(rr, ac, c0, gb, ldg, &in_part, 0, count, 1.0, true);
+                            reduce_tiles::<N, V, _>(s, rr, ac, c0, gb, ldg, &in_part, 0, count, 1.0, true);
                         } else {
-                            reduce_tiles::<V, _>(
-                                rr, ac, c0, gb, ldg, sink, j0, count, alpha, accumulate,
+                            reduce_tiles::<N, V, _>(
+                                s, rr, ac, c0, gb, ldg, sink, j0, count, alpha, accumulate,
                             );
                         }
                         c0 += rr;
@@ -224,6 +228,12 @@ mod tests {
 
     #[test]
     fn k_blocks_and_row_chunks_match_the_reference() {
+        for isa in crate::simd::Isa::all() {
+            isa.with(k_blocks_and_row_chunks_match_the_reference_here);
+        }
+    }
+
+    fn k_blocks_and_row_chunks_match_the_reference_here() {
         // k > KC (B in several blocks), m > MC (G in several chunks), n with and without
         // a partial vector and beyond one column block.
         for &(m, k, n) in &[(300, 150, 19), (260, 300, 40), (129, 129, 8)] {

@@ -2,18 +2,20 @@
 //! × V vectors of 8 columns): each holds its R × V accumulators in registers over its
 //! block of the shared dimension (a block of B's rows, a chunk of G's rows), one fused
 //! multiply-add per accumulator per step, and hands the tile to a [`TileSink`]. The shapes
-//! and blocks are chosen in [`super::blocking`].
+//! and blocks are chosen in [`super::blocking`]. They are written over an 8-lane [`Simd`]
+//! set (the level's narrow set: `wide` on the portable level, ymm registers on the x86
+//! ones) and compiled into the dispatched level's target features (`#[inline(always)]`).
 
 use super::index::Gathered;
 use super::sink::TileSink;
 use super::L;
-use crate::linalg::load8_ptr;
-use wide::f32x8;
+use crate::simd::Simd;
 
 /// Rows `r0..r0+R` of C, `count` columns from `j0` (B's block pointer already at j0).
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 #[inline(always)]
-pub(super) unsafe fn rows_tile<const R: usize, const V: usize, S: TileSink>(
+pub(super) unsafe fn rows_tile<N: Simd, const R: usize, const V: usize, S: TileSink>(
+    s: N,
     a: Gathered<'_>,
     r0: usize,
     bp: *const f32,
@@ -26,24 +28,26 @@ pub(super) unsafe fn rows_tile<const R: usize, const V: usize, S: TileSink>(
 ) {
     let data = a.data.as_ptr();
     let rows: [*const f32; R] = std::array::from_fn(|i| data.add(*a.base.get_unchecked(r0 + i)));
-    let mut acc = [[f32x8::ZERO; V]; R];
+    debug_assert_eq!(N::LANES, L);
+    let mut acc = [[s.zero(); V]; R];
     for (kk, &off) in a.offset.iter().enumerate() {
         let brow = bp.add(kk * ldb);
-        let av: [f32x8; R] = std::array::from_fn(|i| f32x8::splat(*rows[i].add(off)));
+        let av: [N::V; R] = std::array::from_fn(|i| s.splat(*rows[i].add(off)));
         for v in 0..V {
-            let bv = load8_ptr(brow.add(v * L));
+            let bv = s.load(brow.add(v * L));
             for i in 0..R {
-                acc[i][v] = av[i].mul_add(bv, acc[i][v]);
+                acc[i][v] = s.mul_add(av[i], bv, acc[i][v]);
             }
         }
     }
-    sink.tile(acc, r0, j0, count, alpha, accumulate);
+    sink.tile(s, acc, r0, j0, count, alpha, accumulate);
 }
 
 /// [`reduce_tile`] with `R = rr` (1..=8) rows.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(super) unsafe fn reduce_tiles<const V: usize, S: TileSink>(
+pub(super) unsafe fn reduce_tiles<N: Simd, const V: usize, S: TileSink>(
+    s: N,
     rr: usize,
     a: Gathered<'_>,
     c0: usize,
@@ -58,7 +62,7 @@ pub(super) unsafe fn reduce_tiles<const V: usize, S: TileSink>(
     macro_rules! tile {
         ($($r:literal)*) => {
             match rr {
-                $($r => reduce_tile::<$r, V, S>(a, c0, gp, ldg, sink, j0, count, alpha, accumulate),)*
+                $($r => reduce_tile::<N, $r, V, S>(s, a, c0, gp, ldg, sink, j0, count, alpha, accumulate),)*
                 _ => unreachable!("reduce tile of {rr} rows"),
             }
         };
@@ -68,8 +72,9 @@ pub(super) unsafe fn reduce_tiles<const V: usize, S: TileSink>(
 
 /// Rows `c0..c0+R` of C (columns `c0..` of A), `count` columns from `j0`.
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-#[inline(never)]
-unsafe fn reduce_tile<const R: usize, const V: usize, S: TileSink>(
+#[inline(always)]
+unsafe fn reduce_tile<N: Simd, const R: usize, const V: usize, S: TileSink>(
+    s: N,
     a: Gathered<'_>,
     c0: usize,
     gp: *const f32,
@@ -82,17 +87,17 @@ unsafe fn reduce_tile<const R: usize, const V: usize, S: TileSink>(
 ) {
     let data = a.data.as_ptr();
     let offs: [usize; R] = std::array::from_fn(|i| *a.offset.get_unchecked(c0 + i));
-    let mut acc = [[f32x8::ZERO; V]; R];
+    let mut acc = [[s.zero(); V]; R];
     for (r, &base) in a.base.iter().enumerate() {
         let grow = gp.add(r * ldg);
         let row = data.add(base);
-        let av: [f32x8; R] = std::array::from_fn(|i| f32x8::splat(*row.add(offs[i])));
+        let av: [N::V; R] = std::array::from_fn(|i| s.splat(*row.add(offs[i])));
         for v in 0..V {
-            let gv = load8_ptr(grow.add(v * L));
+            let gv = s.load(grow.add(v * L));
             for i in 0..R {
-                acc[i][v] = av[i].mul_add(gv, acc[i][v]);
+                acc[i][v] = s.mul_add(av[i], gv, acc[i][v]);
             }
         }
     }
-    sink.tile(acc, c0, j0, count, alpha, accumulate);
+    sink.tile(s, acc, c0, j0, count, alpha, accumulate);
 }

@@ -44,9 +44,106 @@ mod sink;
 
 pub use index::{GatherIndex, Gathered, GatheredMut};
 
-use blocking::{rows, tn};
+use crate::simd::{dispatch, Isa, Kernel, Simd};
 use pack::Operand;
-use sink::{Dense, Relu, Scatter};
+use sink::{BlockSink, Dense, Relu, RowsSink, Scatter};
+
+/// [`blocking::rows`] at the dispatched level (its 8-lane set).
+#[allow(clippy::too_many_arguments)]
+fn rows<S: RowsSink>(
+    isa: Isa,
+    alpha: f32,
+    a: Gathered<'_>,
+    b: crate::linalg::MatRef<'_>,
+    accumulate: bool,
+    sink: &S,
+    scratch: &mut Vec<f32>,
+) {
+    struct Job<'a, 'b, S> {
+        alpha: f32,
+        a: Gathered<'a>,
+        b: crate::linalg::MatRef<'a>,
+        accumulate: bool,
+        sink: &'b S,
+        scratch: &'b mut Vec<f32>,
+    }
+    impl<S: RowsSink> Kernel for Job<'_, '_, S> {
+        type Output = ();
+        #[inline(always)]
+        fn run<T: Simd>(self, s: T) {
+            let n = s.narrow();
+            blocking::rows(
+                n,
+                self.alpha,
+                self.a,
+                self.b,
+                self.accumulate,
+                self.sink,
+                self.scratch,
+            )
+        }
+    }
+    let job = Job {
+        alpha,
+        a,
+        b,
+        accumulate,
+        sink,
+        scratch,
+    };
+    dispatch(isa, job)
+}
+
+/// [`blocking::tn`] at the dispatched level (its 8-lane set).
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+fn tn<S: BlockSink>(
+    isa: Isa,
+    alpha: f32,
+    a: Gathered<'_>,
+    g: Operand<'_>,
+    n: usize,
+    accumulate: bool,
+    sink: &S,
+    scratch: &mut Vec<f32>,
+) {
+    struct Job<'a, 'b, S> {
+        alpha: f32,
+        a: Gathered<'a>,
+        g: Operand<'a>,
+        n: usize,
+        accumulate: bool,
+        sink: &'b S,
+        scratch: &'b mut Vec<f32>,
+    }
+    impl<S: BlockSink> Kernel for Job<'_, '_, S> {
+        type Output = ();
+        #[inline(always)]
+        fn run<T: Simd>(self, s: T) {
+            let v = s.narrow();
+            let Job {
+                alpha,
+                a,
+                g,
+                n,
+                accumulate,
+                sink,
+                scratch,
+            } = self;
+            blocking::tn(v, alpha, a, g, n, accumulate, sink, scratch)
+        }
+    }
+    let job = Job {
+        alpha,
+        a,
+        g,
+        n,
+        accumulate,
+        sink,
+        scratch,
+    };
+    dispatch(isa, job)
+}
 
 /// Columns per vector (the lanes of an `f32x8`).
 const L: usize = 8;
@@ -79,7 +176,7 @@ pub fn gathered_gemm(
         ptr: c.as_mut_ptr(),
         ld: ldc,
     };
-    rows(alpha, a, b, accumulate, &sink, scratch);
+    rows(Isa::current(), alpha, a, b, accumulate, &sink, scratch);
 }
 
 /// The encoder layer of a ReLU auto-encoder in one pass: `H = max(A·B + d, 0)` and
@@ -120,7 +217,7 @@ pub fn gathered_gemm_relu(
         bias: bias.as_ptr(),
         gain: gain.as_ptr(),
     };
-    rows(1.0, a, b, false, &sink, scratch);
+    rows(Isa::current(), 1.0, a, b, false, &sink, scratch);
 }
 
 /// `C ← α·Aᵀ·G` (or `C ← C + α·Aᵀ·G` when `accumulate`): A gathered `m × k`, G row-major
@@ -163,6 +260,7 @@ pub fn gathered_gemm_tn(
         ld: ldc,
     };
     tn(
+        Isa::current(),
         alpha,
         a,
         Operand::Rows(g, ldg),
@@ -217,6 +315,7 @@ pub fn gathered_gemm_scatter(
         offset: out.offset,
     };
     tn(
+        Isa::current(),
         alpha,
         a,
         Operand::Transposed(h, ldh),
@@ -242,6 +341,12 @@ mod tests {
 
     #[test]
     fn gathered_products_equal_the_materialised_ones() {
+        for isa in crate::simd::Isa::all() {
+            isa.with(gathered_products_equal_the_materialised_ones_here);
+        }
+    }
+
+    fn gathered_products_equal_the_materialised_ones_here() {
         // Shapes covering full and partial vectors, column blocks beyond 32, tile tails.
         for &(h, w, ch, k, n) in &[
             (7, 9, 1, 3, 16),
@@ -305,6 +410,12 @@ mod tests {
 
     #[test]
     fn rows_do_not_depend_on_the_split() {
+        for isa in crate::simd::Isa::all() {
+            isa.with(rows_do_not_depend_on_the_split_here);
+        }
+    }
+
+    fn rows_do_not_depend_on_the_split_here() {
         let (m, k, n) = (37, 11, 19);
         let data = values(m * k, 4);
         let idx = GatherIndex::row_major(m, k, k);

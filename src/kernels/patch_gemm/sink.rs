@@ -4,18 +4,25 @@
 //! matrix (col2im without the patch matrix).
 
 use super::L;
-use crate::linalg::load8_ptr;
-use wide::{f32x8, CmpLt};
+use crate::simd::Simd;
 
 /// Writes `α·acc` (plus the old values when `accumulate`) to the first `count ≤ 8` floats
 /// at `dst`.
 #[inline(always)]
-unsafe fn store(dst: *mut f32, acc: f32x8, alpha: f32, accumulate: bool, count: usize) {
-    let v = (acc * f32x8::splat(alpha)).to_array();
+unsafe fn store<N: Simd>(
+    s: N,
+    dst: *mut f32,
+    acc: N::V,
+    alpha: f32,
+    accumulate: bool,
+    count: usize,
+) {
+    let scaled = s.mul(acc, s.splat(alpha));
     if count == L && !accumulate {
-        std::ptr::write_unaligned(dst as *mut [f32; L], v);
+        s.store(dst, scaled);
         return;
     }
+    let v = s.to_array(scaled);
     for (i, x) in v.iter().enumerate().take(count) {
         let d = dst.add(i);
         *d = if accumulate { *d + x } else { *x };
@@ -25,8 +32,9 @@ unsafe fn store(dst: *mut f32, acc: f32x8, alpha: f32, accumulate: bool, count: 
 /// Writes an R × V tile of accumulators (`α·acc`, added to the old values when
 /// `accumulate`) to the R rows of stride `ldc` from `dst`, first `count` columns.
 #[inline(always)]
-unsafe fn store_tile<const R: usize, const V: usize>(
-    acc: &[[f32x8; V]; R],
+unsafe fn store_tile<N: Simd, const R: usize, const V: usize>(
+    s: N,
+    acc: &[[N::V; V]; R],
     dst: *mut f32,
     ldc: usize,
     count: usize,
@@ -38,7 +46,7 @@ unsafe fn store_tile<const R: usize, const V: usize>(
         for (v, acc) in acc.iter().enumerate() {
             let cnt = count.saturating_sub(v * L).min(L);
             if cnt > 0 {
-                store(row.add(v * L), *acc, alpha, accumulate, cnt);
+                store(s, row.add(v * L), *acc, alpha, accumulate, cnt);
             }
         }
     }
@@ -49,9 +57,10 @@ unsafe fn store_tile<const R: usize, const V: usize>(
 pub(super) trait TileSink {
     /// Writes the R × V tile of accumulators for rows `i0..i0+R` of C and its first
     /// `count ≤ 8·V` columns from `j0` (`α·acc`, added to the old values when `accumulate`).
-    unsafe fn tile<const R: usize, const V: usize>(
+    unsafe fn tile<N: Simd, const R: usize, const V: usize>(
         &self,
-        acc: [[f32x8; V]; R],
+        s: N,
+        acc: [[N::V; V]; R],
         i0: usize,
         j0: usize,
         count: usize,
@@ -90,9 +99,10 @@ pub(super) struct Dense {
 
 impl TileSink for Dense {
     #[inline(always)]
-    unsafe fn tile<const R: usize, const V: usize>(
+    unsafe fn tile<N: Simd, const R: usize, const V: usize>(
         &self,
-        acc: [[f32x8; V]; R],
+        s: N,
+        acc: [[N::V; V]; R],
         i0: usize,
         j0: usize,
         count: usize,
@@ -100,7 +110,7 @@ impl TileSink for Dense {
         accumulate: bool,
     ) {
         let dst = self.ptr.add(i0 * self.ld + j0);
-        store_tile(&acc, dst, self.ld, count, alpha, accumulate);
+        store_tile(s, &acc, dst, self.ld, count, alpha, accumulate);
     }
 }
 
@@ -157,39 +167,39 @@ impl RowsSink for Relu {
 
 impl TileSink for Relu {
     #[inline(always)]
-    unsafe fn tile<const R: usize, const V: usize>(
+    unsafe fn tile<N: Simd, const R: usize, const V: usize>(
         &self,
-        acc: [[f32x8; V]; R],
+        s: N,
+        acc: [[N::V; V]; R],
         i0: usize,
         j0: usize,
         count: usize,
         alpha: f32,
         accumulate: bool,
     ) {
-        let a = f32x8::splat(alpha);
+        let a = s.splat(alpha);
         for v in 0..V {
             let j = j0 + v * L;
             let cnt = count.saturating_sub(v * L).min(L);
             if cnt == L {
-                let (b, g) = (load8_ptr(self.bias.add(j)), load8_ptr(self.gain.add(j)));
+                let (b, g) = (s.load(self.bias.add(j)), s.load(self.gain.add(j)));
                 for (i, acc) in acc.iter().enumerate() {
                     let at = (i0 + i) * self.ld + j;
                     let hp = self.h.add(at);
-                    let mut u = a * acc[v] + b;
+                    let mut u = s.add(s.mul(a, acc[v]), b);
                     if accumulate {
-                        u += load8_ptr(hp);
+                        u = s.add(u, s.load(hp));
                     }
-                    // `u < 0 ? 0 : u`, written out: a NaN pre-activation stays NaN
-                    // (`wide`'s `max` returns 0 for NaN on x86, its docs notwithstanding).
-                    let hv = u.cmp_lt(f32x8::ZERO).blend(f32x8::ZERO, u);
-                    std::ptr::write_unaligned(hp as *mut [f32; L], hv.to_array());
-                    let zv = (g * hv).to_array();
-                    std::ptr::write_unaligned(self.z.add(at) as *mut [f32; L], zv);
+                    // `u < 0 ? 0 : u` (`max(0, u)` returns its second operand for NaN): a NaN
+                    // pre-activation stays NaN, as on the edge path below.
+                    let hv = s.max(s.zero(), u);
+                    s.store(hp, hv);
+                    s.store(self.z.add(at), s.mul(g, hv));
                 }
             } else {
                 for (i, acc) in acc.iter().enumerate() {
                     let row = (i0 + i) * self.ld;
-                    for (t, x) in acc[v].to_array().iter().enumerate().take(cnt) {
+                    for (t, x) in s.to_array(acc[v]).iter().enumerate().take(cnt) {
                         let hp = self.h.add(row + j + t);
                         let mut u = alpha * x + *self.bias.add(j + t);
                         if accumulate {
@@ -226,16 +236,17 @@ impl Scatter<'_> {
 
 impl TileSink for Scatter<'_> {
     #[inline(always)]
-    unsafe fn tile<const R: usize, const V: usize>(
+    unsafe fn tile<N: Simd, const R: usize, const V: usize>(
         &self,
-        acc: [[f32x8; V]; R],
+        s: N,
+        acc: [[N::V; V]; R],
         i0: usize,
         j0: usize,
         count: usize,
         alpha: f32,
         _accumulate: bool,
     ) {
-        let a = f32x8::splat(alpha);
+        let a = s.splat(alpha);
         for v in 0..V {
             let j = j0 + v * L;
             let cnt = count.saturating_sub(v * L).min(L);
@@ -243,13 +254,12 @@ impl TileSink for Scatter<'_> {
                 let b = self.data.add(*self.base.get_unchecked(j));
                 for (i, acc) in acc.iter().enumerate() {
                     let d = b.add(*self.offset.get_unchecked(i0 + i));
-                    let old = load8_ptr(d);
-                    std::ptr::write_unaligned(d as *mut [f32; L], (old + a * acc[v]).to_array());
+                    s.store(d, s.add(s.load(d), s.mul(a, acc[v])));
                 }
             } else {
                 for (i, acc) in acc.iter().enumerate() {
                     let off = *self.offset.get_unchecked(i0 + i);
-                    for (t, x) in acc[v].to_array().iter().enumerate().take(cnt) {
+                    for (t, x) in s.to_array(acc[v]).iter().enumerate().take(cnt) {
                         *self.data.add(*self.base.get_unchecked(j + t) + off) += alpha * x;
                     }
                 }
@@ -286,6 +296,12 @@ mod tests {
 
     #[test]
     fn scatter_product_equals_col2im_of_the_product() {
+        for isa in crate::simd::Isa::all() {
+            isa.with(scatter_product_equals_col2im_of_the_product_here);
+        }
+    }
+
+    fn scatter_product_equals_col2im_of_the_product_here() {
         // out += col2im(α·H·A): A a small gathered m × k (a decoder read transposed),
         // H n × m (codes), the target the patch index of a batch (n placements × k taps).
         // Output widths with whole runs of 8 placements (16, 24), with runs cut by row
@@ -334,6 +350,12 @@ mod tests {
 
     #[test]
     fn relu_epilogue_equals_product_then_activation() {
+        for isa in crate::simd::Isa::all() {
+            isa.with(relu_epilogue_equals_product_then_activation_here);
+        }
+    }
+
+    fn relu_epilogue_equals_product_then_activation_here() {
         // k beyond one block of B (partial sums through H), n with a partial vector.
         for &(m, k, n) in &[(23, 9, 16), (40, 140, 19), (7, 0, 8)] {
             let data = values(m * k, 14);
