@@ -50,8 +50,7 @@ fn throughput(args: &Args) {
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let net = SaeNetwork::init(kind(&kind_name, k), d, m, 1.0, 0.001, &mut rng);
-    let x = Mat::random(batch, d, &rand_distr::StandardNormal, &mut rng);
-    let mut rng = rng;
+    let x = Mat::random(batch, d, rand_distr::StandardNormal, &mut rng);
     // Half the latents dead (a fixed random half, as scripts/sae/saelens_topk_throughput.py
     // does for SAELens): AuxK takes k_aux = d/2 per row at scale 1.
     let dead: Vec<u32> = if no_aux {

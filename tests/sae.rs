@@ -264,7 +264,7 @@ fn malformed_shards_are_errors_without_large_allocations() {
     let mut s = Shards::open(&[dir.join("nan.npy")], 2, 1, 0).unwrap();
     assert!(s.fill(&mut Mat::zeros(1, 4)).is_err());
     assert!(Shards::open(&[dir.join("missing.npy")], 2, 1, 0).is_err());
-    assert!(Shards::open(&[dir.clone()], 2, 1, 0).is_err());
+    assert!(Shards::open(std::slice::from_ref(&dir), 2, 1, 0).is_err());
     assert!(Shards::open(&[], 2, 1, 0).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -322,11 +322,10 @@ impl SaeConfig {
                 return Err(p("k_aux", format!("{} > d_sae = {}", a.k_aux, self.d_sae)));
             }
         }
-        if !self.prefixes.is_empty()
-            && !(self.prefixes.windows(2).all(|w| w[0] < w[1])
-                && self.prefixes[0] > 0
-                && self.prefixes.last() == Some(&self.d_sae))
-        {
+        let nested = self.prefixes.windows(2).all(|w| w[0] < w[1])
+            && self.prefixes.first().is_some_and(|&p| p > 0)
+            && self.prefixes.last() == Some(&self.d_sae);
+        if !self.prefixes.is_empty() && !nested {
             return Err(p(
                 "prefixes",
                 format!(
