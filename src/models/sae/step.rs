@@ -204,8 +204,23 @@ impl SaeNetwork {
         let lambda = objective.sparsity;
 
         // Forward: the one dense product.
-        ws.x = x.to_owned();
-        ws.xin = self.encoder_input(x);
+        // Buffers are reused across steps: a fresh multi-megabyte allocation per step costs
+        // page faults on first touch and TLB shootdowns when it is freed.
+        reuse(&mut ws.x, rows, d);
+        for i in 0..rows {
+            for (j, v) in ws.x.row_mut(i).iter_mut().enumerate() {
+                *v = x.get(i, j);
+            }
+        }
+        reuse(&mut ws.xin, rows, d);
+        ws.xin.as_mut_slice().copy_from_slice(ws.x.as_slice());
+        if self.apply_b_dec_to_input {
+            for row in ws.xin.rows_mut() {
+                for (v, b) in row.iter_mut().zip(&self.b_dec) {
+                    *v -= b;
+                }
+            }
+        }
         self.pre_activations(&ws.xin, &mut ws.pre);
         ws.main.resize_with(rows, Vec::new);
         ws.aux.resize_with(rows, Vec::new);
@@ -312,7 +327,7 @@ impl SaeNetwork {
         }
 
         // Phase B (rows): reconstructions, residual slots, ∂L/∂z, ∂L/∂pre, ∂L/∂θ.
-        ws.xhat = Mat::zeros(rows, d);
+        reuse(&mut ws.xhat, rows, d); // every row is overwritten below
         if ws.slots.shape() != (rows, width) {
             ws.slots = Mat::zeros(rows, width);
         }
@@ -480,6 +495,14 @@ impl SaeNetwork {
             batch_threshold,
         }
     }
+}
+
+/// Makes `m` a `rows × cols` matrix, keeping its allocation when the width matches.
+fn reuse(m: &mut Mat, rows: usize, cols: usize) {
+    if m.ncols() != cols {
+        *m = Mat::zeros(0, cols);
+    }
+    m.resize_rows(rows);
 }
 
 /// BatchTopK's threshold: the `n`-th largest positive pre-activation of the batch. Each
