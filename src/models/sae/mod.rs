@@ -128,6 +128,15 @@ impl SparseCodes {
     }
 }
 
+/// Makes `m` a `rows × cols` matrix, keeping its allocation when the width matches (a
+/// fresh multi-megabyte buffer per step costs page faults on first touch).
+pub(crate) fn reuse(m: &mut Mat, rows: usize, cols: usize) {
+    if m.ncols() != cols {
+        *m = Mat::zeros(0, cols);
+    }
+    m.resize_rows(rows);
+}
+
 /// Rows encoded at a time at inference (bounds the pre-activation buffer).
 const ENCODE_BLOCK: usize = 256;
 
@@ -279,25 +288,25 @@ impl SaeNetwork {
         }
     }
 
-    /// The encoder input of row `x`: `x − b_dec` or `x`.
-    pub(crate) fn encoder_input(&self, x: MatRef<'_>) -> Mat {
-        let mut xin = x.to_owned();
-        if self.apply_b_dec_to_input {
-            for row in xin.rows_mut() {
+    /// The encoder input of the rows of `x` (`x − b_dec` or `x`), into `out` (its
+    /// allocation reused when the width matches).
+    pub(crate) fn encoder_input_into(&self, x: MatRef<'_>, out: &mut Mat) {
+        reuse(out, x.nrows(), x.ncols());
+        for (i, row) in out.rows_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = x.get(i, j);
+            }
+            if self.apply_b_dec_to_input {
                 for (v, b) in row.iter_mut().zip(&self.b_dec) {
                     *v -= b;
                 }
             }
         }
-        xin
     }
 
     /// The pre-activations `pre = xin W_encᵀ` (without `b_enc`, which the selection adds).
     pub(crate) fn pre_activations(&self, xin: &Mat, pre: &mut Mat) {
-        if pre.ncols() != self.d_sae() {
-            *pre = Mat::zeros(0, self.d_sae());
-        }
-        pre.resize_rows(xin.nrows());
+        reuse(pre, xin.nrows(), self.d_sae());
         gemm(1.0, xin.view(), self.w_enc.t(), 0.0, pre.view_mut());
     }
 
@@ -314,11 +323,12 @@ impl SaeNetwork {
             d_sae: self.d_sae(),
         };
         let mut pre = Mat::zeros(0, self.d_sae());
+        let mut xin = Mat::zeros(0, self.d_in());
         let mut sel = Vec::new();
         let mut start = 0;
         while start < x.nrows() {
             let end = (start + ENCODE_BLOCK).min(x.nrows());
-            let xin = self.encoder_input(x.row_range(start, end));
+            self.encoder_input_into(x.row_range(start, end), &mut xin);
             self.pre_activations(&xin, &mut pre);
             for i in 0..end - start {
                 select::inference(self, pre.row_mut(i), &mut sel);

@@ -36,7 +36,7 @@
 //! `∂L/∂W_dec` and `∂L/∂W_enc`. Every sum runs in a fixed order (rows ascending), so the
 //! result does not depend on the thread count.
 
-use super::{par, select, SaeKind, SaeNetwork};
+use super::{par, reuse, select, SaeKind, SaeNetwork};
 use crate::kernels::{gather_axpy, nth_largest, top_k_positive, top_k_positive_among, Selected};
 use crate::linalg::{axpy, dot, gemm_threads, norm, Mat, MatRef};
 
@@ -204,21 +204,12 @@ impl SaeNetwork {
         let lambda = objective.sparsity;
 
         // Forward: the one dense product.
-        // Buffers are reused across steps: a fresh multi-megabyte allocation per step costs
-        // page faults on first touch and TLB shootdowns when it is freed.
+        // Buffers are reused across steps (see `reuse`).
+        self.encoder_input_into(x, &mut ws.xin);
         reuse(&mut ws.x, rows, d);
         for i in 0..rows {
             for (j, v) in ws.x.row_mut(i).iter_mut().enumerate() {
                 *v = x.get(i, j);
-            }
-        }
-        reuse(&mut ws.xin, rows, d);
-        ws.xin.as_mut_slice().copy_from_slice(ws.x.as_slice());
-        if self.apply_b_dec_to_input {
-            for row in ws.xin.rows_mut() {
-                for (v, b) in row.iter_mut().zip(&self.b_dec) {
-                    *v -= b;
-                }
             }
         }
         self.pre_activations(&ws.xin, &mut ws.pre);
@@ -495,14 +486,6 @@ impl SaeNetwork {
             batch_threshold,
         }
     }
-}
-
-/// Makes `m` a `rows × cols` matrix, keeping its allocation when the width matches.
-fn reuse(m: &mut Mat, rows: usize, cols: usize) {
-    if m.ncols() != cols {
-        *m = Mat::zeros(0, cols);
-    }
-    m.resize_rows(rows);
 }
 
 /// BatchTopK's threshold: the `n`-th largest positive pre-activation of the batch. Each
