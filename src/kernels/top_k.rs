@@ -99,6 +99,29 @@ pub fn top_k_positive(row: &[f32], k: usize, out: &mut Vec<Selected>) {
         row.len() <= u32::MAX as usize,
         "row too long for u32 indices"
     );
+    if k >= RADIX_MIN_K && row.len() >= RADIX_MIN_RATIO * k {
+        top_k_radix(row, k, out);
+        return;
+    }
+    top_k_heap(row, k, out);
+}
+
+/// From this `k` on (and rows at least [`RADIX_MIN_RATIO`]` · k` long) the selection is a
+/// radix select, whose cost does not grow with `k`; below it the heap's rejection scan
+/// skips nearly every chunk and is faster.
+const RADIX_MIN_K: usize = 64;
+/// See [`RADIX_MIN_K`].
+const RADIX_MIN_RATIO: usize = 8;
+
+/// Buckets of the radix select: the top 12 bits of an f32 (sign, exponent, 3 mantissa
+/// bits). Positive values order like their bit patterns, so buckets 1..=[`INF_BUCKET`] hold
+/// the positive values in ascending order (bucket 0 holds +0 and the smallest subnormals);
+/// negative values and NaN land above it and are never candidates.
+const BUCKETS: usize = 1 << 12;
+const INF_BUCKET: usize = (0x7F80_0000u32 >> 20) as usize;
+
+/// The heap selection with its chunked rejection scan.
+fn top_k_heap(row: &[f32], k: usize, out: &mut Vec<Selected>) {
     let mut best = Best { heap: out, k };
     let mut base = 0usize;
     for chunk in row.chunks(CHUNK) {
@@ -115,6 +138,42 @@ pub fn top_k_positive(row: &[f32], k: usize, out: &mut Vec<Selected>) {
         base += chunk.len();
     }
     out.sort_unstable_by_key(|e| e.0);
+}
+
+/// The radix selection: one branch-free histogram pass finds the bucket holding the k-th
+/// largest positive value, a second pass collects every positive entry from that bucket up
+/// (at least `k`, in index order), and an exact selection by (value descending, index
+/// ascending) among those few keeps `k` — the same entries as the heap, ties included.
+fn top_k_radix(row: &[f32], k: usize, out: &mut Vec<Selected>) {
+    let mut hist = [0u32; BUCKETS];
+    for &v in row {
+        hist[(v.to_bits() >> 20) as usize] += 1;
+    }
+    // The lowest bucket b such that buckets b..=INF_BUCKET hold at least k values (bucket 0
+    // also holds +0, which the collection below drops).
+    let mut cum = 0usize;
+    let mut from = 0usize;
+    for b in (0..=INF_BUCKET).rev() {
+        cum += hist[b] as usize;
+        if cum >= k {
+            from = b;
+            break;
+        }
+    }
+    let lo = (from as u32) << 20;
+    let hi = 0x7F80_0000u32; // +inf is the largest candidate
+    for (i, &v) in row.iter().enumerate() {
+        let bits = v.to_bits();
+        if bits >= lo && bits <= hi && v > 0.0 {
+            out.push((i as u32, v));
+        }
+    }
+    if out.len() > k {
+        let order = |a: &Selected, b: &Selected| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        out.select_nth_unstable_by(k - 1, order);
+        out.truncate(k);
+        out.sort_unstable_by_key(|e| e.0);
+    }
 }
 
 /// The (at most) `k` largest positive entries of `row` among the columns `among`
@@ -197,6 +256,45 @@ mod tests {
                 .map(|(i, v)| (among[i as usize], v))
                 .collect();
             assert_eq!(out, want, "trial {trial} (among)");
+        }
+    }
+
+    #[test]
+    fn radix_path_matches_the_reference_on_long_rows() {
+        // Rows long enough for the radix select (k ≥ RADIX_MIN_K, len ≥ RADIX_MIN_RATIO·k),
+        // with ties across and inside buckets, NaN, ±inf, masked −inf, subnormals and ±0,
+        // and k near the number of positive entries.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut out = Vec::new();
+        for trial in 0..200 {
+            let k = rng.gen_range(RADIX_MIN_K..400);
+            let n = rng.gen_range(RADIX_MIN_RATIO * k..RADIX_MIN_RATIO * k + 3000);
+            let positive_share = rng.gen_range(0.0..1.0);
+            let row: Vec<f32> = (0..n)
+                .map(|_| {
+                    if !rng.gen_bool(positive_share) {
+                        return match rng.gen_range(0..4) {
+                            0 => f32::NEG_INFINITY,
+                            1 => -0.0,
+                            2 => f32::NAN,
+                            _ => -rng.gen_range(0.0..2.0),
+                        };
+                    }
+                    match rng.gen_range(0..12) {
+                        0 => f32::INFINITY,
+                        1 => f32::from_bits(rng.gen_range(1..0x0080_0000)), // subnormal
+                        2 => 0.0,
+                        3..=5 => (rng.gen_range(1..6) as f32) * 0.25, // ties
+                        6 => 1.0 + (rng.gen_range(0..4) as f32) * f32::EPSILON, // one bucket
+                        _ => rng.gen_range(0.0..1.0),
+                    }
+                })
+                .collect();
+            top_k_positive(&row, k, &mut out);
+            assert_eq!(out, top_k_positive_reference(&row, k), "trial {trial}");
+            let mut heap = Vec::new();
+            top_k_heap(&row, k, &mut heap);
+            assert_eq!(out, heap, "trial {trial} (heap)");
         }
     }
 
