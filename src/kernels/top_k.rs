@@ -99,7 +99,7 @@ pub fn top_k_positive(row: &[f32], k: usize, out: &mut Vec<Selected>) {
         row.len() <= u32::MAX as usize,
         "row too long for u32 indices"
     );
-    if k >= RADIX_MIN_K && row.len() >= RADIX_MIN_RATIO * k {
+    if uses_radix(row.len(), k) {
         top_k_radix(row, k, out);
         return;
     }
@@ -113,24 +113,38 @@ const RADIX_MIN_K: usize = 64;
 /// See [`RADIX_MIN_K`].
 const RADIX_MIN_RATIO: usize = 8;
 
-/// Buckets of the radix select: the top 12 bits of an f32 (sign, exponent, 3 mantissa
-/// bits). Positive values order like their bit patterns, so buckets 1..=[`INF_BUCKET`] hold
-/// the positive values in ascending order (bucket 0 holds +0 and the smallest subnormals);
-/// negative values and NaN land above it and are never candidates.
-const BUCKETS: usize = 1 << 12;
+/// Whether `k` of `len` values are selected by the radix select.
+fn uses_radix(len: usize, k: usize) -> bool {
+    k >= RADIX_MIN_K && len >= RADIX_MIN_RATIO * k
+}
+
+/// Buckets of the radix select over positive values: the bits of a positive f32 above the
+/// 20th (exponent and 3 mantissa bits) order like the value, so buckets 0..=[`INF_BUCKET`]
+/// hold the positive values in ascending order (bucket 0: the smallest subnormals) and
+/// [`DUMP`] everything that is not a candidate (zeros, negatives, NaN of either sign).
 const INF_BUCKET: usize = (0x7F80_0000u32 >> 20) as usize;
+/// See [`INF_BUCKET`].
+const DUMP: usize = INF_BUCKET + 1;
+/// Interleaved histograms: consecutive values that fall in one bucket (common: most of a
+/// row is negative) update different counters, so the increments do not wait on each other.
+const LANES: usize = 4;
+
+/// The radix bucket of `v` (see [`INF_BUCKET`]).
+#[inline(always)]
+fn bucket(v: f32) -> usize {
+    if v > 0.0 {
+        (v.to_bits() >> 20) as usize
+    } else {
+        DUMP
+    }
+}
 
 /// The heap selection with its chunked rejection scan.
 fn top_k_heap(row: &[f32], k: usize, out: &mut Vec<Selected>) {
     let mut best = Best { heap: out, k };
     let mut base = 0usize;
     for chunk in row.chunks(CHUNK) {
-        // The maximum of the chunk, written so that it vectorises (NaN is ignored by the
-        // comparison, as it is below).
-        let mx = chunk
-            .iter()
-            .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
-        if mx > best.bar() {
+        if any_above(chunk, best.bar()) {
             for (i, &v) in chunk.iter().enumerate() {
                 best.offer(((base + i) as u32, v));
             }
@@ -145,35 +159,63 @@ fn top_k_heap(row: &[f32], k: usize, out: &mut Vec<Selected>) {
 /// (at least `k`, in index order), and an exact selection by (value descending, index
 /// ascending) among those few keeps `k` — the same entries as the heap, ties included.
 fn top_k_radix(row: &[f32], k: usize, out: &mut Vec<Selected>) {
-    let mut hist = [0u32; BUCKETS];
-    for &v in row {
-        hist[(v.to_bits() >> 20) as usize] += 1;
+    let mut hist = [[0u32; DUMP + 1]; LANES];
+    let mut quads = row.chunks_exact(LANES);
+    for q in &mut quads {
+        for (h, &v) in hist.iter_mut().zip(q) {
+            h[bucket(v)] += 1;
+        }
     }
-    // The lowest bucket b such that buckets b..=INF_BUCKET hold at least k values (bucket 0
-    // also holds +0, which the collection below drops).
+    for &v in quads.remainder() {
+        hist[0][bucket(v)] += 1;
+    }
+    // The highest bucket b such that buckets b..=INF_BUCKET hold at least k values (or 0
+    // when the row has fewer than k positive values).
     let mut cum = 0usize;
     let mut from = 0usize;
     for b in (0..=INF_BUCKET).rev() {
-        cum += hist[b] as usize;
+        cum += hist.iter().map(|h| h[b] as usize).sum::<usize>();
         if cum >= k {
             from = b;
             break;
         }
     }
-    let lo = (from as u32) << 20;
-    let hi = 0x7F80_0000u32; // +inf is the largest candidate
-    for (i, &v) in row.iter().enumerate() {
-        let bits = v.to_bits();
-        if bits >= lo && bits <= hi && v > 0.0 {
-            out.push((i as u32, v));
+    // Candidates: the positive values of buckets `from` and up (NaN compares false).
+    let lo = f32::from_bits((from as u32) << 20);
+    let mut base = 0usize;
+    for chunk in row.chunks(CHUNK) {
+        if chunk.iter().fold(false, |a, &v| a | (v >= lo)) {
+            for (i, &v) in chunk.iter().enumerate() {
+                if v >= lo && v > 0.0 {
+                    out.push(((base + i) as u32, v));
+                }
+            }
         }
+        base += chunk.len();
     }
     if out.len() > k {
-        let order = |a: &Selected, b: &Selected| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        out.select_nth_unstable_by(k - 1, order);
-        out.truncate(k);
-        out.sort_unstable_by_key(|e| e.0);
+        // The k-th largest candidate value t, then (in index order) every candidate above t
+        // and the first of those equal to it.
+        let mut values: Vec<f32> = out.iter().map(|e| e.1).collect();
+        let t = nth_largest(&mut values, k);
+        let mut ties = k - out.iter().filter(|e| e.1 > t).count();
+        out.retain(|e| {
+            if e.1 > t {
+                true
+            } else if e.1 == t && ties > 0 {
+                ties -= 1;
+                true
+            } else {
+                false
+            }
+        });
     }
+}
+
+/// Whether some value of `chunk` exceeds `bar` (NaN never does); vectorises.
+#[inline(always)]
+fn any_above(chunk: &[f32], bar: f32) -> bool {
+    chunk.iter().fold(false, |a, &v| a | (v > bar))
 }
 
 /// The (at most) `k` largest positive entries of `row` among the columns `among`
@@ -184,6 +226,16 @@ fn top_k_radix(row: &[f32], k: usize, out: &mut Vec<Selected>) {
 pub fn top_k_positive_among(row: &[f32], among: &[u32], k: usize, out: &mut Vec<Selected>) {
     out.clear();
     if k == 0 {
+        return;
+    }
+    if uses_radix(among.len(), k) {
+        // Gathered into a compact row: `among` ascends, so the compact order is the column
+        // order and the selection (ties to the lower index) is the same.
+        let compact: Vec<f32> = among.iter().map(|&j| row[j as usize]).collect();
+        top_k_radix(&compact, k, out);
+        for e in out.iter_mut() {
+            e.0 = among[e.0 as usize];
+        }
         return;
     }
     let mut best = Best { heap: out, k };
@@ -273,10 +325,12 @@ mod tests {
             let row: Vec<f32> = (0..n)
                 .map(|_| {
                     if !rng.gen_bool(positive_share) {
-                        return match rng.gen_range(0..4) {
+                        return match rng.gen_range(0..6) {
                             0 => f32::NEG_INFINITY,
                             1 => -0.0,
                             2 => f32::NAN,
+                            3 => f32::from_bits(0x7F80_0001), // a NaN in +inf's bucket
+                            4 => f32::from_bits(0xFFC0_0000), // a negative NaN
                             _ => -rng.gen_range(0.0..2.0),
                         };
                     }
@@ -295,6 +349,15 @@ mod tests {
             let mut heap = Vec::new();
             top_k_heap(&row, k, &mut heap);
             assert_eq!(out, heap, "trial {trial} (heap)");
+            // The gathered radix path of `among` (long enough half the time).
+            let among: Vec<u32> = (0..n as u32).filter(|_| rng.gen_bool(0.6)).collect();
+            top_k_positive_among(&row, &among, k, &mut out);
+            let sub: Vec<f32> = among.iter().map(|&j| row[j as usize]).collect();
+            let want: Vec<Selected> = top_k_positive_reference(&sub, k)
+                .into_iter()
+                .map(|(i, v)| (among[i as usize], v))
+                .collect();
+            assert_eq!(out, want, "trial {trial} (among)");
         }
     }
 

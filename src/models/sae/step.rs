@@ -228,16 +228,7 @@ impl SaeNetwork {
             ),
             None => (0, 0.0),
         };
-        // Dead latents as an additive mask (0 dead, −∞ alive) when they are many.
         let all_dead = k_aux > 0 && dead.len() == m;
-        let dead_mask: Option<Vec<f32>> =
-            (k_aux > 0 && !all_dead && dead.len() * 8 >= m).then(|| {
-                let mut mask = vec![f32::NEG_INFINITY; m];
-                for &j in dead {
-                    mask[j as usize] = 0.0;
-                }
-                mask
-            });
         let cand = match self.kind {
             SaeKind::BatchTopK { k } => (BATCH_CANDIDATES * k).min(m),
             _ => 0,
@@ -249,7 +240,6 @@ impl SaeNetwork {
             let items: Vec<_> = pre.into_iter().zip(main).zip(auxl).collect();
             par::run_each(items, |((pre, main), auxl)| {
                 let mut sel: Vec<Selected> = Vec::new();
-                let mut masked: Vec<f32> = Vec::new();
                 for ((row, ents), aents) in pre.chunks_exact_mut(m).zip(main).zip(auxl) {
                     select::add_bias(row, &self.b_enc);
                     ents.clear();
@@ -283,11 +273,6 @@ impl SaeNetwork {
                     if k_aux > 0 {
                         if all_dead {
                             top_k_positive(row, k_aux, &mut sel);
-                        } else if let Some(mask) = &dead_mask {
-                            // Alive latents masked to −∞, then the chunked selection.
-                            masked.clear();
-                            masked.extend(row.iter().zip(mask.iter()).map(|(&v, &a)| v + a));
-                            top_k_positive(&masked, k_aux, &mut sel);
                         } else {
                             top_k_positive_among(row, dead, k_aux, &mut sel);
                         }
@@ -355,8 +340,18 @@ impl SaeNetwork {
                         &mut xhat[r * d..(r + 1) * d],
                         &mut slots[r * width..(r + 1) * width],
                         &mut main[r],
-                        &mut auxl[r],
                     );
+                }
+                if let Some((alpha, scale)) = ctx.aux {
+                    let c = AuxRows {
+                        net: ctx.net,
+                        offset: groups * d,
+                        width,
+                        alpha,
+                        scale,
+                        inv_b,
+                    };
+                    c.run(slots, auxl, losses);
                 }
             });
         }
@@ -533,15 +528,15 @@ struct RowCtx<'a> {
 }
 
 impl RowCtx<'_> {
-    /// Fills `xhat` and the row's gradient slots, and each entry's `slot`, `dpre` and
-    /// `dthr`; returns the row's (mse, aux, sparsity, l0).
+    /// Fills `xhat` and the row's gradient slots (the AuxK slot with `x̂ − x` only: see
+    /// [`aux_rows`]), and each main entry's `slot`, `dpre` and `dthr`; returns the row's
+    /// (mse, 0, sparsity, l0).
     fn backward_row(
         &self,
         x: &[f32],
         xhat: &mut [f32],
         slots: &mut [f32],
         main: &mut [Entry],
-        aux: &mut [Entry],
     ) -> [f64; 4] {
         let net = self.net;
         let d = x.len();
@@ -603,27 +598,103 @@ impl RowCtx<'_> {
             }
         }
 
-        let mut aux_loss = 0.0f64;
-        if let Some((alpha, scale)) = self.aux {
-            // Every row counts (a row without a positive dead latent has ê = 0).
+        if self.aux.is_some() {
+            // ê − e = Σ z W_dec,j + (x̂ − x): its second part here, the sum in `aux_rows`.
             let s = &mut slots[groups * d..(groups + 1) * d];
-            // ê − e = Σ z W_dec,j + (x̂ − x).
             for ((o, &h), &xv) in s.iter_mut().zip(xhat.iter()).zip(x) {
                 *o = h - xv;
             }
-            let terms: Vec<(f32, &[f32])> = aux
-                .iter()
-                .map(|e| (e.z, net.w_dec.row(e.j as usize)))
-                .collect();
-            gather_axpy(s, &terms);
-            let sq: f64 = s.iter().map(|&v| (v as f64) * (v as f64)).sum();
-            aux_loss = (alpha * scale) as f64 * sq;
-            let c = 2.0 * alpha * scale * self.inv_b;
-            s.iter_mut().for_each(|v| *v *= c);
-            for e in aux.iter_mut() {
-                e.dpre = dot(s, net.w_dec.row(e.j as usize));
+        }
+        [mse, 0.0, sparsity, l0]
+    }
+}
+
+/// Bytes of per-row data a block of the blocked sparse products keeps in the L2 cache.
+const BLOCK_BYTES: usize = 768 << 10;
+
+/// Rows per block when each row holds `bytes` of data the block reuses.
+fn block_rows(bytes: usize) -> usize {
+    (BLOCK_BYTES / bytes.max(1)).clamp(8, 4096)
+}
+
+/// The AuxK part of Phase B for a run of rows: `ê_b = Σ_{j ∈ Aux_b} pre_bj W_dec,j` added
+/// to each row's AuxK slot (which holds `x̂_b − x_b`), the row's AuxK loss, the slot scaled
+/// into `h_b`, and each AuxK entry's `dpre = ⟨h_b, W_dec,j⟩`.
+///
+/// The rows go in blocks whose slots stay in the L2 cache, each block's entries counting-
+/// sorted by latent, so a decoder row is loaded once per block instead of once per entry.
+/// Each slot still receives its terms in ascending latent order, one fused multiply-add
+/// each: the result is the row-by-row computation's, bit for bit.
+struct AuxRows<'a> {
+    net: &'a SaeNetwork,
+    /// Where the AuxK slot starts in a row of `slots`.
+    offset: usize,
+    /// Length of a row of `slots`.
+    width: usize,
+    alpha: f32,
+    scale: f32,
+    inv_b: f32,
+}
+
+impl AuxRows<'_> {
+    fn run(&self, slots: &mut [f32], aux: &mut [Vec<Entry>], losses: &mut [[f64; 4]]) {
+        let (m, d) = (self.net.d_sae(), self.net.d_in());
+        let rows = aux.len();
+        let step = block_rows(d * std::mem::size_of::<f32>());
+        let mut start = vec![0u32; m + 1];
+        let mut items: Vec<(u32, u32)> = Vec::new();
+        let c = 2.0 * self.alpha * self.scale * self.inv_b;
+        for lo in (0..rows).step_by(step) {
+            let hi = (lo + step).min(rows);
+            // Counting sort of the block's entries by latent (rows ascending within one).
+            start.fill(0);
+            for ents in &aux[lo..hi] {
+                for e in ents {
+                    start[e.j as usize + 1] += 1;
+                }
+            }
+            for j in 0..m {
+                start[j + 1] += start[j];
+            }
+            items.clear();
+            items.resize(start[m] as usize, (0, 0));
+            let mut next = start.clone();
+            for (r, ents) in aux[lo..hi].iter().enumerate() {
+                for (e, ent) in ents.iter().enumerate() {
+                    let at = &mut next[ent.j as usize];
+                    items[*at as usize] = ((lo + r) as u32, e as u32);
+                    *at += 1;
+                }
+            }
+            let slot = |r: usize| r * self.width + self.offset;
+            for j in 0..m {
+                let run = &items[start[j] as usize..start[j + 1] as usize];
+                if run.is_empty() {
+                    continue;
+                }
+                let w = self.net.w_dec.row(j);
+                for &(r, e) in run {
+                    let (r, z) = (r as usize, aux[r as usize][e as usize].z);
+                    axpy(z, w, &mut slots[slot(r)..slot(r) + d]);
+                }
+            }
+            for r in lo..hi {
+                let s = &mut slots[slot(r)..slot(r) + d];
+                let sq: f64 = s.iter().map(|&v| (v as f64) * (v as f64)).sum();
+                losses[r][1] = (self.alpha * self.scale) as f64 * sq;
+                s.iter_mut().for_each(|v| *v *= c);
+            }
+            for j in 0..m {
+                let run = &items[start[j] as usize..start[j + 1] as usize];
+                if run.is_empty() {
+                    continue;
+                }
+                let w = self.net.w_dec.row(j);
+                for &(r, e) in run {
+                    let r = r as usize;
+                    aux[r][e as usize].dpre = dot(&slots[slot(r)..slot(r) + d], w);
+                }
             }
         }
-        [mse, aux_loss, sparsity, l0]
     }
 }
