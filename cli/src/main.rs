@@ -3,8 +3,13 @@
 //! line, and on bad input one `error: ...` line on stderr with exit code 2 (nothing written).
 
 mod inputs;
+mod output;
+mod plots;
 mod progress;
 mod train;
+mod train_groups;
+mod train_inhibition;
+mod train_lista;
 mod train_sae;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +35,8 @@ enum Command {
     /// Train a model.
     #[command(subcommand)]
     Train(train::TrainCommand),
+    /// Lasso codes of inputs over a dictionary of training inputs (codes.npy, result.json).
+    Lasso(train_lista::LassoArgs),
     /// Codes of inputs (`.npy` rows, PNG/JPEG images, or an MNIST IDX directory) → `.npy`.
     Encode {
         /// Model file written by `drsae train`.
@@ -72,6 +79,7 @@ fn main() {
     }
     let result = match cli.command {
         Command::Train(cmd) => train::run(cmd, cli.quiet),
+        Command::Lasso(args) => train_lista::lasso_codes(&args),
         Command::Encode {
             model,
             inputs,

@@ -14,6 +14,16 @@ pub enum TrainCommand {
     /// A modern sparse auto-encoder (TopK, BatchTopK, JumpReLU, ReLU, Matryoshka) on
     /// activation files, written in SAELens's format.
     Sae(crate::train_sae::SaeArgs),
+    /// LISTA encoders with T = 1..=max-iters, compared with FISTA and CoD.
+    Lista(crate::train_lista::ListaArgs),
+    /// A topographic map: a group-sparse auto-encoder with pools on a grid of units.
+    Topographic(crate::train_groups::TopographicArgs),
+    /// Structured sparse coding by lateral inhibition (tree, grid or learned).
+    Inhibition(crate::train_inhibition::InhibitionArgs),
+    /// A convolutional group-sparse auto-encoder on MNIST, then a linear classifier.
+    Conv(crate::train_groups::ConvArgs),
+    /// A pinwheel map: a locally-connected group-sparse auto-encoder on image windows.
+    Pinwheel(crate::train_groups::PinwheelArgs),
 }
 
 fn defaults() -> DrsaeConfig {
@@ -134,6 +144,11 @@ pub fn run(cmd: TrainCommand, quiet: bool) -> Result<serde_json::Value, String> 
     match cmd {
         TrainCommand::Drsae(args) => train_drsae(&args, quiet),
         TrainCommand::Sae(args) => crate::train_sae::train_sae(&args, quiet),
+        TrainCommand::Lista(args) => crate::train_lista::train_lista(&args, quiet),
+        TrainCommand::Topographic(args) => crate::train_groups::topographic(&args, quiet),
+        TrainCommand::Inhibition(args) => crate::train_inhibition::inhibition(&args, quiet),
+        TrainCommand::Conv(args) => crate::train_groups::conv_layer(&args, quiet),
+        TrainCommand::Pinwheel(args) => crate::train_groups::pinwheel(&args, quiet),
     }
 }
 
