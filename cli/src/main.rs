@@ -3,6 +3,7 @@
 //! line, and on bad input one `error: ...` line on stderr with exit code 2 (nothing written).
 
 mod inputs;
+mod models;
 mod output;
 mod plots;
 mod progress;
@@ -39,7 +40,8 @@ enum Command {
     Lasso(train_lista::LassoArgs),
     /// Codes of inputs (`.npy` rows, PNG/JPEG images, or an MNIST IDX directory) → `.npy`.
     Encode {
-        /// Model file written by `drsae train`.
+        /// Model file written by `drsae train` (any family), its output directory, or a
+        /// SAELens directory.
         #[arg(long)]
         model: PathBuf,
         /// Inputs: a `.npy` matrix (f32, f64 or u8 — u8 divided by 255), images, or a
@@ -61,7 +63,7 @@ enum Command {
     },
     /// A model file's kind, shapes, preprocessing and metadata.
     Inspect {
-        /// Model file.
+        /// Model file (any family), its output directory, or a SAELens directory.
         model: PathBuf,
     },
 }
@@ -99,12 +101,13 @@ fn main() {
 }
 
 fn encode(model: &Path, inputs: &[PathBuf], output: &Path) -> Result<serde_json::Value, String> {
-    let model = Drsae::load(model).map_err(|e| e.to_string())?;
+    let model = models::AnyModel::load(model)?;
     let x = inputs::read_rows(inputs, model.input_dim())?;
-    let codes = model.encode(&x).map_err(|e| e.to_string())?;
+    let codes = model.encode(&x)?;
     inputs::write_npy(output, &codes)?;
-    let active = codes.as_slice().iter().filter(|&&z| z > 0.0).count();
+    let active = codes.as_slice().iter().filter(|&&z| z != 0.0).count();
     Ok(serde_json::json!({
+        "kind": model.kind(),
         "rows": codes.nrows(),
         "units": codes.ncols(),
         "mean_active_units": active as f64 / codes.nrows().max(1) as f64,
@@ -113,7 +116,7 @@ fn encode(model: &Path, inputs: &[PathBuf], output: &Path) -> Result<serde_json:
 }
 
 fn predict(model: &Path, inputs: &[PathBuf]) -> Result<serde_json::Value, String> {
-    let model = Drsae::load(model).map_err(|e| e.to_string())?;
+    let model = Drsae::load(models::model_file(model)).map_err(|e| e.to_string())?;
     let x = inputs::read_rows(inputs, model.input_dim())?;
     let classes = model.predict(&x).map_err(|e| e.to_string())?;
     let proba = model.predict_proba(&x).map_err(|e| e.to_string())?;
@@ -126,28 +129,36 @@ fn predict(model: &Path, inputs: &[PathBuf]) -> Result<serde_json::Value, String
 }
 
 fn inspect(path: &Path) -> Result<serde_json::Value, String> {
-    let bytes = drsae::io::read_regular_file(path, drsae::io::MAX_MODEL_FILE_BYTES)
+    // Validates the whole model, not only its header.
+    let model = models::AnyModel::load(path)?;
+    let file = models::model_file(path);
+    let bytes = drsae::io::read_regular_file(&file, drsae::io::MAX_MODEL_FILE_BYTES)
         .map_err(|e| e.to_string())?;
     let (tensors, meta) =
-        drsae::io::tensors_from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    let kind = meta
-        .get("format")
-        .cloned()
-        .unwrap_or_else(|| "unknown".into());
-    if kind == "drsae" {
-        // Validates the whole file, not only its header.
-        Drsae::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    }
+        drsae::io::tensors_from_bytes(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut shapes: Vec<(String, Vec<usize>)> = tensors
         .into_iter()
         .map(|(name, (shape, _))| (name, shape))
         .collect();
     shapes.sort();
+    let mut meta: serde_json::Map<String, serde_json::Value> = meta
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    if let models::AnyModel::Sae(_) = model {
+        // SAELens keeps the settings in cfg.json beside the weights.
+        let cfg = std::fs::read_to_string(path.join("cfg.json")).map_err(|e| e.to_string())?;
+        if let Ok(serde_json::Value::Object(cfg)) = serde_json::from_str(&cfg) {
+            meta.extend(cfg);
+        }
+    }
     let meta: std::collections::BTreeMap<_, _> = meta.into_iter().collect();
     Ok(serde_json::json!({
-        "file": path.display().to_string(),
-        "kind": kind,
-        "preprocessing": meta.get("preprocessing").cloned().unwrap_or_else(|| "unit_l2".into()),
+        "file": file.display().to_string(),
+        "kind": model.kind(),
+        "input_dim": model.input_dim(),
+        "units": model.units(),
+        "preprocessing": model.preprocessing(),
         "tensors": shapes.into_iter().map(|(n, s)| (n, serde_json::json!(s))).collect::<serde_json::Map<_, _>>(),
         "metadata": meta,
     }))

@@ -97,8 +97,11 @@ pub fn line_plot(
             .iter()
             .flat_map(|s| s.points.iter().map(|p| tr(p.1))),
     );
-    let pad = 0.05 * (y1 - y0);
-    let (y0, y1) = (y0 - pad, y1 + pad);
+    // Room above the lines for the legend.
+    let (y0, y1) = (y0 - 0.05 * (y1 - y0), y1 + 0.3 * (y1 - y0));
+    let integer_x = series
+        .iter()
+        .all(|s| s.points.iter().all(|p| p.0.fract() == 0.0));
     let xpad = if x1 > x0 { 0.02 * (x1 - x0) } else { 0.5 };
     render(WIDTH, HEIGHT, |root| {
         let mut chart = ChartBuilder::on(root)
@@ -110,7 +113,7 @@ pub fn line_plot(
             .map_err(e)?;
         let y_fmt = |v: &f64| {
             if log_y {
-                format!("{:.1e}", 10f64.powf(*v))
+                format!("{:.0e}", 10f64.powf(*v))
             } else {
                 format!("{v:.3}")
             }
@@ -122,9 +125,16 @@ pub fn line_plot(
             .label_style((FONT, 14))
             .axis_desc_style((FONT, 16))
             .y_label_formatter(&y_fmt)
+            .x_labels(if integer_x {
+                ((x1 - x0) as usize + 1).min(12)
+            } else {
+                10
+            })
             .x_label_formatter(&|v: &f64| {
                 if v.fract().abs() < 1e-9 {
                     format!("{v:.0}")
+                } else if integer_x {
+                    String::new()
                 } else {
                     format!("{v:.2}")
                 }
