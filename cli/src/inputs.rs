@@ -242,7 +242,10 @@ fn image_kind(p: &Path) -> Option<&'static str> {
 /// (see [`read_images`]), or the first `count` rows of a `.npy` matrix of `size²` columns.
 pub fn patches(path: &Path, size: usize, count: usize, seed: u64) -> Result<Mat, String> {
     use rand::SeedableRng;
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+    {
         let bytes =
             drsae::io::read_regular_file(path, MAX_INPUT_BYTES).map_err(|e| e.to_string())?;
         let m = check_width(path, read_npy(path, &bytes)?, size * size)?;

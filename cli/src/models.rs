@@ -47,8 +47,8 @@ impl AnyModel {
             )));
         }
         let file = model_file(path);
-        let bytes = drsae::io::read_regular_file(&file, drsae::io::MAX_MODEL_FILE_BYTES)
-            .map_err(msg)?;
+        let bytes =
+            drsae::io::read_regular_file(&file, drsae::io::MAX_MODEL_FILE_BYTES).map_err(msg)?;
         let (_, meta) = drsae::io::tensors_from_bytes(&bytes).map_err(in_file)?;
         let kind = meta.get("format").cloned().unwrap_or_default();
         Ok(match kind.as_str() {
@@ -56,18 +56,18 @@ impl AnyModel {
             "lista" => {
                 AnyModel::Lista(Box::new(ListaEncoder::from_bytes(&bytes).map_err(in_file)?))
             }
-            "group_sparse" => AnyModel::GroupSparse(Box::new(
-                GroupSparse::from_bytes(&bytes).map_err(in_file)?,
-            )),
+            "group_sparse" => {
+                AnyModel::GroupSparse(Box::new(GroupSparse::from_bytes(&bytes).map_err(in_file)?))
+            }
             "locally_connected" => AnyModel::Local(Box::new(
                 LocallyConnected::from_bytes(&bytes).map_err(in_file)?,
             )),
             "convolutional" => AnyModel::Conv(Box::new(
                 Convolutional::from_bytes(&bytes).map_err(in_file)?,
             )),
-            "inhibition" => AnyModel::Inhibition(Box::new(
-                Inhibition::from_bytes(&bytes).map_err(in_file)?,
-            )),
+            "inhibition" => {
+                AnyModel::Inhibition(Box::new(Inhibition::from_bytes(&bytes).map_err(in_file)?))
+            }
             other => {
                 return Err(format!(
                     "{}: metadata `format` is {other:?}, not a drsae model file",

@@ -90,20 +90,30 @@ pub fn line_plot(
     series: &[Series],
     log_y: bool,
 ) -> Result<Vec<u8>, String> {
+    render(WIDTH, HEIGHT, |root| {
+        draw_lines(root, title, x_label, y_label, series, log_y)
+    })
+}
+
+/// [`line_plot`] on the drawing area `root`.
+fn draw_lines(
+    root: &DrawingArea<BitMapBackend<'_>, Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log_y: bool,
+) -> Result<(), String> {
     let tr = |y: f64| if log_y { y.log10() } else { y };
     let (x0, x1) = bounds(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
-    let (y0, y1) = bounds(
-        series
-            .iter()
-            .flat_map(|s| s.points.iter().map(|p| tr(p.1))),
-    );
+    let (y0, y1) = bounds(series.iter().flat_map(|s| s.points.iter().map(|p| tr(p.1))));
     // Room above the lines for the legend.
     let (y0, y1) = (y0 - 0.05 * (y1 - y0), y1 + 0.3 * (y1 - y0));
     let integer_x = series
         .iter()
         .all(|s| s.points.iter().all(|p| p.0.fract() == 0.0));
     let xpad = if x1 > x0 { 0.02 * (x1 - x0) } else { 0.5 };
-    render(WIDTH, HEIGHT, |root| {
+    {
         let mut chart = ChartBuilder::on(root)
             .caption(title, (FONT, 22))
             .margin(12)
@@ -115,7 +125,9 @@ pub fn line_plot(
             if log_y {
                 format!("{:.0e}", 10f64.powf(*v))
             } else {
-                format!("{v:.3}")
+                // Enough decimals to tell the ticks apart, no more.
+                let decimals = (2.0 - (y1 - y0).log10().floor()).clamp(0.0, 6.0) as usize;
+                format!("{v:.decimals$}")
             }
         };
         chart
@@ -170,6 +182,59 @@ pub fn line_plot(
             .draw()
             .map_err(e)?;
         Ok(())
+    }
+}
+
+/// One epoch of a DrSAE run: (epoch over both phases, loss, training error %, validation
+/// error %, phase).
+pub type DrsaeEpoch = (f64, f64, f64, f64, u8);
+
+/// DrSAE's training curves: the loss per epoch of each phase above, the training and
+/// validation errors of phase 2 below.
+pub fn training_curves(history: &[DrsaeEpoch], title: &str) -> Result<Vec<u8>, String> {
+    let phase = |p: u8| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .filter(|h| h.4 == p)
+            .map(|h| (h.0, h.1))
+            .collect()
+    };
+    let mut losses = Vec::new();
+    for (p, name) in [(1, "phase 1 (unsupervised)"), (2, "phase 2 (supervised)")] {
+        let pts = phase(p);
+        if !pts.is_empty() {
+            losses.push(Series::new(name, pts));
+        }
+    }
+    let errors = |k: usize| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .map(|h| (h.0, if k == 2 { h.2 } else { h.3 }))
+            .filter(|p| p.1.is_finite())
+            .collect()
+    };
+    let errs = vec![
+        Series::new("training error", errors(2)),
+        Series::new("validation error", errors(3)),
+    ];
+    render(WIDTH, 2 * HEIGHT, |root| {
+        let (top, bottom) = root.split_vertically(HEIGHT);
+        draw_lines(
+            &top,
+            &format!("{title}: loss"),
+            "epoch",
+            "loss per example",
+            &losses,
+            false,
+        )?;
+        draw_lines(
+            &bottom,
+            &format!("{title}: classification error"),
+            "epoch",
+            "error (%)",
+            &errs,
+            false,
+        )
     })
 }
 
@@ -180,7 +245,13 @@ pub fn loss_curve(losses: &[f64], title: &str) -> Result<Vec<u8>, String> {
         .enumerate()
         .map(|(i, &l)| ((i + 1) as f64, l))
         .collect();
-    line_plot(title, "epoch", "loss per example", &[Series::new("training loss", pts)], false)
+    line_plot(
+        title,
+        "epoch",
+        "loss per example",
+        &[Series::new("training loss", pts)],
+        false,
+    )
 }
 
 /// A histogram of `values` in `bins` equal bins over `[lo, hi]`, with vertical lines at

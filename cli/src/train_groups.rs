@@ -16,7 +16,9 @@ use drsae::prelude::*;
 use std::path::PathBuf;
 
 fn topo() -> GroupSparseValidParams {
-    GroupSparse::params().check().expect("the defaults are valid")
+    GroupSparse::params()
+        .check()
+        .expect("the defaults are valid")
 }
 fn topo_grid() -> (usize, usize) {
     match topo().layout() {
@@ -202,16 +204,26 @@ pub fn topographic(a: &TopographicArgs, quiet: bool) -> Result<serde_json::Value
         let grid = a.grid as usize;
         let mut out = Outputs::default();
         out.add("model.safetensors", model.to_bytes().map_err(msg)?);
-        let filters: Vec<Vec<f32>> = (0..model.hidden()).map(|j| model.model().filter(j)).collect();
+        let filters: Vec<Vec<f32>> = (0..model.hidden())
+            .map(|j| model.model().filter(j))
+            .collect();
         out.add(
             "filters.png",
             tiles_png(&filters, patch, patch, grid, zoom_for(grid, patch))?,
         );
         out.add(
             "orientation.png",
-            plots::orientation_map(&map.orientations, grid, grid, "Topographic map: preferred orientations")?,
+            plots::orientation_map(
+                &map.orientations,
+                grid,
+                grid,
+                "Topographic map: preferred orientations",
+            )?,
         );
-        out.add("loss.png", plots::loss_curve(&report.losses, "Topographic map: training loss")?);
+        out.add(
+            "loss.png",
+            plots::loss_curve(&report.losses, "Topographic map: training loss")?,
+        );
         out.add("loss.csv", loss_csv(&report.losses));
         out.json(&json);
         out.write(Some(dir))?;
@@ -358,9 +370,17 @@ pub fn pinwheel(a: &PinwheelArgs, quiet: bool) -> Result<serde_json::Value, Stri
         );
         out.add(
             "orientation.png",
-            plots::orientation_map(&map.orientations, units, units, "Pinwheel map: preferred orientations")?,
+            plots::orientation_map(
+                &map.orientations,
+                units,
+                units,
+                "Pinwheel map: preferred orientations",
+            )?,
         );
-        out.add("loss.png", plots::loss_curve(&report.losses, "Pinwheel map: training loss")?);
+        out.add(
+            "loss.png",
+            plots::loss_curve(&report.losses, "Pinwheel map: training loss")?,
+        );
         out.add("loss.csv", loss_csv(&report.losses));
         out.json(&json);
         out.write(Some(dir))?;
@@ -468,7 +488,10 @@ pub fn conv_layer(a: &ConvArgs, quiet: bool) -> Result<serde_json::Value, String
     // Invariance: relative change of pooled and unpooled codes under ±1, ±2 pixel shifts.
     let k = mnist.test.len().min(1000);
     let x = mnist.test.images.row_range(0, k).to_owned();
-    let (base_p, base_u) = (model.pooled(&x).map_err(msg)?, model.encode(&x).map_err(msg)?);
+    let (base_p, base_u) = (
+        model.pooled(&x).map_err(msg)?,
+        model.encode(&x).map_err(msg)?,
+    );
     let (mut ps, mut us, mut shifts) = (0.0, 0.0, 0.0);
     for (dy, dx) in [-2isize, -1, 1, 2].iter().flat_map(|&d| [(d, 0), (0, d)]) {
         let mut t = Mat::zeros(k, h * w);
@@ -498,7 +521,10 @@ pub fn conv_layer(a: &ConvArgs, quiet: bool) -> Result<serde_json::Value, String
         out.add("model.safetensors", model.to_bytes().map_err(msg)?);
         out.add("filters.png", tiles_png(&dec, kernel, kernel, cols, 6)?);
         out.add("encoder.png", tiles_png(&enc, kernel, kernel, cols, 6)?);
-        out.add("loss.png", plots::loss_curve(&report.losses, "Convolutional auto-encoder: training loss")?);
+        out.add(
+            "loss.png",
+            plots::loss_curve(&report.losses, "Convolutional auto-encoder: training loss")?,
+        );
         out.add("loss.csv", loss_csv(&report.losses));
         out.json(&json);
         out.write(Some(dir))?;
@@ -511,7 +537,11 @@ fn mean_relative_change(a: &Mat, b: &Mat) -> f64 {
     let mut total = 0.0;
     for i in 0..b.nrows() {
         let (ra, rb) = (a.row(i), b.row(i));
-        let d: f64 = ra.iter().zip(rb).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+        let d: f64 = ra
+            .iter()
+            .zip(rb)
+            .map(|(x, y)| ((x - y) as f64).powi(2))
+            .sum();
         let n: f64 = rb.iter().map(|y| (*y as f64).powi(2)).sum();
         total += if n > 0.0 {
             (d / n).sqrt()

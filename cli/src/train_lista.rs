@@ -113,7 +113,12 @@ fn code_error(z: &Mat, target: &Mat) -> f64 {
 /// The inputs of `lista`/`lasso`: MNIST training images, or mean-removed,
 /// contrast-normalised patches of natural images, or a `.npy` matrix; with the data set's
 /// name.
-fn load(path: &std::path::Path, patch: usize, count: usize, seed: u64) -> Result<(Mat, &'static str), String> {
+fn load(
+    path: &std::path::Path,
+    patch: usize,
+    count: usize,
+    seed: u64,
+) -> Result<(Mat, &'static str), String> {
     let is_npy = path.extension().is_some_and(|e| e == "npy");
     if is_npy {
         let m = inputs::read_rows(&[path.to_path_buf()], npy_width(path)?)?;
@@ -136,7 +141,10 @@ fn npy_width(path: &std::path::Path) -> Result<usize, String> {
     match npy.shape() {
         [_, c] => Ok(*c as usize),
         [c] => Ok(*c as usize),
-        s => Err(format!("{}: shape {s:?}; expected 1-D or 2-D", path.display())),
+        s => Err(format!(
+            "{}: shape {s:?}; expected 1-D or 2-D",
+            path.display()
+        )),
     }
 }
 
@@ -176,7 +184,10 @@ pub fn train_lista(a: &ListaArgs, quiet: bool) -> Result<serde_json::Value, Stri
     let exact = solver(Solver::Exact, 1000)?;
     let target = exact.encode(&xte).map_err(msg)?;
     let baseline = |s: Solver, iters: usize| -> Result<f64, String> {
-        Ok(code_error(&solver(s, iters)?.encode(&xte).map_err(msg)?, &target))
+        Ok(code_error(
+            &solver(s, iters)?.encode(&xte).map_err(msg)?,
+            &target,
+        ))
     };
     let fista_grid: Vec<usize> = (1..=20)
         .chain((25..=100).step_by(5))
@@ -241,8 +252,9 @@ pub fn train_lista(a: &ListaArgs, quiet: bool) -> Result<serde_json::Value, Stri
     json.insert("seconds".into(), start.elapsed().as_secs_f64().into());
     let json = serde_json::Value::Object(json);
     if let Some(dir) = &a.out {
-        let mut csv =
-            String::from("dataset,T,lista,fista,fista_10x,cod,cod_10x,fista_iters_to_match_lista\n");
+        let mut csv = String::from(
+            "dataset,T,lista,fista,fista_10x,cod,cod_10x,fista_iters_to_match_lista\n",
+        );
         for row in &table {
             csv.push_str(&format!(
                 "{name},{},{},{},{},{},{},{}\n",
@@ -253,7 +265,10 @@ pub fn train_lista(a: &ListaArgs, quiet: bool) -> Result<serde_json::Value, Stri
             Series::new(label, table.iter().map(|r| (r[0], r[k])).collect())
         };
         let plot = plots::line_plot(
-            &format!("Code prediction error on held-out {name} inputs (λ = {})", a.lambda),
+            &format!(
+                "Code prediction error on held-out {name} inputs (λ = {})",
+                a.lambda
+            ),
             "T (LISTA iterations; the solvers run T + 1 or 10·(T + 1))",
             "Σ‖z − z*‖² / Σ‖z*‖²",
             &[
