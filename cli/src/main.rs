@@ -7,6 +7,7 @@ mod models;
 mod output;
 mod plots;
 mod progress;
+mod reproduce;
 mod train;
 mod train_groups;
 mod train_inhibition;
@@ -61,6 +62,18 @@ enum Command {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
+    /// Run a configuration documented in BENCHMARKS.md (flags after `--` override it).
+    Reproduce {
+        /// The configuration.
+        #[arg(value_enum)]
+        preset: reproduce::Preset,
+        /// Print the resolved command and every setting, run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Flags of the preset's `drsae` subcommand replacing the preset's (after `--`).
+        #[arg(last = true)]
+        overrides: Vec<String>,
+    },
     /// A model file's kind, shapes, preprocessing and metadata.
     Inspect {
         /// Model file (any family), its output directory, or a SAELens directory.
@@ -75,21 +88,7 @@ fn die(msg: impl std::fmt::Display) -> ! {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Some(t) = cli.threads {
-        drsae::linalg::set_gemm_threads(t as usize);
-    }
-    let result = match cli.command {
-        Command::Train(cmd) => train::run(cmd, cli.quiet),
-        Command::Lasso(args) => train_lista::lasso_codes(&args),
-        Command::Encode {
-            model,
-            inputs,
-            output,
-        } => encode(&model, &inputs, &output),
-        Command::Predict { model, inputs } => predict(&model, &inputs),
-        Command::Inspect { model } => inspect(&model),
-    };
+    let result = run(Cli::parse());
     match result {
         Ok(json) => {
             use std::io::Write;
@@ -98,6 +97,51 @@ fn main() {
         }
         Err(e) => die(e),
     }
+}
+
+fn run(cli: Cli) -> Result<serde_json::Value, String> {
+    if let Some(t) = cli.threads {
+        drsae::linalg::set_gemm_threads(t as usize);
+    }
+    Ok(match cli.command {
+        Command::Train(cmd) => train::run(cmd, cli.quiet)?,
+        Command::Lasso(args) => train_lista::lasso_codes(&args)?,
+        Command::Encode {
+            model,
+            inputs,
+            output,
+        } => encode(&model, &inputs, &output)?,
+        Command::Predict { model, inputs } => predict(&model, &inputs)?,
+        Command::Inspect { model } => inspect(&model)?,
+        Command::Reproduce {
+            preset,
+            dry_run,
+            overrides,
+        } => {
+            let args = reproduce::resolve(preset, &overrides);
+            let (_, note) = preset.command();
+            let argv = std::iter::once("drsae".to_string()).chain(args.iter().cloned());
+            // Bad overrides get clap's message and exit code 2, as on any command line.
+            let mut resolved = Cli::try_parse_from(argv).unwrap_or_else(|e| e.exit());
+            resolved.quiet |= cli.quiet;
+            if resolved.threads.is_none() {
+                resolved.threads = cli.threads;
+            }
+            let command = format!("drsae {}", args.join(" "));
+            if dry_run {
+                eprintln!("{:#?}", resolved.command);
+                serde_json::json!({
+                    "preset": preset.name(),
+                    "command": command,
+                    "note": note,
+                    "settings": format!("{:?}", resolved.command),
+                })
+            } else {
+                eprintln!("{command}\n({note})");
+                return run(resolved);
+            }
+        }
+    })
 }
 
 fn encode(model: &Path, inputs: &[PathBuf], output: &Path) -> Result<serde_json::Value, String> {
