@@ -414,3 +414,66 @@ fn bad_flags_exit_2_and_write_nothing() {
     assert!(!out.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn reproduce_presets() {
+    // Every preset resolves to a valid command line.
+    for preset in [
+        "drsae400",
+        "drsae200-t11",
+        "drsae200-t2",
+        "topographic",
+        "pinwheel",
+        "lista-curve",
+    ] {
+        let j = ok(drsae().args(["reproduce", preset, "--dry-run"]));
+        assert_eq!(j["preset"], preset);
+        assert!(
+            j["command"].as_str().unwrap().starts_with("drsae train "),
+            "{j}"
+        );
+        assert!(!j["note"].as_str().unwrap().is_empty());
+    }
+    let j = ok(drsae().args(["reproduce", "drsae200-t2", "--dry-run"]));
+    let s = j["settings"].as_str().unwrap();
+    assert!(s.contains("hidden: 200") && s.contains("steps: 2"), "{s}");
+    assert!(s.contains("optimizer: \"momentum\""), "{s}");
+    // Overrides replace the preset's flags.
+    let j = ok(drsae().args(["reproduce", "drsae400", "--dry-run", "--", "--seed", "5"]));
+    let c = j["command"].as_str().unwrap();
+    assert!(c.contains("--seed 5") && !c.contains("--seed 0"), "{c}");
+    // A tiny real run of the LISTA curve.
+    let dir = tmp("reproduce");
+    let out = dir.join("lista");
+    let j = ok(drsae()
+        .args([
+            "reproduce",
+            "lista-curve",
+            "--quiet",
+            "--",
+            "--atoms",
+            "20",
+            "--train",
+            "200",
+            "--test",
+            "50",
+            "--epochs",
+            "1",
+            "--max-iters",
+            "1",
+            "--out",
+        ])
+        .arg(&out));
+    has_keys(&j, &["mnist_lista_T1", "mnist_fista_T1"]);
+    assert!(out.join("lista.png").exists());
+    let never = dir.join("never");
+    fails(drsae().args(["reproduce", "paper"]), "paper");
+    fails(
+        drsae()
+            .args(["reproduce", "topographic", "--", "--grid", "0", "--out"])
+            .arg(&never),
+        "--grid",
+    );
+    assert!(!never.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
