@@ -335,7 +335,7 @@ pub fn lasso_codes(a: &LassoArgs) -> Result<serde_json::Value, String> {
     params.check_ref().map_err(msg)?;
     let (atoms, n) = (a.atoms as usize, a.n as usize);
     let (dict, x) = if a.data.extension().is_some_and(|e| e == "npy") {
-        let m = inputs::read_rows(&[a.data.clone()], npy_width(&a.data)?)?;
+        let m = inputs::read_rows(std::slice::from_ref(&a.data), npy_width(&a.data)?)?;
         if m.nrows() < atoms + n {
             return Err(format!(
                 "{}: {} rows, --atoms + --n = {} needed",

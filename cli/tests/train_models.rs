@@ -364,7 +364,10 @@ fn help_shows_the_library_defaults() {
         h.contains(&format!("[default: {}]", inh.config().sweeps)),
         "{h}"
     );
-    assert!(h.contains("- grid:") && h.contains("[default: tree]"), "{h}");
+    assert!(
+        h.contains("- grid:") && h.contains("[default: tree]"),
+        "{h}"
+    );
     let h = help(&["lasso"]);
     assert!(h.contains("[default: exact]"), "{h}");
     for sub in ["lista", "pinwheel"] {

@@ -304,10 +304,16 @@ impl InhibitionValidParams {
         };
         let mut model = InhibitionModel { w, s, mask: None };
         let mut energies = Vec::new();
-        train_inhibition_with(&mut model, &x, &config, &self.checkpointing, |epoch, st, secs| {
-            energies.push(st.energy);
-            on_epoch(epoch, st.energy, secs);
-        })?;
+        train_inhibition_with(
+            &mut model,
+            &x,
+            &config,
+            &self.checkpointing,
+            |epoch, st, secs| {
+                energies.push(st.energy);
+                on_epoch(epoch, st.energy, secs);
+            },
+        )?;
         Ok(Inhibition {
             dictionary: model.w,
             s: model.s,

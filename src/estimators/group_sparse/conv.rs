@@ -200,7 +200,9 @@ impl ConvolutionalValidParams {
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.opts.seed);
         let mut model = ConvAe::init(shape, self.maps, self.opts.form, &mut rng);
         model.weighted = self.weighted;
-        let report = self.opts.train(&mut model, &x, &groups, start, &mut on_epoch)?;
+        let report = self
+            .opts
+            .train(&mut model, &x, &groups, start, &mut on_epoch)?;
         Ok(Convolutional {
             model,
             pool: self.pool,

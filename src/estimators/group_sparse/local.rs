@@ -175,7 +175,9 @@ impl LocallyConnectedValidParams {
         if let Some(w) = weights {
             model = model.with_recon_weights(w)?;
         }
-        let report = self.opts.train(&mut model, &x, &groups, start, &mut on_epoch)?;
+        let report = self
+            .opts
+            .train(&mut model, &x, &groups, start, &mut on_epoch)?;
         Ok(LocallyConnected {
             model,
             sheet: self.sheet,

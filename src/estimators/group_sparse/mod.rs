@@ -252,7 +252,9 @@ impl GroupSparseValidParams {
         let (x, preprocessing) = self.opts.prepare(x, x.ncols())?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.opts.seed);
         let mut model = GroupAe::init(x.ncols(), groups.n_units(), self.opts.form, &mut rng);
-        let report = self.opts.train(&mut model, &x, &groups, start, &mut on_epoch)?;
+        let report = self
+            .opts
+            .train(&mut model, &x, &groups, start, &mut on_epoch)?;
         Ok(GroupSparse {
             model,
             layout: self.layout,
