@@ -118,6 +118,12 @@ fn read_npy(path: &Path, bytes: &[u8]) -> Result<Mat, String> {
 
 /// An image as one row of grey levels in [0, 1] (colour images are converted to luma).
 fn read_image(path: &Path, bytes: &[u8]) -> Result<Mat, String> {
+    let (w, h, values) = decode_image(path, bytes)?;
+    Ok(Mat::from_vec(1, w * h, values))
+}
+
+/// Width, height and grey levels in [0, 1] of a PNG or JPEG image.
+fn decode_image(path: &Path, bytes: &[u8]) -> Result<(usize, usize, Vec<f32>), String> {
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -131,15 +137,16 @@ fn read_image(path: &Path, bytes: &[u8]) -> Result<Mat, String> {
         .map_err(|e| format!("{}: {e}", path.display()))?
         .to_luma8();
     let values = img.as_raw().iter().map(|&v| v as f32 / 255.0).collect();
-    Ok(Mat::from_vec(
-        1,
-        (img.width() * img.height()) as usize,
-        values,
-    ))
+    Ok((img.width() as usize, img.height() as usize, values))
 }
 
 /// Writes `m` as a 2-D f32 `.npy` file, atomically.
 pub fn write_npy(path: &Path, m: &Mat) -> Result<(), String> {
+    drsae::io::write_atomic(path, &npy_bytes(m)?).map_err(|e| e.to_string())
+}
+
+/// `m` as the bytes of a 2-D f32 `.npy` file.
+pub fn npy_bytes(m: &Mat) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     {
         let mut w = npyz::WriteOptions::<f32>::new()
@@ -152,5 +159,107 @@ pub fn write_npy(path: &Path, m: &Mat) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         w.finish().map_err(|e| e.to_string())?;
     }
-    drsae::io::write_atomic(path, &out).map_err(|e| e.to_string())
+    Ok(out)
+}
+
+/// Grey images to cut patches from: the training images of an MNIST IDX directory, every
+/// PGM/PNG/JPEG file of a directory (sorted by name), or one such file.
+pub fn read_images(path: &Path) -> Result<Vec<drsae::data::GrayImage>, String> {
+    use drsae::data::GrayImage;
+    let is_idx = |dir: &Path| {
+        ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"]
+            .iter()
+            .any(|f| dir.join(f).is_file())
+    };
+    if path.is_dir() && is_idx(path) {
+        let images = drsae::data::Mnist::load(path)
+            .map_err(|e| e.to_string())?
+            .train;
+        let (h, w) = (images.rows, images.cols);
+        return Ok(images
+            .images
+            .rows()
+            .map(|r| GrayImage {
+                width: w,
+                height: h,
+                pixels: r.to_vec(),
+            })
+            .collect());
+    }
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| image_kind(p).is_some())
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    if files.is_empty() {
+        return Err(format!(
+            "{}: no MNIST IDX files and no .pgm, .png or .jpg images",
+            path.display()
+        ));
+    }
+    let mut out = Vec::with_capacity(files.len());
+    for f in &files {
+        match image_kind(f) {
+            Some("pgm") => out.push(drsae::data::read_pgm(f).map_err(|e| e.to_string())?),
+            Some(_) => {
+                let bytes =
+                    drsae::io::read_regular_file(f, MAX_INPUT_BYTES).map_err(|e| e.to_string())?;
+                let (w, h, pixels) = decode_image(f, &bytes)?;
+                out.push(GrayImage {
+                    width: w,
+                    height: h,
+                    pixels,
+                });
+            }
+            None => {
+                return Err(format!(
+                    "{}: unknown image type (expected .pgm, .png or .jpg)",
+                    f.display()
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn image_kind(p: &Path) -> Option<&'static str> {
+    let ext = p.extension()?.to_string_lossy().to_ascii_lowercase();
+    match ext.as_str() {
+        "pgm" => Some("pgm"),
+        "png" => Some("png"),
+        "jpg" | "jpeg" => Some("jpeg"),
+        _ => None,
+    }
+}
+
+/// Training rows of `size × size` pixels: `count` random patches of the images at `path`
+/// (see [`read_images`]), or the first `count` rows of a `.npy` matrix of `size²` columns.
+pub fn patches(path: &Path, size: usize, count: usize, seed: u64) -> Result<Mat, String> {
+    use rand::SeedableRng;
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+    {
+        let bytes =
+            drsae::io::read_regular_file(path, MAX_INPUT_BYTES).map_err(|e| e.to_string())?;
+        let m = check_width(path, read_npy(path, &bytes)?, size * size)?;
+        if m.nrows() < count {
+            return Err(format!(
+                "{}: {} rows, {count} needed",
+                path.display(),
+                m.nrows()
+            ));
+        }
+        return Ok(m.row_range(0, count).to_owned());
+    }
+    let images = read_images(path)?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    drsae::data::sample_patches(&images, size, count, &mut rng)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -14,6 +14,16 @@ pub enum TrainCommand {
     /// A modern sparse auto-encoder (TopK, BatchTopK, JumpReLU, ReLU, Matryoshka) on
     /// activation files, written in SAELens's format.
     Sae(crate::train_sae::SaeArgs),
+    /// LISTA encoders with T = 1..=max-iters, compared with FISTA and CoD.
+    Lista(crate::train_lista::ListaArgs),
+    /// A topographic map: a group-sparse auto-encoder with pools on a grid of units.
+    Topographic(crate::train_groups::TopographicArgs),
+    /// Structured sparse coding by lateral inhibition (tree, grid or learned).
+    Inhibition(crate::train_inhibition::InhibitionArgs),
+    /// A convolutional group-sparse auto-encoder on MNIST, then a linear classifier.
+    Conv(crate::train_groups::ConvArgs),
+    /// A pinwheel map: a locally-connected group-sparse auto-encoder on image windows.
+    Pinwheel(crate::train_groups::PinwheelArgs),
 }
 
 fn defaults() -> DrsaeConfig {
@@ -77,7 +87,8 @@ pub struct DrsaeArgs {
     /// Seed of initialisation and shuffling.
     #[arg(long, default_value_t = defaults().seed)]
     seed: u64,
-    /// Directory for model.safetensors and the results (created; written only on success).
+    /// Directory for model.safetensors, curve.csv, curves.png (loss and errors per epoch),
+    /// angles.png (encoder–decoder angles), result.json (created; written only on success).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -134,6 +145,11 @@ pub fn run(cmd: TrainCommand, quiet: bool) -> Result<serde_json::Value, String> 
     match cmd {
         TrainCommand::Drsae(args) => train_drsae(&args, quiet),
         TrainCommand::Sae(args) => crate::train_sae::train_sae(&args, quiet),
+        TrainCommand::Lista(args) => crate::train_lista::train_lista(&args, quiet),
+        TrainCommand::Topographic(args) => crate::train_groups::topographic(&args, quiet),
+        TrainCommand::Inhibition(args) => crate::train_inhibition::inhibition(&args, quiet),
+        TrainCommand::Conv(args) => crate::train_groups::conv_layer(&args, quiet),
+        TrainCommand::Pinwheel(args) => crate::train_groups::pinwheel(&args, quiet),
     }
 }
 
@@ -174,17 +190,60 @@ fn train_drsae(args: &DrsaeArgs, quiet: bool) -> Result<serde_json::Value, Strin
         "config": config,
     });
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        model
-            .save(dir.join("model.safetensors"))
-            .map_err(|e| e.to_string())?;
-        drsae::io::write_atomic(
-            dir.join("curve.csv"),
-            drsae::train::EpochReport::csv(&report.history).as_bytes(),
-        )
-        .map_err(|e| e.to_string())?;
-        drsae::io::write_atomic(dir.join("result.json"), format!("{json}\n").as_bytes())
-            .map_err(|e| e.to_string())?;
+        let history: Vec<crate::plots::DrsaeEpoch> = report
+            .history
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((i + 1) as f64, r.loss, r.train_error, r.val_error, r.phase))
+            .collect();
+        let mut out = crate::output::Outputs::default();
+        out.add(
+            "model.safetensors",
+            model.to_bytes().map_err(|e| e.to_string())?,
+        );
+        out.add("curve.csv", drsae::train::EpochReport::csv(&report.history));
+        out.add(
+            "curves.png",
+            crate::plots::training_curves(&history, "DrSAE")?,
+        );
+        out.add("angles.png", angle_histogram(&model)?);
+        out.json(&json);
+        out.write(Some(dir))?;
     }
     Ok(json)
+}
+
+/// The histogram of the angles between each unit's encoder row and decoder column, with
+/// the part-unit and categorical-unit thresholds.
+fn angle_histogram(model: &Drsae) -> Result<Vec<u8>, String> {
+    use drsae::estimators::{CATEGORICAL_UNIT_MIN_ANGLE, PART_UNIT_MAX_ANGLE};
+    let angles: Vec<f64> = model
+        .encoder_decoder_angles()
+        .iter()
+        .map(|&a| a as f64)
+        .collect();
+    let (part, categorical) = Drsae::unit_kinds(&model.encoder_decoder_angles());
+    let hi = angles
+        .iter()
+        .copied()
+        .fold(std::f64::consts::FRAC_PI_2, f64::max);
+    crate::plots::histogram(
+        "DrSAE: angle between each unit's encoder row and decoder column",
+        "angle (radians)",
+        "units",
+        &angles,
+        40,
+        (0.0, hi),
+        &format!("{} units", angles.len()),
+        &[
+            (
+                PART_UNIT_MAX_ANGLE as f64,
+                format!("part-units: angle < {PART_UNIT_MAX_ANGLE} ({part})"),
+            ),
+            (
+                CATEGORICAL_UNIT_MIN_ANGLE as f64,
+                format!("categorical units: angle > {CATEGORICAL_UNIT_MIN_ANGLE} ({categorical})"),
+            ),
+        ],
+    )
 }

@@ -75,7 +75,7 @@ pub struct SaeArgs {
     #[arg(long, default_value_t = defaults().seed)]
     seed: u64,
     /// Output directory: SAELens files (cfg.json, sae_weights.safetensors,
-    /// sparsity.safetensors), `sparsify/` for TopK, curve.csv, density.csv, result.json.
+    /// sparsity.safetensors), `sparsify/` for TopK, curve.csv, density.csv, density.png, result.json.
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -152,6 +152,8 @@ pub fn train_sae(args: &SaeArgs, quiet: bool) -> Result<serde_json::Value, Strin
         "config": format!("{:?}", sae.config()),
     });
     if let Some(dir) = &args.out {
+        // Drawn before anything is written, so that a failure leaves nothing behind.
+        let density_png = density_histogram(&r.density)?;
         sae.save_saelens(dir).map_err(|e| e.to_string())?;
         if let SaeKind::TopK { .. } = sae.network().kind() {
             sae.save_sparsify(dir.join("sparsify"))
@@ -166,7 +168,45 @@ pub fn train_sae(args: &SaeArgs, quiet: bool) -> Result<serde_json::Value, Strin
             density.push_str(&format!("{j},{d}\n"));
         }
         w("density.csv", &density)?;
+        drsae::io::write_atomic(dir.join("density.png"), &density_png)
+            .map_err(|e| e.to_string())?;
         w("result.json", &format!("{json}\n"))?;
     }
     Ok(json)
+}
+
+/// The histogram of log10 feature density (the fraction of rows on which each latent
+/// fires); never-firing latents are counted in the leftmost bin.
+fn density_histogram(density: &[f32]) -> Result<Vec<u8>, String> {
+    let floor = -8.0f64;
+    let logs: Vec<f64> = density
+        .iter()
+        .map(|&d| {
+            if d > 0.0 {
+                (d as f64).log10().max(floor)
+            } else {
+                floor
+            }
+        })
+        .collect();
+    let lo = logs
+        .iter()
+        .copied()
+        .fold(0.0f64, f64::min)
+        .floor()
+        .min(-1.0);
+    let dead = density.iter().filter(|&&d| d <= 0.0).count();
+    crate::plots::histogram(
+        "SAE: feature density",
+        "log10(fraction of rows on which the latent fires)",
+        "latents",
+        &logs,
+        50,
+        (lo, 0.0),
+        &format!(
+            "{} latents ({dead} never fire, leftmost bin)",
+            density.len()
+        ),
+        &[],
+    )
 }

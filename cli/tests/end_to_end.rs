@@ -52,6 +52,10 @@ fn train_encode_predict_inspect() {
     assert!(j["test_error"].as_f64().unwrap() < 90.0);
     assert_eq!(j["config"]["hidden"], "16");
     let model = out.join("model.safetensors");
+    for (png, size) in [("curves.png", (800, 1000)), ("angles.png", (800, 500))] {
+        let img = image::open(out.join(png)).unwrap();
+        assert_eq!((img.width(), img.height()), size, "{png}");
+    }
     // A .npy of two raw rows (u8 pixels).
     let mut npy = Vec::new();
     let header = "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 784), }";
@@ -166,6 +170,7 @@ fn train_sae_on_npy_shards_writes_a_saelens_directory() {
         "density.csv",
         "result.json",
         "sparsity.safetensors",
+        "density.png",
     ] {
         assert!(out.join(f).exists(), "{f}");
     }

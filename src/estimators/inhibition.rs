@@ -245,6 +245,31 @@ impl ParamGuard for InhibitionParams {
 }
 
 impl InhibitionValidParams {
+    /// The structure of the inhibition matrix S.
+    pub fn structure(&self) -> InhibitionStructure {
+        self.structure
+    }
+
+    /// The inhibition strength (S's non-zero value, or its bound when learned).
+    pub fn inhibition(&self) -> f32 {
+        self.value
+    }
+
+    /// The training configuration.
+    pub fn config(&self) -> &InhibitionConfig {
+        &self.config
+    }
+
+    /// The per-row preprocessing.
+    pub fn preprocessing(&self) -> Preprocessor {
+        self.preprocessing
+    }
+
+    /// The ZCA regulariser, if the inputs are whitened.
+    pub fn zca(&self) -> Option<f32> {
+        self.zca
+    }
+
     /// Preprocesses the rows of `x`, starts from unit-norm copies of random (non-flat)
     /// training rows as atoms and the structure's S, and trains.
     ///
@@ -252,6 +277,19 @@ impl InhibitionValidParams {
     /// Fewer rows than units, too few non-flat rows, non-finite values, a diverged
     /// training, checkpoint errors.
     pub fn fit(&self, x: &Mat) -> Result<Inhibition> {
+        self.fit_with(x, |_, _, _| {})
+    }
+
+    /// [`InhibitionValidParams::fit`], calling `on_epoch(epoch, energy, seconds)` after
+    /// each epoch (for progress reports).
+    ///
+    /// # Errors
+    /// As [`InhibitionValidParams::fit`].
+    pub fn fit_with(
+        &self,
+        x: &Mat,
+        mut on_epoch: impl FnMut(usize, f64, f64),
+    ) -> Result<Inhibition> {
         let mut x = x.clone();
         crate::check_finite("training inputs", x.as_slice())?;
         let preprocessing = Preprocessing::fit(self.preprocessing, self.zca, &mut x);
@@ -266,9 +304,16 @@ impl InhibitionValidParams {
         };
         let mut model = InhibitionModel { w, s, mask: None };
         let mut energies = Vec::new();
-        train_inhibition_with(&mut model, &x, &config, &self.checkpointing, |_, st, _| {
-            energies.push(st.energy)
-        })?;
+        train_inhibition_with(
+            &mut model,
+            &x,
+            &config,
+            &self.checkpointing,
+            |epoch, st, secs| {
+                energies.push(st.energy);
+                on_epoch(epoch, st.energy, secs);
+            },
+        )?;
         Ok(Inhibition {
             dictionary: model.w,
             s: model.s,

@@ -103,6 +103,16 @@ impl ParamGuard for LassoParams {
 }
 
 impl LassoValidParams {
+    /// The solver's options (λ, iterations, tolerance, sign constraint).
+    pub fn options(&self) -> &LassoOptions {
+        &self.options
+    }
+
+    /// The solver.
+    pub fn solver(&self) -> Solver {
+        self.solver
+    }
+
     /// Caches the dictionary given as one atom per row (`atoms × m`): its Gram matrix and
     /// Lipschitz constant.
     ///

@@ -180,6 +180,19 @@ impl ConvolutionalValidParams {
     /// Rows of the wrong length, no rows, non-finite values, a diverged or collapsed
     /// training, checkpoint errors.
     pub fn fit(&self, x: impl AsRows) -> Result<Convolutional> {
+        self.fit_with(x, |_, _, _| {})
+    }
+
+    /// [`ConvolutionalValidParams::fit`], calling `on_epoch(epoch, mean loss, seconds)` after each
+    /// epoch (for progress reports).
+    ///
+    /// # Errors
+    /// As [`ConvolutionalValidParams::fit`].
+    pub fn fit_with(
+        &self,
+        x: impl AsRows,
+        mut on_epoch: impl FnMut(usize, f64, f64),
+    ) -> Result<Convolutional> {
         let start = std::time::Instant::now();
         let shape = self.shape()?;
         let (x, preprocessing) = self.opts.prepare(x, shape.image_len())?;
@@ -187,7 +200,9 @@ impl ConvolutionalValidParams {
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.opts.seed);
         let mut model = ConvAe::init(shape, self.maps, self.opts.form, &mut rng);
         model.weighted = self.weighted;
-        let report = self.opts.train(&mut model, &x, &groups, start)?;
+        let report = self
+            .opts
+            .train(&mut model, &x, &groups, start, &mut on_epoch)?;
         Ok(Convolutional {
             model,
             pool: self.pool,

@@ -150,6 +150,19 @@ impl LocallyConnectedValidParams {
     /// Rows that are not `image²` long, no rows, non-finite values, a diverged or
     /// collapsed training, checkpoint errors.
     pub fn fit(&self, x: impl AsRows) -> Result<LocallyConnected> {
+        self.fit_with(x, |_, _, _| {})
+    }
+
+    /// [`LocallyConnectedValidParams::fit`], calling `on_epoch(epoch, mean loss, seconds)` after each
+    /// epoch (for progress reports).
+    ///
+    /// # Errors
+    /// As [`LocallyConnectedValidParams::fit`].
+    pub fn fit_with(
+        &self,
+        x: impl AsRows,
+        mut on_epoch: impl FnMut(usize, f64, f64),
+    ) -> Result<LocallyConnected> {
         let start = std::time::Instant::now();
         let side = self.sheet.image();
         let (x, preprocessing) = self.opts.prepare(x, side * side)?;
@@ -162,7 +175,9 @@ impl LocallyConnectedValidParams {
         if let Some(w) = weights {
             model = model.with_recon_weights(w)?;
         }
-        let report = self.opts.train(&mut model, &x, &groups, start)?;
+        let report = self
+            .opts
+            .train(&mut model, &x, &groups, start, &mut on_epoch)?;
         Ok(LocallyConnected {
             model,
             sheet: self.sheet,

@@ -234,12 +234,27 @@ impl GroupSparseValidParams {
     /// # Errors
     /// No rows, non-finite values, a diverged or collapsed training, checkpoint errors.
     pub fn fit(&self, x: &Mat) -> Result<GroupSparse> {
+        self.fit_with(x, |_, _, _| {})
+    }
+
+    /// [`GroupSparseValidParams::fit`], calling `on_epoch(epoch, mean loss, seconds)` after each
+    /// epoch (for progress reports).
+    ///
+    /// # Errors
+    /// As [`GroupSparseValidParams::fit`].
+    pub fn fit_with(
+        &self,
+        x: &Mat,
+        mut on_epoch: impl FnMut(usize, f64, f64),
+    ) -> Result<GroupSparse> {
         let start = std::time::Instant::now();
         let groups = self.layout.groups()?;
         let (x, preprocessing) = self.opts.prepare(x, x.ncols())?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.opts.seed);
         let mut model = GroupAe::init(x.ncols(), groups.n_units(), self.opts.form, &mut rng);
-        let report = self.opts.train(&mut model, &x, &groups, start)?;
+        let report = self
+            .opts
+            .train(&mut model, &x, &groups, start, &mut on_epoch)?;
         Ok(GroupSparse {
             model,
             layout: self.layout,

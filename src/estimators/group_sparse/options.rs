@@ -125,6 +125,7 @@ impl GroupOptions {
         x: &Mat,
         groups: &Groups,
         start: std::time::Instant,
+        on_epoch: &mut dyn FnMut(usize, f64, f64),
     ) -> Result<GroupFitReport> {
         let mut losses = Vec::new();
         let (lambda, progress) = (self.lambda, self.progress);
@@ -136,6 +137,7 @@ impl GroupOptions {
             &self.checkpointing,
             |epoch, loss, seconds| {
                 losses.push(loss.mean(lambda));
+                on_epoch(epoch, loss.mean(lambda), seconds);
                 if progress {
                     eprintln!(
                         "epoch {epoch}: loss {:.5}, {:.2} active groups, {seconds:.0} s",
