@@ -285,6 +285,7 @@ fn main() {
         inv.0, inv.1, rinv.0, rinv.1, inv.2, inv.3
     );
     if let Some(dir) = &out {
+        common::make_out_dir(dir);
         write_filters(dir, &stack, maps1, maps2, kernel).unwrap_or_else(|e| die(e));
         eprintln!(
             "wrote layer1_filters.png, layer1_encoder.png, layer2_filters.png to {}",

@@ -339,6 +339,7 @@ fn main() {
         json = json.num("s_rarity_correlation", corr);
     }
     if let Some(dir) = &out {
+        common::make_out_dir(dir);
         // Tree layout (root at the top), the grid, or rows of 8.
         let layout = match structure.as_str() {
             "tree" => None,

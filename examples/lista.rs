@@ -210,6 +210,7 @@ fn main() {
                 *s.fista_match.last().unwrap(),
             );
         if let Some(dir) = &out {
+            common::make_out_dir(dir);
             let series = |k: usize| s.table.iter().map(|r| (r[0], r[k])).collect::<Vec<_>>();
             let (l, f, f10, c, c10) = (series(1), series(2), series(3), series(4), series(5));
             let plot = common::log_plot(&[
@@ -224,7 +225,8 @@ fn main() {
         }
     }
     if let Some(dir) = &out {
-        std::fs::write(dir.join("lista.csv"), csv).unwrap_or_else(|e| die(e));
+        common::make_out_dir(dir);
+        drsae::io::write_atomic(dir.join("lista.csv"), csv.as_bytes()).unwrap_or_else(|e| die(e));
         eprintln!("wrote lista.csv and plots (red LISTA, blue FISTA, light blue FISTA 10x, green CoD, light green CoD 10x) to {}", dir.display());
     }
     json.num("seconds", t0.elapsed().as_secs_f64()).print();

@@ -196,6 +196,7 @@ fn main() {
     let (part, categorical) = Drsae::unit_kinds(&angles);
     eprintln!("best epoch {} (val {:.2}%), test error {:.2}%, part-units {part}, categorical-units {categorical}", report.best_epoch, report.best_val_error, test_error);
     if let Some(dir) = &out {
+        common::make_out_dir(dir);
         write_outputs(
             dir,
             &model,

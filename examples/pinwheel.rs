@@ -159,6 +159,7 @@ fn main() {
         report.examples_per_s
     );
     if let Some(dir) = &out {
+        common::make_out_dir(dir);
         let tiles: Vec<&[f32]> = filters.iter().map(|f| &f[..]).collect();
         common::write_tiles_png_zoom(&dir.join("filters.png"), &tiles, kernel, kernel, units, 2)
             .unwrap_or_else(|e| die(e));

@@ -225,6 +225,7 @@ fn main() {
     let (ratio, pinwheels) = (map.neighbor_ratio, map.pinwheels);
     eprintln!("map: neighbour/random orientation difference {ratio:.3}, {pinwheels} pinwheels; held-out relative reconstruction error {rec_error:.4}; {:.0} patches/s", report.examples_per_s);
     if let Some(dir) = &out {
+        common::make_out_dir(dir);
         let tiles: Vec<&[f32]> = filters.iter().map(|f| &f[..]).collect();
         common::write_tiles_png_zoom(&dir.join("filters.png"), &tiles, patch, patch, grid, 4)
             .unwrap_or_else(|e| die(e));
@@ -334,6 +335,7 @@ impl TreeMode {
             100.0 * self.threshold
         );
         if let Some(dir) = out {
+            common::make_out_dir(dir);
             let filters: Vec<Vec<f32>> = (0..n).map(|j| model.filter(j)).collect();
             let all: Vec<Option<&[f32]>> = filters.iter().map(|f| Some(&f[..])).collect();
             let pruned: Vec<Option<&[f32]>> = filters

@@ -552,8 +552,9 @@ impl ResumeRun {
 
 /// Resumed runs: the bytes are written as the checkpoint of [`ResumeRun`]'s directory and
 /// the run resumes from them. Any bytes give an error or a finished run whose model has
-/// the configuration's shapes, finite parameters and a best epoch not past the run's
-/// phase-2 epochs.
+/// the configuration's shapes and finite parameters, whose history holds every epoch of
+/// both phases once and in order, and whose best model is phase 2's first epoch (from 1) of
+/// least validation error, with that error.
 #[cfg(feature = "safetensors")]
 pub fn resume(data: &[u8]) {
     resume_finishes(data);
@@ -577,8 +578,31 @@ pub fn resume_finishes(data: &[u8]) -> bool {
                 assert!(t.as_slice().iter().all(|v| v.is_finite()));
             }
             assert!(m.b.iter().all(|v| v.is_finite()));
-            // (0 is accepted: a checkpoint may claim a best model from "epoch 0".)
-            assert!(out.best_epoch <= run.cfg.epochs_sup);
+            // Every epoch of both phases is in the history, once and in order (the run has
+            // no time budget and no patience, so none is cut short).
+            let epochs: Vec<(u8, usize)> = out.history.iter().map(|r| (r.phase, r.epoch)).collect();
+            let want: Vec<(u8, usize)> = (1..=run.cfg.epochs_unsup)
+                .map(|e| (1, e))
+                .chain((1..=run.cfg.epochs_sup).map(|e| (2, e)))
+                .collect();
+            assert_eq!(epochs, want);
+            // The best model is phase 2's first epoch of least validation error (so its epoch
+            // is one of phase 2's, counted from 1), with that epoch's error.
+            let phase2: Vec<f64> = out
+                .history
+                .iter()
+                .filter(|r| r.phase == 2)
+                .map(|r| r.val_error)
+                .collect();
+            assert!((1..=run.cfg.epochs_sup).contains(&out.best_epoch));
+            let least = phase2.iter().copied().fold(f64::INFINITY, f64::min);
+            let first = phase2.iter().position(|&v| v == least).map(|i| i + 1);
+            assert_eq!(first, Some(out.best_epoch));
+            assert_eq!(out.best_val_error.to_bits(), least.to_bits());
+            for r in &out.history {
+                assert!((0.0..=100.0).contains(&r.val_error));
+                assert!(r.loss.is_finite() && r.loss >= 0.0);
+            }
             true
         }
         Err(_) => false,

@@ -183,6 +183,88 @@ fn huge_pgm() {
     std::fs::remove_dir_all(&d).ok();
 }
 
+/// Bad input files (forged IDX headers, a PGM claiming 10¹⁰ pixels, a truncated checkpoint,
+/// a missing directory) with a `--out` that does not exist: a clean error with status 2, and
+/// `--out` is still absent afterwards (the directory is created only once the inputs have
+/// been read and checked).
+#[test]
+fn bad_input_leaves_a_nonexistent_out_absent() {
+    let root = temp("out-absent");
+    let idx_dir = root.join("idx");
+    std::fs::create_dir_all(&idx_dir).unwrap();
+    write_mnist(&idx_dir, idx(&[u32::MAX, 28, 28], &[0; 64]));
+    let pgm_dir = root.join("pgm");
+    std::fs::create_dir_all(&pgm_dir).unwrap();
+    std::fs::write(pgm_dir.join("big.pgm"), b"P5 100000 100000 255\n\0\0\0").unwrap();
+    let ckpt_dir = root.join("ckpt");
+    std::fs::create_dir_all(&ckpt_dir).unwrap();
+    std::fs::write(
+        ckpt_dir.join("checkpoint.safetensors"),
+        b"\x10\0\0\0\0\0\0\0{\"E\":",
+    )
+    .unwrap();
+    let (idx_s, pgm_s, ckpt_s) = (
+        idx_dir.display().to_string(),
+        pgm_dir.display().to_string(),
+        ckpt_dir.display().to_string(),
+    );
+    let small_lista = [
+        "--max-iters",
+        "1",
+        "--epochs",
+        "1",
+        "--train",
+        "10",
+        "--test",
+        "10",
+    ];
+    let mut cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        ("mnist", vec!["--data", &idx_s], "IDX"),
+        ("mnist", vec!["--data", "/nonexistent/dir"], "not found"),
+        (
+            "mnist",
+            vec!["--data", &idx_s, "--checkpoint-every", "1"],
+            "IDX",
+        ),
+        ("mnist", vec!["--resume", &ckpt_s], "safetensors"),
+        ("conv", vec!["--data", &idx_s], "IDX"),
+        ("lista", vec!["--data", &idx_s], "IDX"),
+        ("pinwheel", vec!["--data", &pgm_s], "PGM"),
+        ("topographic", vec!["--data", &pgm_s], "PGM"),
+        ("inhibition", vec!["--data", &pgm_s], "PGM"),
+    ];
+    let mut lista = vec!["--natural", pgm_s.as_str()];
+    lista.extend(small_lista);
+    cases.push(("lista", lista, "PGM"));
+    let mut failures = Vec::new();
+    for (k, (name, args, expect)) in cases.iter().enumerate() {
+        let out_dir = root.join(format!("absent{k}")).join("out");
+        let mut full: Vec<String> = vec!["--out".into(), out_dir.display().to_string()];
+        full.extend(args.iter().map(|a| a.to_string()));
+        match run_with_deadline(name, &full, 60) {
+            Err(e) => failures.push(format!("{name} {full:?}: {e}")),
+            Ok(out) => {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let last = stderr.lines().last().unwrap_or("");
+                let created = root.join(format!("absent{k}")).exists();
+                if out.status.code() != Some(2)
+                    || stderr.contains("panicked")
+                    || !last.starts_with("error: ")
+                    || !last.contains(expect)
+                    || created
+                {
+                    failures.push(format!(
+                        "{name} {full:?}: status {:?}, --out created: {created}, stderr {stderr:?}",
+                        out.status.code()
+                    ));
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&root).ok();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn truncated_checkpoint() {
     let d = temp("ckpt");
@@ -450,15 +532,16 @@ fn every_example_rejects_every_kind_of_bad_flag_with_status_2() {
                         let stderr = String::from_utf8_lossy(&out.stderr);
                         let lines: Vec<&str> =
                             stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-                        let files = std::fs::read_dir(&out_dir).map_or(0, |d| d.count());
+                        // Not even the directory is created.
+                        let created = out_dir.exists();
                         let ok = out.status.code() == Some(2)
                             && lines.len() == 1
                             && lines[0].starts_with("error: ")
                             && lines[0].contains(expect.as_str())
-                            && files == 0;
+                            && !created;
                         (!ok).then(|| {
                             format!(
-                                "status {:?}, {files} file(s) in --out, stderr {stderr:?}",
+                                "status {:?}, --out created: {created}, stderr {stderr:?}",
                                 out.status.code()
                             )
                         })

@@ -1068,6 +1068,222 @@ fn checkpoints_inconsistent_with_the_run_are_refused_at_resume() {
     expect_resume(other.train(&dir.0, None, true), "different configuration");
 }
 
+/// A real checkpoint of `run` after `stop` steps.
+fn checkpoint_after(run: &Run, dir: &Path, stop: u64) -> Vec<u8> {
+    let _ = std::fs::remove_file(dir.join(CHECKPOINT_FILE));
+    assert!(matches!(
+        run.train(dir, Some(stop), false),
+        Err(Error::Interrupted { .. })
+    ));
+    std::fs::read(dir.join(CHECKPOINT_FILE)).unwrap()
+}
+
+#[test]
+fn checkpoints_in_impossible_positions_are_refused_field_by_field() {
+    let dir = TempDir::new("ckpt-position");
+    let run = Run::new();
+    // Phase 2 epoch 1 after 2 of its 4 minibatches (steps 5 and 6), and phase 2 epoch 2
+    // after 2 minibatches (steps 9 and 10, the best model from epoch 1).
+    let early = run.checkpoint(&dir.0);
+    let late = checkpoint_after(&run, &dir.0, 10);
+    let meta = tensors_from_bytes(&late).unwrap().1;
+    assert_eq!(
+        (
+            meta["phase"].as_str(),
+            meta["epoch"].as_str(),
+            meta["best_epoch"].as_str()
+        ),
+        ("2", "2", "1")
+    );
+    for bytes in [&early, &late] {
+        write_edited(&dir.0, bytes, |_, _| {});
+        run.train(&dir.0, None, true).unwrap();
+    }
+    type MetaEdit = Box<dyn Fn(&mut HashMap<String, String>)>;
+    let set = |k: &'static str, v: &'static str| -> MetaEdit {
+        Box::new(move |m: &mut HashMap<String, String>| {
+            m.insert(k.into(), v.into());
+        })
+    };
+    let history_lines = |m: &HashMap<String, String>| -> Vec<String> {
+        m["history"].lines().map(String::from).collect()
+    };
+    let cases: Vec<(&str, &Vec<u8>, MetaEdit, &str)> = vec![
+        (
+            "start of a phase",
+            &early,
+            Box::new(|m: &mut HashMap<String, String>| {
+                m.insert("batch_index".into(), "0".into());
+                m.insert("sums".into(), "0.0 0.0 0 0".into());
+            }),
+            "`batch_index` = 0 at epoch 1",
+        ),
+        (
+            "opt step short",
+            &early,
+            set("opt_step", "1"),
+            "`opt_step` = 1",
+        ),
+        (
+            "opt step of another epoch",
+            &late,
+            set("opt_step", "2"),
+            "`opt_step` = 2: phase 2 epoch 2 after 2 of 4 minibatches has taken 6 steps",
+        ),
+        (
+            "phase-1 steps missing",
+            &early,
+            set("global_step", "5"),
+            "`global_step` = 5 with `opt_step` = 2: the 3 steps before phase 2 are not 4",
+        ),
+        (
+            "sums of another minibatch count",
+            &early,
+            set("sums", "1.0 1.0 5 10"),
+            "`sums` = 1.0 1.0 5 10 after 2 minibatches",
+        ),
+        (
+            "samples seen short",
+            &early,
+            set("samples_seen", "39"),
+            "`samples_seen` = 39 after 1 epochs of 40 rows",
+        ),
+        (
+            "train seconds beyond elapsed",
+            &early,
+            set("train_seconds", "1000.0"),
+            "`train_seconds` = 1000.0 exceeds `elapsed`",
+        ),
+        (
+            "history line missing",
+            &early,
+            set("history", ""),
+            "`history` has 0 phase-1 and 0 phase-2 epochs",
+        ),
+        (
+            "history line repeated",
+            &late,
+            Box::new(move |m: &mut HashMap<String, String>| {
+                let l = history_lines(m);
+                m.insert("history".into(), format!("{}\n{}\n{}", l[0], l[1], l[1]));
+            }),
+            "`history`: phase 2 epoch 1 follows 1 phase-1 and 1 phase-2 epochs",
+        ),
+        (
+            "history phases out of order",
+            &late,
+            Box::new(move |m: &mut HashMap<String, String>| {
+                let l = history_lines(m);
+                m.insert("history".into(), format!("{}\n{}", l[1], l[0]));
+            }),
+            "`history`: phase 1 epoch 1 follows 0 phase-1 and 1 phase-2 epochs",
+        ),
+        (
+            "history after the checkpoint",
+            &early,
+            Box::new(|m: &mut HashMap<String, String>| {
+                let l = m["history"].clone();
+                let mut f: Vec<&str> = l.split(' ').collect();
+                f[7] = "1000.0";
+                m.insert("history".into(), f.join(" "));
+            }),
+            "ends at 1000.0 s",
+        ),
+        (
+            "best epoch not the history's",
+            &late,
+            set("best_val_error", "0.0"),
+            "`best_epoch`/`best_val_error`: the checkpoint's best model is epoch 1 at 0.0 %",
+        ),
+        (
+            "since best not the history's",
+            &late,
+            set("since_best", "1"),
+            "`since_best` = 1, its history has 0",
+        ),
+        (
+            "average missing in phase 2",
+            &early,
+            set("average", "false"),
+            "lacks an averaged model",
+        ),
+    ];
+    for (name, bytes, edit, needle) in cases {
+        write_edited(&dir.0, bytes, |t, m| {
+            edit(m);
+            if m["average"] == "false" {
+                t.retain(|k, _| !k.starts_with("average/"));
+            }
+        });
+        match run.train(&dir.0, None, true) {
+            Err(Error::InvalidParameter {
+                name: "resume",
+                reason,
+            }) if reason.contains(needle) => {}
+            other => panic!("{name}: expected a resume error containing {needle:?}, got {other:?}"),
+        }
+    }
+    // History lines an epoch cannot report.
+    for (name, line, needle) in [
+        (
+            "val error above 100",
+            "1 1 1 1 NaN 101 1 1 1",
+            "val_error 101.0",
+        ),
+        ("negative loss", "1 1 -1 1 NaN 1 1 1 1", "loss -1.0"),
+        (
+            "phase-1 train error",
+            "1 1 1 1 5 1 1 1 1",
+            "train_error 5.0",
+        ),
+        ("progress above 1", "1 1 1 1 NaN 1 1 1 2", "progress 2.0"),
+    ] {
+        write_edited(&dir.0, &early, |_, m| {
+            m.insert("history".into(), line.into());
+        });
+        match run.train(&dir.0, None, true) {
+            Err(Error::Format { what, .. }) if what.contains(needle) => {}
+            other => panic!("{name}: expected a format error containing {needle:?}, got {other:?}"),
+        }
+    }
+    // A best model from "epoch 0" is refused when the checkpoint is read.
+    write_edited(&dir.0, &late, |_, m| {
+        m.insert("best_epoch".into(), "0".into());
+    });
+    match run.train(&dir.0, None, true) {
+        Err(Error::Format { what, .. }) if what.contains("best model of epoch 0") => {}
+        other => panic!("best epoch 0: got {other:?}"),
+    }
+}
+
+#[test]
+fn a_run_resumed_from_its_early_stopping_checkpoint_stays_stopped() {
+    let dir = TempDir::new("ckpt-patience");
+    let run = Run {
+        cfg: DrsaeConfig {
+            epochs_sup: 12,
+            patience: Some(1),
+            ..Run::new().cfg
+        },
+        ..Run::new()
+    };
+    let reference = run.train(&dir.0, None, false).unwrap();
+    let phase2 = reference.history.iter().filter(|r| r.phase == 2).count();
+    assert!(phase2 < 12, "early stopping did not stop the run");
+    // The directory holds the checkpoint written as early stopping ended phase 2.
+    let resumed = run.train(&dir.0, None, true).unwrap();
+    assert!(resumed.model == reference.model);
+    assert_eq!(resumed.best_epoch, reference.best_epoch);
+    assert_eq!(resumed.history.len(), reference.history.len());
+    // A checkpoint that trains on after the patience ran out is impossible.
+    let bytes = std::fs::read(dir.join(CHECKPOINT_FILE)).unwrap();
+    write_edited(&dir.0, &bytes, |_, m| {
+        let since: usize = m["since_best"].parse().unwrap();
+        m.insert("since_best".into(), (since + 1).to_string());
+    });
+    expect_resume(run.train(&dir.0, None, true), "`since_best`");
+}
+
 #[test]
 fn a_checkpoint_that_is_not_a_regular_file_is_an_error() {
     let dir = TempDir::new("ckpt-nonregular");

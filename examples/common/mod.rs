@@ -399,14 +399,24 @@ pub fn write_tree_png(
     write_png_gray(path, w, h, &px)
 }
 
-/// Creates `--out DIR` if given.
+/// `--out DIR` if given: the path only (an existing file that is not a directory is
+/// refused at once). The directory is created by [`make_out_dir`] when the first output is
+/// written, after every input has been read and checked, so a run that fails on its input
+/// leaves nothing behind, not even the directory.
 pub fn out_dir(args: &Args) -> Option<std::path::PathBuf> {
     args.str("out").map(|d| {
         let p = std::path::PathBuf::from(d);
-        std::fs::create_dir_all(&p)
-            .unwrap_or_else(|e| die(format!("cannot create {}: {e}", p.display())));
+        if p.exists() && !p.is_dir() {
+            die(format!("--out {}: not a directory", p.display()));
+        }
         p
     })
+}
+
+/// Creates the `--out` directory (and its parents) before the first output goes into it.
+pub fn make_out_dir(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir)
+        .unwrap_or_else(|e| die(format!("cannot create {}: {e}", dir.display())));
 }
 
 /// A tiny RGB canvas for line plots.

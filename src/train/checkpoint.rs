@@ -195,9 +195,52 @@ fn history_from_string(s: &str) -> Result<Vec<EpochReport>> {
                 )));
             }
             check_seconds("history seconds", report.seconds)?;
+            check_report(&report)?;
             Ok(report)
         })
         .collect()
+}
+
+/// Checks the figures of one history line against what an epoch can report: finite
+/// non-negative loss, reconstruction and throughput, errors in percent (the training
+/// error NaN in phase 1, which trains no classifier) and a progress in [0, 1].
+fn check_report(r: &EpochReport) -> Result<()> {
+    let at = format!("history line for phase {} epoch {}", r.phase, r.epoch);
+    let non_negative = |name: &str, v: f64| {
+        if v.is_finite() && v >= 0.0 {
+            Ok(())
+        } else {
+            Err(err(format!("{at}: {name} {v:?} is not a finite value ≥ 0")))
+        }
+    };
+    non_negative("loss", r.loss)?;
+    non_negative("reconstruction", r.reconstruction)?;
+    non_negative("samples_per_s", r.samples_per_s)?;
+    let percent = |v: f64| (0.0..=100.0).contains(&v);
+    if !percent(r.val_error) {
+        return Err(err(format!(
+            "{at}: val_error {:?} is not a percentage",
+            r.val_error
+        )));
+    }
+    let train_ok = if r.phase == 1 {
+        r.train_error.is_nan()
+    } else {
+        percent(r.train_error)
+    };
+    if !train_ok {
+        return Err(err(format!(
+            "{at}: train_error {:?} (NaN in phase 1, a percentage in phase 2)",
+            r.train_error
+        )));
+    }
+    if !(0.0..=1.0).contains(&r.progress) {
+        return Err(err(format!(
+            "{at}: progress {:?} is not in [0, 1]",
+            r.progress
+        )));
+    }
+    Ok(())
 }
 
 /// The longest run a checkpoint may record (10⁹ s, some 31 years): more is a forgery, and
@@ -245,7 +288,21 @@ pub(crate) struct ResumeExpectations {
     pub steps_per_epoch: usize,
     /// The update rule of the checkpoint's phase.
     pub optimizer: super::optimizer::Optimizer,
+    /// Training rows.
+    pub rows: usize,
+    /// Rows per minibatch.
+    pub batch: usize,
+    /// Whether the run has a time budget (which may end a phase part-way through an epoch).
+    pub time_budget: bool,
+    /// Whether phase 2 keeps a parameter average.
+    pub average: bool,
+    /// Early-stopping patience (phase 2).
+    pub patience: Option<usize>,
 }
+
+/// Slack for comparing times a run measured at different moments (seconds): the clock is
+/// carried over a resume at nanosecond resolution.
+const TIME_SLACK: f64 = 1e-6;
 
 /// The lengths of the tensors the optimiser keeps moments for, in order E, S, b, D, C.
 fn moment_lengths(model: &DrsaeNetwork) -> [usize; 5] {
@@ -542,6 +599,205 @@ impl TrainState {
                 "the checkpoint holds {} first and {} second optimiser moments after {} steps; \
                  {:?} keeps {first} and {second}",
                 got.0, got.1, self.opt_step, want.optimizer
+            ));
+        }
+        self.check_position(want)
+    }
+
+    /// The position, counters, running sums, history and best model against each other
+    /// and the run, as the training loop leaves them when it writes a checkpoint: after a
+    /// step (epoch `e`, `b` ≥ 1 minibatches of it done) or at the end of epoch `e` − 1
+    /// (`b` = 0); never at the start of a phase, so a phase's first checkpoint has taken at
+    /// least one step. Every epoch of a phase before the current one ran all its
+    /// minibatches, except under a time budget, which may cut one short (and then ends the
+    /// phase).
+    fn check_position(&self, want: &ResumeExpectations) -> Result<()> {
+        let bad = |what: String| Err(Error::param("resume", what));
+        let (phase, e, b) = (self.phase, self.epoch, self.batch_index);
+        let epochs = want.epochs[phase as usize - 1];
+        let spe = want.steps_per_epoch as u64;
+        let budget = want.time_budget;
+        if epochs == 0 {
+            return bad(format!(
+                "metadata `phase` = {phase}, a phase in which the run has no epochs (none is \
+                 checkpointed)"
+            ));
+        }
+        if e == 1 && b == 0 {
+            return bad(
+                "metadata `batch_index` = 0 at epoch 1: a checkpoint is written after a step or \
+                 at the end of an epoch, never at the start of a phase"
+                    .into(),
+            );
+        }
+        // The history: phase 1's epochs 1, 2, … then phase 2's, in time order, up to the
+        // epoch before the current one.
+        let mut done = [0usize; 2];
+        let mut last_seconds = 0.0f64;
+        for r in &self.history {
+            let k = r.phase as usize - 1;
+            if (k == 0 && done[1] > 0) || r.epoch != done[k] + 1 {
+                return bad(format!(
+                    "metadata `history`: phase {} epoch {} follows {} phase-1 and {} phase-2 \
+                     epochs",
+                    r.phase, r.epoch, done[0], done[1]
+                ));
+            }
+            if r.seconds + TIME_SLACK < last_seconds || r.seconds > self.elapsed + TIME_SLACK {
+                return bad(format!(
+                    "metadata `history`: phase {} epoch {} ends at {:?} s, after {last_seconds:?} \
+                     s and before the checkpoint's {:?} s elapsed",
+                    r.phase, r.epoch, r.seconds, self.elapsed
+                ));
+            }
+            last_seconds = r.seconds;
+            done[k] += 1;
+        }
+        let [k1, k2] = done;
+        let want_done = if phase == 1 {
+            [e - 1, 0]
+        } else {
+            [
+                if budget {
+                    k1.min(want.epochs[0])
+                } else {
+                    want.epochs[0]
+                },
+                e - 1,
+            ]
+        };
+        if done != want_done {
+            return bad(format!(
+                "metadata `history` has {k1} phase-1 and {k2} phase-2 epochs; a checkpoint at \
+                 phase {phase} epoch {e} follows {} and {}",
+                want_done[0], want_done[1]
+            ));
+        }
+        // Steps in the current phase: all minibatches of each epoch before the current one
+        // (under a time budget, at least one of each), then b of the current epoch.
+        let full = (e as u64 - 1) * spe + b as u64;
+        let least = if budget {
+            e as u64 - 1 + b as u64
+        } else {
+            full
+        };
+        if !(least..=full).contains(&self.opt_step) {
+            return bad(format!(
+                "metadata `opt_step` = {}: phase {phase} epoch {e} after {b} of {spe} minibatches \
+                 has taken {}",
+                self.opt_step,
+                if budget {
+                    format!("{least} to {full} steps")
+                } else {
+                    format!("{full} steps")
+                }
+            ));
+        }
+        // Steps before the current phase: phase 1's, if this is phase 2.
+        let before = self.global_step - self.opt_step;
+        let (lo, hi) = if phase == 1 {
+            (0, 0)
+        } else {
+            let k1 = k1 as u64;
+            (if budget { k1 } else { k1 * spe }, k1 * spe)
+        };
+        if !(lo..=hi).contains(&before) {
+            return bad(format!(
+                "metadata `global_step` = {} with `opt_step` = {}: the {before} steps before \
+                 phase {phase} are not {}",
+                self.global_step,
+                self.opt_step,
+                if lo == hi {
+                    format!("{lo}")
+                } else {
+                    format!("{lo} to {hi}")
+                }
+            ));
+        }
+        // The running sums of the current epoch: its first b minibatches (only the last
+        // minibatch of an epoch is short).
+        let (loss, rec, correct, seen) = self.sums;
+        let seen_want = (b as u64 * want.batch as u64).min(want.rows as u64);
+        if seen as u64 != seen_want || (b == 0 && (loss, rec, correct) != (0.0, 0.0, 0)) {
+            return bad(format!(
+                "metadata `sums` = {loss:?} {rec:?} {correct} {seen} after {b} minibatches of \
+                 {} rows ({seen_want} rows seen)",
+                want.batch
+            ));
+        }
+        // Samples of the finished epochs: every row of each (under a time budget, at least one).
+        let epochs_done = (k1 + k2) as u64;
+        let all = epochs_done * want.rows as u64;
+        let least = if budget { epochs_done } else { all };
+        if !(least..=all).contains(&(self.samples_seen as u64)) {
+            return bad(format!(
+                "metadata `samples_seen` = {} after {epochs_done} epochs of {} rows",
+                self.samples_seen, want.rows
+            ));
+        }
+        if self.train_seconds > self.elapsed + TIME_SLACK {
+            return bad(format!(
+                "metadata `train_seconds` = {:?} exceeds `elapsed` = {:?}",
+                self.train_seconds, self.elapsed
+            ));
+        }
+        // The best model: phase 2's first epoch of least validation error so far, and the
+        // epochs since it; early stopping ends the phase as soon as they reach the patience.
+        let mut best: Option<(usize, f64)> = None;
+        let mut since = 0usize;
+        for (j, r) in self.history.iter().filter(|r| r.phase == 2).enumerate() {
+            if let Some(p) = want.patience {
+                if since >= p {
+                    return bad(format!(
+                        "metadata `history` goes on to phase 2 epoch {} after {since} epochs \
+                         without improvement, with a patience of {p}",
+                        j + 1
+                    ));
+                }
+            }
+            if best.map_or(true, |(_, v)| r.val_error < v) {
+                best = Some((r.epoch, r.val_error));
+                since = 0;
+            } else {
+                since += 1;
+            }
+        }
+        let claimed = self.best.as_ref().map(|(_, v, ep)| (*ep, *v));
+        if claimed.map(|(ep, v)| (ep, v.to_bits())) != best.map(|(ep, v)| (ep, v.to_bits())) {
+            let show = |b: Option<(usize, f64)>| match b {
+                Some((ep, v)) => format!("epoch {ep} at {v:?} %"),
+                None => "none".into(),
+            };
+            return bad(format!(
+                "metadata `best_epoch`/`best_val_error`: the checkpoint's best model is {}, its \
+                 history's {}",
+                show(claimed),
+                show(best)
+            ));
+        }
+        if self.since_best != since {
+            return bad(format!(
+                "metadata `since_best` = {}, its history has {since} epochs since the best",
+                self.since_best
+            ));
+        }
+        if want.patience.is_some_and(|p| since >= p) && b > 0 {
+            return bad(format!(
+                "metadata `batch_index` = {b}: early stopping ended phase 2 after epoch {}",
+                e - 1
+            ));
+        }
+        // The average exists in phase 2 from its first step on, if the run keeps one.
+        let average_want = want.average && phase == 2;
+        if self.average.is_some() != average_want {
+            return bad(format!(
+                "the checkpoint {} an averaged model; a phase-{phase} checkpoint of this run {}",
+                if self.average.is_some() {
+                    "holds"
+                } else {
+                    "lacks"
+                },
+                if average_want { "has one" } else { "has none" }
             ));
         }
         Ok(())

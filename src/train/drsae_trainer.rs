@@ -224,6 +224,11 @@ pub fn train_drsae_with(
             epochs: [cfg.epochs_unsup, cfg.epochs_sup],
             steps_per_epoch: data.train_x.nrows().div_ceil(cfg.batch),
             optimizer: cfg.for_phase(st.phase).optimizer,
+            rows: data.train_x.nrows(),
+            batch: cfg.batch,
+            time_budget: cfg.time_budget.is_some(),
+            average: cfg.average.is_some(),
+            patience: cfg.patience,
         })?;
     }
     let mut st = match resumed {
@@ -267,8 +272,14 @@ pub fn train_drsae_with(
         } else {
             cfg.epochs_sup
         };
+        let stopped_early =
+            phase == 2 && phase == st.phase && cfg.patience.is_some_and(|p| st.since_best >= p);
         if phase < st.phase || epochs == 0 || phase == st.phase && st.epoch > epochs {
             // Done before (or resumed after its end); the next phase starts fresh.
+            continue;
+        }
+        if stopped_early {
+            // Resumed from the checkpoint written as early stopping ended the phase.
             continue;
         }
         if phase > st.phase {

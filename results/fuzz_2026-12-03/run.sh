@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECS seconds (default 300), one after the other under nice -n 15, from the
+# binaries `RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer none` built (the same binaries
+# and libFuzzer options as `cargo fuzz run --sanitizer none TARGET -- -max_total_time=300
+# -rss_limit_mb=2048 -timeout=10`, without cargo rebuilding them mid-run).
+# Corpus: fuzz/corpus/TARGET (ignored by git) plus the seeds; crashes in
+# fuzz/artifacts/TARGET/; each run's log here as TARGET.log.
+set -u
+cd "$(dirname "$0")/../../fuzz"
+secs=${1:-300}
+shift || true
+targets=${*:-idx pgm model_file checkpoint kernels layouts mnist_dir resume model_load}
+bin=target/x86_64-unknown-linux-gnu/release
+out=../results/fuzz_2026-12-03
+for t in $targets; do
+  mkdir -p corpus/$t artifacts/$t
+  cmd="$bin/$t -max_total_time=$secs -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix=artifacts/$t/ corpus/$t seeds/$t"
+  echo "# $(date -u +%FT%TZ) $cmd" > $out/$t.log
+  nice -n 15 $cmd >> $out/$t.log 2>&1
+  echo "# exit $? at $(date -u +%FT%TZ)" >> $out/$t.log
+done
