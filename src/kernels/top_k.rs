@@ -9,75 +9,9 @@
 /// A selected entry: the column and its value.
 pub type Selected = (u32, f32);
 
-/// Chunk width of the fast rejection scan: a chunk whose maximum does not beat the current
-/// k-th value is skipped without touching the heap.
-const CHUNK: usize = 32;
+use crate::simd::max_s;
 
-/// A min-heap of the best `k` entries seen so far; the root is the worst kept entry.
-struct Best<'a> {
-    heap: &'a mut Vec<Selected>,
-    k: usize,
-}
-
-impl Best<'_> {
-    /// `a` is worse than `b`: smaller, or equal and later.
-    #[inline]
-    fn worse(a: Selected, b: Selected) -> bool {
-        a.1 < b.1 || (a.1 == b.1 && a.0 > b.0)
-    }
-
-    /// The value an entry must exceed to enter: the worst kept one once full, else 0.
-    #[inline]
-    fn bar(&self) -> f32 {
-        if self.heap.len() < self.k {
-            0.0
-        } else {
-            self.heap[0].1
-        }
-    }
-
-    #[inline]
-    fn offer(&mut self, e: Selected) {
-        // Entries arrive in ascending index order, so an entry equal to the root is worse
-        // than it: strictly greater values only.
-        if !(e.1 > self.bar()) {
-            return;
-        }
-        let h = &mut *self.heap;
-        if h.len() < self.k {
-            h.push(e);
-            let mut i = h.len() - 1;
-            while i > 0 {
-                let p = (i - 1) / 2;
-                if Self::worse(h[i], h[p]) {
-                    h.swap(i, p);
-                    i = p;
-                } else {
-                    break;
-                }
-            }
-        } else {
-            h[0] = e;
-            let n = h.len();
-            let mut i = 0;
-            loop {
-                let (l, r) = (2 * i + 1, 2 * i + 2);
-                let mut w = i;
-                if l < n && Self::worse(h[l], h[w]) {
-                    w = l;
-                }
-                if r < n && Self::worse(h[r], h[w]) {
-                    w = r;
-                }
-                if w == i {
-                    break;
-                }
-                h.swap(i, w);
-                i = w;
-            }
-        }
-    }
-}
+use crate::simd::{dispatch, Isa, Kernel, Simd};
 
 /// The (at most) `k` largest **positive** entries of `row`, as `(column, value)` in
 /// ascending column order, into `out` (cleared first). Fewer than `k` when the row has
@@ -99,103 +33,105 @@ pub fn top_k_positive(row: &[f32], k: usize, out: &mut Vec<Selected>) {
         row.len() <= u32::MAX as usize,
         "row too long for u32 indices"
     );
-    if uses_radix(row.len(), k) {
-        top_k_radix(row, k, out);
+    select(row, k, out);
+}
+
+/// The (at most) `k` largest positive entries of `row` among the columns `among`
+/// (ascending), as `(column, value)` in ascending column order, into `out`.
+///
+/// # Panics
+/// If a column of `among` is out of range.
+pub fn top_k_positive_among(row: &[f32], among: &[u32], k: usize, out: &mut Vec<Selected>) {
+    out.clear();
+    if k == 0 {
         return;
     }
-    top_k_heap(row, k, out);
-}
-
-/// From this `k` on (and rows at least [`RADIX_MIN_RATIO`]` · k` long) the selection is a
-/// radix select, whose cost does not grow with `k`; below it the heap's rejection scan
-/// skips nearly every chunk and is faster.
-const RADIX_MIN_K: usize = 64;
-/// See [`RADIX_MIN_K`].
-const RADIX_MIN_RATIO: usize = 8;
-
-/// Whether `k` of `len` values are selected by the radix select.
-fn uses_radix(len: usize, k: usize) -> bool {
-    k >= RADIX_MIN_K && len >= RADIX_MIN_RATIO * k
-}
-
-/// Buckets of the radix select over positive values: the bits of a positive f32 above the
-/// 20th (exponent and 3 mantissa bits) order like the value, so buckets 0..=[`INF_BUCKET`]
-/// hold the positive values in ascending order (bucket 0: the smallest subnormals) and
-/// [`DUMP`] everything that is not a candidate (zeros, negatives, NaN of either sign).
-const INF_BUCKET: usize = (0x7F80_0000u32 >> 20) as usize;
-/// See [`INF_BUCKET`].
-const DUMP: usize = INF_BUCKET + 1;
-/// Interleaved histograms: consecutive values that fall in one bucket (common: most of a
-/// row is negative) update different counters, so the increments do not wait on each other.
-const LANES: usize = 4;
-
-/// The radix bucket of `v` (see [`INF_BUCKET`]).
-#[inline(always)]
-fn bucket(v: f32) -> usize {
-    if v > 0.0 {
-        (v.to_bits() >> 20) as usize
-    } else {
-        DUMP
+    // Gathered into a compact row: `among` ascends, so the compact order is the column
+    // order and the selection (ties to the lower index) is the same.
+    let compact: Vec<f32> = among.iter().map(|&j| row[j as usize]).collect();
+    select(&compact, k, out);
+    for e in out.iter_mut() {
+        e.0 = among[e.0 as usize];
     }
 }
 
-/// The heap selection with its chunked rejection scan.
-fn top_k_heap(row: &[f32], k: usize, out: &mut Vec<Selected>) {
-    let mut best = Best { heap: out, k };
-    let mut base = 0usize;
-    for chunk in row.chunks(CHUNK) {
-        if any_above(chunk, best.bar()) {
-            for (i, &v) in chunk.iter().enumerate() {
-                best.offer(((base + i) as u32, v));
-            }
+/// Chunks per selected entry the filter aims for: the more, the tighter its threshold and
+/// the fewer candidates, but the longer the selection among the chunk maxima.
+const CHUNKS_PER_K: usize = 16;
+/// Values per chunk at most.
+const MAX_CHUNK: usize = 64;
+/// Lanes of the chunk-maxima kernel (its blocks are `LANES` chunks of `g` values each).
+const LANES: usize = 8;
+
+/// The selection. The row is cut into chunks of `g` values and each chunk's largest
+/// positive value taken (0 for a chunk without one); `T`, the `k`-th largest of those
+/// maxima, is at most the `k`-th largest entry (`k` chunks each hold an entry ≥ `T`), so
+/// every selected entry is ≥ `T` and the candidates are the positive entries ≥ `T`, found
+/// by scanning only the chunks whose maximum reaches it (at most `k` blocks). An exact
+/// selection by (value descending, index ascending) among the candidates keeps `k`: the
+/// threshold `t` (the `k`-th largest candidate value), every candidate above `t`, and the
+/// first in index order of those equal to it. NaN is never a candidate (it compares false).
+///
+/// A chunk is the values at one lane of `g` consecutive vectors of [`LANES`] values (a
+/// block), so the maxima need no horizontal reductions; the tail after the last whole block
+/// is one more chunk.
+fn select(row: &[f32], k: usize, out: &mut Vec<Selected>) {
+    let len = row.len();
+    let g = (len / (CHUNKS_PER_K * k).max(1)).clamp(1, MAX_CHUNK);
+    let block = LANES * g;
+    let blocks = len / block;
+    let body = blocks * block;
+    let mut maxima = Vec::with_capacity(blocks * LANES + 1);
+    dispatch(
+        Isa::current(),
+        Maxima {
+            row: &row[..body],
+            g,
+            out: &mut maxima,
+        },
+    );
+    let tail_max = row[body..].iter().fold(0.0f32, |m, &v| max_s(v, m));
+    maxima.push(tail_max);
+    // The candidates' bound: T, or the least positive value when fewer than k chunks hold
+    // a positive one (then every positive entry is a candidate; `v ≥ least_positive` is
+    // `v > 0` for every non-NaN v).
+    let least_positive = f32::from_bits(1);
+    let bound = {
+        // The maxima are ≥ 0 and never NaN, so their bit patterns order like them.
+        let mut bits: Vec<u32> = maxima.iter().map(|v| v.to_bits()).collect();
+        let t = if k > bits.len() {
+            0.0
+        } else {
+            let (_, t, _) = bits.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+            f32::from_bits(*t)
+        };
+        if t > 0.0 {
+            t
+        } else {
+            least_positive
         }
-        base += chunk.len();
-    }
-    out.sort_unstable_by_key(|e| e.0);
-}
-
-/// The radix selection: one branch-free histogram pass finds the bucket holding the k-th
-/// largest positive value, a second pass collects every positive entry from that bucket up
-/// (at least `k`, in index order), and an exact selection by (value descending, index
-/// ascending) among those few keeps `k` — the same entries as the heap, ties included.
-fn top_k_radix(row: &[f32], k: usize, out: &mut Vec<Selected>) {
-    let mut hist = [[0u32; DUMP + 1]; LANES];
-    let mut quads = row.chunks_exact(LANES);
-    for q in &mut quads {
-        for (h, &v) in hist.iter_mut().zip(q) {
-            h[bucket(v)] += 1;
-        }
-    }
-    for &v in quads.remainder() {
-        hist[0][bucket(v)] += 1;
-    }
-    // The highest bucket b such that buckets b..=INF_BUCKET hold at least k values (or 0
-    // when the row has fewer than k positive values).
-    let mut cum = 0usize;
-    let mut from = 0usize;
-    for b in (0..=INF_BUCKET).rev() {
-        cum += hist.iter().map(|h| h[b] as usize).sum::<usize>();
-        if cum >= k {
-            from = b;
-            break;
-        }
-    }
-    // Candidates: the positive values of buckets `from` and up (NaN compares false).
-    let lo = f32::from_bits((from as u32) << 20);
-    let mut base = 0usize;
-    for chunk in row.chunks(CHUNK) {
-        if chunk.iter().fold(false, |a, &v| a | (v >= lo)) {
-            for (i, &v) in chunk.iter().enumerate() {
-                if v >= lo && v > 0.0 {
-                    out.push(((base + i) as u32, v));
+    };
+    let mut lanes = Vec::with_capacity(LANES);
+    for bi in 0..blocks {
+        let m = &maxima[bi * LANES..(bi + 1) * LANES];
+        if m.iter().any(|&v| v >= bound) {
+            // Only the chunks (lanes) that reach the bound, in index order.
+            lanes.clear();
+            lanes.extend((0..LANES).filter(|&l| m[l] >= bound));
+            let base = bi * block;
+            for (v, vals) in row[base..base + block].chunks_exact(LANES).enumerate() {
+                for &l in &lanes {
+                    if vals[l] >= bound {
+                        out.push(((base + v * LANES + l) as u32, vals[l]));
+                    }
                 }
             }
         }
-        base += chunk.len();
+    }
+    if tail_max >= bound {
+        collect(&row[body..], body, bound, out);
     }
     if out.len() > k {
-        // The k-th largest candidate value t, then (in index order) every candidate above t
-        // and the first of those equal to it.
         let mut values: Vec<f32> = out.iter().map(|e| e.1).collect();
         let t = nth_largest(&mut values, k);
         let mut ties = k - out.iter().filter(|e| e.1 > t).count();
@@ -212,37 +148,38 @@ fn top_k_radix(row: &[f32], k: usize, out: &mut Vec<Selected>) {
     }
 }
 
-/// Whether some value of `chunk` exceeds `bar` (NaN never does); vectorises.
-#[inline(always)]
-fn any_above(chunk: &[f32], bar: f32) -> bool {
-    chunk.iter().fold(false, |a, &v| a | (v > bar))
+/// Appends the entries of `part` (starting at column `base`) that are ≥ `bound`.
+#[inline]
+fn collect(part: &[f32], base: usize, bound: f32, out: &mut Vec<Selected>) {
+    for (i, &v) in part.iter().enumerate() {
+        if v >= bound {
+            out.push(((base + i) as u32, v));
+        }
+    }
 }
 
-/// The (at most) `k` largest positive entries of `row` among the columns `among`
-/// (ascending), as `(column, value)` in ascending column order, into `out`.
-///
-/// # Panics
-/// If a column of `among` is out of range.
-pub fn top_k_positive_among(row: &[f32], among: &[u32], k: usize, out: &mut Vec<Selected>) {
-    out.clear();
-    if k == 0 {
-        return;
-    }
-    if uses_radix(among.len(), k) {
-        // Gathered into a compact row: `among` ascends, so the compact order is the column
-        // order and the selection (ties to the lower index) is the same.
-        let compact: Vec<f32> = among.iter().map(|&j| row[j as usize]).collect();
-        top_k_radix(&compact, k, out);
-        for e in out.iter_mut() {
-            e.0 = among[e.0 as usize];
+/// The chunk maxima of whole blocks (see [`select`]): for each block of `g` vectors of
+/// [`LANES`] values, the lane-wise maximum with 0, [`LANES`] values per block.
+struct Maxima<'a> {
+    row: &'a [f32],
+    g: usize,
+    out: &'a mut Vec<f32>,
+}
+
+impl Kernel for Maxima<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        let n = s.narrow();
+        let Maxima { row, g, out } = self;
+        for block in row.chunks_exact(LANES * g) {
+            let mut m = n.zero();
+            for v in block.chunks_exact(LANES) {
+                m = n.max(n.load_s(v), m);
+            }
+            out.extend_from_slice(&n.to_array(m)[..LANES]);
         }
-        return;
     }
-    let mut best = Best { heap: out, k };
-    for &j in among {
-        best.offer((j, row[j as usize]));
-    }
-    out.sort_unstable_by_key(|e| e.0);
 }
 
 /// The `n`-th largest value of `values` (1-based; reorders `values`), or `+∞` when `n == 0`
@@ -312,15 +249,15 @@ mod tests {
     }
 
     #[test]
-    fn radix_path_matches_the_reference_on_long_rows() {
-        // Rows long enough for the radix select (k ≥ RADIX_MIN_K, len ≥ RADIX_MIN_RATIO·k),
-        // with ties across and inside buckets, NaN, ±inf, masked −inf, subnormals and ±0,
-        // and k near the number of positive entries.
+    fn long_rows_match_the_reference_on_every_level() {
+        // Rows long enough for chunks of 1 to 64 values and several blocks, with ties (also
+        // between chunk maxima), NaN of both signs, ±inf, subnormals and ±0, and k near the
+        // number of positive entries.
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         let mut out = Vec::new();
         for trial in 0..200 {
-            let k = rng.gen_range(RADIX_MIN_K..400);
-            let n = rng.gen_range(RADIX_MIN_RATIO * k..RADIX_MIN_RATIO * k + 3000);
+            let k = rng.gen_range(1..400);
+            let n = rng.gen_range(0..20_000);
             let positive_share = rng.gen_range(0.0..1.0);
             let row: Vec<f32> = (0..n)
                 .map(|_| {
@@ -344,12 +281,11 @@ mod tests {
                     }
                 })
                 .collect();
-            top_k_positive(&row, k, &mut out);
-            assert_eq!(out, top_k_positive_reference(&row, k), "trial {trial}");
-            let mut heap = Vec::new();
-            top_k_heap(&row, k, &mut heap);
-            assert_eq!(out, heap, "trial {trial} (heap)");
-            // The gathered radix path of `among` (long enough half the time).
+            let want = top_k_positive_reference(&row, k);
+            for isa in Isa::all() {
+                isa.with(|| top_k_positive(&row, k, &mut out));
+                assert_eq!(out, want, "trial {trial} ({isa:?})");
+            }
             let among: Vec<u32> = (0..n as u32).filter(|_| rng.gen_bool(0.6)).collect();
             top_k_positive_among(&row, &among, k, &mut out);
             let sub: Vec<f32> = among.iter().map(|&j| row[j as usize]).collect();

@@ -145,7 +145,7 @@ pub struct SaeWorkspace {
     aux: Vec<Vec<Entry>>,
     row_loss: Vec<[f64; 4]>,
     lat_start: Vec<usize>,
-    lat_items: Vec<(u32, u32)>,
+    lat_items: Vec<LatItem>,
     fired: Vec<u32>,
     dec_norm: Vec<f32>,
 }
@@ -374,16 +374,22 @@ impl SaeNetwork {
         }
         let total = ws.lat_start[m];
         ws.lat_items.clear();
-        ws.lat_items.resize(total, (0, 0));
+        ws.lat_items.resize(total, LatItem::default());
         {
             let mut next = ws.lat_start.clone();
             for b in 0..rows {
                 let nm = ws.main[b].len();
                 for (e, ent) in ws.main[b].iter().chain(&ws.aux[b]).enumerate() {
                     let at = &mut next[ent.j as usize];
-                    ws.lat_items[*at] = (b as u32, e as u32);
+                    ws.lat_items[*at] = LatItem {
+                        b: b as u32,
+                        slot: ent.slot,
+                        main: e < nm,
+                        z: ent.z,
+                        dpre: ent.dpre,
+                        dthr: ent.dthr,
+                    };
                     *at += 1;
-                    debug_assert!(e < nm + ws.aux[b].len());
                 }
             }
         }
@@ -404,48 +410,34 @@ impl SaeNetwork {
                 .zip(gt)
                 .collect();
             let ws = &*ws;
+            let latents = LatentGrads {
+                d,
+                rows,
+                block: (LATENT_BLOCK_BYTES / ((d + width) * std::mem::size_of::<f32>())).max(8),
+                xin: &ws.xin,
+                slots: &ws.slots,
+                start: &ws.lat_start,
+                items: &ws.lat_items,
+            };
             par::run_each(items, |((((bnd, gd), ge), gb), gt)| {
-                let mut dec_terms: Vec<(f32, &[f32])> = Vec::new();
-                let mut enc_terms: Vec<(f32, &[f32])> = Vec::new();
-                for (r, j) in (bnd.0..bnd.1).enumerate() {
-                    let gd = &mut gd[r * d..(r + 1) * d];
-                    let ge = &mut ge[r * d..(r + 1) * d];
-                    gd.fill(0.0);
-                    ge.fill(0.0);
-                    dec_terms.clear();
-                    enc_terms.clear();
-                    let (mut db, mut dthr, mut zsum) = (0.0f32, 0.0f32, 0.0f32);
-                    for &(b, e) in &ws.lat_items[ws.lat_start[j]..ws.lat_start[j + 1]] {
-                        let (b, e) = (b as usize, e as usize);
-                        let nm = ws.main[b].len();
-                        let ent = if e < nm {
-                            ws.main[b][e]
-                        } else {
-                            ws.aux[b][e - nm]
-                        };
-                        if ent.z != 0.0 {
-                            let s = ent.slot as usize * d;
-                            dec_terms.push((ent.z, &ws.slots.row(b)[s..s + d]));
-                            if e < nm {
-                                zsum += ent.z;
-                            }
-                        }
-                        if ent.dpre != 0.0 {
-                            enc_terms.push((ent.dpre, ws.xin.row(b)));
-                            db += ent.dpre;
-                        }
-                        dthr += ent.dthr;
-                    }
-                    gather_axpy(gd, &dec_terms);
-                    gather_axpy(ge, &enc_terms);
-                    if matches!(self.kind, SaeKind::Relu) && lambda != 0.0 {
+                let mut zsum = vec![0.0f32; bnd.1 - bnd.0];
+                let mut out = LatentOut {
+                    gd,
+                    ge,
+                    gb,
+                    gt,
+                    zsum: &mut zsum,
+                };
+                latents.run(bnd, &mut out);
+                let (gd, zsum) = (out.gd, out.zsum);
+                if matches!(self.kind, SaeKind::Relu) && lambda != 0.0 {
+                    for (r, j) in (bnd.0..bnd.1).enumerate() {
                         let n = ws.dec_norm[j];
                         if n > 0.0 {
-                            axpy(lambda * inv_b * zsum / n, self.w_dec.row(j), gd);
+                            let gd = &mut gd[r * d..(r + 1) * d];
+                            axpy(lambda * inv_b * zsum[r] / n, self.w_dec.row(j), gd);
                         }
                     }
-                    gb[r] = db;
-                    gt[r] = dthr;
                 }
             });
         }
@@ -609,6 +601,127 @@ impl RowCtx<'_> {
     }
 }
 
+/// One entry of Phase D's by-latent order, with what its latent's gradients need.
+#[derive(Clone, Copy, Debug, Default)]
+struct LatItem {
+    b: u32,
+    slot: u32,
+    /// From the row's main selection (not AuxK).
+    main: bool,
+    z: f32,
+    dpre: f32,
+    dthr: f32,
+}
+
+/// Phase D for a run of latents: over each latent's entries (rows ascending),
+/// `∂L/∂W_dec,j = Σ z_bj g_b` (the entry's gradient slot), `∂L/∂W_enc,j = Σ dpre_bj xin_b`,
+/// `∂L/∂b_enc,j = Σ dpre_bj`, `∂L/∂log θ_j = Σ dthr_bj`, and `Σ z_bj` over main entries.
+///
+/// A latent with few entries sums them in one go: its rows are scattered and each is read
+/// once anyway. Latents with many (AuxK's dead latents take hundreds each) go block by block
+/// of rows, all of them per block, so a block's input rows and slots are read from the L2
+/// cache instead of memory. Either way each gradient row receives its terms in ascending
+/// row order, one fused multiply-add each: the result does not depend on the blocking.
+struct LatentGrads<'a> {
+    d: usize,
+    rows: usize,
+    /// Rows per block.
+    block: usize,
+    xin: &'a Mat,
+    slots: &'a Mat,
+    /// `items[start[j]..start[j + 1]]` are latent `j`'s entries.
+    start: &'a [usize],
+    items: &'a [LatItem],
+}
+
+/// The gradient rows of a run of latents, and the Σ z of their main entries.
+struct LatentOut<'o> {
+    gd: &'o mut [f32],
+    ge: &'o mut [f32],
+    gb: &'o mut [f32],
+    gt: &'o mut [f32],
+    zsum: &'o mut [f32],
+}
+
+impl<'a> LatentGrads<'a> {
+    fn run(&self, (lo, hi): (usize, usize), out: &mut LatentOut<'_>) {
+        out.gd.fill(0.0);
+        out.ge.fill(0.0);
+        out.gb.fill(0.0);
+        out.gt.fill(0.0);
+        out.zsum.fill(0.0);
+        let nblocks = self.rows.div_ceil(self.block.max(1));
+        let heavy_min = 2 * nblocks;
+        let mut terms = (Vec::new(), Vec::new());
+        let mut heavy: Vec<usize> = Vec::new();
+        for (r, j) in (lo..hi).enumerate() {
+            let run = &self.items[self.start[j]..self.start[j + 1]];
+            if nblocks > 1 && run.len() >= heavy_min {
+                heavy.push(r);
+            } else {
+                self.add(run, r, out, &mut terms);
+            }
+        }
+        if heavy.is_empty() {
+            return;
+        }
+        let mut cursor: Vec<usize> = heavy.iter().map(|&r| self.start[lo + r]).collect();
+        for blk in 1..=nblocks {
+            let end_row = (blk * self.block).min(self.rows) as u32;
+            for (c, &r) in cursor.iter_mut().zip(&heavy) {
+                let end = self.start[lo + r + 1];
+                let from = *c;
+                while *c < end && self.items[*c].b < end_row {
+                    *c += 1;
+                }
+                if *c > from {
+                    self.add(&self.items[from..*c], r, out, &mut terms);
+                }
+            }
+        }
+    }
+
+    /// Adds the entries `run` of the latent at offset `r` of the run.
+    #[allow(clippy::type_complexity)]
+    fn add(
+        &self,
+        run: &[LatItem],
+        r: usize,
+        out: &mut LatentOut<'_>,
+        (dec, enc): &mut (Vec<(f32, &'a [f32])>, Vec<(f32, &'a [f32])>),
+    ) {
+        let d = self.d;
+        dec.clear();
+        enc.clear();
+        let (mut db, mut dthr, mut zs) = (out.gb[r], out.gt[r], out.zsum[r]);
+        for it in run {
+            let b = it.b as usize;
+            if it.z != 0.0 {
+                let s = it.slot as usize * d;
+                dec.push((it.z, &self.slots.row(b)[s..s + d]));
+                if it.main {
+                    zs += it.z;
+                }
+            }
+            if it.dpre != 0.0 {
+                enc.push((it.dpre, self.xin.row(b)));
+                db += it.dpre;
+            }
+            dthr += it.dthr;
+        }
+        gather_axpy(&mut out.gd[r * d..(r + 1) * d], dec);
+        gather_axpy(&mut out.ge[r * d..(r + 1) * d], enc);
+        out.gb[r] = db;
+        out.gt[r] = dthr;
+        out.zsum[r] = zs;
+    }
+}
+
+/// Bytes of input rows and gradient slots per block of Phase D's heavy latents: about the
+/// L2 cache (measured: blocks of 256–1024 rows of 9 KiB beat 64 or 128 rows, and the
+/// unblocked order, by a quarter to a third).
+const LATENT_BLOCK_BYTES: usize = 3 << 20;
+
 /// Bytes of per-row data a block of the blocked sparse products keeps in the L2 cache.
 const BLOCK_BYTES: usize = 768 << 10;
 
@@ -694,6 +807,98 @@ impl AuxRows<'_> {
                     let r = r as usize;
                     aux[r][e as usize].dpre = dot(&slots[slot(r)..slot(r) + d], w);
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Phase D by blocks of rows gives the unblocked sums bit for bit, heavy and light
+    /// latents mixed, main and AuxK entries, zero coefficients included.
+    #[test]
+    fn blocked_latent_gradients_equal_the_unblocked_ones() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (rows, d, m, nslots) = (300, 19, 13, 2);
+        let width = nslots * d;
+        let mut rand_mat = |r: usize, c: usize| {
+            Mat::from_vec(r, c, (0..r * c).map(|_| rng.gen_range(-1.0..1.0)).collect())
+        };
+        let (xin, slots) = (rand_mat(rows, d), rand_mat(rows, width));
+        // Latent j takes each row with probability (j + 1) / m: from light to heavy.
+        let mut start = vec![0usize];
+        let mut items = Vec::new();
+        for j in 0..m {
+            for b in 0..rows {
+                if rng.gen_bool((j + 1) as f64 / m as f64) {
+                    let z = if rng.gen_bool(0.2) {
+                        0.0
+                    } else {
+                        rng.gen_range(-2.0..2.0)
+                    };
+                    items.push(LatItem {
+                        b: b as u32,
+                        slot: rng.gen_range(0..nslots) as u32,
+                        main: rng.gen_bool(0.5),
+                        z,
+                        dpre: if rng.gen_bool(0.2) {
+                            0.0
+                        } else {
+                            rng.gen_range(-2.0..2.0)
+                        },
+                        dthr: rng.gen_range(-1.0..1.0),
+                    });
+                }
+            }
+            start.push(items.len());
+        }
+        let grads = |block: usize, (lo, hi): (usize, usize)| {
+            let n = hi - lo;
+            let (mut gd, mut ge) = (vec![9.0f32; n * d], vec![9.0f32; n * d]);
+            let (mut gb, mut gt, mut zs) = (vec![9.0f32; n], vec![9.0f32; n], vec![9.0f32; n]);
+            let lg = LatentGrads {
+                d,
+                rows,
+                block,
+                xin: &xin,
+                slots: &slots,
+                start: &start,
+                items: &items,
+            };
+            lg.run(
+                (lo, hi),
+                &mut LatentOut {
+                    gd: &mut gd,
+                    ge: &mut ge,
+                    gb: &mut gb,
+                    gt: &mut gt,
+                    zsum: &mut zs,
+                },
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            [bits(&gd), bits(&ge), bits(&gb), bits(&gt), bits(&zs)]
+        };
+        let whole = grads(rows, (0, m));
+        // The unblocked sums by hand for one heavy latent.
+        let j = m - 1;
+        let mut want = vec![0.0f32; d];
+        for it in &items[start[j]..start[j + 1]] {
+            if it.z != 0.0 {
+                let s = it.slot as usize * d;
+                axpy(it.z, &slots.row(it.b as usize)[s..s + d], &mut want);
+            }
+        }
+        let got: Vec<u32> = whole[0][j * d..(j + 1) * d].to_vec();
+        assert_eq!(got, want.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        for block in [1, 7, 32, 64, 299] {
+            assert_eq!(grads(block, (0, m)), whole, "block {block}");
+            let part = grads(block, (3, 11));
+            for (p, w) in part.iter().zip(&whole) {
+                let per = p.len() / 8;
+                assert_eq!(p[..], w[3 * per..11 * per], "block {block}, latents 3..11");
             }
         }
     }
