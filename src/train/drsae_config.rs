@@ -166,7 +166,7 @@ impl DrsaeConfig {
             ("sparsity weight", w.sparsity),
             ("classification weight", w.classification),
         ] {
-            if !(v >= 0.0 && v <= MAX_WEIGHT) {
+            if !(0.0..=MAX_WEIGHT).contains(&v) {
                 return Err(Error::InvalidParameter {
                     name: "weights",
                     reason: format!("{name} {v} must be finite, ≥ 0 and ≤ {MAX_WEIGHT}"),

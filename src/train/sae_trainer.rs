@@ -315,7 +315,7 @@ impl SaeConfig {
                 format!("{} is not a number in (0, {MAX_SAE_LR}]", self.lr),
             ));
         }
-        if !(self.sparsity >= 0.0 && self.sparsity <= MAX_SAE_WEIGHT) {
+        if !(0.0..=MAX_SAE_WEIGHT).contains(&self.sparsity) {
             return Err(p(
                 "sparsity",
                 format!("{} is not in [0, {MAX_SAE_WEIGHT}]", self.sparsity),
@@ -344,7 +344,7 @@ impl SaeConfig {
         }
         .check()?;
         if let Some(a) = self.aux {
-            if !(a.coefficient >= 0.0 && a.coefficient <= MAX_SAE_WEIGHT) {
+            if !(0.0..=MAX_SAE_WEIGHT).contains(&a.coefficient) {
                 return Err(p(
                     "aux_coefficient",
                     format!("{} is not in [0, {MAX_SAE_WEIGHT}]", a.coefficient),
