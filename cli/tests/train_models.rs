@@ -426,6 +426,14 @@ fn bad_flags_exit_2_and_write_nothing() {
     ] {
         fails(drsae().args(["train", "drsae", flag, "--out", o]), name);
     }
+    for (family, flag, name) in [
+        ("lista", "--lr=1e30", "`lr`"),
+        ("conv", "--lr=1e30", "`lr`"),
+        ("topographic", "--lr=1e30", "`lr`"),
+        ("pinwheel", "--lambda=1e30", "`lambda`"),
+    ] {
+        fails(drsae().args(["train", family, flag, "--out", o]), name);
+    }
     let x = npy(&dir, 64, 16);
     let x = x.to_str().unwrap();
     for (flag, name) in [
