@@ -160,6 +160,15 @@ fn invalid_parameters_are_named() {
         invalid_field(Inhibition::params().inhibition(0.0).check()),
         "inhibition"
     );
+    for (p, name) in [
+        (Inhibition::params().inhibition(1e30), "inhibition"),
+        (Inhibition::params().lambda(1e30), "lambda"),
+        (Inhibition::params().lr(1e30), "lr"),
+        (Inhibition::params().lr_s(1e30), "lr_s"),
+        (Inhibition::params().time_budget(1e30), "time_budget"),
+    ] {
+        assert_eq!(invalid_field(p.check()), name);
+    }
     assert_eq!(
         invalid_field(Inhibition::params().sweeps(0).check()),
         "sweeps"

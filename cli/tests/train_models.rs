@@ -431,6 +431,9 @@ fn bad_flags_exit_2_and_write_nothing() {
         ("conv", "--lr=1e30", "`lr`"),
         ("topographic", "--lr=1e30", "`lr`"),
         ("pinwheel", "--lambda=1e30", "`lambda`"),
+        ("inhibition", "--lambda=1e30", "`lambda`"),
+        ("inhibition", "--lr-s=1e30", "`lr_s`"),
+        ("inhibition", "--time-budget=1e30", "`time_budget`"),
     ] {
         fails(drsae().args(["train", family, flag, "--out", o]), name);
     }

@@ -56,17 +56,6 @@ pub(crate) fn check_non_negative_at_most(name: &'static str, value: f64, max: f6
     Ok(())
 }
 
-/// `value` finite and ≥ 0, else an error naming `name`.
-pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
-    if !(value >= 0.0 && value.is_finite()) {
-        return Err(Error::param(
-            name,
-            format!("{value} must be finite and ≥ 0"),
-        ));
-    }
-    Ok(())
-}
-
 /// Checkpoint options that need a directory have one.
 pub(crate) fn check_checkpointing(ck: &Checkpointing) -> Result<()> {
     if (ck.every_steps > 0 || ck.resume || ck.stop_after_steps.is_some()) && ck.dir.is_none() {
