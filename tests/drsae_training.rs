@@ -186,9 +186,28 @@ fn bad_settings_and_divergence_are_typed_errors() {
             other => panic!("{name}: {other:?}"),
         }
     }
-    // An absurd learning rate drives the loss to infinity: a typed error naming the step.
+    // An absurd learning rate is refused before training...
     let cfg = DrsaeConfig {
         lr: 1e30,
+        optimizer: drsae::train::Optimizer::Sgd,
+        ..small_config()
+    };
+    match train_drsae(&cfg, split, |_| {}) {
+        Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "lr"),
+        other => panic!(
+            "expected lr refused, got {:?}",
+            other.map(|o| o.best_val_error)
+        ),
+    }
+    // ...and the largest accepted rate and weights drive the loss to infinity: a typed
+    // error naming the step.
+    let cfg = DrsaeConfig {
+        lr: drsae::train::MAX_LR,
+        weights: LossWeights {
+            reconstruction: drsae::train::MAX_WEIGHT,
+            sparsity: 0.0,
+            classification: drsae::train::MAX_WEIGHT,
+        },
         optimizer: drsae::train::Optimizer::Sgd,
         ..small_config()
     };
@@ -387,16 +406,35 @@ fn a_phase_1_optimizer_applies_to_phase_1_only() {
         ..small_config()
     };
     assert!(train_drsae(&sgd, split, |_| {}).unwrap().model != plain.model);
-    // ...and an absurd phase-1 rate diverges within phase 1's 10 steps, while without a
-    // phase 1 it is never used.
-    let absurd = DrsaeConfig {
+    // ...an absurd phase-1 rate is refused...
+    let refused = DrsaeConfig {
         unsup_optimizer: Some((Optimizer::Sgd, 1e30)),
+        ..small_config()
+    };
+    match train_drsae(&refused, split, |_| {}) {
+        Err(Error::InvalidParameter { name, .. }) => assert_eq!(name, "unsup_optimizer"),
+        other => panic!(
+            "expected the rate refused, got {:?}",
+            other.map(|o| o.best_val_error)
+        ),
+    }
+    // ...and the largest accepted one (with the largest reconstruction weight) wrecks the
+    // run within phase 1's 10 steps, while without a phase 1 it is never used.
+    let absurd = DrsaeConfig {
+        unsup_optimizer: Some((Optimizer::Sgd, drsae::train::MAX_LR)),
+        weights: LossWeights {
+            reconstruction: drsae::train::MAX_WEIGHT,
+            ..LossWeights::paper()
+        },
         ..small_config()
     };
     match train_drsae(&absurd, split, |_| {}) {
         Err(Error::Diverged { step, .. }) => assert!(step < 10, "step {step}"),
+        // Or phase 1's steps silence every unit: the first epoch of phase 2 (steps 10..20)
+        // then finds them dead.
+        Err(Error::Collapsed { step, .. }) => assert!(step <= 20, "step {step}"),
         other => panic!(
-            "expected divergence in phase 1, got {:?}",
+            "expected divergence or collapse from phase 1, got {:?}",
             other.map(|o| o.best_val_error)
         ),
     }

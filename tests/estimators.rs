@@ -49,6 +49,30 @@ fn invalid_parameters_are_named() {
         invalid_field(Drsae::params().time_budget(-1.0).check()),
         "time_budget"
     );
+    // Upper bounds: far above anything that trains, finite values that would only diverge
+    // or silence every unit after the data is loaded.
+    assert_eq!(
+        invalid_field(Drsae::params().time_budget(1e30).check()),
+        "time_budget"
+    );
+    assert_eq!(invalid_field(Drsae::params().lr(1e30).check()), "lr");
+    assert_eq!(invalid_field(Drsae::params().lr(10.5).check()), "lr");
+    assert_eq!(
+        invalid_field(Drsae::params().sparsity(1e30).check()),
+        "weights"
+    );
+    assert_eq!(invalid_field(Drsae::params().e_max(1e30).check()), "e_max");
+    assert_eq!(
+        invalid_field(Drsae::params().classifier_lr(1e30).check()),
+        "classifier_lr"
+    );
+    assert!(Drsae::params()
+        .lr(10.0)
+        .sparsity(1e4)
+        .e_max(1e3)
+        .time_budget(1e7)
+        .check()
+        .is_ok());
     assert_eq!(
         invalid_field(
             Drsae::params()

@@ -93,6 +93,36 @@ fn invalid_parameters_are_named() {
         invalid_field(GroupSparse::params().psd((0.0, 5)).check()),
         "psd"
     );
+    // Upper bounds, far above anything that trains: beyond them the run would only diverge
+    // or silence every unit after the data is loaded.
+    assert_eq!(invalid_field(GroupSparse::params().lr(1e30).check()), "lr");
+    assert_eq!(
+        invalid_field(GroupSparse::params().lambda(1e30).check()),
+        "lambda"
+    );
+    assert_eq!(
+        invalid_field(GroupSparse::params().time_budget(1e30).check()),
+        "time_budget"
+    );
+    assert_eq!(
+        invalid_field(GroupSparse::params().psd((1e30, 5)).check()),
+        "psd"
+    );
+    assert_eq!(
+        invalid_field(LocallyConnected::params().lr(1e30).check()),
+        "lr"
+    );
+    assert_eq!(
+        invalid_field(Convolutional::params().lambda(1e30).check()),
+        "lambda"
+    );
+    assert_eq!(invalid_field(ListaEncoder::params().lr(1e30).check()), "lr");
+    assert!(GroupSparse::params()
+        .lr(10.0)
+        .lambda(1e4)
+        .time_budget(1e7)
+        .check()
+        .is_ok());
     assert_eq!(
         invalid_field(LocallyConnected::params().pool(100).check()),
         "pool"
@@ -130,6 +160,15 @@ fn invalid_parameters_are_named() {
         invalid_field(Inhibition::params().inhibition(0.0).check()),
         "inhibition"
     );
+    for (p, name) in [
+        (Inhibition::params().inhibition(1e30), "inhibition"),
+        (Inhibition::params().lambda(1e30), "lambda"),
+        (Inhibition::params().lr(1e30), "lr"),
+        (Inhibition::params().lr_s(1e30), "lr_s"),
+        (Inhibition::params().time_budget(1e30), "time_budget"),
+    ] {
+        assert_eq!(invalid_field(p.check()), name);
+    }
     assert_eq!(
         invalid_field(Inhibition::params().sweeps(0).check()),
         "sweeps"

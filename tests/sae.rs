@@ -282,6 +282,18 @@ fn invalid_parameters_name_their_field() {
     bad(topk_params().batch(0), "batch");
     bad(topk_params().prefixes(vec![64, 32, 128]), "prefixes");
     bad(topk_params().samples(0), "samples");
+    // Bounded by the data: 6000 rows allow at most 1000 passes.
+    bad(topk_params().samples(6_000_001), "samples");
+    bad(topk_params().samples(u64::MAX), "samples");
+    bad(topk_params().lr(1e30), "lr");
+    bad(topk_params().lr(10.5), "lr");
+    bad(topk_params().sparsity(1e30), "sparsity");
+    bad(topk_params().aux(Some((1e30, 0))), "aux_coefficient");
+    // 60,000 samples in batches of 256: 235 steps.
+    bad(topk_params().lr_warmup(236), "lr_warmup");
+    bad(topk_params().lr_warmup(u64::MAX), "lr_warmup");
+    bad(topk_params().lr_decay(236), "lr_decay");
+    bad(topk_params().sparsity_warmup(236), "sparsity_warmup");
     bad(
         topk_params().decoder(DecoderNorm::Free).sparsity(-1.0),
         "sparsity",

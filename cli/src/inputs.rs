@@ -30,7 +30,7 @@ fn read_one(path: &Path, width: usize) -> Result<Mat, String> {
         .unwrap_or_default();
     let m = match ext.as_str() {
         "npy" => read_npy(path, &bytes)?,
-        "png" | "jpg" | "jpeg" => read_image(path, &bytes)?,
+        "png" | "jpg" | "jpeg" => read_image(path, &bytes, width)?,
         _ => {
             return Err(format!(
                 "{}: unknown input type (expected .npy, .png, .jpg or an MNIST directory)",
@@ -55,6 +55,7 @@ fn check_width(path: &Path, m: Mat, width: usize) -> Result<Mat, String> {
 /// A 1-D (one row) or 2-D `.npy` array of f32, f64 or u8 (u8 divided by 255), C order.
 fn read_npy(path: &Path, bytes: &[u8]) -> Result<Mat, String> {
     let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    check_npy_shape(path, bytes)?;
     let npy = npyz::NpyFile::new(bytes).map_err(err)?;
     let shape = npy.shape().to_vec();
     if npy.order() != npyz::Order::C {
@@ -116,26 +117,111 @@ fn read_npy(path: &Path, bytes: &[u8]) -> Result<Mat, String> {
     Ok(Mat::from_vec(rows, cols, values))
 }
 
-/// An image as one row of grey levels in [0, 1] (colour images are converted to luma).
-fn read_image(path: &Path, bytes: &[u8]) -> Result<Mat, String> {
-    let (w, h, values) = decode_image(path, bytes)?;
+/// Refuses an `.npy` header whose shape's product overflows 64 bits, before npyz parses it
+/// (npyz multiplies the dimensions unchecked and panics on such a shape). Whatever this
+/// cannot read (no header, no shape, a negative dimension) is left to npyz's own errors.
+fn check_npy_shape(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let (len, start) = match bytes.get(6) {
+        Some(1) if bytes.len() >= 10 => {
+            (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize)
+        }
+        Some(2 | 3) if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        _ => return Ok(()),
+    };
+    let header = &bytes[start..bytes.len().min(start.saturating_add(len))];
+    let Some(at) = header.windows(7).position(|w| w == b"'shape'") else {
+        return Ok(());
+    };
+    let rest = &header[at + 7..];
+    let (Some(open), Some(close)) = (
+        rest.iter().position(|&c| c == b'('),
+        rest.iter().position(|&c| c == b')'),
+    ) else {
+        return Ok(());
+    };
+    if open > close {
+        return Ok(());
+    }
+    let inner = String::from_utf8_lossy(&rest[open + 1..close]);
+    let mut product: Option<u64> = Some(1);
+    let mut dims = Vec::new();
+    for d in inner.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let Ok(d) = d.trim_end_matches('L').parse::<u64>() else {
+            return Ok(());
+        };
+        dims.push(d);
+        product = product.and_then(|p| p.checked_mul(d));
+    }
+    // 8 bytes per value at most (f64): the byte count must fit too.
+    if product.and_then(|p| p.checked_mul(8)).is_none() {
+        return Err(format!(
+            "{}: shape {dims:?} overflows (more than 2⁶⁴ bytes)",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// An image of `width` pixels as one row of grey levels in [0, 1] (colour images are
+/// converted to luma); an image of another size is refused from its header, before decoding.
+fn read_image(path: &Path, bytes: &[u8], width: usize) -> Result<Mat, String> {
+    let (w, h, values) = decode_image(path, bytes, Some(width))?;
     Ok(Mat::from_vec(1, w * h, values))
 }
 
-/// Width, height and grey levels in [0, 1] of a PNG or JPEG image.
-fn decode_image(path: &Path, bytes: &[u8]) -> Result<(usize, usize, Vec<f32>), String> {
+/// The most pixels of an image decoded: 2²⁴ (4096 × 4096), 64 MiB as f32 grey levels.
+const MAX_IMAGE_PIXELS: u64 = 1 << 24;
+/// The most bytes a decoder may allocate (its output image included).
+const MAX_DECODE_BYTES: u64 = 1 << 28;
+
+/// Width, height and grey levels in [0, 1] of a PNG or JPEG image. Its dimensions are read
+/// from the header first: an image of more than [`MAX_IMAGE_PIXELS`] pixels, or of other
+/// than `pixels` pixels when that is given, is refused before anything is decoded, and
+/// the decoder's allocations are bounded by [`MAX_DECODE_BYTES`].
+fn decode_image(
+    path: &Path,
+    bytes: &[u8],
+    pixels: Option<usize>,
+) -> Result<(usize, usize, Vec<f32>), String> {
+    let err = |e: image::ImageError| format!("{}: {e}", path.display());
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(1 << 14);
     limits.max_image_height = Some(1 << 14);
-    limits.max_alloc = Some(1 << 30);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    let img = reader
-        .decode()
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .to_luma8();
+    let decoder = reader.into_decoder().map_err(err)?;
+    let (w, h) = image::ImageDecoder::dimensions(&decoder);
+    let n = u64::from(w) * u64::from(h);
+    if let Some(want) = pixels {
+        if n != want as u64 {
+            return Err(format!(
+                "{}: a {w}×{h} image ({n} pixels), the model takes {want} values per row",
+                path.display()
+            ));
+        }
+    }
+    if n > MAX_IMAGE_PIXELS {
+        return Err(format!(
+            "{}: a {w}×{h} image ({n} pixels), more than the {MAX_IMAGE_PIXELS} read",
+            path.display()
+        ));
+    }
+    let total = image::ImageDecoder::total_bytes(&decoder);
+    if total > MAX_DECODE_BYTES {
+        return Err(format!(
+            "{}: a {w}×{h} image of {total} bytes decoded, more than the {MAX_DECODE_BYTES} allowed",
+            path.display()
+        ));
+    }
+    let img = image::DynamicImage::from_decoder(decoder)
+        .map_err(err)?
+        .into_luma8();
     let values = img.as_raw().iter().map(|&v| v as f32 / 255.0).collect();
     Ok((img.width() as usize, img.height() as usize, values))
 }
@@ -210,7 +296,7 @@ pub fn read_images(path: &Path) -> Result<Vec<drsae::data::GrayImage>, String> {
             Some(_) => {
                 let bytes =
                     drsae::io::read_regular_file(f, MAX_INPUT_BYTES).map_err(|e| e.to_string())?;
-                let (w, h, pixels) = decode_image(f, &bytes)?;
+                let (w, h, pixels) = decode_image(f, &bytes, None)?;
                 out.push(GrayImage {
                     width: w,
                     height: h,

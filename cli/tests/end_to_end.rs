@@ -109,6 +109,39 @@ fn train_encode_predict_inspect() {
             .arg(dir.join("never.npy")),
     );
     assert!(!dir.join("never.npy").exists());
+    // An .npy whose shape's product overflows 64 bits (npyz panicked on it).
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4611686018427387904), }";
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    let mut overflow = b"\x93NUMPY\x01\x00".to_vec();
+    overflow.extend_from_slice(&((header.len() + pad + 1) as u16).to_le_bytes());
+    overflow.extend_from_slice(header.as_bytes());
+    overflow.extend(std::iter::repeat(b' ').take(pad));
+    overflow.push(b'\n');
+    overflow.extend_from_slice(&[0; 64]);
+    std::fs::write(dir.join("overflow.npy"), &overflow).unwrap();
+    let err = fails(
+        drsae()
+            .args(["encode", "--model"])
+            .arg(&model)
+            .arg(dir.join("overflow.npy"))
+            .arg("-o")
+            .arg(dir.join("never.npy")),
+    );
+    assert!(err.contains("overflows"), "{err}");
+    // A decompression bomb: 8192 × 8192 zero pixels in a PNG of about 70 kB, refused from
+    // its header (it used to be decoded first: 328 MB).
+    let bomb = image::GrayImage::new(8192, 8192);
+    bomb.save(dir.join("bomb.png")).unwrap();
+    let err = fails(
+        drsae()
+            .args(["encode", "--model"])
+            .arg(&model)
+            .arg(dir.join("bomb.png"))
+            .arg("-o")
+            .arg(dir.join("never.npy")),
+    );
+    assert!(err.contains("8192×8192"), "{err}");
+    assert!(!dir.join("never.npy").exists());
     fails(drsae().arg("inspect").arg(dir.join("x.npy")));
     fails(
         drsae()

@@ -414,6 +414,43 @@ fn bad_flags_exit_2_and_write_nothing() {
         drsae().args(["train", "topographic", "--patch", "40", "--out", o]),
         "patch",
     );
+    // Absurd values the hostile sweep of 2026-12-03 found accepted (training then ran on):
+    // refused by the library's parameter checks before any data is read.
+    for (flag, name) in [
+        ("--lr=1e30", "`lr`"),
+        ("--lambda=1e30", "`weights`"),
+        ("--e-max=1e30", "`e_max`"),
+        ("--time-budget=1e30", "`time_budget`"),
+        ("--lr=11", "`lr`"),
+        ("--reconstruction=1e5", "`weights`"),
+    ] {
+        fails(drsae().args(["train", "drsae", flag, "--out", o]), name);
+    }
+    for (family, flag, name) in [
+        ("lista", "--lr=1e30", "`lr`"),
+        ("conv", "--lr=1e30", "`lr`"),
+        ("topographic", "--lr=1e30", "`lr`"),
+        ("pinwheel", "--lambda=1e30", "`lambda`"),
+        ("inhibition", "--lambda=1e30", "`lambda`"),
+        ("inhibition", "--lr-s=1e30", "`lr_s`"),
+        ("inhibition", "--time-budget=1e30", "`time_budget`"),
+    ] {
+        fails(drsae().args(["train", family, flag, "--out", o]), name);
+    }
+    let x = npy(&dir, 64, 16);
+    let x = x.to_str().unwrap();
+    for (flag, name) in [
+        ("--samples=18446744073709551615", "`samples`"),
+        ("--samples=64001", "passes over the 64 rows"),
+        ("--lr=1e30", "`lr`"),
+        ("--sparsity=1e30", "`sparsity`"),
+        ("--aux-coefficient=1e30", "`aux_coefficient`"),
+        ("--lr-warmup=18446744073709551615", "`lr_warmup`"),
+        ("--lr-decay=2443", "`lr_decay`"),
+        ("--sparsity-warmup=2443", "`sparsity_warmup`"),
+    ] {
+        fails(drsae().args(["train", "sae", x, flag, "--out", o]), name);
+    }
     assert!(!out.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -27,12 +27,30 @@ pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<()> {
     Ok(())
 }
 
-/// `value` finite and ≥ 0, else an error naming `name`.
-pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
-    if !(value >= 0.0 && value.is_finite()) {
+/// The largest accepted learning rate of the estimators (far above any that trains).
+pub(crate) const MAX_LR: f64 = 10.0;
+/// The largest accepted penalty weight (λ, PSD's α).
+pub(crate) const MAX_WEIGHT: f64 = 1e4;
+/// The largest accepted time budget in seconds (about 116 days).
+pub(crate) const MAX_TIME_BUDGET: f64 = 1e7;
+
+/// `value` in (0, `max`], else an error naming `name`.
+pub(crate) fn check_positive_at_most(name: &'static str, value: f64, max: f64) -> Result<()> {
+    if !(value > 0.0 && value <= max) {
         return Err(Error::param(
             name,
-            format!("{value} must be finite and ≥ 0"),
+            format!("{value} must be finite, > 0 and ≤ {max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `value` in [0, `max`], else an error naming `name`.
+pub(crate) fn check_non_negative_at_most(name: &'static str, value: f64, max: f64) -> Result<()> {
+    if !(0.0..=max).contains(&value) {
+        return Err(Error::param(
+            name,
+            format!("{value} must be finite, ≥ 0 and ≤ {max}"),
         ));
     }
     Ok(())

@@ -3,7 +3,10 @@
 //! `min_z ½‖x − Wz‖² + λ‖z‖₁ + |z|ᵀS|z|` with a learned dictionary W and a fixed or learned
 //! inhibition matrix S (Gregor, Szlam & LeCun 2011).
 
-use super::common::{by_chunks, check_count, check_non_negative, check_positive, setters};
+use super::common::{
+    by_chunks, check_count, check_non_negative_at_most, check_positive, check_positive_at_most,
+    setters, MAX_LR, MAX_TIME_BUDGET, MAX_WEIGHT,
+};
 use super::ParamGuard;
 use crate::data::{gather_rows, AsRows, Preprocessing, Preprocessor};
 use crate::linalg::{gemm, norm, Mat};
@@ -135,15 +138,15 @@ pub struct InhibitionValidParams {
 /// | Name | Default | Meaning | Range |
 /// |---|---|---|---|
 /// | `structure` | `Tree { branching: 3, depth: 4 }` (40 units) | who inhibits whom | see [`InhibitionStructure`] |
-/// | `inhibition` | 1.0 | the inhibition value (bound of learned entries) | finite, > 0 |
-/// | `lambda` | 0.1 | L1 weight λ | finite, ≥ 0 |
+/// | `inhibition` | 1.0 | the inhibition value (bound of learned entries) | (0, 10⁴] |
+/// | `lambda` | 0.1 | L1 weight λ | [0, 10⁴] |
 /// | `batch` | 100 | minibatch size | ≥ 1 |
-/// | `lr` | 0.05 | SGD rate of the dictionary | > 0 |
-/// | `lr_s` | 0.05 | ascent rate of S (structure `Learned` only) | ≥ 0 |
+/// | `lr` | 0.05 | SGD rate of the dictionary | (0, 10] |
+/// | `lr_s` | 0.05 | ascent rate of S (structure `Learned` only) | [0, 10] |
 /// | `sweeps` | 50 | inference sweeps (or ISTA iterations) per example, in training and encoding | ≥ 1 |
 /// | `inference` | coordinate descent | code inference | |
 /// | `epochs` | 20 | passes (a maximum under a time budget) | ≥ 1 |
-/// | `time_budget` | none | wall-clock seconds | > 0 |
+/// | `time_budget` | none | wall-clock seconds | (0, 10⁷] |
 /// | `seed` | 0 | initial atoms (random training rows) and shuffling | |
 /// | `preprocessing` | `Contrast { floor: 0.05 }` | per-row transform, stored in the model | |
 /// | `zca` | none | ZCA regulariser after the per-row step | > 0 |
@@ -220,16 +223,16 @@ impl ParamGuard for InhibitionParams {
     fn check_ref(&self) -> Result<&InhibitionValidParams> {
         let p = &self.0;
         let c = &p.config;
-        check_positive("inhibition", p.value as f64)?;
+        check_positive_at_most("inhibition", p.value as f64, MAX_WEIGHT)?;
         p.structure.initial(p.value)?;
-        check_non_negative("lambda", c.lambda as f64)?;
+        check_non_negative_at_most("lambda", c.lambda as f64, MAX_WEIGHT)?;
         check_count("batch", c.batch, 1 << 20)?;
-        check_positive("lr", c.lr_w as f64)?;
-        check_non_negative("lr_s", c.lr_s as f64)?;
+        check_positive_at_most("lr", c.lr_w as f64, MAX_LR)?;
+        check_non_negative_at_most("lr_s", c.lr_s as f64, MAX_LR)?;
         check_count("sweeps", c.sweeps, MAX_SWEEPS)?;
         check_count("epochs", c.epochs, 1 << 24)?;
         if let Some(t) = c.time_budget {
-            check_positive("time_budget", t)?;
+            check_positive_at_most("time_budget", t, MAX_TIME_BUDGET)?;
         }
         p.preprocessing.check()?;
         if let Some(eps) = p.zca {

@@ -1,7 +1,9 @@
 //! The LISTA estimator: [`ListaEncoder::params`] → [`ListaParams`] → `fit(&lasso, &x)` →
 //! [`ListaEncoder`], a learned, truncated ISTA that predicts a fitted [`Lasso`]'s codes.
 
-use super::common::{by_chunks, check_checkpointing, check_count, check_positive, setters};
+use super::common::{
+    by_chunks, check_checkpointing, check_count, check_positive_at_most, setters, MAX_LR,
+};
 use super::{Lasso, ParamGuard};
 use crate::data::{AsRows, Preprocessing};
 use crate::linalg::{gemm, Mat};
@@ -33,7 +35,7 @@ pub struct ListaValidParams {
 /// | `epochs` | 30 | passes over the training inputs | ≥ 1 |
 /// | `batch` | 50 | minibatch size | 1..=2²⁰ |
 /// | `optimizer` | Adam (0.9, 0.999, 1e-8) | update rule | |
-/// | `lr` | 1e-3 | base learning rate | > 0 |
+/// | `lr` | 1e-3 | base learning rate | (0, 10] |
 /// | `schedule` | cosine to 0 | over the epochs | |
 /// | `seed` | 0 | shuffling | |
 /// | `checkpoint_dir` | none | write `checkpoint.safetensors` there at every epoch end | |
@@ -100,7 +102,7 @@ impl ParamGuard for ListaParams {
         check_count("iters", p.iters, MAX_ITERS)?;
         check_count("epochs", p.config.epochs, MAX_EPOCHS)?;
         check_count("batch", p.config.batch, MAX_BATCH)?;
-        check_positive("lr", p.config.lr as f64)?;
+        check_positive_at_most("lr", p.config.lr as f64, MAX_LR)?;
         p.config.optimizer.check()?;
         check_checkpointing(&p.checkpointing)?;
         Ok(p)

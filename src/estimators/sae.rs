@@ -17,12 +17,12 @@ use std::path::Path;
 /// | `kind` | TopK, k = 32 | architecture ([`SaeKind`]) | k in 1..=d_sae |
 /// | `d_sae` | 4096 | latents | 1..=2²⁴ |
 /// | `batch` | 4096 | rows per step | 1..=2²⁰ |
-/// | `samples` | 10,000,000 | training rows in all (whole batches) | ≥ 1 |
-/// | `lr` | 3e-4 | Adam's rate (β = 0.9, 0.999) | > 0 |
-/// | `lr_warmup` / `lr_decay` | 0 / 0 | steps of linear warm-up / final linear decay to 0 | |
-/// | `sparsity` | 1.0 | λ: ReLU's decoder-norm-weighted L1, JumpReLU's L0 | ≥ 0 |
-/// | `sparsity_warmup` | 0 | steps over which λ rises from 0 | |
-/// | `aux` | on, α = 1/32, k_aux = d_in/2 | AuxK dead-latent loss (TopK, BatchTopK) | α ≥ 0 |
+/// | `samples` | 10,000,000 | training rows in all (whole batches); passes over the data as needed | 1..=1000 × the data's rows |
+/// | `lr` | 3e-4 | Adam's rate (β = 0.9, 0.999) | (0, 10] |
+/// | `lr_warmup` / `lr_decay` | 0 / 0 | steps of linear warm-up / final linear decay to 0 | ≤ the run's steps (samples / batch) |
+/// | `sparsity` | 1.0 | λ: ReLU's decoder-norm-weighted L1, JumpReLU's L0 | [0, 10⁴] |
+/// | `sparsity_warmup` | 0 | steps over which λ rises from 0 | ≤ the run's steps |
+/// | `aux` | on, α = 1/32, k_aux = d_in/2 | AuxK dead-latent loss (TopK, BatchTopK) | α in [0, 10⁴] |
 /// | `dead_after` | 1,000,000 | samples without firing after which a latent is dead | ≥ 1 |
 /// | `prefixes` | none | Matryoshka nested sizes, ascending to d_sae | |
 /// | `decoder` | unit rows for TopK / BatchTopK, free otherwise | decoder constraint | |
@@ -31,6 +31,10 @@ use std::path::Path;
 /// | `bandwidth` / `init_threshold` | 0.05 / 0.01 | JumpReLU's ε and initial θ (SAELens) | > 0 |
 /// | `seed` | 0 | initialisation and data order | |
 /// | `progress` | false | a line on stderr every `log_every` (100) steps | |
+///
+/// The upper bounds on `lr`, `sparsity` and α are far above any value that trains: beyond
+/// them a value is a typo that would otherwise run to the end of a diverged or silent run.
+/// A run that diverges all the same (a non-finite loss) stops with [`Error::Diverged`].
 ///
 /// # Examples
 /// ```

@@ -7,6 +7,15 @@ use super::optimizer::{Optimizer, Schedule};
 use crate::models::LossWeights;
 use crate::{Error, Result};
 
+/// The largest accepted learning rate (`lr`, the rate of `unsup_optimizer`).
+pub const MAX_LR: f32 = 10.0;
+/// The largest accepted loss weight (reconstruction, sparsity λ, classification).
+pub const MAX_WEIGHT: f32 = 1e4;
+/// The largest accepted `e_max` and `classifier_lr`.
+pub const MAX_E_MAX: f32 = 1e3;
+/// The largest accepted `time_budget` in seconds (about 116 days).
+pub const MAX_TIME_BUDGET: f64 = 1e7;
+
 /// Hyper-parameters of DrSAE training. Build with [`DrsaeConfig::default`] and the setters,
 /// then [`DrsaeConfig::check`] (called by [`train_drsae`](super::train_drsae)).
 ///
@@ -18,20 +27,25 @@ use crate::{Error, Result};
 /// | `epochs_unsup` | 10 | phase-1 epochs (maximum under a time budget) | ≥ 0 |
 /// | `epochs_sup` | 100 | phase-2 epochs (maximum under a time budget) | ≥ 1 |
 /// | `optimizer` | Adam | update rule | |
-/// | `lr` | 1e-3 | base learning rate η | > 0, finite |
-/// | `unsup_optimizer` | none | phase 1's update rule and rate, if not `optimizer` and `lr` | as above |
+/// | `lr` | 1e-3 | base learning rate η | (0, 10] |
+/// | `unsup_optimizer` | none | phase 1's update rule and rate, if not `optimizer` and `lr` | rate in (0, 10] |
 /// | `schedule` | cosine to 0 | η over each phase | |
-/// | `weights` | 5, 0.09, 1 | reconstruction, L1, classification weights | ≥ 0, finite |
-/// | `e_max` | 1.25/T | bound on the norm of E's rows | > 0 |
-/// | `classifier_lr` | 0.2 | multiplier of η for C (the paper) | > 0 |
+/// | `weights` | 5, 0.09, 1 | reconstruction, L1, classification weights | [0, 10⁴] |
+/// | `e_max` | 1.25/T | bound on the norm of E's rows | (0, 1000] |
+/// | `classifier_lr` | 0.2 | multiplier of η for C (the paper) | (0, 1000] |
 /// | `unrolled_lr_scaling` | true | E, b rates ÷ T, S rate ÷ (T − 1) (the paper) | |
 /// | `patience` | none | stop phase 2 after this many epochs without a better validation error | ≥ 1 |
-/// | `time_budget` | none | wall-clock seconds for both phases (phase 1 gets ≤ 20%) | > 0 |
+/// | `time_budget` | none | wall-clock seconds for both phases (phase 1 gets ≤ 20%) | (0, 10⁷] |
 /// | `seed` | 0 | initialisation and shuffling | |
 /// | `average` | none | decay β of the phase-2 parameter average that is validated and returned | (0, 1) |
 ///
 /// Each matrix's rate is divided by the number of times it appears in the unrolled network
 /// (E and b: T, S: T − 1), as in the paper.
+///
+/// The upper bounds are far above any rate or weight that trains (the defaults are 1e-3
+/// and 5, 0.09, 1; the paper's SGD rate is 5e-3): a value beyond them is a typo, and would
+/// otherwise diverge or silence every unit only after the data is loaded and training has
+/// started. A run that diverges all the same stops with [`Error::Diverged`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct DrsaeConfig {
     /// Code units n.
@@ -131,17 +145,17 @@ impl DrsaeConfig {
         pos("steps", self.steps)?;
         pos("batch", self.batch)?;
         pos("epochs_sup", self.epochs_sup)?;
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
+        if !(self.lr > 0.0 && self.lr <= MAX_LR) {
             return Err(Error::param(
                 "lr",
-                format!("{} must be finite and > 0", self.lr),
+                format!("{} must be finite, > 0 and ≤ {MAX_LR}", self.lr),
             ));
         }
         if let Some((opt, lr)) = self.unsup_optimizer {
-            if !(lr > 0.0 && lr.is_finite()) {
+            if !(lr > 0.0 && lr <= MAX_LR) {
                 return Err(Error::param(
                     "unsup_optimizer",
-                    format!("rate {lr} must be finite and > 0"),
+                    format!("rate {lr} must be finite, > 0 and ≤ {MAX_LR}"),
                 ));
             }
             opt.check()?;
@@ -152,22 +166,28 @@ impl DrsaeConfig {
             ("sparsity weight", w.sparsity),
             ("classification weight", w.classification),
         ] {
-            if !(v >= 0.0 && v.is_finite()) {
+            if !(0.0..=MAX_WEIGHT).contains(&v) {
                 return Err(Error::InvalidParameter {
                     name: "weights",
-                    reason: format!("{name} {v} must be finite and ≥ 0"),
+                    reason: format!("{name} {v} must be finite, ≥ 0 and ≤ {MAX_WEIGHT}"),
                 });
             }
         }
         if let Some(e) = self.e_max {
-            if !(e > 0.0 && e.is_finite()) {
-                return Err(Error::param("e_max", format!("{e} must be finite and > 0")));
+            if !(e > 0.0 && e <= MAX_E_MAX) {
+                return Err(Error::param(
+                    "e_max",
+                    format!("{e} must be finite, > 0 and ≤ {MAX_E_MAX}"),
+                ));
             }
         }
-        if !(self.classifier_lr > 0.0 && self.classifier_lr.is_finite()) {
+        if !(self.classifier_lr > 0.0 && self.classifier_lr <= MAX_E_MAX) {
             return Err(Error::param(
                 "classifier_lr",
-                format!("{} must be finite and > 0", self.classifier_lr),
+                format!(
+                    "{} must be finite, > 0 and ≤ {MAX_E_MAX}",
+                    self.classifier_lr
+                ),
             ));
         }
         if let Some(b) = self.average {
@@ -182,10 +202,10 @@ impl DrsaeConfig {
             return Err(Error::param("patience", "must be ≥ 1"));
         }
         if let Some(t) = self.time_budget {
-            if !(t > 0.0 && t.is_finite()) {
+            if !(t > 0.0 && t <= MAX_TIME_BUDGET) {
                 return Err(Error::param(
                     "time_budget",
-                    format!("{t} must be finite and > 0"),
+                    format!("{t} s must be finite, > 0 and ≤ {MAX_TIME_BUDGET:e}"),
                 ));
             }
         }

@@ -13,7 +13,7 @@ mod skeleton;
 mod softmax_trainer;
 
 pub use checkpoint::{Checkpointing, EpochReport, CHECKPOINT_FILE};
-pub use drsae_config::DrsaeConfig;
+pub use drsae_config::{DrsaeConfig, MAX_E_MAX, MAX_LR, MAX_TIME_BUDGET, MAX_WEIGHT};
 pub use drsae_trainer::{train_drsae, train_drsae_with, DrsaeStep, Split, TrainOutcome};
 pub use group_ae_trainer::{train_group_ae, train_group_ae_with, GroupAeConfig, GroupAeReport};
 pub use inhibition_trainer::{
@@ -23,5 +23,6 @@ pub use lista_trainer::{train_lista, train_lista_with, ListaConfig};
 pub use optimizer::{Optimizer, OptimizerState, Schedule};
 pub use sae_trainer::{
     geometric_median, train_sae, BDecInit, DecoderNorm, SaeConfig, SaeReport, TrainedSae,
+    MAX_SAE_LR, MAX_SAE_PASSES, MAX_SAE_WEIGHT,
 };
 pub use softmax_trainer::{train_softmax, SoftmaxConfig};

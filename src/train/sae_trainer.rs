@@ -244,6 +244,13 @@ pub fn geometric_median(x: &Mat, iters: usize) -> Vec<f32> {
     med.into_iter().map(|v| v as f32).collect()
 }
 
+/// The largest accepted SAE learning rate (Adam's; the default is 3e-4).
+pub const MAX_SAE_LR: f32 = 10.0;
+/// The largest accepted sparsity weight λ and AuxK coefficient α.
+pub const MAX_SAE_WEIGHT: f32 = 1e4;
+/// The most passes over a source of known length that `samples` may ask for.
+pub const MAX_SAE_PASSES: u64 = 1000;
+
 impl SaeConfig {
     /// Checks the settings against the data width.
     ///
@@ -285,12 +292,34 @@ impl SaeConfig {
         if self.samples == 0 {
             return Err(p("samples", "0 training samples"));
         }
-        let finite_pos = |v: f32| v.is_finite() && v > 0.0;
-        if !finite_pos(self.lr) {
-            return Err(p("lr", format!("{} is not a positive number", self.lr)));
+        let steps = self.samples.div_ceil(self.batch as u64);
+        for (name, v) in [
+            ("lr_warmup", self.lr_warmup),
+            ("lr_decay", self.lr_decay),
+            ("sparsity_warmup", self.sparsity_warmup),
+        ] {
+            if v > steps {
+                return Err(p(
+                    name,
+                    format!(
+                        "{v} steps, longer than the run's {steps} ({} samples / batch {})",
+                        self.samples, self.batch
+                    ),
+                ));
+            }
         }
-        if !(self.sparsity.is_finite() && self.sparsity >= 0.0) {
-            return Err(p("sparsity", format!("{} is not ≥ 0", self.sparsity)));
+        let finite_pos = |v: f32| v.is_finite() && v > 0.0;
+        if !(finite_pos(self.lr) && self.lr <= MAX_SAE_LR) {
+            return Err(p(
+                "lr",
+                format!("{} is not a number in (0, {MAX_SAE_LR}]", self.lr),
+            ));
+        }
+        if !(0.0..=MAX_SAE_WEIGHT).contains(&self.sparsity) {
+            return Err(p(
+                "sparsity",
+                format!("{} is not in [0, {MAX_SAE_WEIGHT}]", self.sparsity),
+            ));
         }
         if !finite_pos(self.bandwidth) {
             return Err(p("bandwidth", format!("{} is not > 0", self.bandwidth)));
@@ -315,8 +344,11 @@ impl SaeConfig {
         }
         .check()?;
         if let Some(a) = self.aux {
-            if !(a.coefficient.is_finite() && a.coefficient >= 0.0) {
-                return Err(p("aux_coefficient", "must be ≥ 0"));
+            if !(0.0..=MAX_SAE_WEIGHT).contains(&a.coefficient) {
+                return Err(p(
+                    "aux_coefficient",
+                    format!("{} is not in [0, {MAX_SAE_WEIGHT}]", a.coefficient),
+                ));
             }
             if a.k_aux > self.d_sae {
                 return Err(p("k_aux", format!("{} > d_sae = {}", a.k_aux, self.d_sae)));
@@ -366,6 +398,18 @@ pub fn train_sae(
 ) -> Result<TrainedSae> {
     let d_in = source.d_in();
     config.check(d_in)?;
+    if let Some(rows) = source.len() {
+        if config.samples > rows.saturating_mul(MAX_SAE_PASSES) {
+            return Err(Error::param(
+                "samples",
+                format!(
+                    "{} samples are more than {MAX_SAE_PASSES} passes over the {rows} rows of the data (at most {})",
+                    config.samples,
+                    rows.saturating_mul(MAX_SAE_PASSES)
+                ),
+            ));
+        }
+    }
     let (m, batch) = (config.d_sae, config.batch);
     let mut rng = StdRng::seed_from_u64(config.seed);
     let init_norm = match config.decoder {

@@ -78,14 +78,14 @@ pub struct DrsaeValidParams {
 /// | `batch` | 100 | minibatch size | 1..=2²⁰ |
 /// | `epochs_unsup` | 10 | phase-1 (reconstruction + sparsity) epochs | ≥ 0 |
 /// | `epochs_sup` | 100; without limit under a `time_budget` | phase-2 (full loss) epochs | ≥ 1 |
-/// | `time_budget` | none | wall-clock seconds for both phases; phase 1 takes at most 20 % | > 0 |
+/// | `time_budget` | none | wall-clock seconds for both phases; phase 1 takes at most 20 % | (0, 10⁷] |
 /// | `optimizer` | Adam (0.9, 0.999, 1e-8) | update rule | |
-/// | `lr` | 1e-3 | base learning rate η | > 0 |
-/// | `unsup_optimizer` | none | phase 1's own rule and rate | rate > 0 |
+/// | `lr` | 1e-3 | base learning rate η | (0, 10] |
+/// | `unsup_optimizer` | none | phase 1's own rule and rate | rate in (0, 10] |
 /// | `schedule` | cosine to 0 | η over each phase (by epochs, or by time under a budget) | |
-/// | `weights` | 5, 0.09, 1 | reconstruction, L1 (λ), classification weights | ≥ 0 |
-/// | `e_max` | 1.25/T | bound on ‖E_i‖ | > 0 |
-/// | `classifier_lr` | 0.2 | multiplier of η for C | > 0 |
+/// | `weights` | 5, 0.09, 1 | reconstruction, L1 (λ), classification weights | [0, 10⁴] |
+/// | `e_max` | 1.25/T | bound on ‖E_i‖ | (0, 1000] |
+/// | `classifier_lr` | 0.2 | multiplier of η for C | (0, 1000] |
 /// | `unrolled_lr_scaling` | true | E, b rates ÷ T and S rate ÷ (T − 1) | |
 /// | `average` | none | decay β of the parameter average that is validated and returned | (0, 1) |
 /// | `patience` | none | stop phase 2 after this many epochs without a better validation error | ≥ 1 |

@@ -34,12 +34,12 @@ pub struct ConvolutionalValidParams {
 /// | `maps` | 16 | feature maps | ≥ 1 |
 /// | `pool` | 2 | L2-pooling window side and stride over positions | 1..=map side |
 /// | `weighted` | true | weight the reconstruction by the border coverage | |
-/// | `lambda` | 0.05 | weight λ of the group term | finite, ≥ 0 |
+/// | `lambda` | 0.05 | weight λ of the group term | [0, 10⁴] |
 /// | `batch` | 32 | minibatch size | 1..=2²⁰ |
 /// | `epochs` | 30 | passes (a maximum under a time budget) | ≥ 1 |
 /// | `optimizer` | Adam (0.9, 0.999, 1e-8) | update rule | |
-/// | `lr` | 2e-3 | base learning rate, cosine decay to 5 % | > 0 |
-/// | `time_budget` | none | wall-clock seconds | > 0 |
+/// | `lr` | 2e-3 | base learning rate, cosine decay to 5 % | (0, 10] |
+/// | `time_budget` | none | wall-clock seconds | (0, 10⁷] |
 /// | `seed` | 0 | initialisation and shuffling | |
 /// | `form` | ReLU | encoder non-linearity | |
 /// | `preprocessing` | [`Preprocessor::Identity`] | per-row transform, stored in the model | |

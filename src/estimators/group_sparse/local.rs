@@ -30,15 +30,15 @@ pub struct LocallyConnectedValidParams {
 /// | `sheet` | `grid 3, block 8, stride 4, kernel 12` | where each unit looks (see [`LocalSheet`]); inputs are `image × image` | sizes ≥ 1 |
 /// | `pool` | 3 | side of the pools on the sheet ([`Groups::sheet_pools`]) | 1..=sheet side |
 /// | `coverage_weights` | true | weight each input's reconstruction by how many units see it | |
-/// | `lambda` | 0.1 | weight λ of the group term | finite, ≥ 0 |
+/// | `lambda` | 0.1 | weight λ of the group term | [0, 10⁴] |
 /// | `batch` | 50 | minibatch size | 1..=2²⁰ |
 /// | `epochs` | 50 | passes (a maximum under a time budget) | ≥ 1 |
 /// | `optimizer` | Adam (0.9, 0.999, 1e-8) | update rule | |
-/// | `lr` | 2e-3 | base learning rate, cosine decay to 5 % | > 0 |
-/// | `time_budget` | none | wall-clock seconds | > 0 |
+/// | `lr` | 2e-3 | base learning rate, cosine decay to 5 % | (0, 10] |
+/// | `time_budget` | none | wall-clock seconds | (0, 10⁷] |
 /// | `seed` | 0 | initialisation and shuffling | |
 /// | `form` | ReLU | encoder non-linearity | |
-/// | `psd` | none | `(α, steps)`: PSD training | α > 0, steps ≥ 1 |
+/// | `psd` | none | `(α, steps)`: PSD training | α in (0, 10⁴], steps in 1..=10000 |
 /// | `preprocessing` | `Contrast { floor: 0.05 }` | per-row transform, stored in the model | |
 /// | `zca` | none | ZCA regulariser after the per-row step | > 0 |
 /// | `checkpoint_dir`, `checkpoint_every`, `resume` | none, 0, false | checkpoints | |

@@ -137,15 +137,15 @@ pub struct GroupSparseValidParams {
 /// | Name | Default | Meaning | Range |
 /// |---|---|---|---|
 /// | `layout` | `Grid { side: 12, pool: 3, sigma: None }` | the groups and the number of units | see [`GroupLayout`] |
-/// | `lambda` | 0.3 | weight λ of the group term | finite, ≥ 0 |
+/// | `lambda` | 0.3 | weight λ of the group term | [0, 10⁴] |
 /// | `batch` | 100 | minibatch size | 1..=2²⁰ |
 /// | `epochs` | 50 | passes (a maximum under a time budget) | ≥ 1 |
 /// | `optimizer` | Adam (0.9, 0.999, 1e-8) | update rule | |
-/// | `lr` | 2e-3 | base learning rate, cosine decay to 5 % | > 0 |
-/// | `time_budget` | none | wall-clock seconds | > 0 |
+/// | `lr` | 2e-3 | base learning rate, cosine decay to 5 % | (0, 10] |
+/// | `time_budget` | none | wall-clock seconds | (0, 10⁷] |
 /// | `seed` | 0 | initialisation and shuffling | |
 /// | `form` | ReLU | encoder non-linearity | |
-/// | `psd` | none | `(α, steps)`: PSD training | α > 0, steps ≥ 1 |
+/// | `psd` | none | `(α, steps)`: PSD training | α in (0, 10⁴], steps in 1..=10000 |
 /// | `preprocessing` | `Contrast { floor: 0.05 }` | per-row transform, stored in the model | |
 /// | `zca` | 0.1 | ZCA regulariser after the per-row step (`None`: no whitening) | > 0 |
 /// | `checkpoint_dir`, `checkpoint_every`, `resume` | none, 0, false | checkpoints | |

@@ -3,7 +3,8 @@
 
 use crate::data::{AsRows, Preprocessing, Preprocessor};
 use crate::estimators::common::{
-    check_checkpointing, check_count, check_non_negative, check_positive,
+    check_checkpointing, check_count, check_non_negative_at_most, check_positive,
+    check_positive_at_most, MAX_LR, MAX_TIME_BUDGET, MAX_WEIGHT,
 };
 use crate::kernels::Groups;
 use crate::linalg::Mat;
@@ -75,16 +76,16 @@ impl GroupOptions {
     }
 
     pub(crate) fn check(&self) -> Result<()> {
-        check_non_negative("lambda", self.lambda as f64)?;
+        check_non_negative_at_most("lambda", self.lambda as f64, MAX_WEIGHT)?;
         check_count("batch", self.batch, MAX_BATCH)?;
         check_count("epochs", self.epochs, MAX_EPOCHS)?;
-        check_positive("lr", self.lr as f64)?;
+        check_positive_at_most("lr", self.lr as f64, MAX_LR)?;
         self.optimizer.check()?;
         if let Some(t) = self.time_budget {
-            check_positive("time_budget", t)?;
+            check_positive_at_most("time_budget", t, MAX_TIME_BUDGET)?;
         }
         if let Some((alpha, steps)) = self.psd {
-            check_positive("psd", alpha as f64)?;
+            check_positive_at_most("psd", alpha as f64, MAX_WEIGHT)?;
             check_count("psd", steps, 10_000)?;
         }
         self.preprocessing.check()?;
