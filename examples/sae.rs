@@ -36,7 +36,7 @@ fn kind(name: &str, k: usize) -> SaeKind {
 }
 
 fn throughput(args: &Args) {
-    let threads = common::threads(args);
+    common::threads(args);
     let d: usize = args.get("d-in", 768);
     let m: usize = args.get("d-sae", 16384);
     let k: usize = args.get("k", 32);
@@ -141,7 +141,6 @@ fn throughput(args: &Args) {
     Json::new()
         .str("bench", "sae_throughput")
         .strs(&fields)
-        .num("threads", threads as f64)
         .num("d_in", d as f64)
         .num("d_sae", m as f64)
         .num("k", k as f64)
@@ -159,7 +158,7 @@ fn throughput(args: &Args) {
 }
 
 fn synthetic(args: &Args) {
-    let threads = common::threads(args);
+    common::threads(args);
     let kind_name = args.str("kind").unwrap_or_else(|| "topk".into());
     let rows: usize = args.get("rows", 200_000);
     let epochs: u64 = args.get("epochs", 5);
@@ -243,7 +242,6 @@ fn synthetic(args: &Args) {
     Json::new()
         .str("bench", "sae_synthetic")
         .strs(&fields)
-        .num("threads", threads as f64)
         .num("rows", rows as f64)
         .num("epochs", epochs as f64)
         .num("d", spec.d as f64)
