@@ -6,12 +6,10 @@
 //! of two equal values the one met first wins, and a value equal to the current k-th is not
 //! taken. NaN is never selected (it compares false).
 
+use crate::simd::{dispatch, max_s, Isa, Kernel, Simd};
+
 /// A selected entry: the column and its value.
 pub type Selected = (u32, f32);
-
-use crate::simd::max_s;
-
-use crate::simd::{dispatch, Isa, Kernel, Simd};
 
 /// The (at most) `k` largest **positive** entries of `row`, as `(column, value)` in
 /// ascending column order, into `out` (cleared first). Fewer than `k` when the row has
