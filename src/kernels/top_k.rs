@@ -46,8 +46,12 @@ pub fn top_k_positive_among(row: &[f32], among: &[u32], k: usize, out: &mut Vec<
     }
     // Gathered into a compact row: `among` ascends, so the compact order is the column
     // order and the selection (ties to the lower index) is the same.
-    let compact: Vec<f32> = among.iter().map(|&j| row[j as usize]).collect();
-    select(&compact, k, out);
+    COMPACT.with(|c| {
+        let mut compact = c.borrow_mut();
+        compact.clear();
+        compact.extend(among.iter().map(|&j| row[j as usize]));
+        select(&compact, k, out);
+    });
     for e in out.iter_mut() {
         e.0 = among[e.0 as usize];
     }
@@ -74,18 +78,41 @@ const LANES: usize = 8;
 /// block), so the maxima need no horizontal reductions; the tail after the last whole block
 /// is one more chunk.
 fn select(row: &[f32], k: usize, out: &mut Vec<Selected>) {
+    SCRATCH.with(|s| select_with(row, k, out, &mut s.borrow_mut()));
+}
+
+thread_local! {
+    /// `top_k_positive_among`'s compact row, reused across calls.
+    static COMPACT: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// [`select`]'s buffers (chunk maxima, their bits, candidate values), reused across calls.
+    static SCRATCH: std::cell::RefCell<Scratch> = const { std::cell::RefCell::new(Scratch { maxima: Vec::new(), bits: Vec::new(), values: Vec::new() }) };
+}
+
+/// Buffers of [`select`].
+struct Scratch {
+    maxima: Vec<f32>,
+    bits: Vec<u32>,
+    values: Vec<f32>,
+}
+
+fn select_with(row: &[f32], k: usize, out: &mut Vec<Selected>, sc: &mut Scratch) {
+    let Scratch {
+        maxima,
+        bits,
+        values,
+    } = sc;
     let len = row.len();
     let g = (len / (CHUNKS_PER_K * k).max(1)).clamp(1, MAX_CHUNK);
     let block = LANES * g;
     let blocks = len / block;
     let body = blocks * block;
-    let mut maxima = Vec::with_capacity(blocks * LANES + 1);
+    maxima.clear();
     dispatch(
         Isa::current(),
         Maxima {
             row: &row[..body],
             g,
-            out: &mut maxima,
+            out: maxima,
         },
     );
     let tail_max = row[body..].iter().fold(0.0f32, |m, &v| max_s(v, m));
@@ -96,7 +123,8 @@ fn select(row: &[f32], k: usize, out: &mut Vec<Selected>) {
     let least_positive = f32::from_bits(1);
     let bound = {
         // The maxima are ≥ 0 and never NaN, so their bit patterns order like them.
-        let mut bits: Vec<u32> = maxima.iter().map(|v| v.to_bits()).collect();
+        bits.clear();
+        bits.extend(maxima.iter().map(|v| v.to_bits()));
         let t = if k > bits.len() {
             0.0
         } else {
@@ -130,8 +158,9 @@ fn select(row: &[f32], k: usize, out: &mut Vec<Selected>) {
         collect(&row[body..], body, bound, out);
     }
     if out.len() > k {
-        let mut values: Vec<f32> = out.iter().map(|e| e.1).collect();
-        let t = nth_largest(&mut values, k);
+        values.clear();
+        values.extend(out.iter().map(|e| e.1));
+        let t = nth_largest(values, k);
         let mut ties = k - out.iter().filter(|e| e.1 > t).count();
         out.retain(|e| {
             if e.1 > t {
