@@ -214,6 +214,47 @@ fn shards_stream_every_row_once_per_pass_with_bounded_buffers() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Skipping `n` vectors leaves a source where serving them would have: the shards (which
+/// skip whole buffers unread), the in-memory source and the default (fill and discard).
+#[test]
+fn skipping_vectors_continues_where_serving_them_would() {
+    let dir = tmp("skip");
+    let (rows, d) = (61usize, 3usize);
+    let a: Vec<f32> = (0..rows * d).map(|i| (i / d) as f32).collect();
+    std::fs::write(dir.join("a.npy"), npy_bytes(&a, rows, d)).unwrap();
+    let (_, x) = small_truth();
+    type Open<'a> = Box<dyn Fn() -> Box<dyn ActivationSource + 'a> + 'a>;
+    let sources: Vec<(&str, Open)> = vec![
+        (
+            "shards",
+            Box::new(|| Box::new(Shards::open(&[dir.join("a.npy")], 5, 3, 9).unwrap())),
+        ),
+        (
+            "in memory",
+            Box::new(|| Box::new(drsae::data::InMemory::new(x.row_range(0, 45), 4).unwrap())),
+        ),
+        (
+            "synthetic (default skip)",
+            Box::new(|| Box::new(small_truth().0)),
+        ),
+    ];
+    for (name, open) in &sources {
+        for n in [0u64, 1, 14, 15, 16, 44, 45, 61, 200] {
+            let (mut served, mut skipped) = (open(), open());
+            let width = served.d_in();
+            if n > 0 {
+                served.fill(&mut Mat::zeros(n as usize, width)).unwrap();
+            }
+            skipped.skip(n).unwrap();
+            let (mut a, mut b) = (Mat::zeros(70, width), Mat::zeros(70, width));
+            served.fill(&mut a).unwrap();
+            skipped.fill(&mut b).unwrap();
+            assert_eq!(a, b, "{name}, skipping {n}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn malformed_shards_are_errors_without_large_allocations() {
     let dir = tmp("badshards");

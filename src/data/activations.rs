@@ -28,6 +28,25 @@ pub trait ActivationSource {
     /// # Errors
     /// Reading a shard failed, or the source is empty.
     fn fill(&mut self, out: &mut Mat) -> Result<()>;
+    /// Moves past the next `rows` vectors as if `fill` had served them (a resumed run
+    /// continues where the interrupted one stopped). The default fills and discards them;
+    /// sources that can skip without reading override it.
+    ///
+    /// # Errors
+    /// As [`fill`](Self::fill).
+    fn skip(&mut self, rows: u64) -> Result<()> {
+        let mut left = rows;
+        let mut scratch = Mat::zeros(0, self.d_in());
+        while left > 0 {
+            let n = left.min(4096) as usize;
+            if scratch.nrows() != n {
+                scratch = Mat::zeros(n, self.d_in());
+            }
+            self.fill(&mut scratch)?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
 }
 
 /// Vectors held in memory (rows of a matrix), served in a new random order each pass.
@@ -85,6 +104,20 @@ impl ActivationSource for InMemory<'_> {
         }
         Ok(())
     }
+    fn skip(&mut self, rows: u64) -> Result<()> {
+        let mut left = rows;
+        while left > 0 {
+            if self.at == self.order.len() {
+                self.order = (0..self.data.nrows() as u32).collect();
+                self.order.shuffle(&mut self.rng);
+                self.at = 0;
+            }
+            let take = left.min((self.order.len() - self.at) as u64);
+            self.at += take as usize;
+            left -= take;
+        }
+        Ok(())
+    }
 }
 
 /// Activation shards on disk (`.npy` float32 2-D arrays, or `.safetensors` files with one
@@ -101,6 +134,8 @@ pub struct Shards {
     /// (shard, first row) of each chunk.
     chunks: Vec<(u32, u64)>,
     next_chunk: usize,
+    /// Chunks (shard, first row, rows) planned for the buffer and not read yet.
+    pending: Vec<(u32, u64, usize)>,
     buffer: Vec<f32>,
     order: Vec<u32>,
     at: usize,
@@ -164,6 +199,7 @@ impl Shards {
             buffer_chunks,
             chunks,
             next_chunk: usize::MAX,
+            pending: Vec::new(),
             buffer: Vec::new(),
             order: Vec::new(),
             at: 0,
@@ -171,28 +207,38 @@ impl Shards {
         })
     }
 
-    /// Refills the buffer with the next `buffer_chunks` chunks (a new pass when the chunks
-    /// run out) and shuffles its rows.
-    fn refill(&mut self) -> Result<()> {
-        self.buffer.clear();
+    /// Chooses the next `buffer_chunks` chunks (a new pass when the chunks run out) and
+    /// shuffles the order of their rows, without reading them: `pending` lists them for
+    /// [`load`](Self::load).
+    fn plan(&mut self) {
+        self.pending.clear();
+        let mut n = 0usize;
         for _ in 0..self.buffer_chunks {
             if self.next_chunk >= self.chunks.len() {
                 self.chunks.shuffle(&mut self.rng);
                 self.next_chunk = 0;
-                if !self.buffer.is_empty() {
+                if !self.pending.is_empty() {
                     break; // a pass ends at a buffer boundary
                 }
             }
             let (s, first) = self.chunks[self.next_chunk];
             self.next_chunk += 1;
-            let r = &mut self.readers[s as usize];
-            let rows = (r.nrows() - first).min(self.chunk_rows as u64) as usize;
-            r.read_rows(first, rows, &mut self.buffer)?;
+            let rows = (self.readers[s as usize].nrows() - first).min(self.chunk_rows as u64);
+            self.pending.push((s, first, rows as usize));
+            n += rows as usize;
         }
-        let n = self.buffer.len() / self.d_in;
         self.order = (0..n as u32).collect();
         self.order.shuffle(&mut self.rng);
         self.at = 0;
+    }
+
+    /// Reads the planned chunks into the buffer.
+    fn load(&mut self) -> Result<()> {
+        self.buffer.clear();
+        for &(s, first, rows) in &self.pending {
+            self.readers[s as usize].read_rows(first, rows, &mut self.buffer)?;
+        }
+        self.pending.clear();
         Ok(())
     }
 }
@@ -209,12 +255,31 @@ impl ActivationSource for Shards {
         let d = self.d_in;
         for i in 0..out.nrows() {
             if self.at >= self.order.len() {
-                self.refill()?;
+                self.plan();
+            }
+            if !self.pending.is_empty() {
+                self.load()?;
             }
             let r = self.order[self.at] as usize;
             self.at += 1;
             out.row_mut(i)
                 .copy_from_slice(&self.buffer[r * d..(r + 1) * d]);
+        }
+        Ok(())
+    }
+    /// Skips whole buffers without reading them.
+    fn skip(&mut self, rows: u64) -> Result<()> {
+        let mut left = rows;
+        while left > 0 {
+            if self.at >= self.order.len() {
+                self.plan();
+            }
+            let take = left.min((self.order.len() - self.at) as u64);
+            self.at += take as usize;
+            left -= take;
+        }
+        if self.at < self.order.len() && !self.pending.is_empty() {
+            self.load()?;
         }
         Ok(())
     }
