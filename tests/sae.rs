@@ -2,11 +2,12 @@
 //! seed gives the same model, SAELens and sparsify files round-trip, activation shards are
 //! streamed and malformed ones rejected.
 
-use drsae::data::{recovery, ActivationSource, Shards, Synthetic, SyntheticSpec};
+use drsae::data::{recovery, ActivationSource, InMemory, Shards, Synthetic, SyntheticSpec};
 use drsae::io::{npy_bytes, ShardReader};
 use drsae::linalg::Mat;
 use drsae::prelude::*;
 use drsae::train::DecoderNorm;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 fn tmp(name: &str) -> PathBuf {
@@ -339,4 +340,222 @@ fn invalid_parameters_name_their_field() {
         topk_params().decoder(DecoderNorm::Free).sparsity(-1.0),
         "sparsity",
     );
+}
+
+/// Parameters whose run exercises every piece of resumable state: 20 steps with reports
+/// every 6 (so a stop at 7 falls inside a stretch), rate warm-up and decay, λ warm-up, and
+/// latents that die (dead_after 512) so that AuxK's dead set matters.
+fn resumable(kind: SaeKind) -> SaeParams {
+    topk_params()
+        .kind(kind)
+        .batch(128)
+        .samples(128 * 20)
+        .log_every(6)
+        .lr_warmup(4)
+        .lr_decay(5)
+        .sparsity(0.01)
+        .sparsity_warmup(8)
+        .dead_after(512)
+}
+
+fn same_run(a: &Sae, b: &Sae, what: &str) {
+    assert_eq!(a.network(), b.network(), "{what}: networks differ");
+    assert_eq!(a.input_scale(), b.input_scale(), "{what}");
+    let (mut ra, mut rb) = (a.report().clone(), b.report().clone());
+    (ra.seconds, rb.seconds) = (0.0, 0.0);
+    assert_eq!(ra, rb, "{what}: final reports differ");
+}
+
+#[test]
+fn an_interrupted_and_resumed_run_gives_the_same_model() {
+    let (_, x) = small_truth();
+    let x = x.row_range(0, 1000).to_owned(); // 2.56 passes: reshuffles inside the run
+    for kind in [
+        SaeKind::TopK { k: 3 },
+        SaeKind::BatchTopK { k: 3 },
+        SaeKind::JumpRelu,
+        SaeKind::Relu,
+    ] {
+        let dir = tmp(&format!("resume-{}", kind.name()));
+        let p = resumable(kind);
+        let whole = p.fit(&x).unwrap();
+        let ck = p.clone().checkpoint_dir(&dir).checkpoint_every(3);
+        match ck.clone().stop_after_steps(7).fit(&x) {
+            Err(drsae::Error::Interrupted { step: 7 }) => {}
+            other => panic!("{}: expected an interruption, got {other:?}", kind.name()),
+        }
+        // The resumed run starts at step 7: its first report is the one at step 12.
+        let mut reported = Vec::new();
+        let resumed = ck
+            .clone()
+            .resume(true)
+            .check()
+            .unwrap()
+            .fit_source_with(&mut InMemory::new(x.view(), 0).unwrap(), |r| {
+                reported.push(r.step)
+            })
+            .unwrap();
+        assert_eq!(reported, [12, 18, 20], "{}", kind.name());
+        same_run(&whole, &resumed, kind.name());
+        // Resuming from the later checkpoint the resumed run wrote (step 18) gives the same
+        // model again, and a run without `resume` ignores the directory's checkpoint.
+        assert_eq!(
+            ck.clone().resume(true).fit(&x).unwrap().network(),
+            whole.network()
+        );
+        assert_eq!(ck.clone().fit(&x).unwrap().network(), whole.network());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn a_run_on_shards_resumes_where_it_stopped() {
+    let dir = tmp("resume-shards");
+    let (_, x) = small_truth();
+    let (a, b) = (
+        x.row_range(0, 700).to_owned(),
+        x.row_range(700, 1300).to_owned(),
+    );
+    std::fs::write(dir.join("a.npy"), npy_bytes(a.as_slice(), 700, 32)).unwrap();
+    std::fs::write(dir.join("b.npy"), npy_bytes(b.as_slice(), 600, 32)).unwrap();
+    let open = || Shards::open(&[dir.join("a.npy"), dir.join("b.npy")], 300, 2, 5).unwrap();
+    let p = resumable(SaeKind::TopK { k: 3 }).prefixes(vec![32, 128]);
+    let whole = p.fit_source(&mut open()).unwrap();
+    let ck = p.checkpoint_dir(dir.join("ck")).checkpoint_every(4);
+    assert!(matches!(
+        ck.clone().stop_after_steps(13).fit_source(&mut open()),
+        Err(drsae::Error::Interrupted { step: 13 })
+    ));
+    let resumed = ck.resume(true).fit_source(&mut open()).unwrap();
+    same_run(&whole, &resumed, "shards");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sae_checkpoints_of_another_run_or_with_bad_fields_are_refused() {
+    use drsae::io::{tensors_from_bytes, tensors_to_bytes};
+    use drsae::train::CHECKPOINT_FILE;
+    let dir = tmp("resume-bad");
+    let (_, x) = small_truth();
+    let x = x.row_range(0, 1000).to_owned();
+    let p = resumable(SaeKind::BatchTopK { k: 3 }).checkpoint_dir(&dir);
+    assert!(matches!(
+        p.clone().stop_after_steps(9).fit(&x),
+        Err(drsae::Error::Interrupted { step: 9 })
+    ));
+    let good = std::fs::read(dir.join(CHECKPOINT_FILE)).unwrap();
+    let resume = p.clone().resume(true);
+    let narrow = Mat::from_vec(1000, 16, x.rows().flat_map(|r| r[..16].to_vec()).collect());
+    // Another configuration, another data width.
+    for (what, r) in [
+        ("lr", p.clone().lr(1e-3).resume(true).fit(&x)),
+        ("width", resume.fit(&narrow)),
+    ] {
+        let e = r.expect_err(what).to_string();
+        assert!(e.contains("different configuration"), "{what}: {e}");
+    }
+    type Edit = fn(&mut HashMap<String, (Vec<usize>, Vec<f32>)>, &mut HashMap<String, String>);
+    let edits: [(&str, Edit, &str); 10] = [
+        (
+            "step past the end",
+            |_, m| {
+                m.insert("step".into(), "20".into());
+                m.insert("batch_index".into(), "20".into());
+            },
+            "does not fit",
+        ),
+        (
+            "step and minibatch disagree",
+            |_, m| {
+                m.insert("batch_index".into(), "8".into());
+            },
+            "does not fit",
+        ),
+        (
+            "epoch 1",
+            |_, m| {
+                m.insert("epoch".into(), "1".into());
+            },
+            "epoch",
+        ),
+        (
+            "ten sums",
+            |_, m| {
+                let s = m["sums"].rsplit_once(' ').unwrap().0.to_string();
+                m.insert("sums".into(), s);
+            },
+            "running sums",
+        ),
+        (
+            "negative elapsed time",
+            |_, m| {
+                let s = m["sums"].rsplit_once(' ').unwrap().0.to_string();
+                m.insert("sums".into(), format!("{s} -1.0"));
+            },
+            "elapsed",
+        ),
+        (
+            "NaN in the sums",
+            |_, m| {
+                m.insert("sums".into(), m["sums"].replacen(' ', " NaN ", 1));
+            },
+            "NaN",
+        ),
+        (
+            "a fractional count",
+            |t, _| {
+                t.get_mut("since_fired/lo").unwrap().1[0] = 0.5;
+            },
+            "24-bit",
+        ),
+        (
+            "a missing count tensor",
+            |t, _| {
+                t.remove("stretch_fired/hi");
+            },
+            "missing",
+        ),
+        (
+            "a short decoder",
+            |t, _| {
+                let w = t.get_mut("W_dec").unwrap();
+                w.1.pop();
+                w.0 = vec![w.1.len()];
+            },
+            "W_dec",
+        ),
+        (
+            "an unknown tensor",
+            |t, _| {
+                t.insert("extra".into(), (vec![1], vec![0.0]));
+            },
+            "extra",
+        ),
+    ];
+    for (what, edit, needle) in edits {
+        let (mut t, mut meta) = tensors_from_bytes(&good).unwrap();
+        edit(&mut t, &mut meta);
+        let named: Vec<_> = t
+            .iter()
+            .map(|(k, (s, v))| (k.clone(), s.clone(), &v[..]))
+            .collect();
+        std::fs::write(
+            dir.join(CHECKPOINT_FILE),
+            tensors_to_bytes(&named, meta).unwrap(),
+        )
+        .unwrap();
+        let e = resume.fit(&x).expect_err(what).to_string();
+        assert!(e.contains(needle), "{what}: {e}");
+    }
+    // Checkpointing settings without a directory, or that would never write.
+    let e = Sae::params().resume(true).fit(&x).unwrap_err().to_string();
+    assert!(e.contains("checkpoint_dir"), "{e}");
+    let e = Sae::params()
+        .checkpoint_dir(&dir)
+        .log_every(0)
+        .fit(&x)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("checkpoint_every"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

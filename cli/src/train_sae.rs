@@ -74,6 +74,17 @@ pub struct SaeArgs {
     /// Seed of initialisation and data order.
     #[arg(long, default_value_t = defaults().seed)]
     seed: u64,
+    /// Directory of checkpoint.safetensors (written every --checkpoint-every steps, or at
+    /// every progress report when that is 0).
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// Steps between checkpoints (0: at every progress report, 100 per run).
+    #[arg(long, default_value_t = 0)]
+    checkpoint_every: u64,
+    /// Continue from the checkpoint in --checkpoint-dir (give the same data, seed and
+    /// settings as the interrupted run).
+    #[arg(long)]
+    resume: bool,
     /// Output directory: SAELens files (cfg.json, sae_weights.safetensors,
     /// sparsity.safetensors), `sparsify/` for TopK, curve.csv, density.csv, density.png, result.json.
     #[arg(long)]
@@ -112,6 +123,14 @@ pub fn train_sae(args: &SaeArgs, quiet: bool) -> Result<serde_json::Value, Strin
         .aux((!args.no_aux).then_some((args.aux_coefficient, args.k_aux as usize)));
     let steps = args.samples.div_ceil(args.batch);
     p = p.log_every((steps / 100).max(1));
+    if let Some(dir) = &args.checkpoint_dir {
+        p = p
+            .checkpoint_dir(dir)
+            .checkpoint_every(args.checkpoint_every)
+            .resume(args.resume);
+    } else if args.resume || args.checkpoint_every > 0 {
+        return Err("--resume and --checkpoint-every need --checkpoint-dir".into());
+    }
     let params = p.check().map_err(|e| e.to_string())?;
     let mut source = Shards::open(
         &args.data,

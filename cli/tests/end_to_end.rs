@@ -207,6 +207,42 @@ fn train_sae_on_npy_shards_writes_a_saelens_directory() {
     ] {
         assert!(out.join(f).exists(), "{f}");
     }
+    // With checkpoints, then resumed from the last one (step 46 of 47): the same weights.
+    let run = |out: &std::path::Path, extra: &[&str]| {
+        let mut c = drsae();
+        c.args([
+            "train", "sae", "--d-sae", "64", "--k", "3", "--batch", "128",
+        ])
+        .args([
+            "--samples",
+            "6000",
+            "--lr",
+            "3e-3",
+            "--chunk-rows",
+            "100",
+            "--quiet",
+        ])
+        .args(["--checkpoint-dir", dir.join("ck").to_str().unwrap()])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .arg(dir.join("shard0.npy"))
+        .arg(dir.join("shard1.npy"));
+        ok(&mut c);
+        std::fs::read(out.join("sae_weights.safetensors")).unwrap()
+    };
+    let first = run(&dir.join("ck-first"), &[]);
+    assert_eq!(
+        first,
+        std::fs::read(out.join("sae_weights.safetensors")).unwrap()
+    );
+    assert!(dir.join("ck/checkpoint.safetensors").exists());
+    assert_eq!(run(&dir.join("ck-resumed"), &["--resume"]), first);
+    fails(
+        drsae()
+            .args(["train", "sae", "--resume"])
+            .arg(dir.join("shard0.npy")),
+    );
     // Bad input: one line, exit 2, nothing written.
     let bad = dir.join("bad");
     fails(drsae().args([

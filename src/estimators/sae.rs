@@ -5,9 +5,9 @@ use crate::data::{ActivationSource, AsRows, InMemory};
 use crate::estimators::ParamGuard;
 use crate::linalg::{Mat, MatRef};
 use crate::models::{AuxK, SaeKind, SaeNetwork, SparseCodes};
-use crate::train::{train_sae, BDecInit, DecoderNorm, SaeConfig, SaeReport};
+use crate::train::{train_sae_with, BDecInit, Checkpointing, DecoderNorm, SaeConfig, SaeReport};
 use crate::{Error, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Sparse auto-encoder hyper-parameters, unchecked: consuming setters, then `fit` (which
 /// calls [`ParamGuard::check`] first). Defaults follow SAELens v6 and Gao et al. (2024).
@@ -31,6 +31,9 @@ use std::path::Path;
 /// | `bandwidth` / `init_threshold` | 0.05 / 0.01 | JumpReLU's ε and initial θ (SAELens) | > 0 |
 /// | `seed` | 0 | initialisation and data order | |
 /// | `progress` | false | a line on stderr every `log_every` (100) steps | |
+/// | `checkpoint_dir` | none | write `checkpoint.safetensors` there every `checkpoint_every` steps | |
+/// | `checkpoint_every` | 0 | steps between checkpoints; 0: at every report (`log_every`) | with `log_every` 0, ≥ 1 |
+/// | `resume` | false | continue from the checkpoint in `checkpoint_dir` (same data, same seed) | |
 ///
 /// The upper bounds on `lr`, `sparsity` and α are far above any value that trains: beyond
 /// them a value is a typo that would otherwise run to the end of a diverged or silent run.
@@ -66,6 +69,7 @@ pub struct SaeValidParams {
     config: SaeConfig,
     decoder_set: bool,
     progress: bool,
+    checkpointing: Checkpointing,
 }
 
 impl Default for SaeParams {
@@ -78,6 +82,7 @@ impl Default for SaeParams {
             },
             decoder_set: false,
             progress: false,
+            checkpointing: Checkpointing::default(),
         })
     }
 }
@@ -145,6 +150,32 @@ impl SaeParams {
         self
     }
 
+    /// Directory of `checkpoint.safetensors`, written atomically every `checkpoint_every`
+    /// steps (or at every report).
+    pub fn checkpoint_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.0.checkpointing.dir = Some(dir.into());
+        self
+    }
+
+    /// Steps between checkpoints (0: at every report, every `log_every` steps).
+    pub fn checkpoint_every(mut self, steps: u64) -> Self {
+        self.0.checkpointing.every_steps = steps;
+        self
+    }
+
+    /// Continue from the checkpoint in `checkpoint_dir`, if there is one. The data must be
+    /// given as for the interrupted run (same rows or shards, same seed).
+    pub fn resume(mut self, on: bool) -> Self {
+        self.0.checkpointing.resume = on;
+        self
+    }
+
+    /// Checkpoint and stop with [`Error::Interrupted`] after this many steps.
+    pub fn stop_after_steps(mut self, steps: u64) -> Self {
+        self.0.checkpointing.stop_after_steps = Some(steps);
+        self
+    }
+
     /// One line per `log_every` steps on stderr.
     pub fn progress(mut self, on: bool) -> Self {
         self.0.progress = on;
@@ -174,6 +205,14 @@ impl ParamGuard for SaeParams {
     fn check_ref(&self) -> Result<&SaeValidParams> {
         // The data width is checked again at fit time.
         self.0.config.check(1)?;
+        let ck = &self.0.checkpointing;
+        super::common::check_checkpointing(ck)?;
+        if ck.dir.is_some() && ck.every_steps == 0 && self.0.config.log_every == 0 {
+            return Err(Error::param(
+                "checkpoint_every",
+                "0 with log_every 0 would never write a checkpoint",
+            ));
+        }
         Ok(&self.0)
     }
     fn check(self) -> Result<SaeValidParams> {
@@ -230,7 +269,7 @@ impl SaeValidParams {
         mut observer: impl FnMut(&SaeReport),
     ) -> Result<Sae> {
         let config = self.resolved();
-        let trained = train_sae(&config, source, &mut observer)?;
+        let trained = train_sae_with(&config, source, &self.checkpointing, &mut observer)?;
         Ok(Sae {
             network: trained.network,
             input_scale: trained.input_scale,

@@ -384,7 +384,7 @@ impl TrainState {
     }
 
     /// Parses the bytes of a DrSAE checkpoint file (the fuzzing entry point).
-    #[cfg(feature = "safetensors")]
+    #[cfg(all(feature = "safetensors", feature = "fuzzing"))]
     pub fn from_bytes(bytes: &[u8]) -> Result<TrainState> {
         let (t, meta) = crate::io::tensors_from_bytes(bytes)?;
         check_header(&meta, "drsae").map_err(err)?;

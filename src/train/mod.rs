@@ -22,7 +22,7 @@ pub use inhibition_trainer::{
 pub use lista_trainer::{train_lista, train_lista_with, ListaConfig};
 pub use optimizer::{Optimizer, OptimizerState, Schedule};
 pub use sae_trainer::{
-    geometric_median, train_sae, BDecInit, DecoderNorm, SaeConfig, SaeReport, TrainedSae,
-    MAX_SAE_LR, MAX_SAE_PASSES, MAX_SAE_WEIGHT,
+    geometric_median, train_sae, train_sae_with, BDecInit, DecoderNorm, SaeConfig, SaeReport,
+    TrainedSae, MAX_SAE_LR, MAX_SAE_PASSES, MAX_SAE_WEIGHT,
 };
 pub use softmax_trainer::{train_softmax, SoftmaxConfig};

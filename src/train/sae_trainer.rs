@@ -8,6 +8,8 @@
 use crate::data::{sample_source, ActivationSource};
 use crate::linalg::{dot, norm, scale, Mat};
 use crate::models::{AuxK, SaeGrads, SaeKind, SaeNetwork, SaeObjective, SaeWorkspace};
+use crate::train::checkpoint::{take_tensor, Checkpointing, Tensors, MAX_COUNT};
+use crate::train::loop_checkpoint::{LoopCheckpointer, LoopPosition, OwnedTensor};
 use crate::train::{Optimizer, OptimizerState};
 use crate::{Error, Result};
 use rand::rngs::StdRng;
@@ -396,8 +398,38 @@ pub fn train_sae(
     source: &mut dyn ActivationSource,
     observer: &mut dyn FnMut(&SaeReport),
 ) -> Result<TrainedSae> {
+    train_sae_with(config, source, &Checkpointing::default(), observer)
+}
+
+/// [`train_sae`] with checkpoints and exact resumption (see [`Checkpointing`]).
+///
+/// A checkpoint holds the network, Adam's moments, each latent's samples since it last
+/// fired, the running BatchTopK threshold and the report stretch in progress. It is written
+/// every `ckpt.every_steps` steps, or at every report (`log_every`) when that is 0, and
+/// never after the last step. To resume, pass a source built as for the first run (same
+/// data, same seed): the rows the run had consumed are skipped
+/// ([`ActivationSource::skip`]), and the resumed run gives the same model bytes as an
+/// uninterrupted one with the same thread count.
+///
+/// # Errors
+/// As [`train_sae`], plus checkpoint I/O errors, a checkpoint of another configuration or
+/// data width (`resume`), and malformed checkpoint fields.
+pub fn train_sae_with(
+    config: &SaeConfig,
+    source: &mut dyn ActivationSource,
+    ckpt: &Checkpointing,
+    observer: &mut dyn FnMut(&SaeReport),
+) -> Result<TrainedSae> {
     let d_in = source.d_in();
     config.check(d_in)?;
+    if (ckpt.every_steps > 0 || ckpt.resume || ckpt.stop_after_steps.is_some())
+        && ckpt.dir.is_none()
+    {
+        return Err(Error::param(
+            "checkpoint_dir",
+            "checkpoint_every, resume and stop_after_steps need a checkpoint directory",
+        ));
+    }
     if let Some(rows) = source.len() {
         if config.samples > rows.saturating_mul(MAX_SAE_PASSES) {
             return Err(Error::param(
@@ -479,11 +511,68 @@ pub fn train_sae(
     let mut since_fired = vec![0u64; m];
     let mut dead: Vec<u32> = Vec::new();
     let mut batch_theta: Option<f64> = None;
-    let started = Instant::now();
     let mut acc = Stretch::new(m);
     let mut last = SaeReport::default();
 
-    for step in 0..steps {
+    let every = match ckpt.every_steps {
+        0 => config.log_every,
+        n => n,
+    };
+    let ckpt = Checkpointing {
+        every_steps: every,
+        ..ckpt.clone()
+    };
+    let fingerprint = format!(
+        "{:?} d_in {d_in} rows {:?}",
+        SaeConfig {
+            log_every: 0,
+            ..config.clone()
+        },
+        source.len()
+    );
+    let ck = LoopCheckpointer::new(&ckpt, "sae", fingerprint).bounds(1, steps as usize);
+    let mut seconds_before = 0.0;
+    let pos = ck.resume(Some(&mut opt), |t| {
+        let names = net.tensors().map(|(name, _)| name);
+        for (dst, name) in net.tensors_mut().into_iter().zip(names) {
+            dst.copy_from_slice(&take_tensor(t, name, dst.len())?);
+        }
+        since_fired = take_counts(t, "since_fired", m)?;
+        acc.fired = take_counts(t, "stretch_fired", m)?;
+        Ok(())
+    })?;
+    if pos.step > 0 {
+        let bad = |what: String| Error::param("resume", format!("checkpoint: {what}"));
+        if pos.epoch != 0 || pos.batch_index as u64 != pos.step || pos.step >= steps {
+            return Err(bad(format!(
+                "position epoch {} minibatch {} step {} does not fit a run of {steps} steps",
+                pos.epoch, pos.batch_index, pos.step
+            )));
+        }
+        let [st, rows, mse, aux, loss, l0, resid, total_var, l2_ratio, theta, secs] =
+            <[f64; 11]>::try_from(&pos.sums[..])
+                .map_err(|_| bad(format!("{} running sums, expected 11", pos.sums.len())))?;
+        let count = |v: f64, max: u64| v >= 0.0 && v.fract() == 0.0 && v <= max as f64;
+        if !count(st, pos.step) || !count(rows, pos.step * batch as u64) {
+            return Err(bad(format!("stretch of {st} steps and {rows} rows")));
+        }
+        if !(0.0..=super::checkpoint::MAX_SECONDS).contains(&secs) {
+            return Err(bad(format!("elapsed time {}", format!("{secs:e}"))));
+        }
+        if !(theta == -1.0 || theta >= 0.0) {
+            return Err(bad(format!("batch threshold {}", format!("{theta:e}"))));
+        }
+        acc.steps = st as u64;
+        acc.rows = rows as u64;
+        (acc.mse, acc.aux, acc.loss, acc.l0) = (mse, aux, loss, l0);
+        (acc.resid, acc.total_var, acc.l2_ratio) = (resid, total_var, l2_ratio);
+        batch_theta = (theta >= 0.0).then_some(theta);
+        seconds_before = secs;
+        source.skip(pos.step * batch as u64)?;
+    }
+    let started = Instant::now();
+
+    for step in pos.step..steps {
         source.fill(&mut x)?;
         if input_scale != 1.0 {
             scale(input_scale, x.as_mut_slice());
@@ -565,12 +654,50 @@ pub fn train_sae(
             last = acc.report(
                 step + 1,
                 (step + 1) * batch as u64,
-                started.elapsed().as_secs_f64(),
+                seconds_before + started.elapsed().as_secs_f64(),
                 &since_fired,
                 config.dead_after,
             );
             observer(&last);
             acc = Stretch::new(m);
+        }
+        if !end {
+            let done = step + 1;
+            let pos = LoopPosition {
+                epoch: 0,
+                batch_index: done as usize,
+                step: done,
+                sums: vec![
+                    acc.steps as f64,
+                    acc.rows as f64,
+                    acc.mse,
+                    acc.aux,
+                    acc.loss,
+                    acc.l0,
+                    acc.resid,
+                    acc.total_var,
+                    acc.l2_ratio,
+                    batch_theta.unwrap_or(-1.0),
+                    seconds_before + started.elapsed().as_secs_f64(),
+                ],
+                history: Vec::new(),
+            };
+            ck.after_step(
+                &pos,
+                || {
+                    let mut owned: Vec<OwnedTensor> = net
+                        .tensors()
+                        .iter()
+                        .map(|(n, v)| (n.to_string(), vec![v.len()], v.to_vec()))
+                        .collect();
+                    let cap = config.dead_after.min(MAX_COUNT - 1);
+                    let clamped: Vec<u64> = since_fired.iter().map(|&v| v.min(cap)).collect();
+                    owned.extend(counts_to_tensors("since_fired", &clamped));
+                    owned.extend(counts_to_tensors("stretch_fired", &acc.fired));
+                    owned
+                },
+                Some(&opt),
+            )?;
         }
     }
     if let (SaeKind::BatchTopK { .. }, Some(t)) = (config.kind, batch_theta) {
@@ -589,6 +716,43 @@ pub fn train_sae(
         input_scale,
         report: last,
     })
+}
+
+/// Counts below 2⁴⁸ as two exact f32 tensors (`{name}/hi`, `{name}/lo`: 24 bits each);
+/// larger counts saturate.
+fn counts_to_tensors(name: &str, v: &[u64]) -> [OwnedTensor; 2] {
+    let v = || v.iter().map(|&c| c.min(MAX_COUNT - 1));
+    [
+        (
+            format!("{name}/hi"),
+            vec![v().len()],
+            v().map(|c| (c >> 24) as f32).collect(),
+        ),
+        (
+            format!("{name}/lo"),
+            vec![v().len()],
+            v().map(|c| (c & 0xFF_FFFF) as f32).collect(),
+        ),
+    ]
+}
+
+/// The counts written by [`counts_to_tensors`], each part checked to be a 24-bit integer.
+fn take_counts(t: &mut Tensors, name: &str, len: usize) -> Result<Vec<u64>> {
+    let hi = take_tensor(t, &format!("{name}/hi"), len)?;
+    let lo = take_tensor(t, &format!("{name}/lo"), len)?;
+    let part = |x: f32| (0.0..16_777_216.0).contains(&x) && x.fract() == 0.0;
+    hi.iter()
+        .zip(&lo)
+        .map(|(&h, &l)| {
+            if part(h) && part(l) {
+                Ok(((h as u64) << 24) | l as u64)
+            } else {
+                Err(crate::train::checkpoint::err(format!(
+                    "`{name}` holds {h}, {l}: not 24-bit counts"
+                )))
+            }
+        })
+        .collect()
 }
 
 /// Sums over a stretch of steps.
