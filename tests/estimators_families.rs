@@ -426,17 +426,26 @@ fn out_of_range_floats_print_compactly() {
     }
     for (what, msg) in [
         ("Drsae lr", message(Drsae::params().lr(1e30).check())),
-        ("Drsae sparsity", message(Drsae::params().sparsity(1e30).check())),
+        (
+            "Drsae sparsity",
+            message(Drsae::params().sparsity(1e30).check()),
+        ),
         (
             "Drsae time_budget",
             message(Drsae::params().time_budget(1e30).check()),
         ),
-        ("GroupSparse lr", message(GroupSparse::params().lr(1e30).check())),
+        (
+            "GroupSparse lr",
+            message(GroupSparse::params().lr(1e30).check()),
+        ),
         (
             "GroupSparse lambda",
             message(GroupSparse::params().lambda(1e30).check()),
         ),
-        ("ListaEncoder lr", message(ListaEncoder::params().lr(1e30).check())),
+        (
+            "ListaEncoder lr",
+            message(ListaEncoder::params().lr(1e30).check()),
+        ),
         ("Sae lr", message(Sae::params().lr(1e30).check())),
     ] {
         assert!(

@@ -1466,7 +1466,10 @@ fn flat_images_do_not_spin_the_inhibition_coder() {
                 .epochs(1)
                 .fit(&x);
             match r {
-                Err(Error::InvalidParameter { name: "data", reason }) => reason,
+                Err(Error::InvalidParameter {
+                    name: "data",
+                    reason,
+                }) => reason,
                 other => panic!("expected a data error, got {:?}", other.map(|_| ())),
             }
         });
@@ -1530,7 +1533,10 @@ fn atomic_writes_do_not_follow_symlinks_and_fail_cleanly() {
         std::os::unix::fs::symlink(&victim, &out).unwrap();
         write_atomic(&out, b"a,b\n").unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
-        assert!(std::fs::symlink_metadata(&out).unwrap().file_type().is_file());
+        assert!(std::fs::symlink_metadata(&out)
+            .unwrap()
+            .file_type()
+            .is_file());
         assert_eq!(std::fs::read(&out).unwrap(), b"a,b\n");
     }
     let sub = dir.join("a_directory");

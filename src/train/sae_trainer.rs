@@ -322,7 +322,10 @@ impl SaeConfig {
             ));
         }
         if !finite_pos(self.bandwidth) {
-            return Err(p("bandwidth", format!("{} is not > 0", Compact(self.bandwidth))));
+            return Err(p(
+                "bandwidth",
+                format!("{} is not > 0", Compact(self.bandwidth)),
+            ));
         }
         if !finite_pos(self.init_threshold) {
             return Err(p(

@@ -8,7 +8,8 @@ use crate::estimators::ParamGuard;
 use crate::linalg::MatRef;
 use crate::models::LossWeights;
 use crate::train::{
-    train_drsae_with, MAX_BATCH, MAX_HIDDEN, MAX_STEPS, Checkpointing, DrsaeConfig, EpochReport, Optimizer, Schedule, Split,
+    train_drsae_with, Checkpointing, DrsaeConfig, EpochReport, Optimizer, Schedule, Split,
+    MAX_BATCH, MAX_HIDDEN, MAX_STEPS,
 };
 use crate::{Error, Result};
 use std::path::PathBuf;
