@@ -133,6 +133,38 @@ impl Error {
     }
 }
 
+/// A float as the crate's error messages print it: in scientific notation (`1e30`, `2.5e-7`)
+/// when its magnitude is ≥ 10⁶ or below 10⁻⁴ (and not 0), else as `{}` prints it (`0.003`,
+/// `12.5`); NaN and the infinities as they are (`NaN`, `inf`, `-inf`). Every parameter check
+/// formats the values it rejects through this, so that `lr = 1e30` reads `1e30`, not a
+/// 31-digit integer.
+///
+/// ```
+/// use drsae::Compact;
+/// assert_eq!(Compact(1e30_f64).to_string(), "1e30");
+/// assert_eq!(Compact(0.003_f32).to_string(), "0.003");
+/// assert_eq!(Compact(-2.5e-7_f64).to_string(), "-2.5e-7");
+/// assert_eq!(Compact(f32::NAN).to_string(), "NaN");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Compact<T>(pub T);
+
+macro_rules! compact_display {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for Compact<$t> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let a = self.0.abs();
+                if a.is_finite() && (a >= 1e6 || (a > 0.0 && a < 1e-4)) {
+                    write!(f, "{:e}", self.0)
+                } else {
+                    write!(f, "{}", self.0)
+                }
+            }
+        }
+    )*};
+}
+compact_display!(f32, f64);
+
 /// Returns `Err(NonFiniteInput)` naming the first non-finite value of `values`.
 pub fn check_finite(what: &str, values: &[f32]) -> Result<()> {
     match values.iter().position(|v| !v.is_finite()) {

@@ -141,7 +141,7 @@ pub mod simd;
 pub mod solvers;
 pub mod train;
 
-pub use error::{check_finite, Error, Result};
+pub use error::{check_finite, Compact, Error, Result};
 pub use estimators::{
     Convolutional, Drsae, GroupSparse, Inhibition, Lasso, ListaEncoder, LocallyConnected,
     ParamGuard, Sae,

@@ -1,6 +1,7 @@
 //! Collapse detection in every trainer with a ReLU-like encoder: an epoch in which every
 //! code unit is silent on every example and no parameter receives a gradient ends the run
-//! with `Error::Collapsed` instead of training a dead model to the end.
+//! with `Error::Collapsed` instead of training a dead model to the end (DrSAE's own test is
+//! in `drsae_training.rs`).
 
 use drsae::kernels::{ConvShape, Groups};
 use drsae::linalg::Mat;
@@ -82,4 +83,31 @@ fn a_dead_lista_is_reported() {
     collapsed_at_epoch_1(train_lista(&mut lista.clone(), &x, &targets, &cfg));
     // All-zero targets met exactly are not a collapse.
     train_lista(&mut lista, &x, &Mat::zeros(100, 6), &cfg).unwrap();
+}
+
+#[test]
+fn a_silent_relu_sae_is_reported() {
+    use drsae::models::SaeKind;
+    use drsae::train::BDecInit;
+    use drsae::Sae;
+    // Identical rows and a decoder bias started at their mean: every pre-activation is
+    // b_enc = 0, every ReLU latent is silent on every sample and no gradient reaches the
+    // encoder (one pass over the 512 rows: 8 steps of 64).
+    let x = Mat::from_fn(512, 8, |_, j| 0.25 + j as f32 * 0.1);
+    let p = Sae::params()
+        .kind(SaeKind::Relu)
+        .d_sae(16)
+        .batch(64)
+        .samples(4096)
+        .b_dec_init(BDecInit::Mean);
+    match p.fit(&x).map(|_| ()) {
+        Err(Error::Collapsed {
+            step: 8,
+            phase: 1,
+            epoch: 1,
+        }) => {}
+        other => panic!("expected a collapse after one pass (step 8), got {other:?}"),
+    }
+    // The same settings on varied rows train.
+    p.fit(&data(512, 8, 7)).unwrap();
 }

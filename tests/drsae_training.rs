@@ -166,6 +166,29 @@ fn bad_settings_and_divergence_are_typed_errors() {
             },
             "hidden",
         ),
+        // Sizes the model file could not hold, or that overflow, refused by the trainer
+        // itself (not only by the estimator) before anything is allocated.
+        (
+            DrsaeConfig {
+                hidden: 1 << 40,
+                ..small_config()
+            },
+            "hidden",
+        ),
+        (
+            DrsaeConfig {
+                steps: drsae::train::MAX_STEPS + 1,
+                ..small_config()
+            },
+            "steps",
+        ),
+        (
+            DrsaeConfig {
+                batch: usize::MAX,
+                ..small_config()
+            },
+            "batch",
+        ),
         (
             DrsaeConfig {
                 time_budget: Some(-1.0),

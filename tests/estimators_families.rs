@@ -413,3 +413,58 @@ fn model_files_are_checked() {
         Err(Error::Io { .. })
     ));
 }
+
+/// Out-of-range floats are printed compactly in the error (`1e30`, not a 31-digit
+/// integer), by every family's check.
+#[test]
+fn out_of_range_floats_print_compactly() {
+    fn message(r: drsae::Result<impl std::fmt::Debug>) -> String {
+        match r {
+            Err(e @ Error::InvalidParameter { .. }) => e.to_string(),
+            other => panic!("expected an invalid parameter, got {other:?}"),
+        }
+    }
+    for (what, msg) in [
+        ("Drsae lr", message(Drsae::params().lr(1e30).check())),
+        (
+            "Drsae sparsity",
+            message(Drsae::params().sparsity(1e30).check()),
+        ),
+        (
+            "Drsae time_budget",
+            message(Drsae::params().time_budget(1e30).check()),
+        ),
+        (
+            "GroupSparse lr",
+            message(GroupSparse::params().lr(1e30).check()),
+        ),
+        (
+            "GroupSparse lambda",
+            message(GroupSparse::params().lambda(1e30).check()),
+        ),
+        (
+            "ListaEncoder lr",
+            message(ListaEncoder::params().lr(1e30).check()),
+        ),
+        ("Sae lr", message(Sae::params().lr(1e30).check())),
+    ] {
+        assert!(
+            msg.contains("1e30") && !msg.contains("0000000"),
+            "{what}: {msg}"
+        );
+    }
+    assert_eq!(
+        message(Drsae::params().lr(1e30).check()),
+        "invalid parameter `lr`: 1e30 must be finite, > 0 and ≤ 10"
+    );
+    // Small values too; ordinary ones and NaN as `{}` prints them.
+    assert!(message(Drsae::params().lr(-2.5e-7).check()).contains("-2.5e-7"));
+    assert!(message(Drsae::params().lr(-0.5).check()).contains("-0.5 must"));
+    assert!(message(Drsae::params().lr(f32::NAN).check()).contains("NaN must"));
+    assert_eq!(drsae::Compact(1e30_f64).to_string(), "1e30");
+    assert_eq!(drsae::Compact(999_999.0_f32).to_string(), "999999");
+    assert_eq!(drsae::Compact(1e6_f32).to_string(), "1e6");
+    assert_eq!(drsae::Compact(1e-4_f64).to_string(), "0.0001");
+    assert_eq!(drsae::Compact(0.0_f64).to_string(), "0");
+    assert_eq!(drsae::Compact(f64::NEG_INFINITY).to_string(), "-inf");
+}

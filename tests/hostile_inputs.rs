@@ -1445,3 +1445,108 @@ fn the_hostile_fuzz_seeds_behave() {
         "garbage after its last member",
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Data checked against itself (library level)
+
+/// Constant or all-zero images are flat after contrast normalisation: the inhibition coder
+/// refuses them at once (the atoms are drawn from non-flat rows), instead of drawing rows
+/// forever.
+#[test]
+fn flat_images_do_not_spin_the_inhibition_coder() {
+    use drsae::estimators::InhibitionStructure;
+    for (what, value) in [("constant", 0.5f32), ("zero", 0.0)] {
+        let what = within(10, what, move || {
+            let x = Mat::from_fn(40, 16, |_, _| value);
+            let r = drsae::Inhibition::params()
+                .structure(InhibitionStructure::Tree {
+                    branching: 2,
+                    depth: 2,
+                })
+                .epochs(1)
+                .fit(&x);
+            match r {
+                Err(Error::InvalidParameter {
+                    name: "data",
+                    reason,
+                }) => reason,
+                other => panic!("expected a data error, got {:?}", other.map(|_| ())),
+            }
+        });
+        assert!(what.contains("0 not flat"), "{what}");
+    }
+}
+
+/// Rows that are not the image a locally connected sheet or a convolution needs are an
+/// `input` error; a topographic map trained on non-square rows has no orientation map
+/// (`None`), instead of a panic.
+#[test]
+fn rows_of_the_wrong_shape_for_a_map_are_errors() {
+    use drsae::estimators::GroupLayout;
+    let x = Mat::from_fn(30, 12, |i, j| ((i * 7 + j * 3) % 11) as f32 / 11.0);
+    let input_error = |r: drsae::Result<()>| match r {
+        Err(Error::InvalidParameter { name: "input", .. }) => {}
+        other => panic!("expected an input error, got {other:?}"),
+    };
+    input_error(
+        drsae::LocallyConnected::params()
+            .epochs(1)
+            .fit(&x)
+            .map(|_| ()),
+    );
+    input_error(drsae::Convolutional::params().epochs(1).fit(&x).map(|_| ()));
+    let map = drsae::GroupSparse::params()
+        .layout(GroupLayout::Grid {
+            side: 3,
+            pool: 2,
+            sigma: None,
+        })
+        .epochs(1)
+        .fit(&x)
+        .unwrap();
+    assert!(map.orientation_map().is_none(), "12 inputs are not square");
+}
+
+// ---------------------------------------------------------------------------------------
+// Crash-safe outputs (library level)
+
+/// `write_atomic` replaces a symlink planted at the target instead of writing through it,
+/// and a write that fails (the target is a directory, or its directory does not exist)
+/// is an `Io` error that leaves no temporary behind.
+#[test]
+fn atomic_writes_do_not_follow_symlinks_and_fail_cleanly() {
+    use drsae::io::write_atomic;
+    let dir = TempDir::new("atomic");
+    let leftovers = |d: &Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect()
+    };
+    #[cfg(unix)]
+    {
+        let victim = dir.join("victim.txt");
+        std::fs::write(&victim, b"keep me").unwrap();
+        let out = dir.join("out.csv");
+        std::os::unix::fs::symlink(&victim, &out).unwrap();
+        write_atomic(&out, b"a,b\n").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+        assert!(std::fs::symlink_metadata(&out)
+            .unwrap()
+            .file_type()
+            .is_file());
+        assert_eq!(std::fs::read(&out).unwrap(), b"a,b\n");
+    }
+    let sub = dir.join("a_directory");
+    std::fs::create_dir(&sub).unwrap();
+    assert!(matches!(write_atomic(&sub, b"x"), Err(Error::Io { .. })));
+    assert!(sub.is_dir());
+    assert!(leftovers(&dir.0).is_empty(), "{:?}", leftovers(&dir.0));
+    assert!(matches!(
+        write_atomic(dir.join("missing/out.png"), b"x"),
+        Err(Error::Io { .. })
+    ));
+    assert!(!dir.join("missing").exists());
+}

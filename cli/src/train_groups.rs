@@ -309,7 +309,10 @@ pub fn pinwheel(a: &PinwheelArgs, quiet: bool) -> Result<serde_json::Value, Stri
         .check()
         .map_err(msg)?;
     if !(a.lcn >= 0.0 && a.lcn.is_finite()) {
-        return Err(format!("--lcn {}: must be finite and ≥ 0", a.lcn));
+        return Err(format!(
+            "--lcn {}: must be finite and ≥ 0",
+            drsae::Compact(a.lcn)
+        ));
     }
     let start = std::time::Instant::now();
     let side = sheet.image();

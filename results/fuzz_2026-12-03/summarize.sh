@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Summarises the TARGET.log files of run.sh into summary.md (one row per target).
+# Summarises the TARGET.log files of run.sh into summary.md (one row per target), in this
+# directory or in the directory given as the first argument (relative to this one or
+# absolute: `bash summarize.sh ten_minutes` writes ten_minutes/summary.md).
 cd "$(dirname "$0")"
+cd "${1:-.}" || exit 1
 {
   echo "| target | seconds | executions | exec/s | coverage (cov) | features (ft) | corpus | peak RSS MB | crashes / timeouts / OOM |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"

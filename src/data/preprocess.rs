@@ -216,11 +216,14 @@ pub fn local_contrast_normalize(
     if !(sigma.is_finite() && sigma > 0.0) {
         return Err(crate::Error::param(
             "sigma",
-            format!("{sigma} must be finite and > 0"),
+            format!("{} must be finite and > 0", crate::Compact(sigma)),
         ));
     }
     let (w, h) = (img.width, img.height);
-    let radius = (3.0 * sigma).ceil() as isize;
+    // Taps at a distance ≥ the image's larger side never land in the image and are skipped
+    // below: the radius is capped there, so a huge `sigma` costs no more than a box blur
+    // (the result is the same, tap for tap).
+    let radius = ((3.0 * sigma).ceil() as isize).min(w.max(h) as isize);
     let kernel: Vec<f32> = (-radius..=radius)
         .map(|d| (-(d * d) as f32 / (2.0 * sigma * sigma)).exp())
         .collect();
@@ -305,5 +308,78 @@ mod lcn_tests {
             assert!((x - y).abs() < 1e-3 * (1.0 + y.abs()), "{x} vs {y}");
         }
         assert!(local_contrast_normalize(&flat, 0.0).is_err());
+    }
+
+    /// The uncapped blur of `local_contrast_normalize` (every tap of radius ⌈3σ⌉).
+    fn reference(img: &GrayImage, sigma: f32) -> Vec<f32> {
+        let (w, h) = (img.width, img.height);
+        let radius = (3.0 * sigma).ceil() as isize;
+        let kernel: Vec<f32> = (-radius..=radius)
+            .map(|d| (-(d * d) as f32 / (2.0 * sigma * sigma)).exp())
+            .collect();
+        let blur = |src: &[f32], horizontal: bool| -> Vec<f32> {
+            let mut out = vec![0.0f32; w * h];
+            for y in 0..h {
+                for x in 0..w {
+                    let (mut s, mut ws) = (0.0, 0.0);
+                    for (k, &g) in kernel.iter().enumerate() {
+                        let off = k as isize - radius;
+                        let (xx, yy) = if horizontal {
+                            (x as isize + off, y as isize)
+                        } else {
+                            (x as isize, y as isize + off)
+                        };
+                        if xx >= 0 && (xx as usize) < w && yy >= 0 && (yy as usize) < h {
+                            s += g * src[yy as usize * w + xx as usize];
+                            ws += g;
+                        }
+                    }
+                    out[y * w + x] = s / ws;
+                }
+            }
+            out
+        };
+        let blur2 = |src: &[f32]| blur(&blur(src, true), false);
+        let mean = blur2(&img.pixels);
+        let centred: Vec<f32> = img.pixels.iter().zip(&mean).map(|(a, b)| a - b).collect();
+        let sq: Vec<f32> = centred.iter().map(|v| v * v).collect();
+        let sd: Vec<f32> = blur2(&sq).iter().map(|v| v.max(0.0).sqrt()).collect();
+        let floor = (sd.iter().map(|&v| v as f64).sum::<f64>() / sd.len().max(1) as f64) as f32;
+        let floor = floor.max(1e-3);
+        centred
+            .iter()
+            .zip(&sd)
+            .map(|(c, s)| c / s.max(floor))
+            .collect()
+    }
+
+    /// A radius beyond the image is capped at its larger side: the same values tap for
+    /// tap, and a huge `sigma` (`--lcn 1e6`, 1e30) costs a box blur, not minutes.
+    #[test]
+    fn a_huge_sigma_is_a_capped_radius() {
+        let img = GrayImage {
+            width: 9,
+            height: 7,
+            pixels: (0..63).map(|i| ((i * 7 % 5) as f32) * 0.1).collect(),
+        };
+        for sigma in [1.5f32, 4.0, 40.0] {
+            assert_eq!(
+                local_contrast_normalize(&img, sigma).unwrap().pixels,
+                reference(&img, sigma),
+                "sigma {sigma}"
+            );
+        }
+        let big = GrayImage {
+            width: 128,
+            height: 128,
+            pixels: (0..16384).map(|i| ((i * 7 % 5) as f32) * 0.1).collect(),
+        };
+        let t = std::time::Instant::now();
+        for sigma in [1e6f32, 1e30, f32::MAX] {
+            let out = local_contrast_normalize(&big, sigma).unwrap();
+            assert!(out.pixels.iter().all(|v| v.is_finite()), "sigma {sigma}");
+        }
+        let secs = t.elapsed().as_secs_f64();
+        assert!(secs < 30.0, "three huge-sigma normalisations took {secs} s");
     }
 }

@@ -99,7 +99,10 @@ impl Preprocessor {
             Preprocessor::Contrast { floor } if !(floor > 0.0 && floor.is_finite()) => {
                 Err(Error::param(
                     "preprocessing",
-                    format!("contrast floor {floor} must be finite and > 0"),
+                    format!(
+                        "contrast floor {} must be finite and > 0",
+                        crate::Compact(floor)
+                    ),
                 ))
             }
             _ => Ok(()),

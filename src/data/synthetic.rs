@@ -82,7 +82,7 @@ impl Synthetic {
         if !(spec.mean_l0 > 0.0 && spec.mean_l0 <= spec.features as f64) {
             return Err(Error::param(
                 "mean_l0",
-                format!("{} not in (0, features]", spec.mean_l0),
+                format!("{} not in (0, features]", crate::Compact(spec.mean_l0)),
             ));
         }
         if !(spec.alpha.is_finite() && spec.alpha >= 0.0) {

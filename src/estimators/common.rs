@@ -2,7 +2,7 @@
 
 use crate::linalg::Mat;
 use crate::train::Checkpointing;
-use crate::{Error, Result};
+use crate::{Compact, Error, Result};
 
 /// Rows per forward pass when encoding many inputs (memory, not results: every row is
 /// computed independently).
@@ -17,11 +17,19 @@ pub(crate) fn check_count(name: &'static str, value: usize, max: usize) -> Resul
 }
 
 /// `value` finite and > 0, else an error naming `name`.
-pub(crate) fn check_positive(name: &'static str, value: f64) -> Result<()> {
-    if !(value > 0.0 && value.is_finite()) {
+///
+/// These checks take a value of either float width, compare it as `f64` and print it as
+/// itself through [`Compact`] (an `f32` learning rate of 0.1 reads `0.1`, not
+/// `0.10000000149011612`).
+pub(crate) fn check_positive<T: Copy + Into<f64>>(name: &'static str, value: T) -> Result<()>
+where
+    Compact<T>: std::fmt::Display,
+{
+    let v: f64 = value.into();
+    if !(v > 0.0 && v.is_finite()) {
         return Err(Error::param(
             name,
-            format!("{value} must be finite and > 0"),
+            format!("{} must be finite and > 0", Compact(value)),
         ));
     }
     Ok(())
@@ -35,22 +43,46 @@ pub(crate) const MAX_WEIGHT: f64 = 1e4;
 pub(crate) const MAX_TIME_BUDGET: f64 = 1e7;
 
 /// `value` in (0, `max`], else an error naming `name`.
-pub(crate) fn check_positive_at_most(name: &'static str, value: f64, max: f64) -> Result<()> {
-    if !(value > 0.0 && value <= max) {
+pub(crate) fn check_positive_at_most<T: Copy + Into<f64>>(
+    name: &'static str,
+    value: T,
+    max: f64,
+) -> Result<()>
+where
+    Compact<T>: std::fmt::Display,
+{
+    let v: f64 = value.into();
+    if !(v > 0.0 && v <= max) {
         return Err(Error::param(
             name,
-            format!("{value} must be finite, > 0 and ≤ {max}"),
+            format!(
+                "{} must be finite, > 0 and ≤ {}",
+                Compact(value),
+                Compact(max)
+            ),
         ));
     }
     Ok(())
 }
 
 /// `value` in [0, `max`], else an error naming `name`.
-pub(crate) fn check_non_negative_at_most(name: &'static str, value: f64, max: f64) -> Result<()> {
-    if !(0.0..=max).contains(&value) {
+pub(crate) fn check_non_negative_at_most<T: Copy + Into<f64>>(
+    name: &'static str,
+    value: T,
+    max: f64,
+) -> Result<()>
+where
+    Compact<T>: std::fmt::Display,
+{
+    let v: f64 = value.into();
+    if !(0.0..=max).contains(&v) {
         return Err(Error::param(
             name,
-            format!("{value} must be finite, ≥ 0 and ≤ {max}"),
+            format!(
+                "{} must be finite, ≥ 0 and ≤ {}",
+                Compact(value),
+                Compact(max)
+            ),
         ));
     }
     Ok(())

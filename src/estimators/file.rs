@@ -125,7 +125,10 @@ impl ModelFile {
     pub(crate) fn weight(&self, key: &str) -> Result<f32> {
         let v: f32 = self.get(key)?;
         if !(v.is_finite() && v >= 0.0) {
-            return Err(err(format!("metadata `{key}` = {v} is not finite and ≥ 0")));
+            return Err(err(format!(
+                "metadata `{key}` = {} is not finite and ≥ 0",
+                crate::Compact(v)
+            )));
         }
         Ok(v)
     }

@@ -223,12 +223,12 @@ impl ParamGuard for InhibitionParams {
     fn check_ref(&self) -> Result<&InhibitionValidParams> {
         let p = &self.0;
         let c = &p.config;
-        check_positive_at_most("inhibition", p.value as f64, MAX_WEIGHT)?;
+        check_positive_at_most("inhibition", p.value, MAX_WEIGHT)?;
         p.structure.initial(p.value)?;
-        check_non_negative_at_most("lambda", c.lambda as f64, MAX_WEIGHT)?;
+        check_non_negative_at_most("lambda", c.lambda, MAX_WEIGHT)?;
         check_count("batch", c.batch, 1 << 20)?;
-        check_positive_at_most("lr", c.lr_w as f64, MAX_LR)?;
-        check_non_negative_at_most("lr_s", c.lr_s as f64, MAX_LR)?;
+        check_positive_at_most("lr", c.lr_w, MAX_LR)?;
+        check_non_negative_at_most("lr_s", c.lr_s, MAX_LR)?;
         check_count("sweeps", c.sweeps, MAX_SWEEPS)?;
         check_count("epochs", c.epochs, 1 << 24)?;
         if let Some(t) = c.time_budget {
@@ -236,7 +236,7 @@ impl ParamGuard for InhibitionParams {
         }
         p.preprocessing.check()?;
         if let Some(eps) = p.zca {
-            check_positive("zca", eps as f64)?;
+            check_positive("zca", eps)?;
         }
         super::common::check_checkpointing(&p.checkpointing)?;
         Ok(p)

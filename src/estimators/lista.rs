@@ -102,7 +102,7 @@ impl ParamGuard for ListaParams {
         check_count("iters", p.iters, MAX_ITERS)?;
         check_count("epochs", p.config.epochs, MAX_EPOCHS)?;
         check_count("batch", p.config.batch, MAX_BATCH)?;
-        check_positive_at_most("lr", p.config.lr as f64, MAX_LR)?;
+        check_positive_at_most("lr", p.config.lr, MAX_LR)?;
         p.config.optimizer.check()?;
         check_checkpointing(&p.checkpointing)?;
         Ok(p)

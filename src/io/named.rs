@@ -81,7 +81,7 @@ pub(crate) fn model_from_tensors(
 pub(crate) fn parse_steps(meta: &HashMap<String, String>) -> Result<usize> {
     meta.get("steps")
         .and_then(|s| s.parse().ok())
-        .filter(|&t| (1..=10_000).contains(&t))
+        .filter(|&t| (1..=crate::train::MAX_STEPS).contains(&t))
         .ok_or_else(|| err("metadata `steps` missing or not in 1..=10000"))
 }
 

@@ -73,7 +73,10 @@ impl Groups {
         }
         if let Some(s) = sigma {
             if !(s.is_finite() && s > 0.0) {
-                return Err(Error::param("sigma", format!("{s} must be finite and > 0")));
+                return Err(Error::param(
+                    "sigma",
+                    format!("{} must be finite and > 0", crate::Compact(s)),
+                ));
             }
         }
         let half = (pool as f32 - 1.0) / 2.0;
@@ -244,7 +247,10 @@ impl Groups {
                 if !(w.is_finite() && w > 0.0) {
                     return Err(Error::param(
                         "groups",
-                        format!("group {k}: weight {w} must be finite and > 0"),
+                        format!(
+                            "group {k}: weight {} must be finite and > 0",
+                            crate::Compact(w)
+                        ),
                     ));
                 }
                 members.push(j as u32);

@@ -12,7 +12,7 @@
 
 use super::coordinate::for_each_row_pair;
 use crate::linalg::{axpy, gemm, Mat};
-use crate::{Error, Result};
+use crate::{Compact, Error, Result};
 
 /// What an inference call did.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -43,7 +43,7 @@ pub fn check_inhibition(s: &Mat, n: usize) -> Result<()> {
         if s[(i, i)] != 0.0 {
             return Err(Error::param(
                 "S",
-                format!("diagonal entry {i} is {}", s[(i, i)]),
+                format!("diagonal entry {i} is {}", Compact(s[(i, i)])),
             ));
         }
         for j in 0..i {
@@ -52,8 +52,9 @@ pub fn check_inhibition(s: &Mat, n: usize) -> Result<()> {
                 return Err(Error::param(
                     "S",
                     format!(
-                        "entry ({i}, {j}) = {v} must be finite, ≥ 0 and equal ({j}, {i}) = {}",
-                        s[(j, i)]
+                        "entry ({i}, {j}) = {} must be finite, ≥ 0 and equal ({j}, {i}) = {}",
+                        Compact(v),
+                        Compact(s[(j, i)])
                     ),
                 ));
             }
@@ -142,7 +143,7 @@ fn inhibited_codes_with(
     if !(lambda >= 0.0 && lambda.is_finite()) {
         return Err(Error::param(
             "lambda",
-            format!("{lambda} must be finite and ≥ 0"),
+            format!("{} must be finite and ≥ 0", Compact(lambda)),
         ));
     }
     crate::check_finite("input x", x.as_slice())?;

@@ -1,6 +1,6 @@
 //! Options and statistics shared by the lasso solvers.
 
-use crate::{Error, Result};
+use crate::{Compact, Error, Result};
 
 /// Options of a lasso solve `min_z ½‖x − Dz‖² + Σ_j λ_j |z_j|` (optionally `z ≥ 0`).
 ///
@@ -81,7 +81,7 @@ impl LassoOptions {
         if let Some(v) = lam.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
             return Err(Error::param(
                 "lambda",
-                format!("{v} must be finite and ≥ 0"),
+                format!("{} must be finite and ≥ 0", Compact(*v)),
             ));
         }
         if self.max_iters == 0 {
@@ -90,7 +90,7 @@ impl LassoOptions {
         if !(self.tol >= 0.0 && self.tol.is_finite()) {
             return Err(Error::param(
                 "tol",
-                format!("{} must be finite and ≥ 0", self.tol),
+                format!("{} must be finite and ≥ 0", Compact(self.tol)),
             ));
         }
         Ok(lam)

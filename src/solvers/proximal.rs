@@ -58,7 +58,7 @@ pub fn fista_group(
     if !(lambda.is_finite() && lambda >= 0.0) {
         return Err(crate::Error::param(
             "lambda",
-            format!("{lambda} must be finite and ≥ 0"),
+            format!("{} must be finite and ≥ 0", crate::Compact(lambda)),
         ));
     }
     run(dict, x, z, opts, &Penalty::Group { groups, lambda }, true)

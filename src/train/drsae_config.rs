@@ -5,7 +5,7 @@
 use super::checkpoint::EpochReport;
 use super::optimizer::{Optimizer, Schedule};
 use crate::models::LossWeights;
-use crate::{Error, Result};
+use crate::{Compact, Error, Result};
 
 /// The largest accepted learning rate (`lr`, the rate of `unsup_optimizer`).
 pub const MAX_LR: f32 = 10.0;
@@ -15,15 +15,23 @@ pub const MAX_WEIGHT: f32 = 1e4;
 pub const MAX_E_MAX: f32 = 1e3;
 /// The largest accepted `time_budget` in seconds (about 116 days).
 pub const MAX_TIME_BUDGET: f64 = 1e7;
+/// The largest accepted number of code units `hidden` (the S matrix alone is `hidden²`
+/// floats).
+pub const MAX_HIDDEN: usize = 1 << 15;
+/// The largest accepted number of encoder steps `steps` (as the model-file loader: a
+/// longer run would train a model no file can hold).
+pub const MAX_STEPS: usize = 10_000;
+/// The largest accepted minibatch `batch`.
+pub const MAX_BATCH: usize = 1 << 20;
 
 /// Hyper-parameters of DrSAE training. Build with [`DrsaeConfig::default`] and the setters,
 /// then [`DrsaeConfig::check`] (called by [`train_drsae`](super::train_drsae)).
 ///
 /// | Name | Default | Meaning | Range |
 /// |---|---|---|---|
-/// | `hidden` | 400 | code units n | ≥ 1 |
-/// | `steps` | 11 | encoder steps T | ≥ 1 |
-/// | `batch` | 100 | minibatch size | ≥ 1 |
+/// | `hidden` | 400 | code units n | 1..=2¹⁵ |
+/// | `steps` | 11 | encoder steps T | 1..=10000 |
+/// | `batch` | 100 | minibatch size | 1..=2²⁰ |
 /// | `epochs_unsup` | 10 | phase-1 epochs (maximum under a time budget) | ≥ 0 |
 /// | `epochs_sup` | 100 | phase-2 epochs (maximum under a time budget) | ≥ 1 |
 /// | `optimizer` | Adam | update rule | |
@@ -134,28 +142,29 @@ impl DrsaeConfig {
 
     /// Checks every field; the error names the first invalid one.
     pub fn check(&self) -> Result<()> {
-        let pos = |name: &'static str, v: usize| {
-            if v == 0 {
-                Err(Error::param(name, "must be ≥ 1"))
-            } else {
-                Ok(())
+        for (name, value, max) in [
+            ("hidden", self.hidden, MAX_HIDDEN),
+            ("steps", self.steps, MAX_STEPS),
+            ("batch", self.batch, MAX_BATCH),
+        ] {
+            if value == 0 || value > max {
+                return Err(Error::param(name, format!("{value} not in 1..={max}")));
             }
-        };
-        pos("hidden", self.hidden)?;
-        pos("steps", self.steps)?;
-        pos("batch", self.batch)?;
-        pos("epochs_sup", self.epochs_sup)?;
+        }
+        if self.epochs_sup == 0 {
+            return Err(Error::param("epochs_sup", "must be ≥ 1"));
+        }
         if !(self.lr > 0.0 && self.lr <= MAX_LR) {
             return Err(Error::param(
                 "lr",
-                format!("{} must be finite, > 0 and ≤ {MAX_LR}", self.lr),
+                format!("{} must be finite, > 0 and ≤ {MAX_LR}", Compact(self.lr)),
             ));
         }
         if let Some((opt, lr)) = self.unsup_optimizer {
             if !(lr > 0.0 && lr <= MAX_LR) {
                 return Err(Error::param(
                     "unsup_optimizer",
-                    format!("rate {lr} must be finite, > 0 and ≤ {MAX_LR}"),
+                    format!("rate {} must be finite, > 0 and ≤ {MAX_LR}", Compact(lr)),
                 ));
             }
             opt.check()?;
@@ -169,7 +178,10 @@ impl DrsaeConfig {
             if !(0.0..=MAX_WEIGHT).contains(&v) {
                 return Err(Error::InvalidParameter {
                     name: "weights",
-                    reason: format!("{name} {v} must be finite, ≥ 0 and ≤ {MAX_WEIGHT}"),
+                    reason: format!(
+                        "{name} {} must be finite, ≥ 0 and ≤ {MAX_WEIGHT}",
+                        Compact(v)
+                    ),
                 });
             }
         }
@@ -177,7 +189,7 @@ impl DrsaeConfig {
             if !(e > 0.0 && e <= MAX_E_MAX) {
                 return Err(Error::param(
                     "e_max",
-                    format!("{e} must be finite, > 0 and ≤ {MAX_E_MAX}"),
+                    format!("{} must be finite, > 0 and ≤ {MAX_E_MAX}", Compact(e)),
                 ));
             }
         }
@@ -186,7 +198,7 @@ impl DrsaeConfig {
                 "classifier_lr",
                 format!(
                     "{} must be finite, > 0 and ≤ {MAX_E_MAX}",
-                    self.classifier_lr
+                    Compact(self.classifier_lr)
                 ),
             ));
         }
@@ -194,7 +206,7 @@ impl DrsaeConfig {
             if !(b > 0.0 && b < 1.0) {
                 return Err(Error::param(
                     "average",
-                    format!("decay {b} must be in (0, 1)"),
+                    format!("decay {} must be in (0, 1)", Compact(b)),
                 ));
             }
         }
@@ -205,7 +217,11 @@ impl DrsaeConfig {
             if !(t > 0.0 && t <= MAX_TIME_BUDGET) {
                 return Err(Error::param(
                     "time_budget",
-                    format!("{t} s must be finite, > 0 and ≤ {MAX_TIME_BUDGET:e}"),
+                    format!(
+                        "{} s must be finite, > 0 and ≤ {}",
+                        Compact(t),
+                        Compact(MAX_TIME_BUDGET)
+                    ),
                 ));
             }
         }
@@ -213,7 +229,7 @@ impl DrsaeConfig {
             if !(rate >= 0.0 && rate.is_finite()) {
                 return Err(Error::param(
                     "schedule",
-                    format!("decay rate {rate} must be finite and ≥ 0"),
+                    format!("decay rate {} must be finite and ≥ 0", Compact(rate)),
                 ));
             }
         }

@@ -252,7 +252,7 @@ pub fn train_drsae_with(
                 "resume",
                 format!(
                     "the checkpoint's {} s spent cannot be carried over",
-                    st.elapsed
+                    crate::Compact(st.elapsed)
                 ),
             )
         })?;

@@ -111,7 +111,10 @@ pub fn train_group_ae_with<M: GroupSparseModel>(
             "group ae config",
             format!(
                 "batch {}, epochs {} must be ≥ 1; lr {} > 0; λ {} ≥ 0",
-                cfg.batch, cfg.epochs, cfg.lr, cfg.lambda
+                cfg.batch,
+                cfg.epochs,
+                crate::Compact(cfg.lr),
+                crate::Compact(cfg.lambda)
             ),
         ));
     }

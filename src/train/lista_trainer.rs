@@ -79,7 +79,9 @@ pub fn train_lista_with(
             "lista config",
             format!(
                 "epochs {} and batch {} must be ≥ 1, lr {} > 0",
-                cfg.epochs, cfg.batch, cfg.lr
+                cfg.epochs,
+                cfg.batch,
+                crate::Compact(cfg.lr)
             ),
         ));
     }

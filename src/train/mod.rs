@@ -13,7 +13,9 @@ mod skeleton;
 mod softmax_trainer;
 
 pub use checkpoint::{Checkpointing, EpochReport, CHECKPOINT_FILE};
-pub use drsae_config::{DrsaeConfig, MAX_E_MAX, MAX_LR, MAX_TIME_BUDGET, MAX_WEIGHT};
+pub use drsae_config::{
+    DrsaeConfig, MAX_BATCH, MAX_E_MAX, MAX_HIDDEN, MAX_LR, MAX_STEPS, MAX_TIME_BUDGET, MAX_WEIGHT,
+};
 pub use drsae_trainer::{train_drsae, train_drsae_with, DrsaeStep, Split, TrainOutcome};
 pub use group_ae_trainer::{train_group_ae, train_group_ae_with, GroupAeConfig, GroupAeReport};
 pub use inhibition_trainer::{

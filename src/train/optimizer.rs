@@ -52,12 +52,17 @@ impl Optimizer {
             Optimizer::Sgd => Ok(()),
             Optimizer::Momentum { momentum } if bad(momentum) => Err(Error::param(
                 "momentum",
-                format!("{momentum} not in [0, 1)"),
+                format!("{} not in [0, 1)", crate::Compact(momentum)),
             )),
             Optimizer::Adam { beta1, beta2, eps } if bad(beta1) || bad(beta2) || !(eps > 0.0) => {
                 Err(Error::param(
                     "adam",
-                    format!("β₁ = {beta1}, β₂ = {beta2} must be in [0, 1) and ε = {eps} > 0"),
+                    format!(
+                        "β₁ = {}, β₂ = {} must be in [0, 1) and ε = {} > 0",
+                        crate::Compact(beta1),
+                        crate::Compact(beta2),
+                        crate::Compact(eps)
+                    ),
                 ))
             }
             _ => Ok(()),

@@ -11,7 +11,7 @@ use crate::models::{AuxK, SaeGrads, SaeKind, SaeNetwork, SaeObjective, SaeWorksp
 use crate::train::checkpoint::{take_tensor, Checkpointing, Tensors, MAX_COUNT};
 use crate::train::loop_checkpoint::{LoopCheckpointer, LoopPosition, OwnedTensor};
 use crate::train::{Optimizer, OptimizerState};
-use crate::{Error, Result};
+use crate::{Compact, Error, Result};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::time::Instant;
@@ -314,22 +314,25 @@ impl SaeConfig {
         if !(finite_pos(self.lr) && self.lr <= MAX_SAE_LR) {
             return Err(p(
                 "lr",
-                format!("{} is not a number in (0, {MAX_SAE_LR}]", self.lr),
+                format!("{} is not a number in (0, {MAX_SAE_LR}]", Compact(self.lr)),
             ));
         }
         if !(0.0..=MAX_SAE_WEIGHT).contains(&self.sparsity) {
             return Err(p(
                 "sparsity",
-                format!("{} is not in [0, {MAX_SAE_WEIGHT}]", self.sparsity),
+                format!("{} is not in [0, {MAX_SAE_WEIGHT}]", Compact(self.sparsity)),
             ));
         }
         if !finite_pos(self.bandwidth) {
-            return Err(p("bandwidth", format!("{} is not > 0", self.bandwidth)));
+            return Err(p(
+                "bandwidth",
+                format!("{} is not > 0", Compact(self.bandwidth)),
+            ));
         }
         if !finite_pos(self.init_threshold) {
             return Err(p(
                 "init_threshold",
-                format!("{} is not > 0", self.init_threshold),
+                format!("{} is not > 0", Compact(self.init_threshold)),
             ));
         }
         if !finite_pos(self.decoder_init_norm) {
@@ -349,7 +352,7 @@ impl SaeConfig {
             if !(0.0..=MAX_SAE_WEIGHT).contains(&a.coefficient) {
                 return Err(p(
                     "aux_coefficient",
-                    format!("{} is not in [0, {MAX_SAE_WEIGHT}]", a.coefficient),
+                    format!("{} is not in [0, {MAX_SAE_WEIGHT}]", Compact(a.coefficient)),
                 ));
             }
             if a.k_aux > self.d_sae {
@@ -391,8 +394,11 @@ impl SaeConfig {
 /// at the end.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for invalid settings, errors of the source, and
-/// [`Error::Diverged`] when the loss or a parameter becomes non-finite.
+/// [`Error::InvalidParameter`] for invalid settings, errors of the source,
+/// [`Error::Diverged`] when the loss or a parameter becomes non-finite, and
+/// [`Error::Collapsed`] when every latent of a plain-ReLU SAE stays silent on every sample
+/// of a whole pass over the data (of `dead_after` samples when the source's length is
+/// unknown): no gradient reaches its encoder again.
 pub fn train_sae(
     config: &SaeConfig,
     source: &mut dyn ActivationSource,
@@ -513,6 +519,11 @@ pub fn train_sae_with(
     let mut batch_theta: Option<f64> = None;
     let mut acc = Stretch::new(m);
     let mut last = SaeReport::default();
+    // Collapse: a plain ReLU encoder whose every latent is silent gets no gradient (JumpReLU's
+    // threshold and AuxK can revive latents, TopK always selects k of them).
+    let collapse_window = matches!(config.kind, SaeKind::Relu)
+        .then(|| source.len().unwrap_or(config.dead_after).max(1));
+    let mut silent_samples = 0u64;
 
     let every = match ckpt.every_steps {
         0 => config.log_every,
@@ -647,6 +658,21 @@ pub fn train_sae_with(
             } else {
                 s.saturating_add(batch as u64)
             };
+        }
+        if let Some(window) = collapse_window {
+            if ws.fired().iter().all(|&f| f == 0) {
+                silent_samples = silent_samples.saturating_add(batch as u64);
+            } else {
+                silent_samples = 0;
+            }
+            if silent_samples >= window {
+                let seen = (step + 1).saturating_mul(batch as u64);
+                return Err(Error::Collapsed {
+                    step: step + 1,
+                    phase: 1,
+                    epoch: usize::try_from(seen.div_ceil(window)).unwrap_or(usize::MAX),
+                });
+            }
         }
         acc.add(&x, ws.reconstructions(), ws.fired(), &loss);
         let end = step + 1 == steps;

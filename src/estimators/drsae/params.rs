@@ -9,16 +9,11 @@ use crate::linalg::MatRef;
 use crate::models::LossWeights;
 use crate::train::{
     train_drsae_with, Checkpointing, DrsaeConfig, EpochReport, Optimizer, Schedule, Split,
+    MAX_BATCH, MAX_HIDDEN, MAX_STEPS,
 };
 use crate::{Error, Result};
 use std::path::PathBuf;
 
-/// Largest accepted number of code units (the S matrix alone is `hidden²` floats).
-const MAX_HIDDEN: usize = 1 << 15;
-/// Largest accepted number of encoder steps (as the model-file loader).
-const MAX_STEPS: usize = 10_000;
-/// Largest accepted minibatch.
-const MAX_BATCH: usize = 1 << 20;
 /// Phase-2 epochs when a time budget is given without an epoch count: the budget ends the
 /// run, and the learning-rate schedule follows the time spent.
 const EPOCHS_UNDER_BUDGET: usize = 1_000_000;
@@ -234,7 +229,7 @@ impl ParamGuard for DrsaeParams {
             if !(f > 0.0 && f < 1.0) {
                 return Err(Error::param(
                     "validation",
-                    format!("fraction {f} must be in (0, 1)"),
+                    format!("fraction {} must be in (0, 1)", crate::Compact(f)),
                 ));
             }
         }

@@ -76,21 +76,21 @@ impl GroupOptions {
     }
 
     pub(crate) fn check(&self) -> Result<()> {
-        check_non_negative_at_most("lambda", self.lambda as f64, MAX_WEIGHT)?;
+        check_non_negative_at_most("lambda", self.lambda, MAX_WEIGHT)?;
         check_count("batch", self.batch, MAX_BATCH)?;
         check_count("epochs", self.epochs, MAX_EPOCHS)?;
-        check_positive_at_most("lr", self.lr as f64, MAX_LR)?;
+        check_positive_at_most("lr", self.lr, MAX_LR)?;
         self.optimizer.check()?;
         if let Some(t) = self.time_budget {
             check_positive_at_most("time_budget", t, MAX_TIME_BUDGET)?;
         }
         if let Some((alpha, steps)) = self.psd {
-            check_positive_at_most("psd", alpha as f64, MAX_WEIGHT)?;
+            check_positive_at_most("psd", alpha, MAX_WEIGHT)?;
             check_count("psd", steps, 10_000)?;
         }
         self.preprocessing.check()?;
         if let Some(eps) = self.zca {
-            check_positive("zca", eps as f64)?;
+            check_positive("zca", eps)?;
         }
         check_checkpointing(&self.checkpointing)
     }
