@@ -520,10 +520,10 @@ pub fn train_sae_with(
     let mut acc = Stretch::new(m);
     let mut last = SaeReport::default();
     // Collapse: a plain ReLU encoder whose every latent is silent gets no gradient (JumpReLU's
-    // threshold and AuxK can revive latents, TopK always selects k of them).
+    // threshold and AuxK can revive latents, TopK always selects k of them). Every latent has
+    // been silent for the last `min(since_fired)` samples.
     let collapse_window = matches!(config.kind, SaeKind::Relu)
         .then(|| source.len().unwrap_or(config.dead_after).max(1));
-    let mut silent_samples = 0u64;
 
     let every = match ckpt.every_steps {
         0 => config.log_every,
@@ -568,10 +568,10 @@ pub fn train_sae_with(
             return Err(bad(format!("stretch of {st} steps and {rows} rows")));
         }
         if !(0.0..=super::checkpoint::MAX_SECONDS).contains(&secs) {
-            return Err(bad(format!("elapsed time {}", format!("{secs:e}"))));
+            return Err(bad(format!("elapsed time {}", Compact(secs))));
         }
         if !(theta == -1.0 || theta >= 0.0) {
-            return Err(bad(format!("batch threshold {}", format!("{theta:e}"))));
+            return Err(bad(format!("batch threshold {}", Compact(theta))));
         }
         acc.steps = st as u64;
         acc.rows = rows as u64;
@@ -660,12 +660,7 @@ pub fn train_sae_with(
             };
         }
         if let Some(window) = collapse_window {
-            if ws.fired().iter().all(|&f| f == 0) {
-                silent_samples = silent_samples.saturating_add(batch as u64);
-            } else {
-                silent_samples = 0;
-            }
-            if silent_samples >= window {
+            if since_fired.iter().all(|&s| s >= window) {
                 let seen = (step + 1).saturating_mul(batch as u64);
                 return Err(Error::Collapsed {
                     step: step + 1,
@@ -716,9 +711,7 @@ pub fn train_sae_with(
                         .iter()
                         .map(|(n, v)| (n.to_string(), vec![v.len()], v.to_vec()))
                         .collect();
-                    let cap = config.dead_after.min(MAX_COUNT - 1);
-                    let clamped: Vec<u64> = since_fired.iter().map(|&v| v.min(cap)).collect();
-                    owned.extend(counts_to_tensors("since_fired", &clamped));
+                    owned.extend(counts_to_tensors("since_fired", &since_fired));
                     owned.extend(counts_to_tensors("stretch_fired", &acc.fired));
                     owned
                 },
