@@ -13,7 +13,7 @@ use drsae::estimators::{
 };
 use drsae::models::LocalSheet;
 use drsae::prelude::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn topo() -> GroupSparseValidParams {
     GroupSparse::params()
@@ -140,6 +140,38 @@ pub struct TopographicArgs {
     out: Option<PathBuf>,
 }
 
+/// The tail every group-sparse subcommand's `--out` shares: `orientation.png` (with `map`,
+/// a `side × side` orientation map), `loss.png` and `loss.csv` (the training loss per
+/// epoch), `result.json`; then writes them and what `out` already holds into `dir`.
+/// `title` names the model in the plots' titles.
+fn write_map_outputs(
+    mut out: Outputs,
+    dir: &Path,
+    report: &GroupFitReport,
+    title: &str,
+    map: Option<(&OrientationMap, usize)>,
+    json: &serde_json::Value,
+) -> Result<(), String> {
+    if let Some((map, side)) = map {
+        out.add(
+            "orientation.png",
+            plots::orientation_map(
+                &map.orientations,
+                side,
+                side,
+                &format!("{title}: preferred orientations"),
+            )?,
+        );
+    }
+    out.add(
+        "loss.png",
+        plots::loss_curve(&report.losses, &format!("{title}: training loss"))?,
+    );
+    out.add("loss.csv", loss_csv(&report.losses));
+    out.json(json);
+    out.write(Some(dir))
+}
+
 /// Mean number of non-zero entries per row.
 fn mean_active(m: &Mat) -> f64 {
     m.as_slice().iter().filter(|v| **v > 0.0).count() as f64 / m.nrows().max(1) as f64
@@ -211,22 +243,14 @@ pub fn topographic(a: &TopographicArgs, quiet: bool) -> Result<serde_json::Value
             "filters.png",
             tiles_png(&filters, patch, patch, grid, zoom_for(grid, patch))?,
         );
-        out.add(
-            "orientation.png",
-            plots::orientation_map(
-                &map.orientations,
-                grid,
-                grid,
-                "Topographic map: preferred orientations",
-            )?,
-        );
-        out.add(
-            "loss.png",
-            plots::loss_curve(&report.losses, "Topographic map: training loss")?,
-        );
-        out.add("loss.csv", loss_csv(&report.losses));
-        out.json(&json);
-        out.write(Some(dir))?;
+        write_map_outputs(
+            out,
+            dir,
+            &report,
+            "Topographic map",
+            Some((&map, grid)),
+            &json,
+        )?;
     }
     Ok(json)
 }
@@ -368,22 +392,7 @@ pub fn pinwheel(a: &PinwheelArgs, quiet: bool) -> Result<serde_json::Value, Stri
             "filters.png",
             tiles_png(&filters, kernel, kernel, units, zoom_for(units, kernel))?,
         );
-        out.add(
-            "orientation.png",
-            plots::orientation_map(
-                &map.orientations,
-                units,
-                units,
-                "Pinwheel map: preferred orientations",
-            )?,
-        );
-        out.add(
-            "loss.png",
-            plots::loss_curve(&report.losses, "Pinwheel map: training loss")?,
-        );
-        out.add("loss.csv", loss_csv(&report.losses));
-        out.json(&json);
-        out.write(Some(dir))?;
+        write_map_outputs(out, dir, &report, "Pinwheel map", Some((&map, units)), &json)?;
     }
     Ok(json)
 }
@@ -521,13 +530,14 @@ pub fn conv_layer(a: &ConvArgs, quiet: bool) -> Result<serde_json::Value, String
         out.add("model.safetensors", model.to_bytes().map_err(msg)?);
         out.add("filters.png", tiles_png(&dec, kernel, kernel, cols, 6)?);
         out.add("encoder.png", tiles_png(&enc, kernel, kernel, cols, 6)?);
-        out.add(
-            "loss.png",
-            plots::loss_curve(&report.losses, "Convolutional auto-encoder: training loss")?,
-        );
-        out.add("loss.csv", loss_csv(&report.losses));
-        out.json(&json);
-        out.write(Some(dir))?;
+        write_map_outputs(
+            out,
+            dir,
+            &report,
+            "Convolutional auto-encoder",
+            None,
+            &json,
+        )?;
     }
     Ok(json)
 }
