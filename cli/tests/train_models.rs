@@ -3,25 +3,11 @@
 //! gives codes of the right shape), the pictures (they decode, with the expected sizes); and
 //! bad flags: exit code 2, a clear message, nothing written.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+use common::{drsae, ok};
 use std::process::Command;
-
-fn drsae() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_drsae"));
-    c.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    c
-}
-
-fn ok(c: &mut Command) -> serde_json::Value {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
-}
 
 fn fails(c: &mut Command, needle: &str) {
     let out = c.output().unwrap();
