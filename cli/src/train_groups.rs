@@ -2,9 +2,9 @@
 //! [`LocallyConnected`], [`Convolutional`]) as flags, their defaults read from the library.
 
 use crate::inputs;
-use crate::output::{fraction, loss_csv, msg, relative_error, tiles_png, zoom_for, Outputs};
+use crate::output::{loss_csv, msg, relative_error, tiles_png, zoom_for, Outputs};
 use crate::plots;
-use crate::progress::Progress;
+use crate::progress::fit_observed;
 use clap::{Args, ValueEnum};
 use drsae::analysis::{Boundary, OrientationMap};
 use drsae::data::Preprocessor;
@@ -13,6 +13,7 @@ use drsae::estimators::{
 };
 use drsae::models::LocalSheet;
 use drsae::prelude::*;
+use drsae::train::GroupAeConfig;
 use std::path::{Path, PathBuf};
 
 fn topo() -> GroupSparseValidParams {
@@ -172,6 +173,24 @@ fn write_map_outputs(
     out.write(Some(dir))
 }
 
+/// Runs `fit` with a `label` progress reporter, one "epoch E: loss L, S s" a epoch.
+fn fit_reporting<T>(
+    label: &str,
+    quiet: bool,
+    cfg: &GroupAeConfig,
+    fit: impl FnOnce(&mut dyn FnMut(usize, f64, f64)) -> drsae::Result<T>,
+) -> Result<T, String> {
+    fit_observed(
+        label,
+        quiet,
+        cfg.epochs,
+        cfg.time_budget,
+        |epoch, loss, secs| format!("epoch {epoch}: loss {loss:.5}, {secs:.0} s"),
+        fit,
+    )
+    .map_err(msg)
+}
+
 /// Mean number of non-zero entries per row.
 fn mean_active(m: &Mat) -> f64 {
     m.as_slice().iter().filter(|v| **v > 0.0).count() as f64 / m.nrows().max(1) as f64
@@ -205,17 +224,9 @@ pub fn topographic(a: &TopographicArgs, quiet: bool) -> Result<serde_json::Value
         x.row_range(0, count).to_owned(),
         x.row_range(count, count + held).to_owned(),
     );
-    let progress = Progress::new("topographic", quiet);
-    let cfg = params.config();
-    let model = params
-        .fit_with(&train, |epoch, loss, secs| {
-            progress.report(
-                fraction(epoch, cfg.epochs, secs, cfg.time_budget),
-                &format!("epoch {epoch}: loss {loss:.5}, {secs:.0} s"),
-            )
-        })
-        .map_err(msg)?;
-    progress.finish();
+    let model = fit_reporting("topographic", quiet, &params.config(), |f| {
+        params.fit_with(&train, f)
+    })?;
     let report = model.report().expect("a fitted model has a report").clone();
     let mut prepared = test.clone();
     model.preprocessing().apply(&mut prepared);
@@ -355,17 +366,9 @@ pub fn pinwheel(a: &PinwheelArgs, quiet: bool) -> Result<serde_json::Value, Stri
         x.row_range(0, count).to_owned(),
         x.row_range(count, count + held).to_owned(),
     );
-    let progress = Progress::new("pinwheel", quiet);
-    let cfg = params.config();
-    let model = params
-        .fit_with(&train, |epoch, loss, secs| {
-            progress.report(
-                fraction(epoch, cfg.epochs, secs, cfg.time_budget),
-                &format!("epoch {epoch}: loss {loss:.5}, {secs:.0} s"),
-            )
-        })
-        .map_err(msg)?;
-    progress.finish();
+    let model = fit_reporting("pinwheel", quiet, &params.config(), |f| {
+        params.fit_with(&train, f)
+    })?;
     let report = model.report().expect("a fitted model has a report").clone();
     let mut prepared = test.clone();
     model.preprocessing().apply(&mut prepared);
@@ -463,17 +466,9 @@ pub fn conv_layer(a: &ConvArgs, quiet: bool) -> Result<serde_json::Value, String
     let start = std::time::Instant::now();
     let n = (a.train_images as usize).min(mnist.train.len());
     let subset = mnist.train.images.row_range(0, n).to_owned();
-    let progress = Progress::new("conv", quiet);
-    let cfg = params.config();
-    let model = params
-        .fit_with(&subset, |epoch, loss, secs| {
-            progress.report(
-                fraction(epoch, cfg.epochs, secs, cfg.time_budget),
-                &format!("epoch {epoch}: loss {loss:.5}, {secs:.0} s"),
-            )
-        })
-        .map_err(msg)?;
-    progress.finish();
+    let model = fit_reporting("conv", quiet, &params.config(), |f| {
+        params.fit_with(&subset, f)
+    })?;
     let report = model.report().expect("a fitted model has a report").clone();
     // A linear classifier on the standardised pooled features.
     let mut ftrain = model.pooled(&mnist.train.images).map_err(msg)?;
