@@ -48,7 +48,7 @@ pub use group_sparse::{
 };
 pub use inhibition::{Inhibition, InhibitionParams, InhibitionStructure, InhibitionValidParams};
 pub use lasso::{Lasso, LassoParams, LassoValidParams};
-pub use lista::{ListaEncoder, ListaParams, ListaValidParams};
+pub use lista::{code_error, ListaComparison, ListaEncoder, ListaParams, ListaValidParams};
 pub use sae::{Sae, SaeParams, SaeValidParams};
 
 use crate::Result;
