@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use drsae::analysis::{Boundary, OrientationMap};
 use drsae::data::Preprocessor;
 use drsae::estimators::{
-    ConvolutionalValidParams, GroupSparseValidParams, LocallyConnectedValidParams,
+    ConvolutionalValidParams, GroupSparseValidParams, LocallyConnectedValidParams, StartStage,
 };
 use drsae::models::LocalSheet;
 use drsae::prelude::*;
@@ -132,6 +132,18 @@ pub struct TopographicArgs {
     /// No ZCA whitening (mean removal and contrast normalisation only).
     #[arg(long)]
     no_zca: bool,
+    /// Share of the epochs and the time budget given to a first stage with wider pools
+    /// (--pool-start) and a weaker group term (--lambda-start), in (0, 1); 0: one stage.
+    #[arg(long, default_value_t = topo().start_stage().map_or(0.0, |s| s.share))]
+    start_share: f64,
+    /// Pool side of the first stage (default with --start-share: the library's
+    /// `StartStage::widening`, --pool + 2 at most --grid).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pool_start: Option<u64>,
+    /// λ of the first stage (default with --start-share: `StartStage::widening`'s, 0.4 ×
+    /// --lambda).
+    #[arg(long)]
+    lambda_start: Option<f32>,
     /// Seed of sampling, initialisation and shuffling.
     #[arg(long, default_value_t = topo().config().seed)]
     seed: u64,
@@ -139,6 +151,18 @@ pub struct TopographicArgs {
     /// result.json (created; written only on success).
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+impl TopographicArgs {
+    /// The first training stage: none when --start-share is 0.
+    fn start_stage(&self) -> Option<StartStage> {
+        let default = StartStage::widening(self.grid as usize, self.pool as usize, self.lambda);
+        (self.start_share != 0.0).then(|| StartStage {
+            pool: self.pool_start.map_or(default.pool, |p| p as usize),
+            lambda: self.lambda_start.unwrap_or(default.lambda),
+            share: self.start_share,
+        })
+    }
 }
 
 /// The tail every group-sparse subcommand's `--out` shares: `orientation.png` (with `map`,
@@ -214,6 +238,7 @@ pub fn topographic(a: &TopographicArgs, quiet: bool) -> Result<serde_json::Value
         .form(a.form.into())
         .preprocessing(Preprocessor::Contrast { floor: 0.05 })
         .zca((!a.no_zca).then_some(a.zca_eps))
+        .start_stage(a.start_stage())
         .check()
         .map_err(msg)?;
     let start = std::time::Instant::now();

@@ -44,7 +44,7 @@ pub use drsae::{
 pub use group_sparse::{
     Convolutional, ConvolutionalParams, ConvolutionalValidParams, GroupFitReport, GroupLayout,
     GroupSparse, GroupSparseParams, GroupSparseValidParams, LocallyConnected,
-    LocallyConnectedParams, LocallyConnectedValidParams,
+    LocallyConnectedParams, LocallyConnectedValidParams, StartStage,
 };
 pub use inhibition::{Inhibition, InhibitionParams, InhibitionStructure, InhibitionValidParams};
 pub use lasso::{Lasso, LassoParams, LassoValidParams};
