@@ -340,7 +340,8 @@ impl GroupSparseValidParams {
                 let r2 = rest.train_after(&mut model, &x, &groups, start, after, &mut on_epoch)?;
                 GroupFitReport {
                     losses: [r1.losses, r2.losses].concat(),
-                    ..r2
+                    examples_per_s: r2.examples_per_s,
+                    seconds: r2.seconds,
                 }
             }
             _ => self
