@@ -116,6 +116,33 @@ fn topographic() {
     assert!(w >= 192 && h > 192, "{w}×{h}");
     let curve = std::fs::read_to_string(run.join("loss.csv")).unwrap();
     assert_eq!(curve.lines().count(), 3, "{curve}");
+    // Two stages (3 × 3 pools for half the epochs, then 2 × 2): the epochs count on.
+    let staged = dir.join("staged");
+    ok(drsae()
+        .args([
+            "train",
+            "topographic",
+            "--grid",
+            "4",
+            "--pool",
+            "2",
+            "--patch",
+            "6",
+            "--patches",
+            "1000",
+            "--held-out",
+            "100",
+            "--epochs",
+            "4",
+            "--start-share",
+            "0.5",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&staged));
+    let curve = std::fs::read_to_string(staged.join("loss.csv")).unwrap();
+    assert_eq!(curve.lines().count(), 5, "{curve}");
+    assert!(curve.lines().last().unwrap().starts_with("4,"), "{curve}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -369,6 +396,10 @@ fn bad_flags_exit_2_and_write_nothing() {
     fails(
         drsae().args(["train", "topographic", "--grid", "1", "--out", o]),
         "--grid",
+    );
+    fails(
+        drsae().args(["train", "topographic", "--start-share", "1", "--out", o]),
+        "start_stage",
     );
     fails(
         drsae().args(["train", "inhibition", "--structure", "star", "--out", o]),
