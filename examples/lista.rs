@@ -90,7 +90,16 @@ fn run(
         name,
         table: comparison
             .iter()
-            .map(|r| [r.iters as f64, r.lista, r.fista, r.fista_10x, r.cod, r.cod_10x])
+            .map(|r| {
+                [
+                    r.iters as f64,
+                    r.lista,
+                    r.fista,
+                    r.fista_10x,
+                    r.cod,
+                    r.cod_10x,
+                ]
+            })
             .collect(),
         fista_match: comparison.iter().map(matched).collect(),
     }

@@ -161,7 +161,11 @@ mod tests {
     #[test]
     fn every_preset_has_one_row() {
         for &p in Preset::value_variants() {
-            assert_eq!(PRESETS.iter().filter(|(q, _, _)| *q == p).count(), 1, "{p:?}");
+            assert_eq!(
+                PRESETS.iter().filter(|(q, _, _)| *q == p).count(),
+                1,
+                "{p:?}"
+            );
             assert_eq!(p.command().0[0], "train", "{p:?}");
         }
     }

@@ -420,7 +420,14 @@ pub fn pinwheel(a: &PinwheelArgs, quiet: bool) -> Result<serde_json::Value, Stri
             "filters.png",
             tiles_png(&filters, kernel, kernel, units, zoom_for(units, kernel))?,
         );
-        write_map_outputs(out, dir, &report, "Pinwheel map", Some((&map, units)), &json)?;
+        write_map_outputs(
+            out,
+            dir,
+            &report,
+            "Pinwheel map",
+            Some((&map, units)),
+            &json,
+        )?;
     }
     Ok(json)
 }
@@ -550,14 +557,7 @@ pub fn conv_layer(a: &ConvArgs, quiet: bool) -> Result<serde_json::Value, String
         out.add("model.safetensors", model.to_bytes().map_err(msg)?);
         out.add("filters.png", tiles_png(&dec, kernel, kernel, cols, 6)?);
         out.add("encoder.png", tiles_png(&enc, kernel, kernel, cols, 6)?);
-        write_map_outputs(
-            out,
-            dir,
-            &report,
-            "Convolutional auto-encoder",
-            None,
-            &json,
-        )?;
+        write_map_outputs(out, dir, &report, "Convolutional auto-encoder", None, &json)?;
     }
     Ok(json)
 }

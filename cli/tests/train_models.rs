@@ -5,8 +5,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use common::{drsae, ok};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fails(c: &mut Command, needle: &str) {

@@ -4,11 +4,11 @@
 use super::common::{
     by_chunks, check_checkpointing, check_count, check_positive_at_most, setters, MAX_LR,
 };
-use crate::solvers::Solver;
 use super::{Lasso, ParamGuard};
 use crate::data::{AsRows, Preprocessing};
 use crate::linalg::{gemm, Mat};
 use crate::models::Lista;
+use crate::solvers::Solver;
 use crate::train::{train_lista_with, Checkpointing, ListaConfig, Optimizer, Schedule};
 use crate::Result;
 use std::path::PathBuf;
@@ -218,7 +218,10 @@ impl ListaValidParams {
             params.config.seed = self.config.seed ^ t as u64;
             let model = params.fit_targets(lasso, &train, &train_targets, preprocessing.clone())?;
             let network = &model.network;
-            let lista = code_error(&by_chunks(&test, model.hidden(), |c| network.encode(c)), &target);
+            let lista = code_error(
+                &by_chunks(&test, model.hidden(), |c| network.encode(c)),
+                &target,
+            );
             let row = ListaComparison {
                 iters: t,
                 lista,

@@ -11,7 +11,6 @@ pub use conv::{Convolutional, ConvolutionalParams, ConvolutionalValidParams};
 pub use local::{LocallyConnected, LocallyConnectedParams, LocallyConnectedValidParams};
 pub use options::GroupFitReport;
 
-
 use super::common::{by_chunks, check_count, check_non_negative_at_most, MAX_WEIGHT};
 use super::ParamGuard;
 use crate::analysis::{Boundary, OrientationMap};
