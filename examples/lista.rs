@@ -20,33 +20,20 @@ mod common;
 
 use common::{die, Args, Json, Progress};
 use drsae::data::{contrast_normalize_rows, read_pgm_dir, remove_row_means, sample_patches, Mnist};
+use drsae::estimators::ListaComparison;
 use drsae::linalg::Mat;
-use drsae::models::Lista;
-use drsae::solvers::{cod, exact, fista, Dictionary, LassoOptions};
-use drsae::train::{train_lista, ListaConfig};
-use drsae::ParamGuard;
+use drsae::{Lasso, ListaEncoder, ParamGuard};
 use rand::SeedableRng;
 use std::time::Instant;
 
 /// The LISTA estimator's training defaults (ListaParams documents them): one set of
 /// defaults.
-fn lista_defaults() -> ListaConfig {
+fn lista_defaults() -> drsae::train::ListaConfig {
     drsae::ListaEncoder::params()
         .check()
         .expect("the defaults are valid")
         .config()
         .clone()
-}
-
-fn rel_error(z: &Mat, target: &Mat) -> f64 {
-    let num: f64 = z
-        .as_slice()
-        .iter()
-        .zip(target.as_slice())
-        .map(|(a, b)| ((a - b) as f64).powi(2))
-        .sum();
-    let den: f64 = target.as_slice().iter().map(|b| (*b as f64).powi(2)).sum();
-    num / den.max(1e-30)
 }
 
 struct Rows {
@@ -55,6 +42,7 @@ struct Rows {
     fista_match: Vec<f64>,
 }
 
+/// The comparison on one data set ([`drsae::ListaValidParams::compare_solvers`]).
 #[allow(clippy::too_many_arguments)]
 fn run(
     name: &'static str,
@@ -75,69 +63,51 @@ fn run(
             inputs.nrows()
         ));
     }
-    let dict = Dictionary::from_unit_rows(&inputs.row_range(0, atoms).to_owned())
+    let exact = Lasso::params()
+        .lambda(lambda)
+        .unit_atoms(true)
+        .fit(&inputs.row_range(0, atoms).to_owned())
         .unwrap_or_else(|e| die(e));
     let xtr = inputs.row_range(atoms, atoms + n_train).to_owned();
     let xte = inputs.row_range(atoms + n_train, need).to_owned();
-    let opts = LassoOptions::new(lambda);
-    let (mut ztr, mut zte) = (Mat::zeros(n_train, atoms), Mat::zeros(n_test, atoms));
-    exact(&dict, &xtr, &mut ztr, &opts).unwrap_or_else(|e| die(e));
-    let st = exact(&dict, &xte, &mut zte, &opts).unwrap_or_else(|e| die(e));
+    let (_, st) = exact.solve(&xte).unwrap_or_else(|e| die(e));
     eprintln!(
         "{name}: {atoms} atoms, λ = {lambda}, exact codes have {:.1} non-zeros on average",
         st.mean_nnz
     );
-    let baseline = |solver: &str, iters: usize| {
-        let mut z = Mat::zeros(n_test, atoms);
-        let o = LassoOptions::new(lambda).max_iters(iters).tol(0.0);
-        match solver {
-            "fista" => fista(&dict, &xte, &mut z, &o),
-            _ => cod(&dict, &xte, &mut z, &o),
-        }
+    let params = ListaEncoder::params()
+        .epochs(epochs)
+        .seed(seed)
+        .check()
         .unwrap_or_else(|e| die(e));
-        rel_error(&z, &zte)
-    };
-    // FISTA's error curve, to find how many iterations match each LISTA.
-    let fista_grid: Vec<usize> = (1..=20)
-        .chain((25..=100).step_by(5))
-        .chain((120..=400).step_by(20))
-        .collect();
-    let fista_curve: Vec<(usize, f64)> = fista_grid
-        .iter()
-        .map(|&k| (k, baseline("fista", k)))
-        .collect();
-    let mut rows = Rows {
+    let comparison = params
+        .compare_solvers(&exact, &xtr, &xte, max_iters, |r, _| {
+            let (t, matched) = (r.iters, matched(r));
+            progress.report(t as f64, max_iters as f64, &format!("{name} T={t}: LISTA {:.4}, FISTA {:.4} / 10x {:.4}, CoD {:.4} / 10x {:.4}; FISTA needs {matched} iterations", r.lista, r.fista, r.fista_10x, r.cod, r.cod_10x));
+        })
+        .unwrap_or_else(|e| die(e));
+    Rows {
         name,
-        table: Vec::new(),
-        fista_match: Vec::new(),
-    };
-    let defaults = lista_defaults();
-    for t in 1..=max_iters {
-        let mut lista = Lista::from_ista(&dict, lambda, t);
-        let cfg = ListaConfig {
-            epochs,
-            seed: seed ^ t as u64,
-            ..defaults.clone()
-        };
-        train_lista(&mut lista, &xtr, &ztr, &cfg).unwrap_or_else(|e| die(e));
-        let e_lista = rel_error(&lista.encode(&xte), &zte);
-        let row = [
-            t as f64,
-            e_lista,
-            baseline("fista", t + 1),
-            baseline("fista", 10 * (t + 1)),
-            baseline("cod", t + 1),
-            baseline("cod", 10 * (t + 1)),
-        ];
-        let matched = fista_curve
+        table: comparison
             .iter()
-            .find(|(_, e)| *e <= e_lista)
-            .map_or(f64::NAN, |(k, _)| *k as f64);
-        progress.report(t as f64, max_iters as f64, &format!("{name} T={t}: LISTA {:.4}, FISTA {:.4} / 10x {:.4}, CoD {:.4} / 10x {:.4}; FISTA needs {matched} iterations", row[1], row[2], row[3], row[4], row[5]));
-        rows.table.push(row);
-        rows.fista_match.push(matched);
+            .map(|r| {
+                [
+                    r.iters as f64,
+                    r.lista,
+                    r.fista,
+                    r.fista_10x,
+                    r.cod,
+                    r.cod_10x,
+                ]
+            })
+            .collect(),
+        fista_match: comparison.iter().map(matched).collect(),
     }
-    rows
+}
+
+/// The fewest FISTA iterations reaching LISTA's error, NaN when none did.
+fn matched(r: &ListaComparison) -> f64 {
+    r.fista_iters_to_match.map_or(f64::NAN, |k| k as f64)
 }
 
 fn main() {

@@ -79,13 +79,15 @@ fn main() {
     let family = defaults.config();
     let grid: usize = args.get("grid", default_grid);
     let pool: usize = args.get("pool", default_pool);
-    let pool_start: usize = args.get("pool-start", (pool + 2).min(grid));
     // Tree mode: a tree larger than needed (364 units for 64-value patches) and a strong
     // group term, so that whole branches fall silent and can be pruned.
     let patch: usize = args.get("patch", if tree.is_some() { 8 } else { 12 });
     let lambda: f32 = args.get("lambda", if tree.is_some() { 0.8 } else { family.lambda });
-    let lambda_start: f32 = args.get("lambda-start", 0.4 * lambda);
-    let start_share: f64 = args.get("start-share", 0.7);
+    // The first stage's defaults are the library's (StartStage::widening).
+    let widening = drsae::estimators::StartStage::widening(grid, pool, lambda);
+    let pool_start: usize = args.get("pool-start", widening.pool);
+    let lambda_start: f32 = args.get("lambda-start", widening.lambda);
+    let start_share: f64 = args.get("start-share", widening.share);
     let count: usize = args.get("patches", 50000);
     let form = match args.get::<String>("form", "relu".into()).as_str() {
         "relu" => EncoderForm::Relu,

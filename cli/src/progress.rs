@@ -56,3 +56,25 @@ impl Progress {
         }
     }
 }
+
+/// Runs `fit` with an epoch observer: a `label` reporter (see [`Progress::new`]) is told,
+/// after every epoch, the share of the run done (epoch of `epochs`, or seconds of an
+/// optional `budget`) and `line(epoch, value, seconds)`; it is finished when `fit` returns.
+pub fn fit_observed<T>(
+    label: &str,
+    quiet: bool,
+    epochs: usize,
+    budget: Option<f64>,
+    line: impl Fn(usize, f64, f64) -> String,
+    fit: impl FnOnce(&mut dyn FnMut(usize, f64, f64)) -> T,
+) -> T {
+    let progress = Progress::new(label, quiet);
+    let out = fit(&mut |epoch, value, secs| {
+        progress.report(
+            crate::output::fraction(epoch, epochs, secs, budget),
+            &line(epoch, value, secs),
+        )
+    });
+    progress.finish();
+    out
+}

@@ -2,18 +2,19 @@
 //! [`LocallyConnected`], [`Convolutional`]) as flags, their defaults read from the library.
 
 use crate::inputs;
-use crate::output::{fraction, loss_csv, msg, relative_error, tiles_png, zoom_for, Outputs};
+use crate::output::{loss_csv, msg, relative_error, tiles_png, zoom_for, Outputs};
 use crate::plots;
-use crate::progress::Progress;
+use crate::progress::fit_observed;
 use clap::{Args, ValueEnum};
 use drsae::analysis::{Boundary, OrientationMap};
 use drsae::data::Preprocessor;
 use drsae::estimators::{
-    ConvolutionalValidParams, GroupSparseValidParams, LocallyConnectedValidParams,
+    ConvolutionalValidParams, GroupSparseValidParams, LocallyConnectedValidParams, StartStage,
 };
 use drsae::models::LocalSheet;
 use drsae::prelude::*;
-use std::path::PathBuf;
+use drsae::train::GroupAeConfig;
+use std::path::{Path, PathBuf};
 
 fn topo() -> GroupSparseValidParams {
     GroupSparse::params()
@@ -131,6 +132,18 @@ pub struct TopographicArgs {
     /// No ZCA whitening (mean removal and contrast normalisation only).
     #[arg(long)]
     no_zca: bool,
+    /// Share of the epochs and the time budget given to a first stage with wider pools
+    /// (--pool-start) and a weaker group term (--lambda-start), in (0, 1); 0: one stage.
+    #[arg(long, default_value_t = topo().start_stage().map_or(0.0, |s| s.share))]
+    start_share: f64,
+    /// Pool side of the first stage (default with --start-share: the library's
+    /// `StartStage::widening`, --pool + 2 at most --grid).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pool_start: Option<u64>,
+    /// λ of the first stage (default with --start-share: `StartStage::widening`'s, 0.4 ×
+    /// --lambda).
+    #[arg(long)]
+    lambda_start: Option<f32>,
     /// Seed of sampling, initialisation and shuffling.
     #[arg(long, default_value_t = topo().config().seed)]
     seed: u64,
@@ -138,6 +151,68 @@ pub struct TopographicArgs {
     /// result.json (created; written only on success).
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+impl TopographicArgs {
+    /// The first training stage: none when --start-share is 0.
+    fn start_stage(&self) -> Option<StartStage> {
+        let default = StartStage::widening(self.grid as usize, self.pool as usize, self.lambda);
+        (self.start_share != 0.0).then(|| StartStage {
+            pool: self.pool_start.map_or(default.pool, |p| p as usize),
+            lambda: self.lambda_start.unwrap_or(default.lambda),
+            share: self.start_share,
+        })
+    }
+}
+
+/// The tail every group-sparse subcommand's `--out` shares: `orientation.png` (with `map`,
+/// a `side × side` orientation map), `loss.png` and `loss.csv` (the training loss per
+/// epoch), `result.json`; then writes them and what `out` already holds into `dir`.
+/// `title` names the model in the plots' titles.
+fn write_map_outputs(
+    mut out: Outputs,
+    dir: &Path,
+    report: &GroupFitReport,
+    title: &str,
+    map: Option<(&OrientationMap, usize)>,
+    json: &serde_json::Value,
+) -> Result<(), String> {
+    if let Some((map, side)) = map {
+        out.add(
+            "orientation.png",
+            plots::orientation_map(
+                &map.orientations,
+                side,
+                side,
+                &format!("{title}: preferred orientations"),
+            )?,
+        );
+    }
+    out.add(
+        "loss.png",
+        plots::loss_curve(&report.losses, &format!("{title}: training loss"))?,
+    );
+    out.add("loss.csv", loss_csv(&report.losses));
+    out.json(json);
+    out.write(Some(dir))
+}
+
+/// Runs `fit` with a `label` progress reporter, one "epoch E: loss L, S s" a epoch.
+fn fit_reporting<T>(
+    label: &str,
+    quiet: bool,
+    cfg: &GroupAeConfig,
+    fit: impl FnOnce(&mut dyn FnMut(usize, f64, f64)) -> drsae::Result<T>,
+) -> Result<T, String> {
+    fit_observed(
+        label,
+        quiet,
+        cfg.epochs,
+        cfg.time_budget,
+        |epoch, loss, secs| format!("epoch {epoch}: loss {loss:.5}, {secs:.0} s"),
+        fit,
+    )
+    .map_err(msg)
 }
 
 /// Mean number of non-zero entries per row.
@@ -163,6 +238,7 @@ pub fn topographic(a: &TopographicArgs, quiet: bool) -> Result<serde_json::Value
         .form(a.form.into())
         .preprocessing(Preprocessor::Contrast { floor: 0.05 })
         .zca((!a.no_zca).then_some(a.zca_eps))
+        .start_stage(a.start_stage())
         .check()
         .map_err(msg)?;
     let start = std::time::Instant::now();
@@ -173,17 +249,9 @@ pub fn topographic(a: &TopographicArgs, quiet: bool) -> Result<serde_json::Value
         x.row_range(0, count).to_owned(),
         x.row_range(count, count + held).to_owned(),
     );
-    let progress = Progress::new("topographic", quiet);
-    let cfg = params.config();
-    let model = params
-        .fit_with(&train, |epoch, loss, secs| {
-            progress.report(
-                fraction(epoch, cfg.epochs, secs, cfg.time_budget),
-                &format!("epoch {epoch}: loss {loss:.5}, {secs:.0} s"),
-            )
-        })
-        .map_err(msg)?;
-    progress.finish();
+    let model = fit_reporting("topographic", quiet, &params.config(), |f| {
+        params.fit_with(&train, f)
+    })?;
     let report = model.report().expect("a fitted model has a report").clone();
     let mut prepared = test.clone();
     model.preprocessing().apply(&mut prepared);
@@ -211,22 +279,14 @@ pub fn topographic(a: &TopographicArgs, quiet: bool) -> Result<serde_json::Value
             "filters.png",
             tiles_png(&filters, patch, patch, grid, zoom_for(grid, patch))?,
         );
-        out.add(
-            "orientation.png",
-            plots::orientation_map(
-                &map.orientations,
-                grid,
-                grid,
-                "Topographic map: preferred orientations",
-            )?,
-        );
-        out.add(
-            "loss.png",
-            plots::loss_curve(&report.losses, "Topographic map: training loss")?,
-        );
-        out.add("loss.csv", loss_csv(&report.losses));
-        out.json(&json);
-        out.write(Some(dir))?;
+        write_map_outputs(
+            out,
+            dir,
+            &report,
+            "Topographic map",
+            Some((&map, grid)),
+            &json,
+        )?;
     }
     Ok(json)
 }
@@ -334,17 +394,9 @@ pub fn pinwheel(a: &PinwheelArgs, quiet: bool) -> Result<serde_json::Value, Stri
         x.row_range(0, count).to_owned(),
         x.row_range(count, count + held).to_owned(),
     );
-    let progress = Progress::new("pinwheel", quiet);
-    let cfg = params.config();
-    let model = params
-        .fit_with(&train, |epoch, loss, secs| {
-            progress.report(
-                fraction(epoch, cfg.epochs, secs, cfg.time_budget),
-                &format!("epoch {epoch}: loss {loss:.5}, {secs:.0} s"),
-            )
-        })
-        .map_err(msg)?;
-    progress.finish();
+    let model = fit_reporting("pinwheel", quiet, &params.config(), |f| {
+        params.fit_with(&train, f)
+    })?;
     let report = model.report().expect("a fitted model has a report").clone();
     let mut prepared = test.clone();
     model.preprocessing().apply(&mut prepared);
@@ -371,22 +423,14 @@ pub fn pinwheel(a: &PinwheelArgs, quiet: bool) -> Result<serde_json::Value, Stri
             "filters.png",
             tiles_png(&filters, kernel, kernel, units, zoom_for(units, kernel))?,
         );
-        out.add(
-            "orientation.png",
-            plots::orientation_map(
-                &map.orientations,
-                units,
-                units,
-                "Pinwheel map: preferred orientations",
-            )?,
-        );
-        out.add(
-            "loss.png",
-            plots::loss_curve(&report.losses, "Pinwheel map: training loss")?,
-        );
-        out.add("loss.csv", loss_csv(&report.losses));
-        out.json(&json);
-        out.write(Some(dir))?;
+        write_map_outputs(
+            out,
+            dir,
+            &report,
+            "Pinwheel map",
+            Some((&map, units)),
+            &json,
+        )?;
     }
     Ok(json)
 }
@@ -457,17 +501,9 @@ pub fn conv_layer(a: &ConvArgs, quiet: bool) -> Result<serde_json::Value, String
     let start = std::time::Instant::now();
     let n = (a.train_images as usize).min(mnist.train.len());
     let subset = mnist.train.images.row_range(0, n).to_owned();
-    let progress = Progress::new("conv", quiet);
-    let cfg = params.config();
-    let model = params
-        .fit_with(&subset, |epoch, loss, secs| {
-            progress.report(
-                fraction(epoch, cfg.epochs, secs, cfg.time_budget),
-                &format!("epoch {epoch}: loss {loss:.5}, {secs:.0} s"),
-            )
-        })
-        .map_err(msg)?;
-    progress.finish();
+    let model = fit_reporting("conv", quiet, &params.config(), |f| {
+        params.fit_with(&subset, f)
+    })?;
     let report = model.report().expect("a fitted model has a report").clone();
     // A linear classifier on the standardised pooled features.
     let mut ftrain = model.pooled(&mnist.train.images).map_err(msg)?;
@@ -524,13 +560,7 @@ pub fn conv_layer(a: &ConvArgs, quiet: bool) -> Result<serde_json::Value, String
         out.add("model.safetensors", model.to_bytes().map_err(msg)?);
         out.add("filters.png", tiles_png(&dec, kernel, kernel, cols, 6)?);
         out.add("encoder.png", tiles_png(&enc, kernel, kernel, cols, 6)?);
-        out.add(
-            "loss.png",
-            plots::loss_curve(&report.losses, "Convolutional auto-encoder: training loss")?,
-        );
-        out.add("loss.csv", loss_csv(&report.losses));
-        out.json(&json);
-        out.write(Some(dir))?;
+        write_map_outputs(out, dir, &report, "Convolutional auto-encoder", None, &json)?;
     }
     Ok(json)
 }

@@ -2,9 +2,9 @@
 //! as flags, its defaults read from the library.
 
 use crate::inputs;
-use crate::output::{fraction, msg, png, relative_error, tiles_png, zoom_for, Outputs};
+use crate::output::{msg, png, relative_error, tiles_png, zoom_for, Outputs};
 use crate::plots::{self, Series};
-use crate::progress::Progress;
+use crate::progress::fit_observed;
 use clap::{Args, ValueEnum};
 use drsae::analysis::{Boundary, OrientationMap};
 use drsae::data::Preprocessor;
@@ -160,20 +160,21 @@ pub fn inhibition(a: &InhibitionArgs, quiet: bool) -> Result<serde_json::Value, 
         x.row_range(0, count).to_owned(),
         x.row_range(count, count + held).to_owned(),
     );
-    let progress = Progress::new("inhibition", quiet);
-    let cfg = params.config().clone();
-    let model = params
-        .fit_with(&train, |epoch, energy, secs| {
-            progress.report(
-                fraction(epoch, cfg.epochs, secs, cfg.time_budget),
-                &format!(
-                    "epoch {epoch}: energy/example {:.4}, {secs:.0} s",
-                    energy / count as f64
-                ),
+    let cfg = params.config();
+    let model = fit_observed(
+        "inhibition",
+        quiet,
+        cfg.epochs,
+        cfg.time_budget,
+        |epoch, energy, secs| {
+            format!(
+                "epoch {epoch}: energy/example {:.4}, {secs:.0} s",
+                energy / count as f64
             )
-        })
-        .map_err(msg)?;
-    progress.finish();
+        },
+        |f| params.fit_with(&train, f),
+    )
+    .map_err(msg)?;
     let mut prepared = test.clone();
     model.preprocessing().apply(&mut prepared);
     let (w, s) = (model.dictionary(), model.inhibition());

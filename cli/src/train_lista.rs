@@ -7,7 +7,7 @@ use crate::output::{msg, Outputs};
 use crate::plots::{self, Series};
 use crate::progress::Progress;
 use clap::{Args, ValueEnum};
-use drsae::estimators::{LassoValidParams, ListaValidParams};
+use drsae::estimators::{LassoValidParams, ListaComparison, ListaValidParams};
 use drsae::prelude::*;
 use std::path::PathBuf;
 
@@ -98,16 +98,9 @@ pub struct ListaArgs {
     out: Option<PathBuf>,
 }
 
-/// `Σ‖z − z*‖² / Σ‖z*‖²`.
-fn code_error(z: &Mat, target: &Mat) -> f64 {
-    let num: f64 = z
-        .as_slice()
-        .iter()
-        .zip(target.as_slice())
-        .map(|(a, b)| ((a - b) as f64).powi(2))
-        .sum();
-    let den: f64 = target.as_slice().iter().map(|b| (*b as f64).powi(2)).sum();
-    num / den.max(1e-30)
+/// The fewest FISTA iterations reaching LISTA's error, NaN when none did.
+fn matched(r: &ListaComparison) -> f64 {
+    r.fista_iters_to_match.map_or(f64::NAN, |k| k as f64)
 }
 
 /// The inputs of `lista`/`lasso`: MNIST training images, or mean-removed,
@@ -171,70 +164,50 @@ pub fn train_lista(a: &ListaArgs, quiet: bool) -> Result<serde_json::Value, Stri
     let dict = inputs.row_range(0, atoms).to_owned();
     let xtr = inputs.row_range(atoms, atoms + n_train).to_owned();
     let xte = inputs.row_range(atoms + n_train, need).to_owned();
-    let solver = |s: Solver, iters: usize| {
-        Lasso::params()
-            .lambda(a.lambda)
-            .solver(s)
-            .unit_atoms(true)
-            .max_iters(iters)
-            .tol(if s == Solver::Exact { 1e-7 } else { 0.0 })
-            .fit(&dict)
-            .map_err(msg)
-    };
-    let exact = solver(Solver::Exact, 1000)?;
-    let target = exact.encode(&xte).map_err(msg)?;
-    let baseline = |s: Solver, iters: usize| -> Result<f64, String> {
-        Ok(code_error(
-            &solver(s, iters)?.encode(&xte).map_err(msg)?,
-            &target,
-        ))
-    };
-    let fista_grid: Vec<usize> = (1..=20)
-        .chain((25..=100).step_by(5))
-        .chain((120..=400).step_by(20))
-        .collect();
-    let fista_curve: Vec<(usize, f64)> = fista_grid
-        .iter()
-        .map(|&k| Ok((k, baseline(Solver::Fista, k)?)))
-        .collect::<Result<_, String>>()?;
+    let exact = Lasso::params()
+        .lambda(a.lambda)
+        .solver(Solver::Exact)
+        .unit_atoms(true)
+        .max_iters(1000)
+        .tol(1e-7)
+        .fit(&dict)
+        .map_err(msg)?;
     let progress = Progress::new("lista", quiet);
     let max = a.max_iters as usize;
-    let mut table: Vec<[f64; 7]> = Vec::new();
     let mut last = None;
-    for t in 1..=max {
-        let model = ListaEncoder::params()
-            .iters(t)
-            .epochs(a.epochs as usize)
-            .batch(a.batch as usize)
-            .lr(a.lr)
-            .seed(a.seed ^ t as u64)
-            .fit(&exact, &xtr)
-            .map_err(msg)?;
-        let e_lista = code_error(&model.encode(&xte).map_err(msg)?, &target);
-        let matched = fista_curve
-            .iter()
-            .find(|(_, e)| *e <= e_lista)
-            .map_or(f64::NAN, |(k, _)| *k as f64);
-        let row = [
-            t as f64,
-            e_lista,
-            baseline(Solver::Fista, t + 1)?,
-            baseline(Solver::Fista, 10 * (t + 1))?,
-            baseline(Solver::Cod, t + 1)?,
-            baseline(Solver::Cod, 10 * (t + 1))?,
-            matched,
-        ];
-        progress.report(
-            t as f64 / max as f64,
-            &format!(
-                "T={t}: LISTA {:.4}, FISTA {:.4} / 10x {:.4}, CoD {:.4} / 10x {:.4}; FISTA needs {matched} iterations",
-                row[1], row[2], row[3], row[4], row[5]
-            ),
-        );
-        table.push(row);
-        last = Some(model);
-    }
+    let rows = ListaEncoder::params()
+        .epochs(a.epochs as usize)
+        .batch(a.batch as usize)
+        .lr(a.lr)
+        .seed(a.seed)
+        .check()
+        .map_err(msg)?
+        .compare_solvers(&exact, &xtr, &xte, max, |r, model| {
+            progress.report(
+                r.iters as f64 / max as f64,
+                &format!(
+                    "T={}: LISTA {:.4}, FISTA {:.4} / 10x {:.4}, CoD {:.4} / 10x {:.4}; FISTA needs {} iterations",
+                    r.iters, r.lista, r.fista, r.fista_10x, r.cod, r.cod_10x, matched(r)
+                ),
+            );
+            last = Some(model);
+        })
+        .map_err(msg)?;
     progress.finish();
+    let table: Vec<[f64; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.iters as f64,
+                r.lista,
+                r.fista,
+                r.fista_10x,
+                r.cod,
+                r.cod_10x,
+                matched(r),
+            ]
+        })
+        .collect();
     let model = last.expect("max_iters ≥ 1");
     let r = table.last().expect("max_iters ≥ 1");
     let num = |v: f64| {

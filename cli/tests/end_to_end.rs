@@ -1,24 +1,10 @@
 //! `drsae train drsae`, then `encode` on a `.npy`, `predict` on a PNG and `inspect`, end to
 //! end through the binary; bad input gives one line and exit code 2.
 
+mod common;
+
+use common::{drsae, ok};
 use std::process::Command;
-
-fn drsae() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_drsae"));
-    c.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    c
-}
-
-fn ok(c: &mut Command) -> serde_json::Value {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
-}
 
 fn fails(c: &mut Command) -> String {
     let out = c.output().unwrap();

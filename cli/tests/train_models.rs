@@ -3,25 +3,11 @@
 //! gives codes of the right shape), the pictures (they decode, with the expected sizes); and
 //! bad flags: exit code 2, a clear message, nothing written.
 
+mod common;
+
+use common::{drsae, ok};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn drsae() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_drsae"));
-    c.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    c
-}
-
-fn ok(c: &mut Command) -> serde_json::Value {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
-}
 
 fn fails(c: &mut Command, needle: &str) {
     let out = c.output().unwrap();
@@ -130,6 +116,33 @@ fn topographic() {
     assert!(w >= 192 && h > 192, "{w}×{h}");
     let curve = std::fs::read_to_string(run.join("loss.csv")).unwrap();
     assert_eq!(curve.lines().count(), 3, "{curve}");
+    // Two stages (3 × 3 pools for half the epochs, then 2 × 2): the epochs count on.
+    let staged = dir.join("staged");
+    ok(drsae()
+        .args([
+            "train",
+            "topographic",
+            "--grid",
+            "4",
+            "--pool",
+            "2",
+            "--patch",
+            "6",
+            "--patches",
+            "1000",
+            "--held-out",
+            "100",
+            "--epochs",
+            "4",
+            "--start-share",
+            "0.5",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&staged));
+    let curve = std::fs::read_to_string(staged.join("loss.csv")).unwrap();
+    assert_eq!(curve.lines().count(), 5, "{curve}");
+    assert!(curve.lines().last().unwrap().starts_with("4,"), "{curve}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -383,6 +396,10 @@ fn bad_flags_exit_2_and_write_nothing() {
     fails(
         drsae().args(["train", "topographic", "--grid", "1", "--out", o]),
         "--grid",
+    );
+    fails(
+        drsae().args(["train", "topographic", "--start-share", "1", "--out", o]),
+        "start_stage",
     );
     fails(
         drsae().args(["train", "inhibition", "--structure", "star", "--out", o]),

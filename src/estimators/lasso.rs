@@ -204,6 +204,23 @@ impl Lasso {
         Ok((z, stats))
     }
 
+    /// [`Lasso::solve_prepared`]'s codes with another solver, iteration budget and
+    /// tolerance (the same dictionary, λ and sign constraint).
+    pub(crate) fn solve_prepared_with(
+        &self,
+        x: &Mat,
+        solver: Solver,
+        max_iters: usize,
+        tol: f64,
+    ) -> Result<Mat> {
+        let mut z = Mat::zeros(x.nrows(), self.n_atoms());
+        if x.nrows() > 0 {
+            let options = self.params.options.clone().max_iters(max_iters).tol(tol);
+            solver.solve(&self.dictionary, x, &mut z, &options)?;
+        }
+        Ok(z)
+    }
+
     /// The codes of every input row (rows × n).
     ///
     /// # Errors

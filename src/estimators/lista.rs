@@ -8,6 +8,7 @@ use super::{Lasso, ParamGuard};
 use crate::data::{AsRows, Preprocessing};
 use crate::linalg::{gemm, Mat};
 use crate::models::Lista;
+use crate::solvers::Solver;
 use crate::train::{train_lista_with, Checkpointing, ListaConfig, Optimizer, Schedule};
 use crate::Result;
 use std::path::PathBuf;
@@ -131,21 +132,22 @@ impl ListaValidParams {
     /// Rows of the wrong length or non-finite values, no rows, a non-finite loss
     /// ([`Error::Diverged`](crate::Error::Diverged)), checkpoint errors.
     pub fn fit(&self, lasso: &Lasso, x: impl AsRows) -> Result<ListaEncoder> {
-        let mut x = x.to_rows(lasso.input_dim())?;
-        if x.nrows() == 0 {
-            return Err(crate::Error::param("data", "no training rows"));
-        }
-        let preprocessing = Preprocessing::per_row(lasso.preprocessing());
-        preprocessing.apply(&mut x);
+        let (x, preprocessing) = prepare_training(lasso, x)?;
         let (targets, _) = lasso.solve_prepared(&x)?;
+        self.fit_targets(lasso, &x, &targets, preprocessing)
+    }
+
+    /// Trains on rows `x` already preprocessed (by `preprocessing`) towards `targets`.
+    fn fit_targets(
+        &self,
+        lasso: &Lasso,
+        x: &Mat,
+        targets: &Mat,
+        preprocessing: Preprocessing,
+    ) -> Result<ListaEncoder> {
         let mut network = Lista::from_ista(lasso.dictionary(), lasso.lambda(), self.iters);
-        let history = train_lista_with(
-            &mut network,
-            &x,
-            &targets,
-            &self.config,
-            &self.checkpointing,
-        )?;
+        let history =
+            train_lista_with(&mut network, x, targets, &self.config, &self.checkpointing)?;
         Ok(ListaEncoder {
             network,
             atoms: lasso.dictionary().atoms().clone(),
@@ -154,6 +156,135 @@ impl ListaValidParams {
             history,
         })
     }
+
+    /// LISTA against FISTA and CoD as a function of the iteration count (the experiment of
+    /// Gregor & LeCun's figure; BENCHMARKS.md "LISTA against FISTA and CoD").
+    ///
+    /// The targets are `lasso`'s codes z* of the rows of `train` and of `test` (fit `lasso`
+    /// with the exact solver for exact codes). For every T in `1..=max_iters` a LISTA of T
+    /// iterations is trained on `train` (these parameters with `iters` = T and seed
+    /// `seed ^ T`, initialised from ISTA) and, on the held-out rows `test`, the relative code
+    /// error [`code_error`] `Σ‖z − z*‖² / Σ‖z*‖²` is measured for that LISTA and for FISTA and
+    /// CoD on the same dictionary and λ (tolerance 0, so every iteration runs) with T + 1 and
+    /// 10·(T + 1) iterations — T + 1 is LISTA's own computation: T + 1 shrinks and T
+    /// products by S. Also found: the fewest FISTA iterations, on the grid 1..=20,
+    /// 25..=100 by 5, 120..=400 by 20, whose error is at most LISTA's.
+    ///
+    /// `on_row(row, lista)` is called after each T with its row and its trained LISTA.
+    /// Returns the rows, T = 1 first.
+    ///
+    /// # Errors
+    /// `max_iters` of 0 or above 1000, checkpoint settings (several networks are trained:
+    /// none is checkpointed), rows of the wrong length or non-finite values, no training or
+    /// held-out rows, a diverged training.
+    pub fn compare_solvers(
+        &self,
+        lasso: &Lasso,
+        train: impl AsRows,
+        test: impl AsRows,
+        max_iters: usize,
+        mut on_row: impl FnMut(&ListaComparison, ListaEncoder),
+    ) -> Result<Vec<ListaComparison>> {
+        check_count("max_iters", max_iters, MAX_ITERS)?;
+        if self.checkpointing != Checkpointing::default() {
+            return Err(crate::Error::param(
+                "checkpoint_dir",
+                "compare_solvers trains one network per T and checkpoints none",
+            ));
+        }
+        let (train, preprocessing) = prepare_training(lasso, train)?;
+        let (train_targets, _) = lasso.solve_prepared(&train)?;
+        let mut test = test.to_rows(lasso.input_dim())?;
+        if test.nrows() == 0 {
+            return Err(crate::Error::param("data", "no held-out rows"));
+        }
+        preprocessing.apply(&mut test);
+        let (target, _) = lasso.solve_prepared(&test)?;
+        let baseline = |solver: Solver, iters: usize| -> Result<f64> {
+            Ok(code_error(
+                &lasso.solve_prepared_with(&test, solver, iters, 0.0)?,
+                &target,
+            ))
+        };
+        let fista_curve: Vec<(usize, f64)> = (1..=20)
+            .chain((25..=100).step_by(5))
+            .chain((120..=400).step_by(20))
+            .map(|k| Ok((k, baseline(Solver::Fista, k)?)))
+            .collect::<Result<_>>()?;
+        let mut rows = Vec::with_capacity(max_iters);
+        for t in 1..=max_iters {
+            let mut params = self.clone();
+            params.iters = t;
+            params.config.seed = self.config.seed ^ t as u64;
+            let model = params.fit_targets(lasso, &train, &train_targets, preprocessing.clone())?;
+            let network = &model.network;
+            let lista = code_error(
+                &by_chunks(&test, model.hidden(), |c| network.encode(c)),
+                &target,
+            );
+            let row = ListaComparison {
+                iters: t,
+                lista,
+                fista: baseline(Solver::Fista, t + 1)?,
+                fista_10x: baseline(Solver::Fista, 10 * (t + 1))?,
+                cod: baseline(Solver::Cod, t + 1)?,
+                cod_10x: baseline(Solver::Cod, 10 * (t + 1))?,
+                fista_iters_to_match: fista_curve
+                    .iter()
+                    .find(|(_, e)| *e <= lista)
+                    .map(|(k, _)| *k),
+            };
+            on_row(&row, model);
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+/// The rows of `x`, checked and preprocessed as `lasso` does, and that preprocessing.
+fn prepare_training(lasso: &Lasso, x: impl AsRows) -> Result<(Mat, Preprocessing)> {
+    let mut x = x.to_rows(lasso.input_dim())?;
+    if x.nrows() == 0 {
+        return Err(crate::Error::param("data", "no training rows"));
+    }
+    let preprocessing = Preprocessing::per_row(lasso.preprocessing());
+    preprocessing.apply(&mut x);
+    Ok((x, preprocessing))
+}
+
+/// The relative code error `Σ‖z − z*‖² / Σ‖z*‖²` of codes `z` against `target` (the sums
+/// over every entry, in f64; the denominator at least 1e-30).
+pub fn code_error(z: &Mat, target: &Mat) -> f64 {
+    let num: f64 = z
+        .as_slice()
+        .iter()
+        .zip(target.as_slice())
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum();
+    let den: f64 = target.as_slice().iter().map(|b| (*b as f64).powi(2)).sum();
+    num / den.max(1e-30)
+}
+
+/// One iteration count T of [`ListaValidParams::compare_solvers`]: every method's
+/// [`code_error`] on the held-out rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListaComparison {
+    /// LISTA's iterations T.
+    pub iters: usize,
+    /// The LISTA of T iterations.
+    pub lista: f64,
+    /// FISTA, T + 1 iterations.
+    pub fista: f64,
+    /// FISTA, 10·(T + 1) iterations.
+    pub fista_10x: f64,
+    /// CoD, T + 1 iterations (each n coordinate steps).
+    pub cod: f64,
+    /// CoD, 10·(T + 1) iterations.
+    pub cod_10x: f64,
+    /// The fewest FISTA iterations (on the grid of
+    /// [`ListaValidParams::compare_solvers`]) reaching LISTA's error; `None`: not within
+    /// 400.
+    pub fista_iters_to_match: Option<usize>,
 }
 
 /// A fitted LISTA: the network, the dictionary whose lasso codes it predicts (for
@@ -304,3 +435,50 @@ impl ListaEncoder {
 
 #[cfg(feature = "safetensors")]
 super::file::model_file_methods!(ListaEncoder, "lista");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_error_is_relative_to_the_target() {
+        let target = Mat::from_fn(2, 3, |i, j| (i + j) as f32);
+        assert_eq!(code_error(&target, &target), 0.0);
+        assert_eq!(code_error(&Mat::zeros(2, 3), &target), 1.0);
+    }
+
+    #[test]
+    fn compare_solvers_gives_one_row_per_iteration_count() {
+        let x = Mat::from_fn(260, 8, |i, j| (((i * 7 + j * 3) % 11) as f32 - 5.0) / 5.0);
+        let lasso = Lasso::params()
+            .lambda(0.1)
+            .unit_atoms(true)
+            .fit(&x.row_range(0, 10).to_owned())
+            .unwrap();
+        let train = x.row_range(10, 210).to_owned();
+        let test = x.row_range(210, 260).to_owned();
+        let params = ListaEncoder::params().epochs(2).check().unwrap();
+        let mut models = Vec::new();
+        let rows = params
+            .compare_solvers(&lasso, &train, &test, 2, |row, lista| {
+                models.push((row.iters, lista.network().iters));
+            })
+            .unwrap();
+        assert_eq!(models, [(1, 1), (2, 2)]);
+        assert_eq!(rows.iter().map(|r| r.iters).collect::<Vec<_>>(), [1, 2]);
+        for r in &rows {
+            for e in [r.lista, r.fista, r.fista_10x, r.cod, r.cod_10x] {
+                assert!(e.is_finite() && e >= 0.0, "{r:?}");
+            }
+            // The exact codes are reached by FISTA long before 400 iterations here.
+            assert!(r.fista_iters_to_match.is_some_and(|k| k <= 400), "{r:?}");
+        }
+        assert!(params
+            .compare_solvers(&lasso, &train, &test, 0, |_, _| {})
+            .is_err());
+        let checkpointed = ListaEncoder::params().checkpoint_dir("x").check().unwrap();
+        assert!(checkpointed
+            .compare_solvers(&lasso, &train, &test, 1, |_, _| {})
+            .is_err());
+    }
+}

@@ -44,11 +44,11 @@ pub use drsae::{
 pub use group_sparse::{
     Convolutional, ConvolutionalParams, ConvolutionalValidParams, GroupFitReport, GroupLayout,
     GroupSparse, GroupSparseParams, GroupSparseValidParams, LocallyConnected,
-    LocallyConnectedParams, LocallyConnectedValidParams,
+    LocallyConnectedParams, LocallyConnectedValidParams, StartStage,
 };
 pub use inhibition::{Inhibition, InhibitionParams, InhibitionStructure, InhibitionValidParams};
 pub use lasso::{Lasso, LassoParams, LassoValidParams};
-pub use lista::{ListaEncoder, ListaParams, ListaValidParams};
+pub use lista::{code_error, ListaComparison, ListaEncoder, ListaParams, ListaValidParams};
 pub use sae::{Sae, SaeParams, SaeValidParams};
 
 use crate::Result;

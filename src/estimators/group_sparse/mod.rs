@@ -11,7 +11,7 @@ pub use conv::{Convolutional, ConvolutionalParams, ConvolutionalValidParams};
 pub use local::{LocallyConnected, LocallyConnectedParams, LocallyConnectedValidParams};
 pub use options::GroupFitReport;
 
-use super::common::{by_chunks, check_count};
+use super::common::{by_chunks, check_count, check_non_negative_at_most, MAX_WEIGHT};
 use super::ParamGuard;
 use crate::analysis::{Boundary, OrientationMap};
 use crate::data::{AsRows, Preprocessing, Preprocessor};
@@ -125,11 +125,67 @@ impl GroupLayout {
     }
 }
 
+/// A first training stage of a [`GroupLayout::Grid`] map, a shrinking neighbourhood as in
+/// Kohonen maps: wider pools and a weaker group term order the map quickly, then the
+/// layout's own pools and λ sharpen the filters into localised edges (BENCHMARKS.md "Group
+/// sparsity: topographic maps": wide pools alone give an ordered map of gratings, the final
+/// pools alone localised edges but a weak map). The second stage starts from the first's
+/// weights with a fresh optimiser and learning-rate schedule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StartStage {
+    /// Pool side of the first stage (1..=the grid's side).
+    pub pool: usize,
+    /// Weight λ of the group term in the first stage, in [0, 10⁴].
+    pub lambda: f32,
+    /// Share of the epochs and of the time budget the first stage takes, in (0, 1).
+    pub share: f64,
+}
+
+impl StartStage {
+    /// The first stage of `examples/topographic.rs` before a grid of `side` units with
+    /// pools of side `pool` and weight `lambda`: pools two units wider (at most `side`),
+    /// 0.4 λ, 70 % of the run.
+    pub fn widening(side: usize, pool: usize, lambda: f32) -> StartStage {
+        StartStage {
+            pool: (pool + 2).min(side),
+            lambda: 0.4 * lambda,
+            share: 0.7,
+        }
+    }
+
+    fn check(&self, layout: &GroupLayout, opts: &GroupOptions) -> Result<()> {
+        let GroupLayout::Grid { side, .. } = *layout else {
+            return Err(Error::param("start_stage", "needs a grid layout"));
+        };
+        if self.pool == 0 || self.pool > side {
+            return Err(Error::param(
+                "start_stage",
+                format!("pool {} must be in 1..={side} (the grid's side)", self.pool),
+            ));
+        }
+        check_non_negative_at_most("start_stage", self.lambda as f64, MAX_WEIGHT)?;
+        if !(self.share > 0.0 && self.share < 1.0) {
+            return Err(Error::param(
+                "start_stage",
+                format!("share {} must be in (0, 1)", self.share),
+            ));
+        }
+        if opts.checkpointing.dir.is_some() {
+            return Err(Error::param(
+                "start_stage",
+                "a two-stage fit cannot be checkpointed (no checkpoint_dir)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Validated [`GroupSparseParams`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupSparseValidParams {
     layout: GroupLayout,
     opts: GroupOptions,
+    start_stage: Option<StartStage>,
 }
 
 /// Dense group-sparse (topographic) auto-encoder hyper-parameters, unchecked.
@@ -148,11 +204,13 @@ pub struct GroupSparseValidParams {
 /// | `psd` | none | `(α, steps)`: PSD training | α in (0, 10⁴], steps in 1..=10000 |
 /// | `preprocessing` | `Contrast { floor: 0.05 }` | per-row transform, stored in the model | |
 /// | `zca` | 0.1 | ZCA regulariser after the per-row step (`None`: no whitening) | > 0 |
+/// | `start_stage` | none | a first stage with other pools and λ ([`StartStage`]) | grid layouts, no checkpoints |
 /// | `checkpoint_dir`, `checkpoint_every`, `resume` | none, 0, false | checkpoints | |
 /// | `progress` | false | one line per epoch on stderr | |
 ///
 /// The defaults are those of the topographic map of `examples/topographic.rs` on 12 × 12
-/// natural-image patches (mean removed, contrast-normalised, whitened).
+/// natural-image patches (mean removed, contrast-normalised, whitened); that example also
+/// trains a first stage, [`StartStage::widening`], by default.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupSparseParams(GroupSparseValidParams);
 
@@ -172,6 +230,7 @@ impl Default for GroupSparseParams {
                 Preprocessor::Contrast { floor: 0.05 },
                 Some(0.1),
             ),
+            start_stage: None,
         })
     }
 }
@@ -180,6 +239,8 @@ impl GroupSparseParams {
     super::common::setters! {
         /// The groups (and so the number of units).
         layout: GroupLayout => |p, v| p.layout = v;
+        /// A first training stage (grid layouts; `None`: one stage).
+        start_stage: Option<StartStage> => |p, v| p.start_stage = v;
     }
     group_option_setters!();
 
@@ -198,6 +259,9 @@ impl ParamGuard for GroupSparseParams {
     fn check_ref(&self) -> Result<&GroupSparseValidParams> {
         self.0.layout.groups()?;
         self.0.opts.check()?;
+        if let Some(stage) = &self.0.start_stage {
+            stage.check(&self.0.layout, &self.0.opts)?;
+        }
         Ok(&self.0)
     }
     fn check(self) -> Result<GroupSparseValidParams> {
@@ -228,8 +292,16 @@ impl GroupSparseValidParams {
     pub fn zca(&self) -> Option<f32> {
         self.opts.zca
     }
+
+    /// The first training stage, if any.
+    pub fn start_stage(&self) -> Option<StartStage> {
+        self.start_stage
+    }
     /// Preprocesses the rows of `x` (fitting ZCA on them if set), initialises the model
-    /// ([`GroupAe::init`]) and trains it.
+    /// ([`GroupAe::init`]) and trains it: with a [`StartStage`], first with its pools and λ
+    /// for its share of the epochs and the budget, then with the layout's for the rest (the
+    /// epochs and seconds reported count on across the stages; the losses are both
+    /// stages').
     ///
     /// # Errors
     /// No rows, non-finite values, a diverged or collapsed training, checkpoint errors.
@@ -252,9 +324,29 @@ impl GroupSparseValidParams {
         let (x, preprocessing) = self.opts.prepare(x, x.ncols())?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.opts.seed);
         let mut model = GroupAe::init(x.ncols(), groups.n_units(), self.opts.form, &mut rng);
-        let report = self
-            .opts
-            .train(&mut model, &x, &groups, start, &mut on_epoch)?;
+        let report = match (self.start_stage, self.layout) {
+            (Some(stage), GroupLayout::Grid { side, sigma, .. }) => {
+                let first_groups = GroupLayout::Grid {
+                    side,
+                    pool: stage.pool,
+                    sigma,
+                }
+                .groups()?;
+                let (first, rest) = self.opts.split(stage.lambda, stage.share);
+                let began = std::time::Instant::now();
+                let r1 = first.train(&mut model, &x, &first_groups, start, &mut on_epoch)?;
+                let after = (r1.losses.len(), began.elapsed().as_secs_f64());
+                let r2 = rest.train_after(&mut model, &x, &groups, start, after, &mut on_epoch)?;
+                GroupFitReport {
+                    losses: [r1.losses, r2.losses].concat(),
+                    examples_per_s: r2.examples_per_s,
+                    seconds: r2.seconds,
+                }
+            }
+            _ => self
+                .opts
+                .train(&mut model, &x, &groups, start, &mut on_epoch)?,
+        };
         Ok(GroupSparse {
             model,
             layout: self.layout,
@@ -465,3 +557,59 @@ impl GroupSparse {
 
 #[cfg(feature = "safetensors")]
 crate::estimators::file::model_file_methods!(GroupSparse, "group_sparse");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(pool: usize) -> GroupSparseParams {
+        let layout = GroupLayout::Grid {
+            side: 4,
+            pool,
+            sigma: None,
+        };
+        GroupSparse::params().layout(layout).zca(None).epochs(4)
+    }
+
+    #[test]
+    fn a_start_stage_runs_first_and_the_epochs_count_on() {
+        let x = Mat::from_fn(300, 16, |i, j| ((i * 31 + j * 17) % 23) as f32);
+        let stage = StartStage::widening(4, 1, 0.3);
+        assert_eq!((stage.pool, stage.share), (3, 0.7));
+        assert!((stage.lambda - 0.12).abs() < 1e-6);
+        let params = grid(1).start_stage(Some(stage)).check().unwrap();
+        let mut epochs = Vec::new();
+        let model = params.fit_with(&x, |e, _, _| epochs.push(e)).unwrap();
+        // round(0.7 × 4) = 3 epochs with 3 × 3 pools, then 1 with the layout's.
+        assert_eq!(epochs, [1, 2, 3, 4]);
+        assert_eq!(model.report().unwrap().losses.len(), 4);
+        assert_eq!(model.layout(), params.layout());
+        assert_eq!(model.lambda(), params.config().lambda);
+        // One stage gives another model from the same seed.
+        let single = grid(1).fit(&x).unwrap();
+        assert_ne!(single.model(), model.model());
+    }
+
+    #[test]
+    fn bad_start_stages_are_refused() {
+        let ok = StartStage::widening(4, 1, 0.3);
+        for bad in [
+            StartStage { pool: 0, ..ok },
+            StartStage { pool: 5, ..ok },
+            StartStage { share: 0.0, ..ok },
+            StartStage { share: 1.0, ..ok },
+            StartStage {
+                share: f64::NAN,
+                ..ok
+            },
+            StartStage { lambda: -1.0, ..ok },
+        ] {
+            assert!(grid(1).start_stage(Some(bad)).check().is_err(), "{bad:?}");
+        }
+        let disjoint = GroupSparse::params().layout(GroupLayout::Disjoint { units: 8, size: 2 });
+        assert!(disjoint.start_stage(Some(ok)).check().is_err());
+        let checkpointed = grid(1).checkpoint_dir("x").start_stage(Some(ok));
+        assert!(checkpointed.check().is_err());
+        assert!(grid(1).start_stage(Some(ok)).check().is_ok());
+    }
+}

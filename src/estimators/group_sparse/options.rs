@@ -23,7 +23,8 @@ pub struct GroupFitReport {
     /// Mean training loss `(½‖x − x̂‖²_w + λψ) / examples` of every epoch (the last may be
     /// partial under a time budget).
     pub losses: Vec<f64>,
-    /// Training throughput (examples per second).
+    /// Training throughput (examples per second; of the last stage when a
+    /// [`StartStage`](super::StartStage) ran first).
     pub examples_per_s: f64,
     /// Wall-clock seconds of the fit, preprocessing included.
     pub seconds: f64,
@@ -128,6 +129,40 @@ impl GroupOptions {
         start: std::time::Instant,
         on_epoch: &mut dyn FnMut(usize, f64, f64),
     ) -> Result<GroupFitReport> {
+        self.train_after(model, x, groups, start, (0, 0.0), on_epoch)
+    }
+
+    /// The options of a first stage with group weight `lambda` taking `share` ∈ (0, 1) of
+    /// the epochs and of the time budget, and of the stage after it (at least one epoch
+    /// each).
+    pub(crate) fn split(&self, lambda: f32, share: f64) -> (GroupOptions, GroupOptions) {
+        let first_epochs = ((share * self.epochs as f64).round() as usize)
+            .clamp(1, self.epochs.saturating_sub(1).max(1));
+        let first = GroupOptions {
+            lambda,
+            epochs: first_epochs,
+            time_budget: self.time_budget.map(|t| share * t),
+            ..self.clone()
+        };
+        let rest = GroupOptions {
+            epochs: self.epochs.saturating_sub(first_epochs).max(1),
+            time_budget: self.time_budget.map(|t| (1.0 - share) * t),
+            ..self.clone()
+        };
+        (first, rest)
+    }
+
+    /// [`GroupOptions::train`] as a later stage: `after` = (epochs, seconds) of the stages
+    /// before, added to the epochs and seconds reported.
+    pub(crate) fn train_after<M: GroupSparseModel>(
+        &self,
+        model: &mut M,
+        x: &Mat,
+        groups: &Groups,
+        start: std::time::Instant,
+        after: (usize, f64),
+        on_epoch: &mut dyn FnMut(usize, f64, f64),
+    ) -> Result<GroupFitReport> {
         let mut losses = Vec::new();
         let (lambda, progress) = (self.lambda, self.progress);
         let report = train_group_ae_with(
@@ -137,6 +172,7 @@ impl GroupOptions {
             &self.config(),
             &self.checkpointing,
             |epoch, loss, seconds| {
+                let (epoch, seconds) = (epoch + after.0, seconds + after.1);
                 losses.push(loss.mean(lambda));
                 on_epoch(epoch, loss.mean(lambda), seconds);
                 if progress {
