@@ -27,7 +27,7 @@
 //! are written in SAELens's (and for TopK sparsify's) directory format instead, which the
 //! interpretability tools read ([`crate::io::save_saelens`]).
 
-mod common;
+pub(crate) mod common;
 mod drsae;
 #[cfg(feature = "safetensors")]
 pub(crate) mod file;

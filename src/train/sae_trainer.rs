@@ -428,14 +428,7 @@ pub fn train_sae_with(
 ) -> Result<TrainedSae> {
     let d_in = source.d_in();
     config.check(d_in)?;
-    if (ckpt.every_steps > 0 || ckpt.resume || ckpt.stop_after_steps.is_some())
-        && ckpt.dir.is_none()
-    {
-        return Err(Error::param(
-            "checkpoint_dir",
-            "checkpoint_every, resume and stop_after_steps need a checkpoint directory",
-        ));
-    }
+    crate::estimators::common::check_checkpointing(ckpt)?;
     if let Some(rows) = source.len() {
         if config.samples > rows.saturating_mul(MAX_SAE_PASSES) {
             return Err(Error::param(
