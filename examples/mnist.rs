@@ -237,11 +237,11 @@ fn write_outputs(
         .map_err(|e| e.to_string())?;
     let model = fitted.network();
     let n = model.hidden();
-    let dt = model.d.transposed();
+    let dt = model.d().transposed();
     let cols_grid = (n as f64).sqrt().ceil() as usize;
     let dec: Vec<&[f32]> = (0..n).map(|j| dt.row(j)).collect();
     common::write_tiles_png(&dir.join("decoder.png"), &dec, rows, cols, cols_grid).map_err(e)?;
-    let enc: Vec<&[f32]> = (0..n).map(|j| model.e.row(j)).collect();
+    let enc: Vec<&[f32]> = (0..n).map(|j| model.e().row(j)).collect();
     common::write_tiles_png(&dir.join("encoder.png"), &enc, rows, cols, cols_grid).map_err(e)?;
     // Angle histogram: 32 bins over [0, π/2].
     let bins = 32;

@@ -71,6 +71,40 @@ pub fn checkpoint_parses(data: &[u8]) -> bool {
     }
 }
 
+/// Reads `dir/checkpoint.safetensors` as a checkpoint of `kind` (`"drsae"` through the
+/// DrSAE trainer's full parse, any other kind through the shared reader every trainer's
+/// resume starts with) and returns the bytes of its tensors: the peak-memory probe of
+/// `examples/load_rss.rs`.
+///
+/// # Errors
+/// Whatever the reader returns for a missing, malformed or mismatched file.
+#[cfg(feature = "safetensors")]
+pub fn load_checkpoint(dir: &std::path::Path, kind: &str) -> crate::Result<usize> {
+    let missing = || crate::train::checkpoint::err(format!("no checkpoint in {}", dir.display()));
+    if kind == "drsae" {
+        let st = crate::train::checkpoint::TrainState::load(dir)?.ok_or_else(missing)?;
+        let net = |m: &crate::models::DrsaeNetwork| {
+            [&m.e, &m.s, &m.d, &m.c]
+                .iter()
+                .map(|x| x.as_slice().len())
+                .sum::<usize>()
+                + m.b.len()
+        };
+        let nets = net(&st.model)
+            + st.best.iter().map(|b| net(&b.0)).sum::<usize>()
+            + st.average.iter().map(net).sum::<usize>();
+        let moments = st
+            .opt_first
+            .iter()
+            .chain(&st.opt_second)
+            .map(Vec::len)
+            .sum::<usize>();
+        return Ok(4 * (nets + moments));
+    }
+    let (t, _) = crate::train::checkpoint::read_checkpoint(dir, kind)?.ok_or_else(missing)?;
+    Ok(4 * t.values().map(|(_, v)| v.len()).sum::<usize>())
+}
+
 fn floats(data: &[u8]) -> Vec<f32> {
     data.chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -491,8 +525,7 @@ impl Default for ResumeRun {
 impl ResumeRun {
     /// The run (its data drawn from a fixed seed).
     pub fn new() -> ResumeRun {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut rng = crate::rng::seeded(11);
         let u = rand_distr::Uniform::new(0.0f32, 1.0);
         let mut train_x = Mat::random(40, 6, u, &mut rng);
         let mut val_x = Mat::random(10, 6, u, &mut rng);

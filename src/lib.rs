@@ -137,6 +137,7 @@ pub mod kernels;
 pub mod linalg;
 pub mod models;
 pub mod prelude;
+pub mod rng;
 pub mod simd;
 pub mod solvers;
 pub mod train;

@@ -170,27 +170,28 @@ fn check_case(case: &Case) -> drsae::models::DrsaeGrads {
     let k = 3;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let data = Mat::random(20, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
-    let mut model = DrsaeNetwork::init(&data, n, k, steps, &mut rng);
+    let mut parts = DrsaeNetwork::init(&data, n, k, steps, &mut rng).into_parts();
     // Perturb away from the symmetric initialisation so every path carries gradient.
     let u = rand_distr::Uniform::new(-0.3f32, 0.3);
-    for v in model
+    for v in parts
         .e
         .as_mut_slice()
         .iter_mut()
-        .chain(model.s.as_mut_slice())
-        .chain(model.d.as_mut_slice())
+        .chain(parts.s.as_mut_slice())
+        .chain(parts.d.as_mut_slice())
     {
         *v += rng.sample(u);
     }
-    for v in &mut model.b {
+    for v in &mut parts.b {
         *v = rng.sample(u) * 0.3 + b_shift;
     }
-    for v in model.e.as_mut_slice() {
+    for v in parts.e.as_mut_slice() {
         *v *= scale;
     }
-    for v in &mut model.b {
+    for v in &mut parts.b {
         *v *= scale;
     }
+    let model = DrsaeNetwork::from_parts(parts).unwrap();
     let x = Mat::random(batch, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
     let labels: Vec<u8> = (0..batch).map(|i| [0u8, 2, 1][i % 3]).collect();
     let mut last = None;
@@ -228,11 +229,11 @@ fn check_case(case: &Case) -> drsae::models::DrsaeGrads {
         model.backward(&x, Some(&labels), &w, &mut ws, &mut grads);
 
         let p = P64 {
-            e: to64(model.e.as_slice()),
-            s: to64(model.s.as_slice()),
-            b: to64(&model.b),
-            d: to64(model.d.as_slice()),
-            c: to64(model.c.as_slice()),
+            e: to64(model.e().as_slice()),
+            s: to64(model.s().as_slice()),
+            b: to64(model.b()),
+            d: to64(model.d().as_slice()),
+            c: to64(model.c().as_slice()),
         };
         let x64: Vec<Vec<f64>> = x.rows().map(to64).collect();
         let f0 = loss64(&p, &x64, &labels, n, m, k, steps, &w);
@@ -310,17 +311,18 @@ fn fused_sgd_case(m: usize, n: usize, steps: usize, batch: usize) {
     let k = 3;
     let mut rng = rand::rngs::StdRng::seed_from_u64(21);
     let data = Mat::random(40, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
-    let mut model = DrsaeNetwork::init(&data, n, k, steps, &mut rng);
+    let mut parts = DrsaeNetwork::init(&data, n, k, steps, &mut rng).into_parts();
     // Spread the encoder row and decoder column norms so that the bounds are active for
     // some rows and columns only.
-    for (i, row) in model.e.rows_mut().enumerate() {
+    for (i, row) in parts.e.rows_mut().enumerate() {
         row.iter_mut().for_each(|v| *v *= 0.5 + i as f32 / n as f32);
     }
-    for row in model.d.rows_mut() {
+    for row in parts.d.rows_mut() {
         for (j, v) in row.iter_mut().enumerate() {
             *v *= 0.6 + 1.2 * j as f32 / n as f32;
         }
     }
+    let model = DrsaeNetwork::from_parts(parts).unwrap();
     let e_max = 1.25 / steps.max(11) as f32;
     let x = Mat::random(batch, m, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
     let labels: Vec<u8> = (0..batch).map(|i| (i % k) as u8).collect();
@@ -330,33 +332,34 @@ fn fused_sgd_case(m: usize, n: usize, steps: usize, batch: usize) {
         model.forward(&x, Some(&labels), &mut ws);
         let mut g = model.zero_grads();
         model.backward(&x, Some(&labels), &w, &mut ws, &mut g);
-        let mut expected = model.clone();
+        let mut stepped = model.clone().into_parts();
         for (p, gr, r) in [
-            (expected.e.as_mut_slice(), g.e.as_slice(), rates[0]),
-            (expected.s.as_mut_slice(), g.s.as_slice(), rates[1]),
-            (&mut expected.b[..], &g.b[..], rates[2]),
-            (expected.d.as_mut_slice(), g.d.as_slice(), rates[3]),
-            (expected.c.as_mut_slice(), g.c.as_slice(), rates[4]),
+            (stepped.e.as_mut_slice(), g.e.as_slice(), rates[0]),
+            (stepped.s.as_mut_slice(), g.s.as_slice(), rates[1]),
+            (&mut stepped.b[..], &g.b[..], rates[2]),
+            (stepped.d.as_mut_slice(), g.d.as_slice(), rates[3]),
+            (stepped.c.as_mut_slice(), g.c.as_slice(), rates[4]),
         ] {
             p.iter_mut().zip(gr).for_each(|(p, g)| *p -= r * g);
         }
-        let unprojected = expected.clone();
+        let unprojected = DrsaeNetwork::from_parts(stepped).unwrap();
+        let mut expected = unprojected.clone();
         expected.project(e_max);
         assert!(
-            expected.e != unprojected.e && expected.d != unprojected.d,
+            expected.e() != unprojected.e() && expected.d() != unprojected.d(),
             "the bounds should be active in this test: E {} D {}",
-            expected.e != unprojected.e,
-            expected.d != unprojected.d
+            expected.e() != unprojected.e(),
+            expected.d() != unprojected.d()
         );
         let mut fused = model.clone();
         let mut ws2 = DrsaeWorkspace::default();
         fused.forward(&x, Some(&labels), &mut ws2);
         fused.sgd_step(&x, Some(&labels), &w, &mut ws2, rates, e_max);
         for (a, b, name) in [
-            (&fused.e, &expected.e, "E"),
-            (&fused.s, &expected.s, "S"),
-            (&fused.d, &expected.d, "D"),
-            (&fused.c, &expected.c, "C"),
+            (fused.e(), expected.e(), "E"),
+            (fused.s(), expected.s(), "S"),
+            (fused.d(), expected.d(), "D"),
+            (fused.c(), expected.c(), "C"),
         ] {
             assert!(
                 a.max_abs_diff(b) < 1e-5,
@@ -365,9 +368,9 @@ fn fused_sgd_case(m: usize, n: usize, steps: usize, batch: usize) {
             );
         }
         assert!(fused
-            .b
+            .b()
             .iter()
-            .zip(&expected.b)
+            .zip(expected.b())
             .all(|(a, b)| (a - b).abs() < 1e-5));
         assert!(fused != model, "the fused step changed nothing");
     }

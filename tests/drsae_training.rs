@@ -126,9 +126,15 @@ fn hostile_model_files_are_errors() {
         Err(Error::Format { .. })
     ));
     // Shapes that disagree with each other.
-    let mut bad = out.model.clone();
-    bad.b.push(0.0);
-    let bytes = drsae_to_bytes(&bad, &LossWeights::paper(), &[]).unwrap();
+    let (mut t, meta) = drsae::io::tensors_from_bytes(&bytes).unwrap();
+    let b = t.get_mut("b").expect("tensor b");
+    b.0[0] += 1;
+    b.1.push(0.0);
+    let named: Vec<_> = t
+        .iter()
+        .map(|(k, (s, v))| (k.clone(), s.clone(), &v[..]))
+        .collect();
+    let bytes = drsae::io::tensors_to_bytes(&named, meta).unwrap();
     let e = drsae_from_bytes(&bytes).unwrap_err().to_string();
     assert!(e.contains("inconsistent shapes"), "{e}");
     // Metadata that disagrees: steps = 0.

@@ -214,15 +214,15 @@ fn the_returned_average_satisfies_every_constraint() {
     let model = small().average(0.99).lr(3e-2).fit(&data).unwrap();
     let net = model.network();
     let e_max = 1.25 / 3.0;
-    for i in 0..net.c.nrows() {
-        let n = drsae::linalg::norm(net.c.row(i));
+    for i in 0..net.c().nrows() {
+        let n = drsae::linalg::norm(net.c().row(i));
         assert!((n - 5.0).abs() < 2e-5, "‖C_{i}‖ = {n}");
     }
-    for i in 0..net.e.nrows() {
-        let n = drsae::linalg::norm(net.e.row(i));
+    for i in 0..net.e().nrows() {
+        let n = drsae::linalg::norm(net.e().row(i));
         assert!(n <= e_max * (1.0 + 1e-5), "‖E_{i}‖ = {n} > {e_max}");
     }
-    let dt = net.d.transposed();
+    let dt = net.d().transposed();
     for i in 0..dt.nrows() {
         let n = drsae::linalg::norm(dt.row(i));
         assert!(n <= 1.0 + 1e-5, "‖D_{i}‖ = {n}");

@@ -294,6 +294,14 @@ fn tree_and_disjoint_layouts_train() {
         assert_eq!(back.layout(), layout);
         assert_eq!(back.model(), model.model());
     }
+    // Any container of rows trains the same model as the matrix: a list of rows here.
+    let rows: Vec<Vec<f32>> = patches.rows().map(<[f32]>::to_vec).collect();
+    let params = GroupSparse::params()
+        .layout(GroupLayout::Disjoint { units: 12, size: 3 })
+        .epochs(1);
+    let (a, b) = (params.fit(&patches).unwrap(), params.fit(&rows).unwrap());
+    assert_eq!(a.model(), b.model());
+    assert!(params.fit(Vec::<Vec<f32>>::new()).is_err());
 }
 
 #[test]

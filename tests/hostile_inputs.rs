@@ -622,11 +622,11 @@ fn unknown_tensors_are_errors() {
     let many = |count: usize| {
         let mut h = header.trim_end()[..header.trim_end().len() - 1].to_string();
         let end = 4
-            * (model.e.as_slice().len()
-                + model.s.as_slice().len()
-                + model.b.len()
-                + model.d.as_slice().len()
-                + model.c.as_slice().len());
+            * (model.e().as_slice().len()
+                + model.s().as_slice().len()
+                + model.b().len()
+                + model.d().as_slice().len()
+                + model.c().as_slice().len());
         for i in 0..count {
             h.push_str(&format!(
                 ",\"u{i}\":{{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[{end},{end}]}}"
@@ -1549,4 +1549,21 @@ fn atomic_writes_do_not_follow_symlinks_and_fail_cleanly() {
         Err(Error::Io { .. })
     ));
     assert!(!dir.join("missing").exists());
+}
+
+/// A tensor whose shape does not match its values (or whose shape overflows) is an error of
+/// the writer, not a panic.
+#[test]
+fn writing_a_tensor_of_the_wrong_shape_is_an_error() {
+    let v = [1.0f32, 2.0, 3.0];
+    for shape in [vec![2, 2], vec![usize::MAX, 2], vec![]] {
+        let named = vec![("t".to_string(), shape.clone(), &v[..])];
+        let e = tensors_to_bytes(&named, HashMap::new()).unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidParameter { .. }) && e.to_string().contains("shape"),
+            "{shape:?}: {e}"
+        );
+    }
+    let named = vec![("t".to_string(), vec![3], &v[..])];
+    assert!(tensors_to_bytes(&named, HashMap::new()).is_ok());
 }

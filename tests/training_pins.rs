@@ -65,11 +65,11 @@ fn drsae_pin() -> u64 {
     let out = train_drsae(&cfg, split, |_| {}).unwrap();
     let m = &out.model;
     checksum([
-        m.e.as_slice(),
-        m.s.as_slice(),
-        &m.b[..],
-        m.d.as_slice(),
-        m.c.as_slice(),
+        m.e().as_slice(),
+        m.s().as_slice(),
+        m.b(),
+        m.d().as_slice(),
+        m.c().as_slice(),
     ])
 }
 

@@ -197,7 +197,6 @@ impl OrientationMap {
 mod tests {
     use super::*;
     use rand::seq::SliceRandom;
-    use rand::SeedableRng;
 
     #[test]
     fn gratings_have_their_orientation() {
@@ -228,7 +227,7 @@ mod tests {
         let r = neighbor_orientation_ratio(&smooth, w, h, Boundary::Wrap);
         assert!(r < 0.15, "smooth map ratio {r}");
         let mut shuffled = smooth.clone();
-        shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(1));
+        shuffled.shuffle(&mut crate::rng::seeded(1));
         let r = neighbor_orientation_ratio(&shuffled, w, h, Boundary::Wrap);
         assert!((r - 1.0).abs() < 0.1, "shuffled map ratio {r}");
     }

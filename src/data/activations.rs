@@ -6,10 +6,9 @@
 
 use crate::io::ShardReader;
 use crate::linalg::{Mat, MatRef};
+use crate::rng::SeedRng;
 use crate::{Error, Result};
-use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use std::path::PathBuf;
 
 /// Where a trainer takes its activation vectors from.
@@ -55,7 +54,7 @@ pub struct InMemory<'a> {
     data: MatRef<'a>,
     order: Vec<u32>,
     at: usize,
-    rng: StdRng,
+    rng: SeedRng,
 }
 
 impl<'a> InMemory<'a> {
@@ -75,7 +74,7 @@ impl<'a> InMemory<'a> {
             data,
             order: Vec::new(),
             at: 0,
-            rng: StdRng::seed_from_u64(seed),
+            rng: crate::rng::seeded(seed),
         })
     }
 }
@@ -139,7 +138,7 @@ pub struct Shards {
     buffer: Vec<f32>,
     order: Vec<u32>,
     at: usize,
-    rng: StdRng,
+    rng: SeedRng,
 }
 
 impl Shards {
@@ -203,7 +202,7 @@ impl Shards {
             buffer: Vec::new(),
             order: Vec::new(),
             at: 0,
-            rng: StdRng::seed_from_u64(seed),
+            rng: crate::rng::seeded(seed),
         })
     }
 

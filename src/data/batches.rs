@@ -40,11 +40,8 @@ impl Minibatches {
 /// The generator of epoch `epoch` of training stream `stream` (a phase, a model…) under
 /// `seed`. Every epoch's shuffle depends only on these three numbers, so a run is
 /// reproducible and can resume at any epoch without saving generator state.
-pub fn epoch_rng(seed: u64, stream: u64, epoch: u64) -> rand::rngs::StdRng {
-    use rand::SeedableRng;
-    rand::rngs::StdRng::seed_from_u64(
-        seed ^ (stream << 56) ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    )
+pub fn epoch_rng(seed: u64, stream: u64, epoch: u64) -> crate::rng::SeedRng {
+    crate::rng::seeded(seed ^ (stream << 56) ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// Copies rows `idx` of `src` into `dst` (resized to `idx.len()` rows, no reallocation once
@@ -67,11 +64,10 @@ pub fn gather_rows(src: &Mat, idx: &[usize], dst: &mut Mat) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
     fn covers_every_example_once() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let mut rng = crate::rng::seeded(1);
         let mb = Minibatches::shuffled(23, 5, &mut rng);
         assert_eq!(mb.len(), 5);
         let mut all: Vec<usize> = mb.iter().flatten().copied().collect();

@@ -66,7 +66,6 @@ impl LabelledImages {
     /// As [`sample_patches`](crate::data::sample_patches): no images, or images smaller
     /// than the patch.
     pub fn patches(&self, size: usize, count: usize, seed: u64) -> Result<Mat> {
-        use rand::SeedableRng;
         let images: Vec<crate::data::GrayImage> = self
             .images
             .rows()
@@ -76,7 +75,7 @@ impl LabelledImages {
                 pixels: r.to_vec(),
             })
             .collect();
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut rng = crate::rng::seeded(seed);
         crate::data::sample_patches(&images, size, count, &mut rng)
     }
 }

@@ -67,7 +67,6 @@ pub fn sample_patches<R: Rng + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
     fn patches_come_from_the_image_and_are_seeded() {
@@ -76,8 +75,8 @@ mod tests {
             height: 4,
             pixels: (0..20).map(|v| v as f32).collect(),
         };
-        let mut r1 = rand::rngs::StdRng::seed_from_u64(9);
-        let mut r2 = rand::rngs::StdRng::seed_from_u64(9);
+        let mut r1 = crate::rng::seeded(9);
+        let mut r2 = crate::rng::seeded(9);
         let a = sample_patches(std::slice::from_ref(&im), 2, 10, &mut r1).unwrap();
         let b = sample_patches(std::slice::from_ref(&im), 2, 10, &mut r2).unwrap();
         assert_eq!(a, b);

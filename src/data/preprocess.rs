@@ -118,7 +118,6 @@ impl Zca {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
     fn unit_rows_and_contrast() {
@@ -134,7 +133,7 @@ mod tests {
 
     #[test]
     fn zca_whitens() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut rng = crate::rng::seeded(3);
         let z = Mat::random(4000, 3, rand_distr::StandardNormal, &mut rng);
         // Correlate the columns.
         let mix = Mat::from_vec(3, 3, vec![1.0, 0.5, 0.0, 0.0, 1.0, 0.8, 0.0, 0.0, 0.3]);

@@ -26,6 +26,25 @@ pub trait AsRows {
     /// [`Error::InvalidParameter`] (`input`) when the rows are not `ncols` long, and
     /// [`Error::NonFiniteInput`] when a value is NaN or infinite.
     fn to_rows(&self, ncols: usize) -> Result<Mat>;
+
+    /// The row length the container itself shows, for estimators whose input width is not
+    /// fixed by their parameters (a matrix's columns, the first of a list of rows, a flat
+    /// slice's length as one row); `None` when it shows none (an empty list of rows).
+    fn width(&self) -> Option<usize> {
+        None
+    }
+
+    /// The rows at the container's own [`width`](Self::width).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`input`) when there is no width (no rows) or the rows
+    /// disagree, and [`Error::NonFiniteInput`] as [`to_rows`](Self::to_rows).
+    fn to_own_rows(&self) -> Result<Mat> {
+        let w = self
+            .width()
+            .ok_or_else(|| width_error("no rows, so no row length".into()))?;
+        self.to_rows(w)
+    }
 }
 
 fn width_error(what: String) -> Error {
@@ -41,6 +60,9 @@ impl AsRows for Mat {
     fn to_rows(&self, ncols: usize) -> Result<Mat> {
         self.view().to_rows(ncols)
     }
+    fn width(&self) -> Option<usize> {
+        Some(self.ncols())
+    }
 }
 
 impl AsRows for MatRef<'_> {
@@ -52,6 +74,9 @@ impl AsRows for MatRef<'_> {
             )));
         }
         finished(self.to_owned())
+    }
+    fn width(&self) -> Option<usize> {
+        Some(self.ncols())
     }
 }
 
@@ -65,17 +90,26 @@ impl AsRows for [f32] {
         }
         finished(Mat::from_vec(self.len() / ncols, ncols, self.to_vec()))
     }
+    fn width(&self) -> Option<usize> {
+        (!self.is_empty()).then_some(self.len())
+    }
 }
 
 impl AsRows for Vec<f32> {
     fn to_rows(&self, ncols: usize) -> Result<Mat> {
         self[..].to_rows(ncols)
     }
+    fn width(&self) -> Option<usize> {
+        self[..].width()
+    }
 }
 
 impl<const N: usize> AsRows for [f32; N] {
     fn to_rows(&self, ncols: usize) -> Result<Mat> {
         self[..].to_rows(ncols)
+    }
+    fn width(&self) -> Option<usize> {
+        self[..].width()
     }
 }
 
@@ -100,11 +134,17 @@ impl AsRows for [Vec<f32>] {
     fn to_rows(&self, ncols: usize) -> Result<Mat> {
         from_row_slices(self.iter().map(Vec::as_slice), ncols)
     }
+    fn width(&self) -> Option<usize> {
+        self.first().map(Vec::len)
+    }
 }
 
 impl AsRows for Vec<Vec<f32>> {
     fn to_rows(&self, ncols: usize) -> Result<Mat> {
         self[..].to_rows(ncols)
+    }
+    fn width(&self) -> Option<usize> {
+        self[..].width()
     }
 }
 
@@ -112,11 +152,17 @@ impl AsRows for [&[f32]] {
     fn to_rows(&self, ncols: usize) -> Result<Mat> {
         from_row_slices(self.iter().copied(), ncols)
     }
+    fn width(&self) -> Option<usize> {
+        self.first().map(|r| r.len())
+    }
 }
 
 impl<T: AsRows + ?Sized> AsRows for &T {
     fn to_rows(&self, ncols: usize) -> Result<Mat> {
         (**self).to_rows(ncols)
+    }
+    fn width(&self) -> Option<usize> {
+        (**self).width()
     }
 }
 
@@ -139,11 +185,17 @@ mod ndarray_rows {
                 self.iter().copied().collect(),
             ))
         }
+        fn width(&self) -> Option<usize> {
+            Some(self.ncols())
+        }
     }
 
     impl AsRows for Array2<f32> {
         fn to_rows(&self, ncols: usize) -> Result<Mat> {
             self.view().to_rows(ncols)
+        }
+        fn width(&self) -> Option<usize> {
+            Some(self.ncols())
         }
     }
 }
@@ -179,5 +231,24 @@ mod tests {
             Err(Error::NonFiniteInput { index: 1, .. })
         ));
         assert_eq!(Vec::<Vec<f32>>::new().to_rows(3).unwrap().shape(), (0, 3));
+    }
+
+    #[test]
+    fn containers_report_their_own_width() {
+        let nested = vec![vec![1.0f32, 2.0, 3.0], vec![4.0, 5.0, 6.0]];
+        let want = Mat::from_vec(2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(nested.width(), Some(3));
+        assert_eq!(nested.to_own_rows().unwrap(), want);
+        assert_eq!(want.width(), Some(3));
+        assert_eq!(want.view().width(), Some(3));
+        assert_eq!([1.0f32, 2.0].width(), Some(2));
+        assert_eq!((&&want).width(), Some(3));
+        assert_eq!(Vec::<Vec<f32>>::new().width(), None);
+        assert!(matches!(
+            Vec::<Vec<f32>>::new().to_own_rows(),
+            Err(Error::InvalidParameter { .. })
+        ));
+        // A ragged list is an error at its first row's width.
+        assert!(vec![vec![1.0f32; 3], vec![1.0; 2]].to_own_rows().is_err());
     }
 }

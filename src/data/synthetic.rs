@@ -16,9 +16,9 @@
 //! of firing features, not the number of features.
 
 use crate::linalg::{gemm, norm, Mat};
+use crate::rng::SeedRng;
 use crate::{Error, Result};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 /// The settings of the generative model (see the module docs).
@@ -63,7 +63,7 @@ pub struct Synthetic {
     spec: SyntheticSpec,
     features: Mat,
     prob: Vec<f64>,
-    rng: StdRng,
+    rng: SeedRng,
 }
 
 impl Synthetic {
@@ -94,7 +94,7 @@ impl Synthetic {
                 "correlation in [0, 1] and 2·correlated_pairs ≤ features",
             ));
         }
-        let mut rng = StdRng::seed_from_u64(spec.seed);
+        let mut rng = crate::rng::seeded(spec.seed);
         let mut features = Mat::zeros(spec.features, spec.d);
         for row in features.rows_mut() {
             for v in row.iter_mut() {

@@ -213,7 +213,7 @@ impl InhibitionParams {
     ///
     /// # Errors
     /// An invalid parameter, or any error of [`InhibitionValidParams::fit`].
-    pub fn fit(&self, x: &Mat) -> Result<Inhibition> {
+    pub fn fit(&self, x: impl AsRows) -> Result<Inhibition> {
         self.check_ref()?.fit(x)
     }
 }
@@ -279,7 +279,7 @@ impl InhibitionValidParams {
     /// # Errors
     /// Fewer rows than units, too few non-flat rows, non-finite values, a diverged
     /// training, checkpoint errors.
-    pub fn fit(&self, x: &Mat) -> Result<Inhibition> {
+    pub fn fit(&self, x: impl AsRows) -> Result<Inhibition> {
         self.fit_with(x, |_, _, _| {})
     }
 
@@ -290,11 +290,11 @@ impl InhibitionValidParams {
     /// As [`InhibitionValidParams::fit`].
     pub fn fit_with(
         &self,
-        x: &Mat,
+        x: impl AsRows,
         mut on_epoch: impl FnMut(usize, f64, f64),
     ) -> Result<Inhibition> {
-        let mut x = x.clone();
-        crate::check_finite("training inputs", x.as_slice())?;
+        // Rows at the input's own width (the atoms take it), checked finite.
+        let mut x = x.to_own_rows()?;
         let preprocessing = Preprocessing::fit(self.preprocessing, self.zca, &mut x);
         let s = self.structure.initial(self.value)?;
         let n = s.nrows();
@@ -333,7 +333,7 @@ impl InhibitionValidParams {
 /// `n` unit-norm atoms (m × n) copied from distinct-draw random rows of `x` whose norm is
 /// above 1e-3 (flat inputs are zero after contrast normalisation).
 fn initial_atoms(x: &Mat, n: usize, seed: u64) -> Result<Mat> {
-    use rand::{Rng, SeedableRng};
+    use rand::Rng;
     let usable = x.rows().filter(|r| norm(r) > 1e-3).count();
     if x.nrows() < n || usable == 0 {
         return Err(Error::param(
@@ -344,7 +344,7 @@ fn initial_atoms(x: &Mat, n: usize, seed: u64) -> Result<Mat> {
             ),
         ));
     }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rng = crate::rng::seeded(seed);
     let mut rows = Vec::with_capacity(n);
     while rows.len() < n {
         let r = rng.gen_range(0..x.nrows());

@@ -62,17 +62,24 @@ fn err(what: impl Into<String>) -> Error {
 /// gives the same file. Reading goes through the `safetensors` crate.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] when two tensors share a name or one is named
-/// `__metadata__` (the file could not be read back).
-///
-/// # Panics
-/// If a tensor's shape does not match its length (a programmer error).
+/// [`Error::InvalidParameter`] when two tensors share a name, one is named `__metadata__`
+/// (the file could not be read back), or a tensor's shape does not match its length.
 pub fn tensors_to_bytes(
     tensors: &[NamedTensor<'_>],
     meta: HashMap<String, String>,
 ) -> Result<Vec<u8>> {
     let mut names = std::collections::HashSet::new();
-    for (name, _, _) in tensors {
+    for (name, shape, data) in tensors {
+        if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(data.len()) {
+            return Err(Error::param(
+                "tensors",
+                format!(
+                    "tensor `{}` has shape {shape:?} for {} values",
+                    name.escape_debug(),
+                    data.len()
+                ),
+            ));
+        }
         if name == "__metadata__" || !names.insert(name.as_str()) {
             return Err(Error::param(
                 "tensors",
@@ -94,12 +101,6 @@ pub fn tensors_to_bytes(
     header.push('}');
     let mut offset = 0usize;
     for (name, shape, data) in tensors {
-        assert_eq!(
-            shape.iter().product::<usize>(),
-            data.len(),
-            "tensor `{name}`: shape {shape:?} for {} values",
-            data.len()
-        );
         let bytes = 4 * data.len();
         let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
         header.push_str(&format!(

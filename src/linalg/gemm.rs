@@ -304,15 +304,14 @@ pub fn gemm_reference(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, beta: f32, mut c
 mod tests {
     use super::*;
     use crate::linalg::Mat;
-    use rand::SeedableRng;
 
-    fn rand_mat(r: usize, c: usize, rng: &mut rand::rngs::StdRng) -> Mat {
+    fn rand_mat(r: usize, c: usize, rng: &mut crate::rng::SeedRng) -> Mat {
         Mat::random(r, c, rand_distr::Uniform::new(-1.0, 1.0), rng)
     }
 
     #[test]
     fn all_transpose_combinations_and_odd_shapes() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let mut rng = crate::rng::seeded(1);
         for &(m, k, n) in &[
             (1, 1, 1),
             (3, 5, 7),
@@ -361,7 +360,7 @@ mod tests {
     fn thread_count_does_not_change_bits() {
         // α ≠ 1 and β ≠ 0 (the SGD update's form): matrixmultiply rounds full and edge
         // micro-tiles differently there, so block boundaries must not move with the count.
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut rng = crate::rng::seeded(3);
         let a = rand_mat(300, 200, &mut rng);
         let b = rand_mat(200, 90, &mut rng);
         let c0 = rand_mat(300, 90, &mut rng);
@@ -384,7 +383,7 @@ mod tests {
 
     #[test]
     fn few_rows_split_over_threads_do_not_change_bits() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        let mut rng = crate::rng::seeded(4);
         for m in 1..=12 {
             let a = rand_mat(m, 300, &mut rng);
             let b = rand_mat(300, 203, &mut rng);
@@ -407,7 +406,7 @@ mod tests {
 
     #[test]
     fn transposed_output() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let mut rng = crate::rng::seeded(2);
         let a = rand_mat(5, 4, &mut rng);
         let b = rand_mat(4, 6, &mut rng);
         let mut ct = Mat::zeros(6, 5);

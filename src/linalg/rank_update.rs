@@ -641,9 +641,8 @@ unsafe fn strip_scalar(s: &ColStrip<'_>, width: usize) {
 mod tests {
     use super::*;
     use crate::linalg::{gemm_reference, Mat};
-    use rand::SeedableRng;
 
-    fn rand_mat(r: usize, c: usize, rng: &mut rand::rngs::StdRng) -> Mat {
+    fn rand_mat(r: usize, c: usize, rng: &mut crate::rng::SeedRng) -> Mat {
         Mat::random(r, c, rand_distr::Uniform::new(-1.0, 1.0), rng)
     }
 
@@ -682,7 +681,7 @@ mod tests {
 
     #[test]
     fn match_the_reference_for_every_k_with_tails_and_clipping() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut rng = crate::rng::seeded(7);
         for k in [1, 2, 5, 10, 12, 13, 40] {
             for (m, n) in [(37, 29), (16, 8), (5, 3), (64, 41)] {
                 let (p, q, w) = (
@@ -736,7 +735,7 @@ mod tests {
     /// by the order of the norm sums: within 1e-5 here (entries and norms of order 1).
     #[test]
     fn every_level_matches_the_reference_over_widths() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        let mut rng = crate::rng::seeded(12);
         for isa in Isa::all() {
             for n in (0..=40).chain([257, 1031]) {
                 for k in [1, 10, 12] {
@@ -824,7 +823,7 @@ mod tests {
 
     #[test]
     fn thread_count_does_not_change_bits() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        let mut rng = crate::rng::seeded(8);
         let (k, m, n) = (10, 300, 203);
         let (p, q, w) = (
             rand_mat(k, m, &mut rng),

@@ -421,10 +421,10 @@ unsafe fn vectors<S: Simd, const V: usize>(
 mod tests {
     use super::*;
     use crate::linalg::{gemm_reference, Mat};
-    use rand::{Rng, SeedableRng};
+    use rand::Rng;
 
     /// A random matrix with about `density` of its entries non-zero.
-    fn sparse(r: usize, c: usize, density: f64, rng: &mut rand::rngs::StdRng) -> Mat {
+    fn sparse(r: usize, c: usize, density: f64, rng: &mut crate::rng::SeedRng) -> Mat {
         Mat::from_fn(r, c, |_, _| {
             if rng.gen_bool(density) {
                 rng.gen_range(-1.0..1.0)
@@ -434,13 +434,13 @@ mod tests {
         })
     }
 
-    fn dense(r: usize, c: usize, rng: &mut rand::rngs::StdRng) -> Mat {
+    fn dense(r: usize, c: usize, rng: &mut crate::rng::SeedRng) -> Mat {
         Mat::from_fn(r, c, |_, _| rng.gen_range(-1.0..1.0))
     }
 
     #[test]
     fn match_dense_products_for_many_shapes_and_densities() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut rng = crate::rng::seeded(3);
         for &(r, k, n) in &[
             (1, 1, 1),
             (3, 5, 7),
@@ -487,7 +487,7 @@ mod tests {
     /// scalar tail, and inner lengths 0..=40, 257, 1031.
     #[test]
     fn every_level_matches_the_f64_product() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let mut rng = crate::rng::seeded(9);
         for isa in Isa::all() {
             for k in (0..=40).chain([257, 1031]) {
                 for n in [1, 7, 8, 13, 64, 77, 200] {
@@ -569,7 +569,7 @@ mod tests {
 
     #[test]
     fn thread_count_does_not_change_bits() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut rng = crate::rng::seeded(5);
         let a = sparse(60, 400, 0.2, &mut rng);
         let b = dense(400, 403, &mut rng);
         let bt = dense(60, 403, &mut rng);

@@ -28,7 +28,7 @@
 //! use drsae::train::{train_group_ae, GroupAeConfig};
 //! use rand::SeedableRng;
 //!
-//! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+//! let mut rng = drsae::rng::seeded(0);
 //! let shape = ConvShape::new(12, 12, 1, 5)?; // 12 × 12 images, 5 × 5 kernels → 8 × 8 maps
 //! let images = Mat::random(64, shape.image_len(), rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
 //! // L2 pooling over 2 × 2 positions of each of 4 maps, stride 2: a 4 × 4 × 4 pooled image.

@@ -33,19 +33,44 @@ pub const D_MAX_NORM: f32 = 1.0;
 pub const C_NORM: f32 = 5.0;
 
 /// A DrSAE's parameters.
+///
+/// The tensors are read through accessors ([`e`](Self::e), [`s`](Self::s), …) and changed
+/// only by training steps and [`project`](Self::project), so a trained network keeps its
+/// constraints (`‖D_{:,i}‖ ≤ 1`, `‖E_{i,:}‖ ≤ e_max`, `‖C_{i,:}‖ = 5`). To build one from raw
+/// tensors, or to edit them, go through [`DrsaeParts`] ([`into_parts`](Self::into_parts) /
+/// [`from_parts`](Self::from_parts)), which checks the shapes and values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DrsaeNetwork {
+    /// Encoder E, n × m.
+    pub(crate) e: Mat,
+    /// Explaining-away matrix S, n × n.
+    pub(crate) s: Mat,
+    /// Threshold b, length n.
+    pub(crate) b: Vec<f32>,
+    /// Decoder D, m × n (one dictionary atom per column).
+    pub(crate) d: Mat,
+    /// Classifier C, k × n.
+    pub(crate) c: Mat,
+    /// Number of encoder steps T (≥ 1).
+    pub(crate) steps: usize,
+}
+
+/// A DrSAE's tensors by value: what [`DrsaeNetwork::into_parts`] gives and
+/// [`DrsaeNetwork::from_parts`] checks. No constraint is imposed on the values; call
+/// [`DrsaeNetwork::project`] for that.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DrsaeParts {
     /// Encoder E, n × m.
     pub e: Mat,
     /// Explaining-away matrix S, n × n.
     pub s: Mat,
     /// Threshold b, length n.
     pub b: Vec<f32>,
-    /// Decoder D, m × n (one dictionary atom per column).
+    /// Decoder D, m × n.
     pub d: Mat,
     /// Classifier C, k × n.
     pub c: Mat,
-    /// Number of encoder steps T (≥ 1).
+    /// Encoder steps T, in 1..=[`MAX_STEPS`](crate::train::MAX_STEPS).
     pub steps: usize,
 }
 
@@ -218,6 +243,108 @@ impl DrsaeNetwork {
             c,
             steps,
         }
+    }
+
+    /// A network from its tensors.
+    ///
+    /// # Errors
+    /// [`Error::Format`](crate::Error::Format) if a size is 0, the shapes disagree (E n × m,
+    /// S n × n, b n, D m × n, C k × n), `steps` is outside 1..=`MAX_STEPS`, or a value is
+    /// not finite.
+    ///
+    /// # Examples
+    /// ```
+    /// use drsae::models::{DrsaeNetwork, DrsaeParts};
+    /// use drsae::linalg::Mat;
+    /// let data = Mat::from_fn(4, 3, |i, j| (i + j) as f32);
+    /// let net = DrsaeNetwork::init(&data, 5, 2, 3, &mut drsae::rng::seeded(0));
+    /// let mut parts = net.clone().into_parts();
+    /// assert!(DrsaeNetwork::from_parts(parts.clone()).unwrap() == net);
+    /// parts.b.pop(); // b no longer has one entry per unit
+    /// assert!(DrsaeNetwork::from_parts(parts).is_err());
+    /// ```
+    pub fn from_parts(p: DrsaeParts) -> crate::Result<DrsaeNetwork> {
+        let bad = |what: String| crate::Error::format("DrSAE network", what);
+        let (n, m) = p.e.shape();
+        let k = p.c.nrows();
+        if n == 0 || m == 0 || k == 0 {
+            return Err(bad(format!("empty tensor: E {n} × {m}, C has {k} rows")));
+        }
+        if p.s.shape() != (n, n) || p.b.len() != n || p.d.shape() != (m, n) || p.c.shape() != (k, n)
+        {
+            return Err(bad(format!(
+                "inconsistent shapes: E {:?}, S {:?}, b [{}], D {:?}, C {:?} (expected E n × m, \
+                 S n × n, b n, D m × n, C k × n)",
+                p.e.shape(),
+                p.s.shape(),
+                p.b.len(),
+                p.d.shape(),
+                p.c.shape()
+            )));
+        }
+        if !(1..=crate::train::MAX_STEPS).contains(&p.steps) {
+            return Err(bad(format!(
+                "steps = {} not in 1..={}",
+                p.steps,
+                crate::train::MAX_STEPS
+            )));
+        }
+        for (name, v) in [
+            ("E", p.e.as_slice()),
+            ("S", p.s.as_slice()),
+            ("b", &p.b[..]),
+            ("D", p.d.as_slice()),
+            ("C", p.c.as_slice()),
+        ] {
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                return Err(bad(format!("{name}[{i}] = {} is not finite", v[i])));
+            }
+        }
+        Ok(DrsaeNetwork {
+            e: p.e,
+            s: p.s,
+            b: p.b,
+            d: p.d,
+            c: p.c,
+            steps: p.steps,
+        })
+    }
+
+    /// The network's tensors by value (the inverse of [`from_parts`](Self::from_parts)).
+    pub fn into_parts(self) -> DrsaeParts {
+        DrsaeParts {
+            e: self.e,
+            s: self.s,
+            b: self.b,
+            d: self.d,
+            c: self.c,
+            steps: self.steps,
+        }
+    }
+
+    /// Encoder E, n × m.
+    pub fn e(&self) -> &Mat {
+        &self.e
+    }
+    /// Explaining-away matrix S, n × n.
+    pub fn s(&self) -> &Mat {
+        &self.s
+    }
+    /// Thresholds b, one per unit.
+    pub fn b(&self) -> &[f32] {
+        &self.b
+    }
+    /// Decoder D, m × n (one dictionary atom per column).
+    pub fn d(&self) -> &Mat {
+        &self.d
+    }
+    /// Classifier C, k × n.
+    pub fn c(&self) -> &Mat {
+        &self.c
+    }
+    /// Encoder steps T.
+    pub fn steps(&self) -> usize {
+        self.steps
     }
 
     /// Number of hidden units n.

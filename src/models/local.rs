@@ -13,7 +13,7 @@
 //! let sheet = LocalSheet::new(2, 2, 3, 5)?; // 2 × 2 positions 3 px apart, 5 × 5 windows
 //! assert_eq!((sheet.image(), sheet.units()), (8, 16)); // 8 × 8 inputs, 16 units
 //! let support = sheet.support();
-//! let model = GroupAe::init(64, 16, EncoderForm::Relu, &mut rand::rngs::StdRng::seed_from_u64(0))
+//! let model = GroupAe::init(64, 16, EncoderForm::Relu, &mut drsae::rng::seeded(0))
 //!     .with_support(support.clone())?
 //!     .with_recon_weights(support_coverage(&support))?;
 //! assert!(model.w.row(0)[7] == 0.0); // unit 0 does not see pixel (0, 7)

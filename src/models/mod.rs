@@ -6,7 +6,9 @@
 mod drsae;
 mod recurrence;
 
-pub use drsae::{BatchLoss, DrsaeGrads, DrsaeNetwork, DrsaeWorkspace, LossWeights, NORM_EPS};
+pub use drsae::{
+    BatchLoss, DrsaeGrads, DrsaeNetwork, DrsaeParts, DrsaeWorkspace, LossWeights, NORM_EPS,
+};
 
 mod lista;
 pub use lista::{Lista, ListaGrads, ListaWorkspace};

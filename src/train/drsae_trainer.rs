@@ -8,7 +8,6 @@ use crate::data::{gather_rows, Minibatches};
 use crate::linalg::Mat;
 use crate::models::{DrsaeGrads, DrsaeNetwork, DrsaeWorkspace, LossWeights};
 use crate::{Error, Result};
-use rand::SeedableRng;
 use std::time::Instant;
 
 /// Training and validation data, rows already preprocessed (unit L2 norm for DrSAE).
@@ -234,7 +233,7 @@ pub fn train_drsae_with(
     let mut st = match resumed {
         Some(st) => st,
         None => {
-            let mut init_rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
+            let mut init_rng = crate::rng::seeded(cfg.seed);
             let mut model =
                 DrsaeNetwork::init(data.train_x, cfg.hidden, classes, cfg.steps, &mut init_rng);
             model.project(cfg.e_bound());
@@ -556,7 +555,7 @@ mod tests {
     use super::*;
 
     fn model(hidden: usize, seed: u64) -> DrsaeNetwork {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut rng = crate::rng::seeded(seed);
         let data = Mat::random(5, 6, rand_distr::Uniform::new(0.0f32, 1.0), &mut rng);
         DrsaeNetwork::init(&data, hidden, 3, 2, &mut rng)
     }

@@ -12,8 +12,6 @@ use crate::train::checkpoint::{take_tensor, Checkpointing, Tensors, MAX_COUNT};
 use crate::train::loop_checkpoint::{LoopCheckpointer, LoopPosition, OwnedTensor};
 use crate::train::{Optimizer, OptimizerState};
 use crate::{Compact, Error, Result};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use std::time::Instant;
 
 /// How the decoder's rows are constrained.
@@ -442,7 +440,7 @@ pub fn train_sae_with(
         }
     }
     let (m, batch) = (config.d_sae, config.batch);
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut rng = crate::rng::seeded(config.seed);
     let init_norm = match config.decoder {
         DecoderNorm::Unit => 1.0,
         DecoderNorm::Free => config.decoder_init_norm,

@@ -9,7 +9,6 @@ use crate::kernels::{ConvShape, Groups};
 use crate::linalg::Mat;
 use crate::models::{ConvAe, ConvAeWorkspace};
 use crate::{Error, Result};
-use rand::SeedableRng;
 
 /// Largest accepted image side, channel count, kernel side or number of maps.
 const MAX_SIZE: usize = 1 << 12;
@@ -197,7 +196,7 @@ impl ConvolutionalValidParams {
         let shape = self.shape()?;
         let (x, preprocessing) = self.opts.prepare(x, shape.image_len())?;
         let groups = pool_groups(&shape, self.maps, self.pool)?;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(self.opts.seed);
+        let mut rng = crate::rng::seeded(self.opts.seed);
         let mut model = ConvAe::init(shape, self.maps, self.opts.form, &mut rng);
         model.weighted = self.weighted;
         let report = self

@@ -9,7 +9,6 @@ use crate::kernels::Groups;
 use crate::linalg::{gemm, Mat};
 use crate::models::{support_coverage, GroupAe, GroupAeWorkspace, LocalSheet};
 use crate::{Error, Result};
-use rand::SeedableRng;
 
 /// Largest accepted sheet or window size (units per side, pixels per side).
 const MAX_SIDE: usize = 1 << 10;
@@ -167,7 +166,7 @@ impl LocallyConnectedValidParams {
         let side = self.sheet.image();
         let (x, preprocessing) = self.opts.prepare(x, side * side)?;
         let groups = sheet_groups(self.sheet, self.pool)?;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(self.opts.seed);
+        let mut rng = crate::rng::seeded(self.opts.seed);
         let support = self.sheet.support();
         let weights = self.coverage_weights.then(|| support_coverage(&support));
         let mut model = GroupAe::init(side * side, self.sheet.units(), self.opts.form, &mut rng)

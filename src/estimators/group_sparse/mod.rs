@@ -20,7 +20,6 @@ use crate::linalg::{gemm, Mat};
 use crate::models::{GroupAe, GroupAeWorkspace};
 use crate::{Error, Result};
 use options::{group_norms, group_option_setters, GroupOptions};
-use rand::SeedableRng;
 
 /// Largest accepted number of code units.
 const MAX_UNITS: usize = 1 << 16;
@@ -249,7 +248,7 @@ impl GroupSparseParams {
     ///
     /// # Errors
     /// An invalid parameter, or any error of [`GroupSparseValidParams::fit`].
-    pub fn fit(&self, x: &crate::linalg::Mat) -> Result<GroupSparse> {
+    pub fn fit(&self, x: impl AsRows) -> Result<GroupSparse> {
         self.check_ref()?.fit(x)
     }
 }
@@ -305,7 +304,7 @@ impl GroupSparseValidParams {
     ///
     /// # Errors
     /// No rows, non-finite values, a diverged or collapsed training, checkpoint errors.
-    pub fn fit(&self, x: &Mat) -> Result<GroupSparse> {
+    pub fn fit(&self, x: impl AsRows) -> Result<GroupSparse> {
         self.fit_with(x, |_, _, _| {})
     }
 
@@ -316,13 +315,17 @@ impl GroupSparseValidParams {
     /// As [`GroupSparseValidParams::fit`].
     pub fn fit_with(
         &self,
-        x: &Mat,
+        x: impl AsRows,
         mut on_epoch: impl FnMut(usize, f64, f64),
     ) -> Result<GroupSparse> {
         let start = std::time::Instant::now();
         let groups = self.layout.groups()?;
-        let (x, preprocessing) = self.opts.prepare(x, x.ncols())?;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(self.opts.seed);
+        // The input's own row width (any width: the layout fixes only the units).
+        let width = x
+            .width()
+            .ok_or_else(|| crate::Error::param("data", "no training rows"))?;
+        let (x, preprocessing) = self.opts.prepare(x, width)?;
+        let mut rng = crate::rng::seeded(self.opts.seed);
         let mut model = GroupAe::init(x.ncols(), groups.n_units(), self.opts.form, &mut rng);
         let report = match (self.start_stage, self.layout) {
             (Some(stage), GroupLayout::Grid { side, sigma, .. }) => {

@@ -4,7 +4,6 @@
 use super::*;
 use crate::linalg::{gemm_reference, Mat, MatMut, MatRef};
 use crate::simd::{Isa, Level};
-use rand::SeedableRng;
 
 fn have_avx512() -> bool {
     Isa::new(Level::Avx512).is_some()
@@ -16,7 +15,7 @@ fn operand(
     r: usize,
     c: usize,
     layout: u8,
-    rng: &mut rand::rngs::StdRng,
+    rng: &mut crate::rng::SeedRng,
 ) -> (Vec<f32>, isize, isize) {
     let (rs, cs) = match layout {
         0 => (c.max(1) as isize, 1),
@@ -47,7 +46,7 @@ fn check(
     nan_c: bool,
     seed: u64,
 ) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rng = crate::rng::seeded(seed);
     let (a, ars, acs) = operand(m, k, la, &mut rng);
     let (b, brs, bcs) = operand(k, n, lb, &mut rng);
     let (mut c, crs, ccs) = operand(m, n, lc, &mut rng);
@@ -92,7 +91,7 @@ fn check(
     }
     // Elements between C's (padded) elements are never written.
     if lc == 3 && !nan_c {
-        let mut rng2 = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut rng2 = crate::rng::seeded(seed);
         let _ = operand(m, k, la, &mut rng2);
         let _ = operand(k, n, lb, &mut rng2);
         let (c0, _, _) = operand(m, n, lc, &mut rng2);

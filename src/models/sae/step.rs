@@ -815,13 +815,13 @@ impl AuxRows<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
+    use rand::Rng;
 
     /// Phase D by blocks of rows gives the unblocked sums bit for bit, heavy and light
     /// latents mixed, main and AuxK entries, zero coefficients included.
     #[test]
     fn blocked_latent_gradients_equal_the_unblocked_ones() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut rng = crate::rng::seeded(7);
         let (rows, d, m, nslots) = (300, 19, 13, 2);
         let width = nslots * d;
         let mut rand_mat = |r: usize, c: usize| {
