@@ -476,3 +476,76 @@ fn out_of_range_floats_print_compactly() {
     assert_eq!(drsae::Compact(0.0_f64).to_string(), "0");
     assert_eq!(drsae::Compact(f64::NEG_INFINITY).to_string(), "-inf");
 }
+
+/// A time budget without an epoch count sets the run's length: each family trains until
+/// the budget is spent (here far more epochs than its default on tiny data), while an
+/// explicit count under the same budget is kept.
+#[test]
+fn a_time_budget_alone_sets_the_length_of_the_run() {
+    let budget = 0.25;
+    let m = mnist();
+    let atoms = m.train.images.row_range(0, 20).to_owned();
+    let train = m.train.images.row_range(20, 40).to_owned();
+    let patches = m.train.take(200).patches(5, 60, 3).unwrap();
+    let timed = |f: &mut dyn FnMut() -> usize| {
+        let t = std::time::Instant::now();
+        let epochs = f();
+        (epochs, t.elapsed().as_secs_f64())
+    };
+    // Group-sparse (default 50 epochs).
+    let group = GroupSparse::params()
+        .layout(GroupLayout::Disjoint { units: 6, size: 2 })
+        .zca(None)
+        .batch(60);
+    let (epochs, secs) = timed(&mut || {
+        let fit = group.clone().time_budget(budget).fit(&patches).unwrap();
+        fit.report().unwrap().losses.len()
+    });
+    assert!(epochs > 50 && secs >= budget, "{epochs} epochs in {secs} s");
+    let fit = group.time_budget(budget).epochs(3).fit(&patches).unwrap();
+    assert_eq!(fit.report().unwrap().losses.len(), 3);
+    // LISTA (default 30 epochs).
+    let lasso = Lasso::params()
+        .lambda(0.3)
+        .unit_atoms(true)
+        .fit(&atoms)
+        .unwrap();
+    let lista = ListaEncoder::params().iters(1).batch(20);
+    let (epochs, secs) = timed(&mut || {
+        let fit = lista
+            .clone()
+            .time_budget(budget)
+            .fit(&lasso, &train)
+            .unwrap();
+        fit.losses().len()
+    });
+    assert!(epochs > 30 && secs >= budget, "{epochs} epochs in {secs} s");
+    let fit = lista
+        .epochs(2)
+        .time_budget(budget)
+        .fit(&lasso, &train)
+        .unwrap();
+    assert_eq!(fit.losses().len(), 2);
+    // Lateral inhibition (default 20 epochs).
+    let inhibition = Inhibition::params()
+        .structure(InhibitionStructure::Tree {
+            branching: 2,
+            depth: 2,
+        })
+        .batch(60);
+    let (epochs, secs) = timed(&mut || {
+        let fit = inhibition
+            .clone()
+            .time_budget(budget)
+            .fit(&patches)
+            .unwrap();
+        fit.energies().len()
+    });
+    assert!(epochs > 20 && secs >= budget, "{epochs} epochs in {secs} s");
+    let fit = inhibition
+        .time_budget(budget)
+        .epochs(2)
+        .fit(&patches)
+        .unwrap();
+    assert_eq!(fit.energies().len(), 2);
+}

@@ -42,6 +42,45 @@ pub(crate) const MAX_WEIGHT: f64 = 1e4;
 /// The largest accepted time budget in seconds (about 116 days).
 pub(crate) const MAX_TIME_BUDGET: f64 = 1e7;
 
+/// Epochs an estimator plans when a time budget is given without an epoch count: the budget
+/// ends the run, and the learning-rate schedule follows the time spent.
+pub(crate) const EPOCHS_UNDER_BUDGET: usize = 1_000_000;
+
+/// Largest epoch count a caller may set.
+pub(crate) const MAX_EPOCHS: usize = 1 << 24;
+
+/// Passes over the data an estimator trains for: its family's default unless the caller set
+/// a count, and, under a time budget with no count set, as many as the budget allows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Epochs {
+    set: Option<usize>,
+    default: usize,
+}
+
+impl Epochs {
+    /// A family's default count.
+    pub(crate) const fn default_of(default: usize) -> Epochs {
+        Epochs { set: None, default }
+    }
+    /// The caller's count.
+    pub(crate) fn set(&mut self, n: usize) {
+        self.set = Some(n);
+    }
+    /// The count a run with this budget plans.
+    pub(crate) fn resolve(&self, budget: Option<f64>) -> usize {
+        match (self.set, budget) {
+            (Some(n), _) => n,
+            (None, Some(_)) => EPOCHS_UNDER_BUDGET,
+            (None, None) => self.default,
+        }
+    }
+    /// The caller's count lies in 1..=[`MAX_EPOCHS`].
+    pub(crate) fn check(&self) -> Result<()> {
+        self.set
+            .map_or(Ok(()), |n| check_count("epochs", n, MAX_EPOCHS))
+    }
+}
+
 /// `value` in (0, `max`], else an error naming `name`.
 pub(crate) fn check_positive_at_most<T: Copy + Into<f64>>(
     name: &'static str,

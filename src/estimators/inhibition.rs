@@ -5,7 +5,7 @@
 
 use super::common::{
     by_chunks, check_count, check_non_negative_at_most, check_positive, check_positive_at_most,
-    setters, MAX_LR, MAX_TIME_BUDGET, MAX_WEIGHT,
+    setters, Epochs, MAX_LR, MAX_TIME_BUDGET, MAX_WEIGHT,
 };
 use super::ParamGuard;
 use crate::data::{gather_rows, AsRows, Preprocessing, Preprocessor};
@@ -127,6 +127,8 @@ impl InhibitionStructure {
 pub struct InhibitionValidParams {
     structure: InhibitionStructure,
     value: f32,
+    /// `config.epochs` is `epochs` resolved against `config.time_budget`.
+    epochs: Epochs,
     config: InhibitionConfig,
     preprocessing: Preprocessor,
     zca: Option<f32>,
@@ -145,8 +147,8 @@ pub struct InhibitionValidParams {
 /// | `lr_s` | 0.05 | ascent rate of S (structure `Learned` only) | [0, 10] |
 /// | `sweeps` | 50 | inference sweeps (or ISTA iterations) per example, in training and encoding | ≥ 1 |
 /// | `inference` | coordinate descent | code inference | |
-/// | `epochs` | 20 | passes (a maximum under a time budget) | ≥ 1 |
-/// | `time_budget` | none | wall-clock seconds | (0, 10⁷] |
+/// | `epochs` | 20; under a `time_budget` without a count, as many as it allows | passes over the data (a maximum under a budget) | 1..=2²⁴ |
+/// | `time_budget` | none | wall-clock seconds; the schedule follows the time spent | (0, 10⁷] |
 /// | `seed` | 0 | initial atoms (random training rows) and shuffling | |
 /// | `preprocessing` | `Contrast { floor: 0.05 }` | per-row transform, stored in the model | |
 /// | `zca` | none | ZCA regulariser after the per-row step | > 0 |
@@ -164,6 +166,7 @@ impl Default for InhibitionParams {
                 depth: 4,
             },
             value: 1.0,
+            epochs: Epochs::default_of(InhibitionConfig::default().epochs),
             config: InhibitionConfig::default(),
             preprocessing: Preprocessor::Contrast { floor: 0.05 },
             zca: None,
@@ -190,10 +193,17 @@ impl InhibitionParams {
         sweeps: usize => |p, v| p.config.sweeps = v;
         /// Inference method.
         inference: InhibitionInference => |p, v| p.config.inference = v;
-        /// Passes over the data (a maximum under a time budget).
-        epochs: usize => |p, v| p.config.epochs = v;
-        /// Wall-clock budget in seconds.
-        time_budget: f64 => |p, v| p.config.time_budget = Some(v);
+        /// Passes over the data (a maximum under a time budget; without it, a budget alone
+        /// sets the run's length).
+        epochs: usize => |p, v| {
+            p.epochs.set(v);
+            p.config.epochs = p.epochs.resolve(p.config.time_budget)
+        };
+        /// Wall-clock budget in seconds; the schedule follows the time spent.
+        time_budget: f64 => |p, v| {
+            p.config.time_budget = Some(v);
+            p.config.epochs = p.epochs.resolve(p.config.time_budget)
+        };
         /// Seed of the initial atoms and of shuffling.
         seed: u64 => |p, v| p.config.seed = v;
         /// Per-row transform of every input, stored in the model.

@@ -2,7 +2,8 @@
 //! [`ListaEncoder`], a learned, truncated ISTA that predicts a fitted [`Lasso`]'s codes.
 
 use super::common::{
-    by_chunks, check_checkpointing, check_count, check_positive_at_most, setters, MAX_LR,
+    by_chunks, check_checkpointing, check_count, check_positive_at_most, setters, Epochs,
+    MAX_EPOCHS, MAX_LR, MAX_TIME_BUDGET,
 };
 use super::{Lasso, ParamGuard};
 use crate::data::{AsRows, Preprocessing};
@@ -18,12 +19,13 @@ const MAX_ITERS: usize = 1000;
 /// Largest accepted minibatch.
 const MAX_BATCH: usize = 1 << 20;
 /// Largest accepted epoch count.
-const MAX_EPOCHS: usize = 1 << 24;
 
 /// Validated LISTA parameters (see [`ListaParams`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ListaValidParams {
     iters: usize,
+    /// `config.epochs` is `epochs` resolved against `config.time_budget`.
+    epochs: Epochs,
     config: ListaConfig,
     checkpointing: Checkpointing,
 }
@@ -33,11 +35,12 @@ pub struct ListaValidParams {
 /// | Name | Default | Meaning | Range |
 /// |---|---|---|---|
 /// | `iters` | 3 | iterations T (the encoder applies T + 1 shrinks) | 1..=1000 |
-/// | `epochs` | 30 | passes over the training inputs | ≥ 1 |
+/// | `epochs` | 30; under a `time_budget` without a count, as many as it allows | passes over the training inputs (a maximum under a budget) | 1..=2²⁴ |
 /// | `batch` | 50 | minibatch size | 1..=2²⁰ |
 /// | `optimizer` | Adam (0.9, 0.999, 1e-8) | update rule | |
 /// | `lr` | 1e-3 | base learning rate | (0, 10] |
-/// | `schedule` | cosine to 0 | over the epochs | |
+/// | `schedule` | cosine to 0 | over the epochs (over the time, under a budget alone) | |
+/// | `time_budget` | none | wall-clock seconds | (0, 10⁷] |
 /// | `seed` | 0 | shuffling | |
 /// | `checkpoint_dir` | none | write `checkpoint.safetensors` there at every epoch end | |
 /// | `checkpoint_every` | 0 | also every this many steps | |
@@ -53,6 +56,7 @@ impl Default for ListaParams {
     fn default() -> Self {
         ListaParams(ListaValidParams {
             iters: 3,
+            epochs: Epochs::default_of(30),
             config: ListaConfig {
                 epochs: 30,
                 batch: 50,
@@ -67,8 +71,17 @@ impl ListaParams {
     setters! {
         /// Iterations T.
         iters: usize => |p, v| p.iters = v;
-        /// Passes over the training inputs.
-        epochs: usize => |p, v| p.config.epochs = v;
+        /// Passes over the training inputs (a maximum under a time budget; without it, a
+        /// budget alone sets the run's length).
+        epochs: usize => |p, v| {
+            p.epochs.set(v);
+            p.config.epochs = p.epochs.resolve(p.config.time_budget)
+        };
+        /// Wall-clock budget in seconds; the schedule follows the time spent.
+        time_budget: f64 => |p, v| {
+            p.config.time_budget = Some(v);
+            p.config.epochs = p.epochs.resolve(p.config.time_budget)
+        };
         /// Minibatch size.
         batch: usize => |p, v| p.config.batch = v;
         /// Update rule.
@@ -104,6 +117,9 @@ impl ParamGuard for ListaParams {
         check_count("epochs", p.config.epochs, MAX_EPOCHS)?;
         check_count("batch", p.config.batch, MAX_BATCH)?;
         check_positive_at_most("lr", p.config.lr, MAX_LR)?;
+        if let Some(t) = p.config.time_budget {
+            check_positive_at_most("time_budget", t, MAX_TIME_BUDGET)?;
+        }
         p.config.optimizer.check()?;
         check_checkpointing(&p.checkpointing)?;
         Ok(p)

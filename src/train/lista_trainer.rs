@@ -17,7 +17,8 @@ use crate::{Error, Result};
 /// | `batch` | 100 | minibatch size | ≥ 1 |
 /// | `optimizer` | Adam | update rule | |
 /// | `lr` | 1e-3 | base learning rate | > 0 |
-/// | `schedule` | cosine to 0 | over the epochs | |
+/// | `schedule` | cosine to 0 | over the epochs (or the budget, if it ends first) | |
+/// | `time_budget` | none | wall-clock seconds | > 0 |
 /// | `seed` | 0 | shuffling | |
 #[derive(Clone, Debug, PartialEq)]
 pub struct ListaConfig {
@@ -31,6 +32,8 @@ pub struct ListaConfig {
     pub lr: f32,
     /// Learning-rate schedule.
     pub schedule: Schedule,
+    /// Wall-clock budget in seconds: the run stops when it is spent.
+    pub time_budget: Option<f64>,
     /// Shuffling seed.
     pub seed: u64,
 }
@@ -43,6 +46,7 @@ impl Default for ListaConfig {
             optimizer: Optimizer::adam(),
             lr: 1e-3,
             schedule: Schedule::Cosine { floor: 0.0 },
+            time_budget: None,
             seed: 0,
         }
     }
@@ -86,6 +90,9 @@ pub fn train_lista_with(
         ));
     }
     cfg.optimizer.check()?;
+    if cfg.time_budget.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
+        return Err(Error::param("time_budget", "must be finite and > 0"));
+    }
     if x.nrows() != targets.nrows()
         || targets.ncols() != model.hidden()
         || x.ncols() != model.we.ncols()
@@ -148,7 +155,7 @@ pub fn train_lista_with(
         batch: cfg.batch,
         epochs: cfg.epochs,
         seed: cfg.seed,
-        budget: None,
+        budget: cfg.time_budget,
         start: std::time::Instant::now(),
         detect_collapse: true,
         checkpoints: &ck,
@@ -161,14 +168,19 @@ impl ListaConfig {
     /// Every setting as `(name, value)`: the checkpoint fingerprint (explicit, so that a
     /// renamed field or a changed `Debug` format does not orphan checkpoints).
     pub fn fields(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut f = vec![
             ("epochs", self.epochs.to_string()),
             ("batch", self.batch.to_string()),
             ("optimizer", self.optimizer.field()),
             ("lr", self.lr.to_string()),
             ("schedule", self.schedule.field()),
             ("seed", self.seed.to_string()),
-        ]
+        ];
+        // Listed only when set, so checkpoints written before the field existed resume.
+        if let Some(t) = self.time_budget {
+            f.push(("time_budget", format!("{t:?}")));
+        }
+        f
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{Drsae, FitReport};
 use crate::data::{LabelledImages, Preprocessor};
-use crate::estimators::common::setters;
+use crate::estimators::common::{setters, EPOCHS_UNDER_BUDGET};
 use crate::estimators::ParamGuard;
 use crate::linalg::MatRef;
 use crate::models::LossWeights;
@@ -13,10 +13,6 @@ use crate::train::{
 };
 use crate::{Error, Result};
 use std::path::PathBuf;
-
-/// Phase-2 epochs when a time budget is given without an epoch count: the budget ends the
-/// run, and the learning-rate schedule follows the time spent.
-const EPOCHS_UNDER_BUDGET: usize = 1_000_000;
 
 /// How [`DrsaeParams::fit`] holds out the validation set that chooses the returned epoch.
 #[derive(Clone, Copy, Debug, PartialEq)]

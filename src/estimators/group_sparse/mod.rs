@@ -194,10 +194,10 @@ pub struct GroupSparseValidParams {
 /// | `layout` | `Grid { side: 12, pool: 3, sigma: None }` | the groups and the number of units | see [`GroupLayout`] |
 /// | `lambda` | 0.3 | weight λ of the group term | [0, 10⁴] |
 /// | `batch` | 100 | minibatch size | 1..=2²⁰ |
-/// | `epochs` | 50 | passes (a maximum under a time budget) | ≥ 1 |
+/// | `epochs` | 50; under a `time_budget` without a count, as many as it allows | passes over the data (a maximum under a budget) | 1..=2²⁴ |
 /// | `optimizer` | Adam (0.9, 0.999, 1e-8) | update rule | |
 /// | `lr` | 2e-3 | base learning rate, cosine decay to 5 % | (0, 10] |
-/// | `time_budget` | none | wall-clock seconds | (0, 10⁷] |
+/// | `time_budget` | none | wall-clock seconds; the schedule follows the time spent | (0, 10⁷] |
 /// | `seed` | 0 | initialisation and shuffling | |
 /// | `form` | ReLU | encoder non-linearity | |
 /// | `psd` | none | `(α, steps)`: PSD training | α in (0, 10⁴], steps in 1..=10000 |

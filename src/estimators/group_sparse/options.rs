@@ -4,7 +4,7 @@
 use crate::data::{AsRows, Preprocessing, Preprocessor};
 use crate::estimators::common::{
     check_checkpointing, check_count, check_non_negative_at_most, check_positive,
-    check_positive_at_most, MAX_LR, MAX_TIME_BUDGET, MAX_WEIGHT,
+    check_positive_at_most, Epochs, MAX_LR, MAX_TIME_BUDGET, MAX_WEIGHT,
 };
 use crate::kernels::Groups;
 use crate::linalg::Mat;
@@ -14,8 +14,6 @@ use crate::Result;
 
 /// Largest accepted minibatch.
 const MAX_BATCH: usize = 1 << 20;
-/// Largest accepted epoch count.
-const MAX_EPOCHS: usize = 1 << 24;
 
 /// What training a group-sparse estimator measured.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,7 +33,7 @@ pub struct GroupFitReport {
 pub(crate) struct GroupOptions {
     pub(crate) lambda: f32,
     pub(crate) batch: usize,
-    pub(crate) epochs: usize,
+    pub(crate) epochs: Epochs,
     pub(crate) optimizer: Optimizer,
     pub(crate) lr: f32,
     pub(crate) time_budget: Option<f64>,
@@ -62,7 +60,7 @@ impl GroupOptions {
         GroupOptions {
             lambda,
             batch,
-            epochs,
+            epochs: Epochs::default_of(epochs),
             optimizer: Optimizer::adam(),
             lr,
             time_budget: None,
@@ -79,7 +77,7 @@ impl GroupOptions {
     pub(crate) fn check(&self) -> Result<()> {
         check_non_negative_at_most("lambda", self.lambda, MAX_WEIGHT)?;
         check_count("batch", self.batch, MAX_BATCH)?;
-        check_count("epochs", self.epochs, MAX_EPOCHS)?;
+        self.epochs.check()?;
         check_positive_at_most("lr", self.lr, MAX_LR)?;
         self.optimizer.check()?;
         if let Some(t) = self.time_budget {
@@ -101,7 +99,7 @@ impl GroupOptions {
         GroupAeConfig {
             lambda: self.lambda,
             batch: self.batch,
-            epochs: self.epochs,
+            epochs: self.epochs.resolve(self.time_budget),
             optimizer: self.optimizer,
             lr: self.lr,
             time_budget: self.time_budget,
@@ -136,16 +134,22 @@ impl GroupOptions {
     /// the epochs and of the time budget, and of the stage after it (at least one epoch
     /// each).
     pub(crate) fn split(&self, lambda: f32, share: f64) -> (GroupOptions, GroupOptions) {
-        let first_epochs = ((share * self.epochs as f64).round() as usize)
-            .clamp(1, self.epochs.saturating_sub(1).max(1));
+        let total = self.epochs.resolve(self.time_budget);
+        let first_epochs =
+            ((share * total as f64).round() as usize).clamp(1, total.saturating_sub(1).max(1));
+        let with = |n: usize| {
+            let mut e = self.epochs;
+            e.set(n);
+            e
+        };
         let first = GroupOptions {
             lambda,
-            epochs: first_epochs,
+            epochs: with(first_epochs),
             time_budget: self.time_budget.map(|t| share * t),
             ..self.clone()
         };
         let rest = GroupOptions {
-            epochs: self.epochs.saturating_sub(first_epochs).max(1),
+            epochs: with(total.saturating_sub(first_epochs).max(1)),
             time_budget: self.time_budget.map(|t| (1.0 - share) * t),
             ..self.clone()
         };
@@ -200,8 +204,9 @@ macro_rules! group_option_setters {
             lambda: f32 => |p, v| p.opts.lambda = v;
             /// Minibatch size.
             batch: usize => |p, v| p.opts.batch = v;
-            /// Passes over the data (a maximum under a time budget).
-            epochs: usize => |p, v| p.opts.epochs = v;
+            /// Passes over the data (a maximum under a time budget; without it, a budget
+            /// alone sets the run's length).
+            epochs: usize => |p, v| p.opts.epochs.set(v);
             /// Update rule.
             optimizer: $crate::train::Optimizer => |p, v| p.opts.optimizer = v;
             /// Base learning rate (cosine decay to 5 % over the run).
