@@ -18,7 +18,6 @@ use std::path::PathBuf;
 const MAX_ITERS: usize = 1000;
 /// Largest accepted minibatch.
 const MAX_BATCH: usize = 1 << 20;
-/// Largest accepted epoch count.
 
 /// Validated LISTA parameters (see [`ListaParams`]).
 #[derive(Clone, Debug, PartialEq)]
