@@ -116,6 +116,27 @@ pub struct Checkpointing {
     pub stop_after_steps: Option<u64>,
 }
 
+/// What a training loop does after optimisation step `step` (see [`Checkpointing::cadence`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cadence {
+    /// Write a checkpoint now.
+    pub(crate) save: bool,
+    /// Stop with [`Error::Interrupted`] (after writing it).
+    pub(crate) stop: bool,
+}
+
+impl Checkpointing {
+    /// The checkpoint cadence every training loop follows after step `step` (counted from
+    /// 1): save every `every_steps` steps, and save then stop at `stop_after_steps`.
+    pub(crate) fn cadence(&self, step: u64) -> Cadence {
+        let stop = self.stop_after_steps.is_some_and(|s| step >= s);
+        Cadence {
+            save: stop || self.every_steps > 0 && step % self.every_steps == 0,
+            stop,
+        }
+    }
+}
+
 /// The file name of the checkpoint inside the checkpoint directory.
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 

@@ -164,12 +164,11 @@ impl<'a> LoopCheckpointer<'a> {
         tensors: impl FnOnce() -> Vec<OwnedTensor>,
         opt: Option<&super::optimizer::OptimizerState>,
     ) -> Result<()> {
-        let due = self.ckpt.every_steps > 0 && pos.step % self.ckpt.every_steps == 0;
-        let stop = self.ckpt.stop_after_steps.is_some_and(|s| pos.step >= s);
-        if due || stop {
+        let cadence = self.ckpt.cadence(pos.step);
+        if cadence.save {
             self.save(pos, tensors(), opt)?;
         }
-        if stop {
+        if cadence.stop {
             return Err(Error::Interrupted { step: pos.step });
         }
         Ok(())

@@ -6,10 +6,13 @@
 //! through [`LoopFamily`]: one minibatch's update, its running sums, and what an epoch's end
 //! reports.
 //!
-//! DrSAE's two-phase loop (validation, parameter averaging, early stopping) keeps its own
-//! driver in `drsae_trainer.rs`; it shares the checkpoint module, the epoch order
-//! ([`epoch_rng`]) and the collapse error with this one.
+//! DrSAE's two-phase loop (validation, parameter averaging, early stopping, and a checkpoint
+//! format of its own) has its own epoch driver in `drsae_phase.rs`; it shares with this one
+//! the time budget ([`TimeBudget`]), the checkpoint cadence
+//! ([`Checkpointing::cadence`](super::checkpoint::Checkpointing::cadence)), the epoch order
+//! ([`epoch_rng`]) and the collapse error.
 
+use super::budget::TimeBudget;
 use super::loop_checkpoint::{LoopCheckpointer, LoopPosition, OwnedTensor};
 use super::optimizer::OptimizerState;
 use crate::data::{epoch_rng, Minibatches};
@@ -76,6 +79,7 @@ impl EpochLoop<'_> {
         family: &mut F,
     ) -> Result<LoopEnd> {
         let per_epoch = self.rows.div_ceil(self.batch) as f64;
+        let budget = TimeBudget::new(self.start, 0.0, self.budget);
         while pos.epoch < self.epochs {
             let epoch = pos.epoch;
             let mut rng = epoch_rng(self.seed, 0, epoch as u64);
@@ -83,15 +87,13 @@ impl EpochLoop<'_> {
             family.begin_epoch(epoch, pos);
             let (mut steps, mut all_silent) = (0usize, true);
             for (k, idx) in order.iter().enumerate().skip(pos.batch_index) {
-                let elapsed = self.start.elapsed().as_secs_f64();
-                if self.budget.is_some_and(|b| elapsed >= b) {
+                let elapsed = budget.elapsed();
+                if budget.spent(elapsed) {
                     family.out_of_time(epoch, elapsed);
                     return Ok(LoopEnd::OutOfTime);
                 }
                 let by_epochs = (epoch as f64 + k as f64 / per_epoch) / self.epochs as f64;
-                let progress = self
-                    .budget
-                    .map_or(by_epochs, |b| by_epochs.max(elapsed / b));
+                let progress = budget.progress(by_epochs, elapsed);
                 family.step(idx, progress, pos)?;
                 steps += 1;
                 all_silent &= family.silent();
