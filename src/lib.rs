@@ -88,6 +88,8 @@
 //! - [`data`]: IDX / PGM readers, patches, preprocessing, minibatches;
 //! - [`io`]: model files (safetensors), atomic writes;
 //! - [`analysis`]: orientation maps, pinwheels.
+//! - [`rng`]: the generator behind every seed, named (ChaCha12) so that a seed gives the same
+//!   model across dependency updates.
 //!
 //! ## Features
 //! - `safetensors` (default): model files readable from PyTorch (`safetensors.torch.load_file`).

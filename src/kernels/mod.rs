@@ -2,6 +2,11 @@
 //! norms, and the im2col / col2im layout kernels and gathered (im2col-free) GEMMs of the
 //! convolutional models, and the top-k selection of TopK sparse auto-encoders. Each has a
 //! scalar reference it is tested against.
+//!
+//! This is the crate's low-level layer, public on purpose: for benchmarks (`benches/`
+//! measures each kernel against its reference at every SIMD level) and for building models
+//! the crate does not have. A program that trains or applies the crate's models never
+//! needs it: the estimators of [`crate::prelude`] call it.
 
 mod gather;
 mod group_norm;
