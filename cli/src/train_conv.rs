@@ -47,7 +47,7 @@ pub struct ConvArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
     maps2: Option<u64>,
     /// Weight λ of the second layer's group term [default: --lambda].
-    #[arg(long)]
+    #[arg(long, requires = "maps2")]
     lambda2: Option<f32>,
     /// Also the same layers with random filters (the initialisation, untrained) and their
     /// classifier: the random_* figures.

@@ -249,24 +249,22 @@ pub fn topographic(a: &TopographicArgs, quiet: bool) -> Result<serde_json::Value
         time_budget: a.time_budget,
         seed: a.seed,
     };
+    if !(0.0..=1.0).contains(&a.prune_threshold) {
+        return Err(format!(
+            "--prune-threshold {}: must be in [0, 1]",
+            a.prune_threshold
+        ));
+    }
     let layout = match a.groups {
         Groups::Grid => GroupLayout::Grid {
             side: a.grid as usize,
             pool: a.pool as usize,
             sigma: a.sigma,
         },
-        Groups::Tree => {
-            if !(0.0..=1.0).contains(&a.prune_threshold) {
-                return Err(format!(
-                    "--prune-threshold {}: must be in [0, 1]",
-                    a.prune_threshold
-                ));
-            }
-            GroupLayout::Tree {
-                branching: a.branching as usize,
-                depth: a.depth as usize,
-            }
-        }
+        Groups::Tree => GroupLayout::Tree {
+            branching: a.branching as usize,
+            depth: a.depth as usize,
+        },
     };
     let params = apply_group_flags!(GroupSparse::params(), flags)
         .layout(layout)

@@ -233,13 +233,9 @@ pub fn inhibition(a: &InhibitionArgs, quiet: bool) -> Result<serde_json::Value, 
             mask: None,
         };
         for (stage, &r) in radii.iter().enumerate().skip(1) {
-            stage_model.s = drsae::models::grid_inhibition(
-                side_of(structure),
-                side_of(structure),
-                r,
-                a.inhibition,
-            )
-            .map_err(msg)?;
+            let side = a.grid as usize;
+            stage_model.s =
+                drsae::models::grid_inhibition(side, side, r, a.inhibition).map_err(msg)?;
             let f = stage as f32 / (radii.len() - 1) as f32;
             let stage_cfg = drsae::train::InhibitionConfig {
                 lr_w: a.lr * (lr_end / a.lr).powf(f),
@@ -377,14 +373,6 @@ fn rarity_correlation(s: &Mat, z: &Mat) -> f64 {
     let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
     let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
     cov / (va * vb).sqrt().max(1e-30)
-}
-
-/// The side of a grid structure (0 for the others).
-fn side_of(structure: InhibitionStructure) -> usize {
-    match structure {
-        InhibitionStructure::Grid { side, .. } => side,
-        _ => 0,
-    }
 }
 
 /// `model` with dictionary `w` and inhibition `s` of a grid of this `radius` (the weights
