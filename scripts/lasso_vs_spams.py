@@ -1,8 +1,8 @@
-"""Side-by-side: drsae's `lasso` example against SPAMS `spams.lasso` (LARS, mode=2) on the
-identical problem, in one run. Not a dependency of the crate.
+"""Side-by-side: `drsae lasso` (the command line) against SPAMS `spams.lasso` (LARS, mode=2)
+on the identical problem, in one run. Not a dependency of the crate.
 
     pip install spams-bin numpy
-    cargo build --release --example lasso
+    cargo build --release -p drsae-cli
     python3 scripts/lasso_vs_spams.py ../shared/data/mnist [solver ...]
 
 Dictionary: first 400 training images / 255, columns scaled to unit L2 norm.
@@ -42,14 +42,14 @@ f_spams = objective(A)
 
 ours = {}
 for s in solvers:
-    with tempfile.NamedTemporaryFile(suffix=".f32") as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         runs = []
         for _ in range(REPS):
-            out = subprocess.run(["target/release/examples/lasso", "--data", data, "--atoms", str(K), "--n", str(N),
-                                  "--lambda", str(LAM), "--solver", s, "--threads", "2", "--save-codes", tmp.name],
+            out = subprocess.run(["target/release/drsae", "--threads", "2", "lasso", "--data", data, "--atoms", str(K),
+                                  "-n", str(N), "--lambda", str(LAM), "--solver", s, "--out", tmp],
                                  check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
             runs.append(json.loads(out)["ms"])
-        Z = np.fromfile(tmp.name, dtype="<f4").reshape(N, K).astype(np.float64).T
+        Z = np.load(os.path.join(tmp, "codes.npy")).astype(np.float64).T  # N x K -> K x N
         ours[s] = (runs, objective(Z))
 
 best = min([f_spams] + [v[1] for v in ours.values()])

@@ -5,6 +5,9 @@
 //! Where a reader could be made to read far (a gzip bomb, a sparse file, a FIFO), the test
 //! also checks that the error comes back quickly.
 
+mod common;
+
+use common::write_edited;
 use drsae::data::idx::encode_idx;
 use drsae::data::{read_idx_images, read_idx_labels, read_pgm, read_pgm_dir, Mnist};
 use drsae::io::{drsae_from_bytes, drsae_to_bytes, tensors_from_bytes, tensors_to_bytes};
@@ -776,25 +779,6 @@ type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
 
 /// An edit of a checkpoint's tensors and metadata.
 type Edit = Box<dyn Fn(&mut Tensors, &mut HashMap<String, String>)>;
-
-/// Rewrites the checkpoint in `dir` from `bytes` through `edit`.
-fn write_edited(
-    dir: &Path,
-    bytes: &[u8],
-    edit: impl FnOnce(&mut Tensors, &mut HashMap<String, String>),
-) {
-    let (mut t, mut meta) = tensors_from_bytes(bytes).unwrap();
-    edit(&mut t, &mut meta);
-    let named: Vec<_> = t
-        .iter()
-        .map(|(k, (s, v))| (k.clone(), s.clone(), &v[..]))
-        .collect();
-    std::fs::write(
-        dir.join(CHECKPOINT_FILE),
-        tensors_to_bytes(&named, meta).unwrap(),
-    )
-    .unwrap();
-}
 
 #[test]
 fn an_untouched_or_re_encoded_checkpoint_resumes() {

@@ -2,6 +2,8 @@
 //! seed gives the same model, SAELens and sparsify files round-trip, activation shards are
 //! streamed and malformed ones rejected.
 
+mod common;
+
 use drsae::data::{recovery, ActivationSource, InMemory, Shards, Synthetic, SyntheticSpec};
 use drsae::io::{npy_bytes, ShardReader};
 use drsae::linalg::Mat;
@@ -433,7 +435,6 @@ fn a_run_on_shards_resumes_where_it_stopped() {
 
 #[test]
 fn sae_checkpoints_of_another_run_or_with_bad_fields_are_refused() {
-    use drsae::io::{tensors_from_bytes, tensors_to_bytes};
     use drsae::train::CHECKPOINT_FILE;
     let dir = tmp("resume-bad");
     let (_, x) = small_truth();
@@ -533,17 +534,7 @@ fn sae_checkpoints_of_another_run_or_with_bad_fields_are_refused() {
         ),
     ];
     for (what, edit, needle) in edits {
-        let (mut t, mut meta) = tensors_from_bytes(&good).unwrap();
-        edit(&mut t, &mut meta);
-        let named: Vec<_> = t
-            .iter()
-            .map(|(k, (s, v))| (k.clone(), s.clone(), &v[..]))
-            .collect();
-        std::fs::write(
-            dir.join(CHECKPOINT_FILE),
-            tensors_to_bytes(&named, meta).unwrap(),
-        )
-        .unwrap();
+        common::write_edited(&dir, &good, edit);
         let e = resume.fit(&x).expect_err(what).to_string();
         assert!(e.contains(needle), "{what}: {e}");
     }

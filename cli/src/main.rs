@@ -9,6 +9,7 @@ mod plots;
 mod progress;
 mod reproduce;
 mod train;
+mod train_conv;
 mod train_groups;
 mod train_inhibition;
 mod train_lista;
@@ -36,7 +37,7 @@ struct Cli {
 enum Command {
     /// Train a model.
     #[command(subcommand)]
-    Train(train::TrainCommand),
+    Train(Box<train::TrainCommand>),
     /// Lasso codes of inputs over a dictionary of training inputs (codes.npy, result.json).
     Lasso(train_lista::LassoArgs),
     /// Codes of inputs (`.npy` rows, PNG/JPEG images, or an MNIST IDX directory) → `.npy`.
@@ -104,7 +105,7 @@ fn run(cli: Cli) -> Result<serde_json::Value, String> {
         drsae::linalg::set_gemm_threads(t as usize);
     }
     Ok(match cli.command {
-        Command::Train(cmd) => train::run(cmd, cli.quiet)?,
+        Command::Train(cmd) => train::run(*cmd, cli.quiet)?,
         Command::Lasso(args) => train_lista::lasso_codes(&args)?,
         Command::Encode {
             model,

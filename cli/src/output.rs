@@ -87,6 +87,46 @@ pub fn tiles_png(
     png(w, h, 1, &px)
 }
 
+/// The tiles of a complete tree (`branching` children per node, `depth` levels,
+/// breadth-first numbering: root at the top, each node centred over its children); `None`
+/// tiles (pruned nodes) are left blank. Each tile is `side × side` values scaled to its own
+/// [min, max], zoomed so the picture stays ≤ ~2,400 px wide: grey PNG bytes.
+pub fn tree_png(
+    tiles: &[Option<&[f32]>],
+    side: usize,
+    branching: usize,
+    depth: usize,
+) -> Result<Vec<u8>, String> {
+    let leaves = branching.pow(depth.saturating_sub(1) as u32);
+    let cell = side + 2;
+    let zoom = (2400 / (leaves * cell).max(1)).clamp(1, 4);
+    let (w, h) = (leaves * cell * zoom, depth * (cell + side) * zoom);
+    let mut px = vec![96u8; w * h];
+    let mut node = 0;
+    for level in 0..depth {
+        let count = branching.pow(level as u32);
+        let span = leaves / count;
+        for k in 0..count {
+            let tile = tiles.get(node).copied().flatten();
+            node += 1;
+            let Some(t) = tile else { continue };
+            let (lo, hi) = t
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+            let centre = (k * span) as f64 * cell as f64 + span as f64 * cell as f64 / 2.0;
+            let x0 = (centre - side as f64 / 2.0) as usize * zoom;
+            let y0 = (level * (cell + side) + 1) * zoom;
+            for y in 0..side * zoom {
+                for x in 0..side * zoom {
+                    let v = (t[(y / zoom) * side + x / zoom] - lo) / (hi - lo).max(1e-12);
+                    px[(y0 + y) * w + x0 + x] = (v * 255.0).clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+    }
+    png(w, h, 1, &px)
+}
+
 /// A zoom that keeps a mosaic of `cols` tiles of side `side` near 600 pixels wide.
 pub fn zoom_for(cols: usize, side: usize) -> usize {
     (600 / (cols * (side + 1)).max(1)).clamp(1, 8)

@@ -20,14 +20,54 @@ pub enum TrainCommand {
     Topographic(crate::train_groups::TopographicArgs),
     /// Structured sparse coding by lateral inhibition (tree, grid or learned).
     Inhibition(crate::train_inhibition::InhibitionArgs),
-    /// A convolutional group-sparse auto-encoder on MNIST, then a linear classifier.
-    Conv(crate::train_groups::ConvArgs),
+    /// Convolutional group-sparse auto-encoders on MNIST (one layer, or two stacked), then a
+    /// linear classifier.
+    Conv(crate::train_conv::ConvArgs),
     /// A pinwheel map: a locally-connected group-sparse auto-encoder on image windows.
     Pinwheel(crate::train_groups::PinwheelArgs),
 }
 
 fn defaults() -> DrsaeConfig {
     DrsaeConfig::default()
+}
+
+/// The rate and schedule of the paper's SGD, what `--optimizer sgd` defaults to.
+fn paper() -> DrsaeConfig {
+    DrsaeConfig::paper()
+}
+
+fn lr_help() -> String {
+    format!(
+        "Base learning rate [default: {}; with --optimizer sgd the paper's {}]",
+        defaults().lr,
+        paper().lr
+    )
+}
+
+/// The help of a family's `--epochs`: its library default, and what a budget alone does.
+pub(crate) fn epochs_help(over: &str, default: usize) -> String {
+    format!(
+        "Passes over {over} [default: {default}; under --time-budget without --epochs, as \
+         many as the budget allows, the schedule following the time]"
+    )
+}
+
+fn schedule_help() -> String {
+    format!(
+        "Learning-rate schedule: cosine, inverse or constant [default: {}; with --optimizer \
+         sgd the paper's {}]",
+        schedule_name(defaults().schedule),
+        schedule_name(paper().schedule)
+    )
+}
+
+/// The command-line name of a schedule.
+fn schedule_name(s: Schedule) -> String {
+    match s {
+        Schedule::Constant => "constant".into(),
+        Schedule::Inverse { rate } => format!("inverse (rate {rate})"),
+        Schedule::Cosine { floor } => format!("cosine (floor {floor})"),
+    }
 }
 
 /// Flags of `drsae train drsae`; each default is the library's (`DrsaeParams`).
@@ -58,11 +98,23 @@ pub struct DrsaeArgs {
     #[arg(long, default_value = "adam")]
     optimizer: String,
     /// Base learning rate.
-    #[arg(long, default_value_t = defaults().lr)]
-    lr: f32,
+    #[arg(long, help = lr_help())]
+    lr: Option<f32>,
     /// Learning-rate schedule: cosine, inverse or constant.
-    #[arg(long, default_value = "cosine")]
-    schedule: String,
+    #[arg(long, help = schedule_help())]
+    schedule: Option<String>,
+    /// Phase 1's own update rule (adam, momentum or sgd) [default: --optimizer's].
+    #[arg(long)]
+    optimizer_unsup: Option<String>,
+    /// Phase 1's own base learning rate [default: --lr].
+    #[arg(long)]
+    lr_unsup: Option<f32>,
+    /// Learning-rate multiplier of the classifier.
+    #[arg(long, default_value_t = defaults().classifier_lr)]
+    classifier_lr: f32,
+    /// Do not divide E's and b's rates by T and S's by T − 1 (the paper's rule).
+    #[arg(long)]
+    no_unrolled_lr_scaling: bool,
     /// L1 weight λ.
     #[arg(long, default_value_t = defaults().weights.sparsity)]
     lambda: f32,
@@ -87,35 +139,77 @@ pub struct DrsaeArgs {
     /// Seed of initialisation and shuffling.
     #[arg(long, default_value_t = defaults().seed)]
     seed: u64,
+    /// Directory of checkpoint.safetensors, written at every epoch end (and every
+    /// --checkpoint-every steps).
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// Also checkpoint every this many steps (0: at epoch ends only).
+    #[arg(long, default_value_t = 0)]
+    checkpoint_every: u64,
+    /// Continue from the checkpoint in --checkpoint-dir (give the same data, seed and
+    /// settings as the interrupted run).
+    #[arg(long)]
+    resume: bool,
+    /// Checkpoint and stop (exit 2) after this many steps: for tests of resumption.
+    #[arg(long, hide = true)]
+    stop_after_steps: Option<u64>,
     /// Directory for model.safetensors, curve.csv, curves.png (loss and errors per epoch),
-    /// angles.png (encoder–decoder angles), result.json (created; written only on success).
+    /// angles.png and angles.csv (encoder–decoder angles), decoder.png and encoder.png (the
+    /// filters), result.json (created; written only on success).
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
 impl DrsaeArgs {
     fn params(&self) -> Result<DrsaeParams, String> {
+        let optimizer = self
+            .optimizer
+            .parse::<Optimizer>()
+            .map_err(|e| e.to_string())?;
+        // Plain SGD without a rate or schedule: the paper's (DrsaeConfig::paper).
+        let base = if optimizer == Optimizer::Sgd {
+            paper()
+        } else {
+            defaults()
+        };
+        let schedule = match &self.schedule {
+            Some(s) => s.parse::<Schedule>().map_err(|e| e.to_string())?,
+            None => base.schedule,
+        };
+        let lr = self.lr.unwrap_or(base.lr);
         let mut p = Drsae::params()
             .hidden(self.hidden as usize)
             .steps(self.steps as usize)
             .batch(self.batch as usize)
-            .optimizer(
-                self.optimizer
-                    .parse::<Optimizer>()
-                    .map_err(|e| e.to_string())?,
-            )
-            .lr(self.lr)
-            .schedule(
-                self.schedule
-                    .parse::<Schedule>()
-                    .map_err(|e| e.to_string())?,
-            )
+            .optimizer(optimizer)
+            .lr(lr)
+            .schedule(schedule)
             .weights(LossWeights {
                 reconstruction: self.reconstruction,
                 sparsity: self.lambda,
                 classification: self.classification,
             })
+            .classifier_lr(self.classifier_lr)
+            .unrolled_lr_scaling(!self.no_unrolled_lr_scaling)
             .seed(self.seed);
+        if self.optimizer_unsup.is_some() || self.lr_unsup.is_some() {
+            let unsup = match &self.optimizer_unsup {
+                Some(o) => o.parse::<Optimizer>().map_err(|e| e.to_string())?,
+                None => optimizer,
+            };
+            p = p.unsup_optimizer((unsup, self.lr_unsup.unwrap_or(lr)));
+        }
+        if let Some(dir) = &self.checkpoint_dir {
+            p = p
+                .checkpoint_dir(dir)
+                .checkpoint_every(self.checkpoint_every)
+                .resume(self.resume);
+            if let Some(s) = self.stop_after_steps {
+                p = p.stop_after_steps(s);
+            }
+        } else if self.resume || self.checkpoint_every > 0 || self.stop_after_steps.is_some() {
+            return Err("--resume and --checkpoint-every need --checkpoint-dir".into());
+        }
         if let Some(e) = self.epochs_unsup {
             p = p.epochs_unsup(e);
         }
@@ -148,7 +242,7 @@ pub fn run(cmd: TrainCommand, quiet: bool) -> Result<serde_json::Value, String> 
         TrainCommand::Lista(args) => crate::train_lista::train_lista(&args, quiet),
         TrainCommand::Topographic(args) => crate::train_groups::topographic(&args, quiet),
         TrainCommand::Inhibition(args) => crate::train_inhibition::inhibition(&args, quiet),
-        TrainCommand::Conv(args) => crate::train_groups::conv_layer(&args, quiet),
+        TrainCommand::Conv(args) => crate::train_conv::train_conv(&args, quiet),
         TrainCommand::Pinwheel(args) => crate::train_groups::pinwheel(&args, quiet),
     }
 }
@@ -207,6 +301,27 @@ fn train_drsae(args: &DrsaeArgs, quiet: bool) -> Result<serde_json::Value, Strin
             crate::plots::training_curves(&history, "DrSAE")?,
         );
         out.add("angles.png", angle_histogram(&model)?);
+        let mut angles = String::from("unit,angle_rad\n");
+        for (i, a) in model.encoder_decoder_angles().iter().enumerate() {
+            angles.push_str(&format!("{i},{a}\n"));
+        }
+        out.add("angles.csv", angles);
+        // The decoder's columns and the encoder's rows as images, one tile per unit.
+        let net = model.network();
+        let (h, w) = (mnist.train.rows, mnist.train.cols);
+        let cols = (net.hidden() as f64).sqrt().ceil() as usize;
+        let dt = net.d().transposed();
+        let decoder: Vec<Vec<f32>> = dt.rows().map(<[f32]>::to_vec).collect();
+        let encoder: Vec<Vec<f32>> = net.e().rows().map(<[f32]>::to_vec).collect();
+        let zoom = crate::output::zoom_for(cols, w);
+        out.add(
+            "decoder.png",
+            crate::output::tiles_png(&decoder, h, w, cols, zoom)?,
+        );
+        out.add(
+            "encoder.png",
+            crate::output::tiles_png(&encoder, h, w, cols, zoom)?,
+        );
         out.json(&json);
         out.write(Some(dir))?;
     }

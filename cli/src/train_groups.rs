@@ -1,16 +1,15 @@
-//! `drsae train topographic|pinwheel|conv`: the group-sparse estimators ([`GroupSparse`],
-//! [`LocallyConnected`], [`Convolutional`]) as flags, their defaults read from the library.
+//! `drsae train topographic|pinwheel`: the dense and locally-connected group-sparse
+//! estimators ([`GroupSparse`], [`LocallyConnected`]) as flags, their defaults read from the
+//! library; the helpers `drsae train conv` shares.
 
 use crate::inputs;
-use crate::output::{loss_csv, msg, relative_error, tiles_png, zoom_for, Outputs};
+use crate::output::{loss_csv, msg, relative_error, tiles_png, tree_png, zoom_for, Outputs};
 use crate::plots;
 use crate::progress::fit_observed;
 use clap::{Args, ValueEnum};
 use drsae::analysis::{Boundary, OrientationMap};
 use drsae::data::Preprocessor;
-use drsae::estimators::{
-    ConvolutionalValidParams, GroupSparseValidParams, LocallyConnectedValidParams, StartStage,
-};
+use drsae::estimators::{GroupSparseValidParams, LocallyConnectedValidParams, StartStage};
 use drsae::models::LocalSheet;
 use drsae::prelude::*;
 use drsae::train::GroupAeConfig;
@@ -29,11 +28,6 @@ fn topo_grid() -> (usize, usize) {
 }
 fn local() -> LocallyConnectedValidParams {
     LocallyConnected::params()
-        .check()
-        .expect("the defaults are valid")
-}
-fn conv() -> ConvolutionalValidParams {
-    Convolutional::params()
         .check()
         .expect("the defaults are valid")
 }
@@ -61,7 +55,8 @@ impl From<Form> for EncoderForm {
 struct GroupFlags {
     lambda: f32,
     batch: u64,
-    epochs: u64,
+    /// `None`: the library's default, or the whole budget under a time budget alone.
+    epochs: Option<u64>,
     lr: f32,
     time_budget: Option<f64>,
     seed: u64,
@@ -73,14 +68,26 @@ macro_rules! apply_group_flags {
         let mut p = $p
             .lambda(f.lambda)
             .batch(f.batch as usize)
-            .epochs(f.epochs as usize)
             .lr(f.lr)
             .seed(f.seed);
+        if let Some(e) = f.epochs {
+            p = p.epochs(e as usize);
+        }
         if let Some(t) = f.time_budget {
             p = p.time_budget(t);
         }
         p
     }};
+}
+
+/// The groups of `drsae train topographic`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Groups {
+    /// Overlapping square pools on a wrap-around grid of units: a topographic map.
+    Grid,
+    /// Every subtree of a complete tree of units (hierarchical sparsity); afterwards the
+    /// branches rarely active on held-out patches are pruned.
+    Tree,
 }
 
 /// Flags of `drsae train topographic`; each default is the library's (`GroupSparseParams`).
@@ -90,6 +97,20 @@ pub struct TopographicArgs {
     /// files, one image) or a `.npy` matrix of patches (rows of patch² values).
     #[arg(long, default_value = "data/mnist-sample")]
     data: PathBuf,
+    /// The groups: pools on a grid (--grid, --pool) or the subtrees of a tree (--branching,
+    /// --depth).
+    #[arg(long, value_enum, default_value_t = Groups::Grid)]
+    groups: Groups,
+    /// Tree: children per node.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=64))]
+    branching: u64,
+    /// Tree: levels.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=16))]
+    depth: u64,
+    /// Tree: prune every branch whose subtree is active (non-zero group norm) on fewer than
+    /// this fraction of the held-out patches.
+    #[arg(long, default_value_t = 0.02)]
+    prune_threshold: f64,
     /// Side of the (wrap-around) square grid of units.
     #[arg(long, default_value_t = topo_grid().0 as u64, value_parser = clap::value_parser!(u64).range(2..=256))]
     grid: u64,
@@ -114,13 +135,12 @@ pub struct TopographicArgs {
     /// Minibatch size.
     #[arg(long, default_value_t = topo().config().batch as u64, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     batch: u64,
-    /// Passes over the patches (a maximum under --time-budget).
-    #[arg(long, default_value_t = topo().config().epochs as u64, value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
-    epochs: u64,
+    #[arg(long, help = crate::train::epochs_help("the patches", topo().config().epochs), value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
+    epochs: Option<u64>,
     /// Adam's base learning rate (cosine decay).
     #[arg(long, default_value_t = topo().config().lr)]
     lr: f32,
-    /// Wall-clock seconds of training (ends earlier after --epochs).
+    /// Wall-clock seconds of training (ends earlier after --epochs, if given).
     #[arg(long)]
     time_budget: Option<f64>,
     /// Encoder non-linearity.
@@ -132,8 +152,9 @@ pub struct TopographicArgs {
     /// No ZCA whitening (mean removal and contrast normalisation only).
     #[arg(long)]
     no_zca: bool,
-    /// Share of the epochs and the time budget given to a first stage with wider pools
-    /// (--pool-start) and a weaker group term (--lambda-start), in (0, 1); 0: one stage.
+    /// Grid: share of the epochs and the time budget given to a first stage with wider
+    /// pools (--pool-start) and a weaker group term (--lambda-start), in (0, 1); 0: one
+    /// stage.
     #[arg(long, default_value_t = topo().start_stage().map_or(0.0, |s| s.share))]
     start_share: f64,
     /// Pool side of the first stage (default with --start-share: the library's
@@ -147,17 +168,18 @@ pub struct TopographicArgs {
     /// Seed of sampling, initialisation and shuffling.
     #[arg(long, default_value_t = topo().config().seed)]
     seed: u64,
-    /// Directory for model.safetensors, filters.png, orientation.png, loss.png, loss.csv,
-    /// result.json (created; written only on success).
+    /// Directory for model.safetensors, filters.png and orientation.png (grid) or tree.png
+    /// and tree_pruned.png (tree), loss.png, loss.csv, result.json (created; written only
+    /// on success).
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
 impl TopographicArgs {
-    /// The first training stage: none when --start-share is 0.
+    /// The first training stage: none when --start-share is 0 or the groups are a tree.
     fn start_stage(&self) -> Option<StartStage> {
         let default = StartStage::widening(self.grid as usize, self.pool as usize, self.lambda);
-        (self.start_share != 0.0).then(|| StartStage {
+        (self.start_share != 0.0 && self.groups == Groups::Grid).then(|| StartStage {
             pool: self.pool_start.map_or(default.pool, |p| p as usize),
             lambda: self.lambda_start.unwrap_or(default.lambda),
             share: self.start_share,
@@ -169,7 +191,7 @@ impl TopographicArgs {
 /// a `side × side` orientation map), `loss.png` and `loss.csv` (the training loss per
 /// epoch), `result.json`; then writes them and what `out` already holds into `dir`.
 /// `title` names the model in the plots' titles.
-fn write_map_outputs(
+pub(crate) fn write_map_outputs(
     mut out: Outputs,
     dir: &Path,
     report: &GroupFitReport,
@@ -198,7 +220,7 @@ fn write_map_outputs(
 }
 
 /// Runs `fit` with a `label` progress reporter, one "epoch E: loss L, S s" a epoch.
-fn fit_reporting<T>(
+pub(crate) fn fit_reporting<T>(
     label: &str,
     quiet: bool,
     cfg: &GroupAeConfig,
@@ -229,12 +251,25 @@ pub fn topographic(a: &TopographicArgs, quiet: bool) -> Result<serde_json::Value
         time_budget: a.time_budget,
         seed: a.seed,
     };
-    let params = apply_group_flags!(GroupSparse::params(), flags)
-        .layout(GroupLayout::Grid {
+    if !(0.0..=1.0).contains(&a.prune_threshold) {
+        return Err(format!(
+            "--prune-threshold {}: must be in [0, 1]",
+            a.prune_threshold
+        ));
+    }
+    let layout = match a.groups {
+        Groups::Grid => GroupLayout::Grid {
             side: a.grid as usize,
             pool: a.pool as usize,
             sigma: a.sigma,
-        })
+        },
+        Groups::Tree => GroupLayout::Tree {
+            branching: a.branching as usize,
+            depth: a.depth as usize,
+        },
+    };
+    let params = apply_group_flags!(GroupSparse::params(), flags)
+        .layout(layout)
         .form(a.form.into())
         .preprocessing(Preprocessor::Contrast { floor: 0.05 })
         .zca((!a.no_zca).then_some(a.zca_eps))
@@ -256,7 +291,11 @@ pub fn topographic(a: &TopographicArgs, quiet: bool) -> Result<serde_json::Value
     let mut prepared = test.clone();
     model.preprocessing().apply(&mut prepared);
     let rec = relative_error(&prepared, &model.reconstruct(&test).map_err(msg)?);
-    let active = mean_active(&model.group_norms(&test).map_err(msg)?);
+    let norms = model.group_norms(&test).map_err(msg)?;
+    let active = mean_active(&norms);
+    if a.groups == Groups::Tree {
+        return pruned_tree(a, &model, &test, &prepared, &norms, rec, active, start);
+    }
     let map = model
         .orientation_map()
         .ok_or("the orientation map needs square patches and a grid layout")?;
@@ -287,6 +326,69 @@ pub fn topographic(a: &TopographicArgs, quiet: bool) -> Result<serde_json::Value
             Some((&map, grid)),
             &json,
         )?;
+    }
+    Ok(json)
+}
+
+/// `--groups tree`: prunes every branch whose subtree is active on fewer than
+/// --prune-threshold of the held-out patches (group k is the subtree rooted at node k) and
+/// reports the reconstruction before and after; `--out` also gets tree.png and
+/// tree_pruned.png (the filters laid out by the tree, pruned branches blank).
+#[allow(clippy::too_many_arguments)]
+fn pruned_tree(
+    a: &TopographicArgs,
+    model: &GroupSparse,
+    test: &Mat,
+    prepared: &Mat,
+    norms: &Mat,
+    rec: f64,
+    active: f64,
+    start: std::time::Instant,
+) -> Result<serde_json::Value, String> {
+    let (branching, depth) = (a.branching as usize, a.depth as usize);
+    let n = model.hidden();
+    let rates: Vec<f64> = (0..norms.ncols())
+        .map(|k| {
+            let on = norms.rows().filter(|r| r[k] > 0.0).count();
+            on as f64 / norms.nrows().max(1) as f64
+        })
+        .collect();
+    let keep = drsae::kernels::prune_tree(branching, &rates, a.prune_threshold);
+    let kept = keep.iter().filter(|k| **k).count();
+    let mut z = model.encode(test).map_err(msg)?;
+    for row in z.rows_mut() {
+        for (v, k) in row.iter_mut().zip(&keep) {
+            if !k {
+                *v = 0.0;
+            }
+        }
+    }
+    let mut pruned = Mat::zeros(z.nrows(), model.input_dim());
+    drsae::linalg::gemm(1.0, z.view(), model.model().dec.t(), 0.0, pruned.view_mut());
+    let report = model.report().expect("a fitted model has a report");
+    let json = serde_json::json!({
+        "tree_units": n,
+        "pruned_tree_units": kept,
+        "reconstruction_error": rec,
+        "pruned_reconstruction_error": relative_error(prepared, &pruned),
+        "mean_active_groups": active,
+        "seconds": start.elapsed().as_secs_f64(),
+        "patches_per_s": report.examples_per_s,
+    });
+    if let Some(dir) = &a.out {
+        let patch = a.patch as usize;
+        let filters: Vec<Vec<f32>> = (0..n).map(|j| model.model().filter(j)).collect();
+        let all: Vec<Option<&[f32]>> = filters.iter().map(|f| Some(&f[..])).collect();
+        let kept: Vec<Option<&[f32]>> = filters
+            .iter()
+            .zip(&keep)
+            .map(|(f, k)| k.then_some(&f[..]))
+            .collect();
+        let mut out = Outputs::default();
+        out.add("model.safetensors", model.to_bytes().map_err(msg)?);
+        out.add("tree.png", tree_png(&all, patch, branching, depth)?);
+        out.add("tree_pruned.png", tree_png(&kept, patch, branching, depth)?);
+        write_map_outputs(out, dir, report, "Tree groups", None, &json)?;
     }
     Ok(json)
 }
@@ -329,13 +431,12 @@ pub struct PinwheelArgs {
     /// Minibatch size.
     #[arg(long, default_value_t = local().config().batch as u64, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     batch: u64,
-    /// Passes over the windows (a maximum under --time-budget).
-    #[arg(long, default_value_t = local().config().epochs as u64, value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
-    epochs: u64,
+    #[arg(long, help = crate::train::epochs_help("the windows", local().config().epochs), value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
+    epochs: Option<u64>,
     /// Adam's base learning rate (cosine decay).
     #[arg(long, default_value_t = local().config().lr)]
     lr: f32,
-    /// Wall-clock seconds of training (ends earlier after --epochs).
+    /// Wall-clock seconds of training (ends earlier after --epochs, if given).
     #[arg(long)]
     time_budget: Option<f64>,
     /// Seed of sampling, initialisation and shuffling.
@@ -433,156 +534,4 @@ pub fn pinwheel(a: &PinwheelArgs, quiet: bool) -> Result<serde_json::Value, Stri
         )?;
     }
     Ok(json)
-}
-
-/// Flags of `drsae train conv`; each default is the library's (`ConvolutionalParams`).
-#[derive(Args, Debug)]
-pub struct ConvArgs {
-    /// Directory of MNIST's IDX files (gzip or raw).
-    #[arg(long, default_value = "data/mnist-sample")]
-    data: PathBuf,
-    /// Feature maps.
-    #[arg(long, default_value_t = conv().maps() as u64, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    maps: u64,
-    /// Side of the convolution kernels.
-    #[arg(long, default_value_t = conv().kernel() as u64, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    kernel: u64,
-    /// Side of the L2-pooling windows (stride = side) of each map: the groups.
-    #[arg(long, default_value_t = conv().pool() as u64, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pool: u64,
-    /// Training images used by the auto-encoder (the first ones); the classifier uses all.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
-    train_images: u64,
-    /// Weight λ of the group term.
-    #[arg(long, default_value_t = conv().config().lambda)]
-    lambda: f32,
-    /// Minibatch size.
-    #[arg(long, default_value_t = conv().config().batch as u64, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
-    batch: u64,
-    /// Passes over the images (a maximum under --time-budget).
-    #[arg(long, default_value_t = conv().config().epochs as u64, value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
-    epochs: u64,
-    /// Adam's base learning rate (cosine decay).
-    #[arg(long, default_value_t = conv().config().lr)]
-    lr: f32,
-    /// Wall-clock seconds of auto-encoder training (ends earlier after --epochs).
-    #[arg(long)]
-    time_budget: Option<f64>,
-    /// Epochs of the softmax classifier on the standardised pooled features.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    classifier_epochs: u64,
-    /// Seed of initialisation and shuffling.
-    #[arg(long, default_value_t = conv().config().seed)]
-    seed: u64,
-    /// Directory for model.safetensors, filters.png, encoder.png, loss.png, loss.csv,
-    /// result.json (created; written only on success).
-    #[arg(long)]
-    out: Option<PathBuf>,
-}
-
-pub fn conv_layer(a: &ConvArgs, quiet: bool) -> Result<serde_json::Value, String> {
-    let flags = GroupFlags {
-        lambda: a.lambda,
-        batch: a.batch,
-        epochs: a.epochs,
-        lr: a.lr,
-        time_budget: a.time_budget,
-        seed: a.seed,
-    };
-    let mnist = Mnist::load(&a.data).map_err(msg)?;
-    let (h, w) = (mnist.train.rows, mnist.train.cols);
-    let params = apply_group_flags!(Convolutional::params(), flags)
-        .image((h, w, 1))
-        .maps(a.maps as usize)
-        .kernel(a.kernel as usize)
-        .pool(a.pool as usize)
-        .check()
-        .map_err(msg)?;
-    let start = std::time::Instant::now();
-    let n = (a.train_images as usize).min(mnist.train.len());
-    let subset = mnist.train.images.row_range(0, n).to_owned();
-    let model = fit_reporting("conv", quiet, &params.config(), |f| {
-        params.fit_with(&subset, f)
-    })?;
-    let report = model.report().expect("a fitted model has a report").clone();
-    // A linear classifier on the standardised pooled features.
-    let mut ftrain = model.pooled(&mnist.train.images).map_err(msg)?;
-    let mut ftest = model.pooled(&mnist.test.images).map_err(msg)?;
-    let st = drsae::data::Standardizer::fit(&ftrain, 1e-3);
-    st.apply(&mut ftrain);
-    st.apply(&mut ftest);
-    let mut clf = drsae::models::Softmax::new(ftrain.ncols(), 10);
-    let scfg = drsae::train::SoftmaxConfig {
-        epochs: a.classifier_epochs as usize,
-        batch: 100,
-        lr: 1e-3,
-        weight_decay: 1e-3,
-        seed: a.seed,
-        time_budget: None,
-    };
-    drsae::train::train_softmax(&mut clf, &ftrain, &mnist.train.labels, &scfg, |_, _, _| {})
-        .map_err(msg)?;
-    let train_error = clf.error_percent(&ftrain, &mnist.train.labels);
-    let test_error = clf.error_percent(&ftest, &mnist.test.labels);
-    // Invariance: relative change of pooled and unpooled codes under ±1, ±2 pixel shifts.
-    let k = mnist.test.len().min(1000);
-    let x = mnist.test.images.row_range(0, k).to_owned();
-    let (base_p, base_u) = (
-        model.pooled(&x).map_err(msg)?,
-        model.encode(&x).map_err(msg)?,
-    );
-    let (mut ps, mut us, mut shifts) = (0.0, 0.0, 0.0);
-    for (dy, dx) in [-2isize, -1, 1, 2].iter().flat_map(|&d| [(d, 0), (0, d)]) {
-        let mut t = Mat::zeros(k, h * w);
-        for i in 0..k {
-            t.row_mut(i)
-                .copy_from_slice(&drsae::data::shift_image(x.row(i), h, w, dy, dx));
-        }
-        ps += mean_relative_change(&model.pooled(&t).map_err(msg)?, &base_p);
-        us += mean_relative_change(&model.encode(&t).map_err(msg)?, &base_u);
-        shifts += 1.0;
-    }
-    let json = serde_json::json!({
-        "test_error": test_error,
-        "train_error": train_error,
-        "pooled_shift_change": ps / shifts,
-        "unpooled_shift_change": us / shifts,
-        "layer1_images_per_s": report.examples_per_s,
-        "seconds": start.elapsed().as_secs_f64(),
-    });
-    if let Some(dir) = &a.out {
-        let kernel = a.kernel as usize;
-        let maps = a.maps as usize;
-        let cols = (maps as f64).sqrt().ceil() as usize;
-        let dec: Vec<Vec<f32>> = (0..maps).map(|m| model.model().decoder_kernel(m)).collect();
-        let enc: Vec<Vec<f32>> = (0..maps).map(|m| model.model().encoder_filter(m)).collect();
-        let mut out = Outputs::default();
-        out.add("model.safetensors", model.to_bytes().map_err(msg)?);
-        out.add("filters.png", tiles_png(&dec, kernel, kernel, cols, 6)?);
-        out.add("encoder.png", tiles_png(&enc, kernel, kernel, cols, 6)?);
-        write_map_outputs(out, dir, &report, "Convolutional auto-encoder", None, &json)?;
-    }
-    Ok(json)
-}
-
-/// Mean over rows of `‖a − b‖ / ‖b‖` (0 when both are 0, 1 when only `b` is).
-fn mean_relative_change(a: &Mat, b: &Mat) -> f64 {
-    let mut total = 0.0;
-    for i in 0..b.nrows() {
-        let (ra, rb) = (a.row(i), b.row(i));
-        let d: f64 = ra
-            .iter()
-            .zip(rb)
-            .map(|(x, y)| ((x - y) as f64).powi(2))
-            .sum();
-        let n: f64 = rb.iter().map(|y| (*y as f64).powi(2)).sum();
-        total += if n > 0.0 {
-            (d / n).sqrt()
-        } else if d > 0.0 {
-            1.0
-        } else {
-            0.0
-        };
-    }
-    total / b.nrows().max(1) as f64
 }

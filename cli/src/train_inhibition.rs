@@ -2,7 +2,7 @@
 //! as flags, its defaults read from the library.
 
 use crate::inputs;
-use crate::output::{msg, png, relative_error, tiles_png, zoom_for, Outputs};
+use crate::output::{msg, png, relative_error, tiles_png, tree_png, zoom_for, Outputs};
 use crate::plots::{self, Series};
 use crate::progress::fit_observed;
 use clap::{Args, ValueEnum};
@@ -67,6 +67,11 @@ pub struct InhibitionArgs {
     /// Grid: radius of the uninhibited neighbourhood.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=64))]
     radius: u64,
+    /// Grid: train in stages with radius --radius-start, one less, ..., --radius (a
+    /// shrinking neighbourhood, as in Kohonen maps), each stage --epochs epochs (or an equal
+    /// share of --time-budget), continuing the dictionary [default: --radius, one stage].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=64))]
+    radius_start: Option<u64>,
     /// Learned: units.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=16384))]
     units: u64,
@@ -91,6 +96,10 @@ pub struct InhibitionArgs {
     /// Learning rate of the dictionary.
     #[arg(long, default_value_t = defaults().config().lr_w)]
     lr: f32,
+    /// Grid stages: the dictionary's rate of the last stage, reached geometrically from
+    /// --lr over the stages [default: --lr].
+    #[arg(long)]
+    lr_end: Option<f32>,
     /// Learning rate of the learned S.
     #[arg(long, default_value_t = defaults().config().lr_s)]
     lr_s: f32,
@@ -100,10 +109,10 @@ pub struct InhibitionArgs {
     /// Inference method.
     #[arg(long, value_enum, default_value_t = Inference::Cd)]
     inference: Inference,
-    /// Passes over the patches (a maximum under --time-budget).
-    #[arg(long, default_value_t = defaults().config().epochs as u64, value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
-    epochs: u64,
-    /// Wall-clock seconds of training (ends earlier after --epochs).
+    #[arg(long, help = crate::train::epochs_help("the patches (per stage with --radius-start)", defaults().config().epochs), value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
+    epochs: Option<u64>,
+    /// Wall-clock seconds of training, shared equally by the stages (ends earlier after
+    /// --epochs, if given).
     #[arg(long)]
     time_budget: Option<f64>,
     /// ZCA-whiten the (contrast-normalised) inputs with this regulariser.
@@ -144,12 +153,41 @@ pub fn inhibition(a: &InhibitionArgs, quiet: bool) -> Result<serde_json::Value, 
             Inference::Cd => InhibitionInference::CoordinateDescent,
             Inference::Ista => InhibitionInference::Ista,
         })
-        .epochs(a.epochs as usize)
         .seed(a.seed)
         .preprocessing(Preprocessor::Contrast { floor: 0.05 })
         .zca(a.zca);
+    if let Some(e) = a.epochs {
+        p = p.epochs(e as usize);
+    }
     if let Some(t) = a.time_budget {
         p = p.time_budget(t);
+    }
+    // Grid stages: the radii from --radius-start down to --radius.
+    let radii: Vec<usize> = match (structure, a.radius_start) {
+        (_, None) => vec![a.radius as usize],
+        (InhibitionStructure::Grid { radius, .. }, Some(r)) if r as usize >= radius => {
+            (radius..=r as usize).rev().collect()
+        }
+        (InhibitionStructure::Grid { .. }, Some(r)) => {
+            return Err(format!(
+                "--radius-start {r}: must be ≥ --radius {}",
+                a.radius
+            ))
+        }
+        _ => return Err("--radius-start needs --structure grid".into()),
+    };
+    let lr_end = a.lr_end.unwrap_or(a.lr);
+    if !(lr_end > 0.0 && lr_end.is_finite()) {
+        return Err(format!("--lr-end {lr_end}: must be finite and > 0"));
+    }
+    if let (Some(t), true) = (a.time_budget, radii.len() > 1) {
+        p = p.time_budget(t / radii.len() as f64);
+    }
+    if let InhibitionStructure::Grid { side, .. } = structure {
+        p = p.structure(InhibitionStructure::Grid {
+            side,
+            radius: radii[0],
+        });
     }
     let params = p.check().map_err(msg)?;
     let start = std::time::Instant::now();
@@ -161,20 +199,80 @@ pub fn inhibition(a: &InhibitionArgs, quiet: bool) -> Result<serde_json::Value, 
         x.row_range(count, count + held).to_owned(),
     );
     let cfg = params.config();
-    let model = fit_observed(
+    let line = |r: usize| {
+        let stage = if radii.len() > 1 {
+            format!("radius {r}, ")
+        } else {
+            String::new()
+        };
+        move |epoch: usize, energy: f64, secs: f64| {
+            format!(
+                "{stage}epoch {epoch}: energy/example {:.4}, {secs:.0} s",
+                energy / count as f64
+            )
+        }
+    };
+    let first = fit_observed(
         "inhibition",
         quiet,
         cfg.epochs,
         cfg.time_budget,
-        |epoch, energy, secs| {
-            format!(
-                "epoch {epoch}: energy/example {:.4}, {secs:.0} s",
-                energy / count as f64
-            )
-        },
+        line(radii[0]),
         |f| params.fit_with(&train, f),
     )
     .map_err(msg)?;
+    let mut energies = first.energies().to_vec();
+    let model = if radii.len() > 1 {
+        // The later stages continue the dictionary with the next radius's S, the rate
+        // moving geometrically from --lr to --lr-end and the shuffling seed counting on.
+        let mut x = train.clone();
+        first.preprocessing().apply(&mut x);
+        let mut stage_model = drsae::train::InhibitionModel {
+            w: first.dictionary().clone(),
+            s: first.inhibition().clone(),
+            mask: None,
+        };
+        for (stage, &r) in radii.iter().enumerate().skip(1) {
+            let side = a.grid as usize;
+            stage_model.s =
+                drsae::models::grid_inhibition(side, side, r, a.inhibition).map_err(msg)?;
+            let f = stage as f32 / (radii.len() - 1) as f32;
+            let stage_cfg = drsae::train::InhibitionConfig {
+                lr_w: a.lr * (lr_end / a.lr).powf(f),
+                lr_s: 0.0,
+                beta: f32::MAX,
+                seed: a.seed.wrapping_add(stage as u64),
+                ..cfg.clone()
+            };
+            fit_observed(
+                "inhibition",
+                quiet,
+                cfg.epochs,
+                cfg.time_budget,
+                line(r),
+                |f| {
+                    drsae::train::train_inhibition(
+                        &mut stage_model,
+                        &x,
+                        &stage_cfg,
+                        |e, st, secs| {
+                            energies.push(st.energy);
+                            f(e, st.energy, secs)
+                        },
+                    )
+                },
+            )
+            .map_err(msg)?;
+        }
+        with_weights(
+            &first,
+            &stage_model.w,
+            &stage_model.s,
+            radii[radii.len() - 1],
+        )?
+    } else {
+        first
+    };
     let mut prepared = test.clone();
     model.preprocessing().apply(&mut prepared);
     let (w, s) = (model.dictionary(), model.inhibition());
@@ -204,6 +302,9 @@ pub fn inhibition(a: &InhibitionArgs, quiet: bool) -> Result<serde_json::Value, 
         json["neighbor_orientation_ratio"] = map.neighbor_ratio.into();
         json["pinwheels"] = map.pinwheels.into();
     }
+    if let InhibitionStructure::Learned { .. } = structure {
+        json["s_rarity_correlation"] = rarity_correlation(s, &z).into();
+    }
     json["seconds"] = start.elapsed().as_secs_f64().into();
     if let Some(dir) = &a.out {
         let cols = match structure {
@@ -212,10 +313,15 @@ pub fn inhibition(a: &InhibitionArgs, quiet: bool) -> Result<serde_json::Value, 
         };
         let mut out = Outputs::default();
         out.add("model.safetensors", model.to_bytes().map_err(msg)?);
-        out.add(
-            "dictionary.png",
-            tiles_png(&filters, patch, patch, cols, zoom_for(cols, patch))?,
-        );
+        let dictionary = match structure {
+            // The tree's layout: root at the top, each node over its children.
+            InhibitionStructure::Tree { branching, depth } => {
+                let nodes: Vec<Option<&[f32]>> = filters.iter().map(|f| Some(&f[..])).collect();
+                tree_png(&nodes, patch, branching, depth)?
+            }
+            _ => tiles_png(&filters, patch, patch, cols, zoom_for(cols, patch))?,
+        };
+        out.add("dictionary.png", dictionary);
         let smax = s.as_slice().iter().cloned().fold(1e-12f32, f32::max);
         let px: Vec<u8> = s
             .as_slice()
@@ -223,8 +329,7 @@ pub fn inhibition(a: &InhibitionArgs, quiet: bool) -> Result<serde_json::Value, 
             .map(|v| (255.0 * (1.0 - v / smax)) as u8)
             .collect();
         out.add("s.png", png(n, n, 1, &px)?);
-        let pts = model
-            .energies()
+        let pts = energies
             .iter()
             .enumerate()
             .map(|(i, &e)| ((i + 1) as f64, e / count as f64))
@@ -243,6 +348,54 @@ pub fn inhibition(a: &InhibitionArgs, quiet: bool) -> Result<serde_json::Value, 
         out.write(Some(dir))?;
     }
     Ok(json)
+}
+
+/// Pearson correlation of S_ij with 1 − (the fraction of the codes `z` where units i and j
+/// are both active), over the pairs i > j: how far a learned S inhibits the pairs that
+/// rarely fire together.
+fn rarity_correlation(s: &Mat, z: &Mat) -> f64 {
+    let n = s.nrows();
+    let active: Vec<Vec<bool>> = z
+        .rows()
+        .map(|r| r.iter().map(|v| *v != 0.0).collect())
+        .collect();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        for j in 0..i {
+            let both = active.iter().filter(|r| r[i] && r[j]).count();
+            a.push(s[(i, j)] as f64);
+            b.push(1.0 - both as f64 / z.nrows().max(1) as f64);
+        }
+    }
+    let k = a.len().max(1) as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / k, b.iter().sum::<f64>() / k);
+    let cov: f64 = a.iter().zip(&b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt().max(1e-30)
+}
+
+/// `model` with dictionary `w` and inhibition `s` of a grid of this `radius` (the weights
+/// of a later training stage), through its model file.
+fn with_weights(model: &Inhibition, w: &Mat, s: &Mat, radius: usize) -> Result<Inhibition, String> {
+    let (mut tensors, mut meta) =
+        drsae::io::tensors_from_bytes(&model.to_bytes().map_err(msg)?).map_err(msg)?;
+    tensors.insert(
+        "W".into(),
+        (vec![w.nrows(), w.ncols()], w.as_slice().to_vec()),
+    );
+    tensors.insert(
+        "S".into(),
+        (vec![s.nrows(), s.ncols()], s.as_slice().to_vec()),
+    );
+    meta.insert("structure.radius".into(), radius.to_string());
+    let mut named: Vec<drsae::io::NamedTensor<'_>> = tensors
+        .iter()
+        .map(|(name, (shape, v))| (name.clone(), shape.clone(), &v[..]))
+        .collect();
+    named.sort_by(|x, y| x.0.cmp(&y.0));
+    let bytes = drsae::io::tensors_to_bytes(&named, meta).map_err(msg)?;
+    Inhibition::from_bytes(&bytes).map_err(msg)
 }
 
 /// `z Wᵀ`.

@@ -157,28 +157,35 @@ fn train_sae_on_npy_shards_writes_a_saelens_directory() {
         let x = truth.sample(1500);
         drsae::io::write_npy(dir.join(format!("shard{s}.npy")), x.as_slice(), 1500, 16).unwrap();
     }
+    // One invocation, with `extra` flags; its JSON and the weights it wrote.
+    let ck = dir.join("ck");
+    let run = |out: &std::path::Path, extra: &[&str]| {
+        let mut c = drsae();
+        c.args([
+            "train", "sae", "--d-sae", "64", "--k", "3", "--batch", "128",
+        ])
+        .args([
+            "--samples",
+            "6000",
+            "--lr",
+            "3e-3",
+            "--chunk-rows",
+            "100",
+            "--quiet",
+        ])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .arg(dir.join("shard0.npy"))
+        .arg(dir.join("shard1.npy"));
+        let j = ok(&mut c);
+        (
+            j,
+            std::fs::read(out.join("sae_weights.safetensors")).unwrap(),
+        )
+    };
     let out = dir.join("sae");
-    let j = ok(drsae().args([
-        "train",
-        "sae",
-        dir.join("shard0.npy").to_str().unwrap(),
-        dir.join("shard1.npy").to_str().unwrap(),
-        "--d-sae",
-        "64",
-        "--k",
-        "3",
-        "--batch",
-        "128",
-        "--samples",
-        "6000",
-        "--lr",
-        "3e-3",
-        "--chunk-rows",
-        "100",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let (j, weights) = run(&out, &[]);
     assert_eq!(j["kind"], "topk");
     assert!(j["fvu"].as_f64().unwrap() < 0.8, "{j}");
     let sae = drsae::Sae::load_saelens(&out).unwrap();
@@ -194,36 +201,12 @@ fn train_sae_on_npy_shards_writes_a_saelens_directory() {
         assert!(out.join(f).exists(), "{f}");
     }
     // With checkpoints, then resumed from the last one (step 46 of 47): the same weights.
-    let run = |out: &std::path::Path, extra: &[&str]| {
-        let mut c = drsae();
-        c.args([
-            "train", "sae", "--d-sae", "64", "--k", "3", "--batch", "128",
-        ])
-        .args([
-            "--samples",
-            "6000",
-            "--lr",
-            "3e-3",
-            "--chunk-rows",
-            "100",
-            "--quiet",
-        ])
-        .args(["--checkpoint-dir", dir.join("ck").to_str().unwrap()])
-        .args(extra)
-        .arg("--out")
-        .arg(out)
-        .arg(dir.join("shard0.npy"))
-        .arg(dir.join("shard1.npy"));
-        ok(&mut c);
-        std::fs::read(out.join("sae_weights.safetensors")).unwrap()
-    };
-    let first = run(&dir.join("ck-first"), &[]);
-    assert_eq!(
-        first,
-        std::fs::read(out.join("sae_weights.safetensors")).unwrap()
-    );
-    assert!(dir.join("ck/checkpoint.safetensors").exists());
-    assert_eq!(run(&dir.join("ck-resumed"), &["--resume"]), first);
+    let checkpointed = ["--checkpoint-dir", ck.to_str().unwrap()];
+    let (_, first) = run(&dir.join("ck-first"), &checkpointed);
+    assert_eq!(first, weights);
+    assert!(ck.join("checkpoint.safetensors").exists());
+    let resumed = [checkpointed[0], checkpointed[1], "--resume"];
+    assert_eq!(run(&dir.join("ck-resumed"), &resumed).1, first);
     fails(
         drsae()
             .args(["train", "sae", "--resume"])

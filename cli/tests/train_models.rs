@@ -75,24 +75,24 @@ fn inspect(run: &Path) -> serde_json::Value {
 fn topographic() {
     let dir = tmp("topographic");
     let run = dir.join("run");
+    // 4 × 4 units with 2 × 2 pools on 6 × 6 patches.
+    let small = [
+        "train",
+        "topographic",
+        "--grid",
+        "4",
+        "--pool",
+        "2",
+        "--patch",
+        "6",
+        "--patches",
+        "1000",
+        "--held-out",
+        "100",
+    ];
     let j = ok(drsae()
-        .args([
-            "train",
-            "topographic",
-            "--grid",
-            "4",
-            "--pool",
-            "2",
-            "--patch",
-            "6",
-            "--patches",
-            "1000",
-            "--held-out",
-            "100",
-            "--epochs",
-            "2",
-            "--out",
-        ])
+        .args(small)
+        .args(["--epochs", "2", "--out"])
         .arg(&run));
     has_keys(
         &j,
@@ -119,30 +119,41 @@ fn topographic() {
     // Two stages (3 × 3 pools for half the epochs, then 2 × 2): the epochs count on.
     let staged = dir.join("staged");
     ok(drsae()
-        .args([
-            "train",
-            "topographic",
-            "--grid",
-            "4",
-            "--pool",
-            "2",
-            "--patch",
-            "6",
-            "--patches",
-            "1000",
-            "--held-out",
-            "100",
-            "--epochs",
-            "4",
-            "--start-share",
-            "0.5",
-            "--quiet",
-            "--out",
-        ])
+        .args(small)
+        .args(["--epochs", "4", "--start-share", "0.5", "--quiet", "--out"])
         .arg(&staged));
     let curve = std::fs::read_to_string(staged.join("loss.csv")).unwrap();
     assert_eq!(curve.lines().count(), 5, "{curve}");
     assert!(curve.lines().last().unwrap().starts_with("4,"), "{curve}");
+    // Tree groups (1 + 2 + 4 units), then the branches active on < 50 % of patches pruned.
+    let tree = dir.join("tree");
+    let j = ok(drsae()
+        .args(small)
+        .args(["--groups", "tree", "--branching", "2", "--depth", "3"])
+        .args([
+            "--prune-threshold",
+            "0.5",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&tree));
+    has_keys(
+        &j,
+        &[
+            "tree_units",
+            "pruned_tree_units",
+            "reconstruction_error",
+            "pruned_reconstruction_error",
+        ],
+    );
+    assert_eq!(j["tree_units"], 7, "{j}");
+    assert!(j["pruned_tree_units"].as_u64().unwrap() >= 1, "{j}");
+    assert_eq!(inspect(&tree)["metadata"]["layout"], "tree");
+    // 4 leaves of 6 + 2 pixels zoomed 4 times; 3 levels of 8 + 6 pixels.
+    assert_eq!(png_size(&tree.join("tree.png")), (128, 168));
+    png_size(&tree.join("tree_pruned.png"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -248,6 +259,43 @@ fn inhibition_tree_and_grid() {
         .arg(&grid));
     has_keys(&j, &["neighbor_orientation_ratio", "pinwheels"]);
     assert_eq!(inspect(&grid)["metadata"]["structure"], "grid");
+    // A shrinking radius, 2 then 1, one epoch each: the model holds the last stage's S.
+    let staged = dir.join("staged");
+    ok(drsae()
+        .args(["train", "inhibition", "--structure", "grid", "--grid", "4"])
+        .args([
+            "--radius-start",
+            "2",
+            "--lr-end",
+            "0.01",
+            "--patches",
+            "600",
+        ])
+        .args(["--held-out", "100", "--epochs", "1", "--quiet", "--out"])
+        .arg(&staged));
+    let meta = &inspect(&staged)["metadata"];
+    assert_eq!(meta["structure.radius"], "1", "{meta}");
+    let s = drsae::Inhibition::load(staged.join("model.safetensors")).unwrap();
+    assert_eq!(
+        s.inhibition(),
+        &drsae::models::grid_inhibition(4, 4, 1, 1.0).unwrap()
+    );
+    let j = ok(drsae().args([
+        "train",
+        "inhibition",
+        "--structure",
+        "learned",
+        "--units",
+        "8",
+        "--patches",
+        "600",
+        "--held-out",
+        "100",
+        "--epochs",
+        "1",
+        "--quiet",
+    ]));
+    assert!(j["s_rarity_correlation"].as_f64().is_some(), "{j}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -287,6 +335,35 @@ fn conv() {
     // 2 × 2 tiles of 5 × 5 values zoomed 6 times.
     assert_eq!(png_size(&run.join("filters.png")), (63, 63));
     assert_eq!(png_size(&run.join("loss.png")), (800, 500));
+    // Two stacked layers and the random-filter baseline.
+    let stacked = dir.join("stacked");
+    let j = ok(drsae()
+        .args(["train", "conv", "--maps", "4", "--maps2", "3"])
+        .args([
+            "--train-images",
+            "300",
+            "--epochs",
+            "1",
+            "--classifier-epochs",
+            "1",
+        ])
+        .args(["--random-baseline", "--quiet", "--out"])
+        .arg(&stacked));
+    has_keys(
+        &j,
+        &[
+            "layer2_images_per_s",
+            "random_filters_test_error",
+            "random_pooled_shift_change",
+            "pooled_rotation_change",
+            "weight_decay",
+        ],
+    );
+    // Layer 2 reads layer 1's 12 × 12 × 4 pooled maps: 3 maps of 8 × 8 positions.
+    let l2 = drsae::Convolutional::load(stacked.join("layer2.safetensors")).unwrap();
+    assert_eq!((l2.input_dim(), l2.hidden()), (12 * 12 * 4, 3 * 8 * 8));
+    // 3 maps × 4 channels of 5 × 5 tiles zoomed 3 times, on 4 columns.
+    assert_eq!(png_size(&stacked.join("layer2_filters.png")), (65, 49));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -476,10 +553,14 @@ fn bad_flags_exit_2_and_write_nothing() {
 fn reproduce_presets() {
     // Every preset resolves to a valid command line.
     for preset in [
+        "sample",
         "drsae400",
         "drsae200-t11",
         "drsae200-t2",
         "topographic",
+        "topographic-tree",
+        "inhibition-grid",
+        "conv",
         "pinwheel",
         "lista-curve",
     ] {

@@ -154,7 +154,7 @@ pub struct InhibitionValidParams {
 /// | `zca` | none | ZCA regulariser after the per-row step | > 0 |
 /// | `checkpoint_dir`, `checkpoint_every`, `resume` | none, 0, false | checkpoints | |
 ///
-/// The defaults are those of `examples/inhibition.rs --structure tree`.
+/// The defaults are those of `drsae train inhibition --structure tree`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InhibitionParams(InhibitionValidParams);
 

@@ -1,4 +1,5 @@
 //! Helpers shared by the CLI's integration tests.
+#![allow(dead_code)] // each test crate uses its own share of the helpers
 
 use std::process::Command;
 

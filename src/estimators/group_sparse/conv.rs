@@ -46,7 +46,7 @@ pub struct ConvolutionalValidParams {
 /// | `checkpoint_dir`, `checkpoint_every`, `resume` | none, 0, false | checkpoints | |
 /// | `progress` | false | one line per epoch on stderr | |
 ///
-/// The defaults are layer 1 of `examples/conv.rs` on MNIST. PSD training (`psd`) is for
+/// The defaults are layer 1 of `drsae train conv` on MNIST. PSD training (`psd`) is for
 /// dense models only: setting it here is an invalid parameter.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConvolutionalParams(ConvolutionalValidParams);

@@ -43,7 +43,7 @@ pub struct LocallyConnectedValidParams {
 /// | `checkpoint_dir`, `checkpoint_every`, `resume` | none, 0, false | checkpoints | |
 /// | `progress` | false | one line per epoch on stderr | |
 ///
-/// The sheet, pool, λ, minibatch and rate are those of `examples/pinwheel.rs`.
+/// The sheet, pool, λ, minibatch and rate are those of `drsae train pinwheel`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LocallyConnectedParams(LocallyConnectedValidParams);
 

@@ -141,7 +141,7 @@ pub struct StartStage {
 }
 
 impl StartStage {
-    /// The first stage of `examples/topographic.rs` before a grid of `side` units with
+    /// The first stage of `drsae train topographic` before a grid of `side` units with
     /// pools of side `pool` and weight `lambda`: pools two units wider (at most `side`),
     /// 0.4 λ, 70 % of the run.
     pub fn widening(side: usize, pool: usize, lambda: f32) -> StartStage {
@@ -207,7 +207,7 @@ pub struct GroupSparseValidParams {
 /// | `checkpoint_dir`, `checkpoint_every`, `resume` | none, 0, false | checkpoints | |
 /// | `progress` | false | one line per epoch on stderr | |
 ///
-/// The defaults are those of the topographic map of `examples/topographic.rs` on 12 × 12
+/// The defaults are those of the topographic map of `drsae train topographic` on 12 × 12
 /// natural-image patches (mean removed, contrast-normalised, whitened); that example also
 /// trains a first stage, [`StartStage::widening`], by default.
 #[derive(Clone, Debug, PartialEq)]
