@@ -267,3 +267,36 @@ fn interrupted_and_resumed_training_matches_for_lista_group_ae_and_inhibition() 
     assert!(b == reference, "inhibition model differs after resume");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A trainer called directly (not through an estimator) refuses checkpoint settings that
+/// need a directory it was not given, instead of silently training from scratch.
+#[test]
+fn a_direct_trainer_call_refuses_resume_without_a_directory() {
+    use drsae::train::{train_lista_with, Checkpointing, ListaConfig};
+    let d = dict(8, 12, 3);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let x = Mat::random(20, 8, rand_distr::StandardNormal, &mut rng);
+    let z = Mat::zeros(20, 12);
+    let mut lista = Lista::from_ista(&d, 0.5, 2);
+    for ckpt in [
+        Checkpointing {
+            resume: true,
+            ..Default::default()
+        },
+        Checkpointing {
+            every_steps: 5,
+            ..Default::default()
+        },
+        Checkpointing {
+            stop_after_steps: Some(3),
+            ..Default::default()
+        },
+    ] {
+        let before = lista.clone();
+        match train_lista_with(&mut lista, &x, &z, &ListaConfig::default(), &ckpt) {
+            Err(drsae::Error::InvalidParameter { name, .. }) => assert_eq!(name, "checkpoint_dir"),
+            other => panic!("{ckpt:?}: {other:?}"),
+        }
+        assert!(lista == before, "the model changed before the refusal");
+    }
+}

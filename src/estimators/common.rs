@@ -129,13 +129,7 @@ where
 
 /// Checkpoint options that need a directory have one.
 pub(crate) fn check_checkpointing(ck: &Checkpointing) -> Result<()> {
-    if (ck.every_steps > 0 || ck.resume || ck.stop_after_steps.is_some()) && ck.dir.is_none() {
-        return Err(Error::param(
-            "checkpoint_dir",
-            "checkpoint_every, resume and stop_after_steps need a checkpoint directory",
-        ));
-    }
-    Ok(())
+    ck.check()
 }
 
 /// `f` over chunks of at most [`EVAL_BATCH`] rows of `x`, each giving `cols` values per

@@ -126,6 +126,22 @@ pub(crate) struct Cadence {
 }
 
 impl Checkpointing {
+    /// Checks the settings: `every_steps`, `resume` and `stop_after_steps` need a `dir`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`checkpoint_dir`) when they are set without one.
+    pub fn check(&self) -> Result<()> {
+        if (self.every_steps > 0 || self.resume || self.stop_after_steps.is_some())
+            && self.dir.is_none()
+        {
+            return Err(Error::param(
+                "checkpoint_dir",
+                "checkpoint_every, resume and stop_after_steps need a checkpoint directory",
+            ));
+        }
+        Ok(())
+    }
+
     /// The checkpoint cadence every training loop follows after step `step` (counted from
     /// 1): save every `every_steps` steps, and save then stop at `stop_after_steps`.
     pub(crate) fn cadence(&self, step: u64) -> Cadence {

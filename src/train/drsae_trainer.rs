@@ -50,6 +50,7 @@ pub fn train_drsae_with(
     mut on_epoch: impl FnMut(&EpochReport),
 ) -> Result<TrainOutcome> {
     cfg.check()?;
+    ckpt.check()?;
     let classes = check_split(&data)?;
     let mut st = start_or_resume(cfg, &data, ckpt, classes)?;
     // The time already spent (checked to lie in [0, 1e9] s when the checkpoint was read).

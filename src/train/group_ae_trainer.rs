@@ -157,7 +157,7 @@ pub fn train_group_ae_with<M: GroupSparseModel>(
         model.describe(),
         groups.fingerprint()
     ));
-    let ck = LoopCheckpointer::new(ckpt, "group_ae", fingerprint)
+    let ck = LoopCheckpointer::new(ckpt, "group_ae", fingerprint)?
         .bounds(cfg.epochs, x.nrows().div_ceil(cfg.batch));
     let names = model.params().map(|(name, _, _)| name);
     let mut pos = ck.resume(Some(&mut opt), |t| {

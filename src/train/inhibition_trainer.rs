@@ -154,7 +154,7 @@ pub fn train_inhibition_with(
         x.shape(),
         model.mask.is_some()
     ));
-    let ck = LoopCheckpointer::new(ckpt, "inhibition", fingerprint)
+    let ck = LoopCheckpointer::new(ckpt, "inhibition", fingerprint)?
         .bounds(cfg.epochs, x.nrows().div_ceil(cfg.batch));
     let mut pos = ck.resume(None, |t| {
         model.w = Mat::from_vec(m, n, take_tensor(t, "W", m * n)?);

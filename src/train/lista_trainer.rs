@@ -126,7 +126,7 @@ pub fn train_lista_with(
         targets.shape(),
         model.iters
     ));
-    let ck = LoopCheckpointer::new(ckpt, "lista", fingerprint)
+    let ck = LoopCheckpointer::new(ckpt, "lista", fingerprint)?
         .bounds(cfg.epochs, x.nrows().div_ceil(cfg.batch));
     let mut family = ListaLoop {
         grads: model.zero_grads(),

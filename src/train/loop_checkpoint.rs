@@ -63,13 +63,23 @@ pub(crate) struct LoopCheckpointer<'a> {
 }
 
 impl<'a> LoopCheckpointer<'a> {
-    pub(crate) fn new(ckpt: &'a Checkpointing, kind: &'static str, fingerprint: String) -> Self {
-        LoopCheckpointer {
+    /// The checkpoints of a loop of `kind` under `ckpt` (checked: see
+    /// [`Checkpointing::check`]).
+    ///
+    /// # Errors
+    /// Checkpoint settings that need a directory and have none.
+    pub(crate) fn new(
+        ckpt: &'a Checkpointing,
+        kind: &'static str,
+        fingerprint: String,
+    ) -> Result<Self> {
+        ckpt.check()?;
+        Ok(LoopCheckpointer {
             ckpt,
             kind,
             fingerprint,
             bounds: None,
-        }
+        })
     }
 
     /// The run's number of epochs and minibatches per epoch: a resumed position beyond

@@ -532,7 +532,7 @@ pub fn train_sae_with(
         },
         source.len()
     );
-    let ck = LoopCheckpointer::new(&ckpt, "sae", fingerprint).bounds(1, steps as usize);
+    let ck = LoopCheckpointer::new(&ckpt, "sae", fingerprint)?.bounds(1, steps as usize);
     let mut seconds_before = 0.0;
     let pos = ck.resume(Some(&mut opt), |t| {
         let names = net.tensors().map(|(name, _)| name);
