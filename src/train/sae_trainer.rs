@@ -516,9 +516,12 @@ pub fn train_sae_with(
     let collapse_window = matches!(config.kind, SaeKind::Relu)
         .then(|| source.len().unwrap_or(config.dead_after).max(1));
 
-    let every = match ckpt.every_steps {
-        0 => config.log_every,
-        n => n,
+    // Without a directory there is nothing to write (and the caller's settings were
+    // checked above); with one, a checkpoint at every report unless told otherwise.
+    let every = match (ckpt.every_steps, &ckpt.dir) {
+        (_, None) => 0,
+        (0, Some(_)) => config.log_every,
+        (n, Some(_)) => n,
     };
     let ckpt = Checkpointing {
         every_steps: every,
