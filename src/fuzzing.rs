@@ -2,6 +2,9 @@
 //! corpora by `cargo test` (tests/fuzz_corpus.rs). Not part of the stable API.
 //!
 //! Each function must never panic on any input; it panics only when an invariant breaks.
+//!
+//! One file on purpose: one entry point per fuzz target, each a few dozen lines, read as a
+//! list of the invariants the targets check.
 
 use crate::kernels::{
     shrink, shrink_backward, shrink_backward_reference, shrink_mask, shrink_mask_reference,

@@ -66,12 +66,8 @@ pub struct DrsaeConfig {
     pub epochs_unsup: usize,
     /// Phase-2 epochs.
     pub epochs_sup: usize,
-    /// Update rule. Full MNIST: Adam for T = 11 (heavy-ball momentum there kills units in
-    /// phase 1 at rates ≥ 5e-3 and trains slowly below); heavy-ball momentum (μ = 0.9,
-    /// η = 2e-2, minibatch 50, β = 0.999) for T = 2, where it gave 1.37–1.64 % over six
-    /// seeds (mean 1.52 %; the paper: 1.49 %) against Adam's 1.89–2.07 %. Adam in phase 1
-    /// and momentum (η = 1e-2) in phase 2 keeps the paper's part-units at T = 11 (400 units:
-    /// ~125 part-units, ~130 categorical) at 1.27–1.35 % test error. See BENCHMARKS.md.
+    /// Update rule (BENCHMARKS.md's DrSAE section says which rule each documented recipe
+    /// uses, and what each gave).
     pub optimizer: Optimizer,
     /// Base learning rate.
     pub lr: f32,
@@ -96,9 +92,8 @@ pub struct DrsaeConfig {
     pub seed: u64,
     /// Exponential moving average of the parameters in phase 2 with this decay per step
     /// (e.g. 0.999): validation, early stopping and the returned model use the average
-    /// `θ̄ ← β·θ̄ + (1 − β)·θ` instead of the last iterate. `None`: the iterate itself.
-    /// Full MNIST, 400 units: Adam at 2e-3, minibatch 50 and β = 0.9999 (an average over
-    /// ~10 epochs) gave 1.05–1.19 % test error over eight seeds, mean 1.10 % (the paper: 1.08 %).
+    /// `θ̄ ← β·θ̄ + (1 − β)·θ` instead of the last iterate; the average is projected onto
+    /// the constraints before it is judged and returned. `None`: the iterate itself.
     pub average: Option<f32>,
 }
 

@@ -4,6 +4,9 @@
 //! removed) or free, the decoder bias started at the data's geometric median, inputs scaled
 //! so that their mean norm is √d_in (SAELens's `expected_average_only_in`), and BatchTopK's
 //! inference threshold estimated as a running mean.
+//!
+//! One file on purpose: the configuration, the loop, its per-stretch metrics and its
+//! checkpoint state are one training run's parts, each used only here.
 
 use crate::data::{sample_source, ActivationSource};
 use crate::linalg::{dot, norm, scale, Mat};

@@ -2,6 +2,9 @@
 //! disjoint groups, trees), locally connected ([`LocallyConnected`]) and convolutional
 //! ([`Convolutional`]). All three train through the one group-sparse loop
 //! ([`train_group_ae`](crate::train::train_group_ae)) and share their training options.
+//!
+//! This file holds the dense estimator (its layouts, parameters and fitted model); the
+//! other two and the shared options have their own files.
 
 mod conv;
 mod local;

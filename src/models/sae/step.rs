@@ -1,5 +1,8 @@
 //! The training objective of every SAE architecture and its hand-derived gradient.
 //!
+//! One file on purpose: the forward pass and the backward pass it is differentiated from
+//! (whose equations open the file) read best side by side.
+//!
 //! For a batch of B rows x_b, with `xin_b = x_b − b_dec` (or `x_b`), `pre_b = xin_b W_encᵀ
 //! + b_enc` and the architecture's active set A_b (with values z_bj = pre_bj):
 //! ```text
