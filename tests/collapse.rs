@@ -72,8 +72,9 @@ fn dead_group_autoencoders_are_reported() {
 fn a_dead_lista_is_reported() {
     let x = data(100, 10, 4);
     let dict = Dictionary::from_unit_rows(&data(6, 10, 5)).unwrap();
-    let mut lista = Lista::from_ista(&dict, 0.1, 2);
-    lista.theta.iter_mut().for_each(|t| *t = 1e6); // every shrink gives zero
+    let mut parts = Lista::from_ista(&dict, 0.1, 2).into_parts();
+    parts.theta.iter_mut().for_each(|t| *t = 1e6); // every shrink gives zero
+    let mut lista = Lista::from_parts(parts).unwrap();
     let targets = Mat::from_fn(100, 6, |i, j| ((i + j) % 3) as f32 * 0.1);
     let cfg = ListaConfig {
         epochs: 4,

@@ -67,18 +67,19 @@ fn gradients_match_finite_differences() {
     let (m, n, iters, batch) = (6, 5, 3, 4);
     let d = dict(m, n, 3);
     let mut rng = rand::rngs::StdRng::seed_from_u64(4);
-    let mut lista = Lista::from_ista(&d, 0.2, iters);
-    for v in lista
+    let mut parts = Lista::from_ista(&d, 0.2, iters).into_parts();
+    for v in parts
         .we
         .as_mut_slice()
         .iter_mut()
-        .chain(lista.s.as_mut_slice())
+        .chain(parts.s.as_mut_slice())
     {
         *v += rng.gen_range(-0.2..0.2);
     }
-    for t in &mut lista.theta {
+    for t in &mut parts.theta {
         *t = rng.gen_range(0.2..0.8);
     }
+    let lista = Lista::from_parts(parts).unwrap();
     let x = Mat::random(batch, m, rand_distr::StandardNormal, &mut rng);
     let target = Mat::random(batch, n, rand_distr::Uniform::new(-0.5f32, 0.5), &mut rng);
     let mut ws = ListaWorkspace::default();
@@ -93,9 +94,9 @@ fn gradients_match_finite_differences() {
     );
     let to64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
     let (we, s, th) = (
-        to64(lista.we.as_slice()),
-        to64(lista.s.as_slice()),
-        to64(&lista.theta),
+        to64(lista.we().as_slice()),
+        to64(lista.s().as_slice()),
+        to64(lista.theta()),
     );
     let f0 = loss64(&we, &s, &th, &x, &target, n, iters);
     assert!((f0 - loss).abs() < 1e-5 * f0.max(1.0));
@@ -299,4 +300,27 @@ fn a_direct_trainer_call_refuses_resume_without_a_directory() {
         }
         assert!(lista == before, "the model changed before the refusal");
     }
+}
+
+/// `Lista::from_parts` gives back the network `into_parts` took apart, and refuses parts
+/// that break its shapes or θ ≥ 0.
+#[test]
+fn lista_parts_round_trip_and_are_checked() {
+    let lista = Lista::from_ista(&dict(8, 12, 3), 0.5, 2);
+    assert!(Lista::from_parts(lista.clone().into_parts()).unwrap() == lista);
+    let mut p = lista.clone().into_parts();
+    p.theta[3] = -0.1;
+    assert!(matches!(
+        Lista::from_parts(p),
+        Err(drsae::Error::Format { .. })
+    ));
+    let mut p = lista.clone().into_parts();
+    p.theta.pop();
+    assert!(matches!(
+        Lista::from_parts(p),
+        Err(drsae::Error::Format { .. })
+    ));
+    let mut p = lista.into_parts();
+    p.iters = 0;
+    assert!(Lista::from_parts(p).is_err());
 }

@@ -86,7 +86,7 @@ fn lista_pin() -> u64 {
         ..ListaConfig::default()
     };
     train_lista(&mut lista, &x, &z, &cfg).unwrap();
-    checksum([lista.we.as_slice(), lista.s.as_slice(), &lista.theta[..]])
+    checksum([lista.we().as_slice(), lista.s().as_slice(), lista.theta()])
 }
 
 fn group_ae_pin(psd: bool) -> u64 {

@@ -399,7 +399,7 @@ fn lista_curve_and_lasso() {
         ],
     );
     let model = drsae::ListaEncoder::load(run.join("model.safetensors")).unwrap();
-    assert_eq!(model.network().iters, 2);
+    assert_eq!(model.network().iters(), 2);
     assert_eq!(encode(&run, 784), ("lista".into(), 20));
     assert_eq!(png_size(&run.join("lista.png")), (800, 500));
     let csv = std::fs::read_to_string(run.join("lista.csv")).unwrap();

@@ -10,16 +10,30 @@ use crate::kernels::{Shrink, Theta};
 use crate::linalg::{gemm, Mat};
 use crate::solvers::Dictionary;
 
-/// LISTA parameters.
+/// LISTA parameters, read through accessors and changed only by training (which keeps
+/// θ ≥ 0); [`ListaParts`] builds one from raw tensors ([`Lista::from_parts`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lista {
+    /// Filter matrix W_e, n × m.
+    pub(crate) we: Mat,
+    /// Mutual-inhibition matrix S, n × n.
+    pub(crate) s: Mat,
+    /// Per-unit threshold θ ≥ 0, length n.
+    pub(crate) theta: Vec<f32>,
+    /// Iterations T (the encoder applies T + 1 shrinks).
+    pub(crate) iters: usize,
+}
+
+/// LISTA's tensors by value ([`Lista::into_parts`] / [`Lista::from_parts`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListaParts {
     /// Filter matrix W_e, n × m.
     pub we: Mat,
     /// Mutual-inhibition matrix S, n × n.
     pub s: Mat,
     /// Per-unit threshold θ ≥ 0, length n.
     pub theta: Vec<f32>,
-    /// Iterations T (the encoder applies T + 1 shrinks).
+    /// Iterations T, at least 1.
     pub iters: usize,
 }
 
@@ -65,6 +79,66 @@ impl Lista {
             theta: vec![lambda / l; dict.n_atoms()],
             iters,
         }
+    }
+
+    /// A network from its tensors.
+    ///
+    /// # Errors
+    /// [`Error::Format`](crate::Error::Format) if a size is 0, the shapes disagree (W_e
+    /// n × m, S n × n, θ n), `iters` is 0, a value is not finite or a θ is negative.
+    pub fn from_parts(p: ListaParts) -> crate::Result<Lista> {
+        let bad = |what: String| crate::Error::format("LISTA network", what);
+        let (n, m) = p.we.shape();
+        if n == 0 || m == 0 || p.iters == 0 {
+            return Err(bad(format!("W_e is {n} × {m}, iters {}", p.iters)));
+        }
+        if p.s.shape() != (n, n) || p.theta.len() != n {
+            return Err(bad(format!(
+                "inconsistent shapes: W_e {:?}, S {:?}, θ [{}]",
+                p.we.shape(),
+                p.s.shape(),
+                p.theta.len()
+            )));
+        }
+        crate::check_finite("W_e", p.we.as_slice())?;
+        crate::check_finite("S", p.s.as_slice())?;
+        crate::check_finite("θ", &p.theta)?;
+        if let Some(i) = p.theta.iter().position(|&t| t < 0.0) {
+            return Err(bad(format!("θ[{i}] = {} is negative", p.theta[i])));
+        }
+        Ok(Lista {
+            we: p.we,
+            s: p.s,
+            theta: p.theta,
+            iters: p.iters,
+        })
+    }
+
+    /// The network's tensors by value (the inverse of [`from_parts`](Self::from_parts)).
+    pub fn into_parts(self) -> ListaParts {
+        ListaParts {
+            we: self.we,
+            s: self.s,
+            theta: self.theta,
+            iters: self.iters,
+        }
+    }
+
+    /// Filter matrix W_e, n × m.
+    pub fn we(&self) -> &Mat {
+        &self.we
+    }
+    /// Mutual-inhibition matrix S, n × n.
+    pub fn s(&self) -> &Mat {
+        &self.s
+    }
+    /// Per-unit thresholds θ ≥ 0.
+    pub fn theta(&self) -> &[f32] {
+        &self.theta
+    }
+    /// Iterations T.
+    pub fn iters(&self) -> usize {
+        self.iters
     }
 
     /// Code units n.

@@ -11,7 +11,7 @@ pub use drsae::{
 };
 
 mod lista;
-pub use lista::{Lista, ListaGrads, ListaWorkspace};
+pub use lista::{Lista, ListaGrads, ListaParts, ListaWorkspace};
 
 mod autoencoder;
 mod conv_ae;
