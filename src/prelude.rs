@@ -10,7 +10,7 @@ pub use crate::estimators::{
     Convolutional, ConvolutionalParams, Drsae, DrsaeParams, FitReport, GroupFitReport, GroupLayout,
     GroupSparse, GroupSparseParams, Inhibition, InhibitionParams, InhibitionStructure, Lasso,
     LassoParams, ListaEncoder, ListaParams, LocallyConnected, LocallyConnectedParams, ParamGuard,
-    Sae, SaeParams, Validation,
+    RadiusSchedule, Sae, SaeParams, Validation,
 };
 pub use crate::linalg::{Mat, MatRef};
 pub use crate::models::{EncoderForm, LossWeights, SaeKind};

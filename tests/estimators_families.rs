@@ -549,3 +549,51 @@ fn a_time_budget_alone_sets_the_length_of_the_run() {
         .unwrap();
     assert_eq!(fit.energies().len(), 2);
 }
+
+/// A grid trained in stages of shrinking radius runs every stage (epochs counting on),
+/// ends at the structure's radius, and the schedule is refused where it cannot apply.
+#[test]
+fn a_radius_schedule_trains_every_stage_and_is_checked() {
+    use drsae::prelude::RadiusSchedule;
+    let patches = mnist().train.take(300).patches(6, 600, 5).unwrap();
+    let grid = InhibitionStructure::Grid { side: 4, radius: 1 };
+    let schedule = RadiusSchedule {
+        start: 3,
+        lr_end: 0.01,
+    };
+    let params = Inhibition::params()
+        .structure(grid)
+        .inhibition(2.0)
+        .epochs(2)
+        .radius_schedule(schedule);
+    let staged = params.clone().fit(&patches).unwrap();
+    assert_eq!(staged.energies().len(), 2 * 3, "three stages of two epochs");
+    assert_eq!(staged.structure(), grid);
+    let one_stage = Inhibition::params()
+        .structure(grid)
+        .inhibition(2.0)
+        .epochs(2)
+        .fit(&patches)
+        .unwrap();
+    assert!(staged.dictionary() != one_stage.dictionary());
+    assert_eq!(
+        invalid_field(
+            Inhibition::params()
+                .radius_schedule(schedule) // the default tree
+                .check()
+        ),
+        "radius_schedule"
+    );
+    let low = RadiusSchedule {
+        start: 0,
+        ..schedule
+    };
+    assert_eq!(
+        invalid_field(params.clone().radius_schedule(low).check()),
+        "radius_schedule"
+    );
+    assert_eq!(
+        invalid_field(params.checkpoint_dir(temp("staged")).check()),
+        "radius_schedule"
+    );
+}

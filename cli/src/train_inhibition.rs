@@ -180,13 +180,10 @@ pub fn inhibition(a: &InhibitionArgs, quiet: bool) -> Result<serde_json::Value, 
     if !(lr_end > 0.0 && lr_end.is_finite()) {
         return Err(format!("--lr-end {lr_end}: must be finite and > 0"));
     }
-    if let (Some(t), true) = (a.time_budget, radii.len() > 1) {
-        p = p.time_budget(t / radii.len() as f64);
-    }
-    if let InhibitionStructure::Grid { side, .. } = structure {
-        p = p.structure(InhibitionStructure::Grid {
-            side,
-            radius: radii[0],
+    if radii.len() > 1 {
+        p = p.radius_schedule(RadiusSchedule {
+            start: radii[0],
+            lr_end,
         });
     }
     let params = p.check().map_err(msg)?;
@@ -199,80 +196,23 @@ pub fn inhibition(a: &InhibitionArgs, quiet: bool) -> Result<serde_json::Value, 
         x.row_range(count, count + held).to_owned(),
     );
     let cfg = params.config();
-    let line = |r: usize| {
-        let stage = if radii.len() > 1 {
-            format!("radius {r}, ")
-        } else {
-            String::new()
-        };
-        move |epoch: usize, energy: f64, secs: f64| {
-            format!(
-                "{stage}epoch {epoch}: energy/example {:.4}, {secs:.0} s",
-                energy / count as f64
-            )
-        }
-    };
+    // With a radius schedule the epochs count on across the stages.
     let first = fit_observed(
         "inhibition",
         quiet,
-        cfg.epochs,
+        cfg.epochs.saturating_mul(radii.len()),
         cfg.time_budget,
-        line(radii[0]),
+        |epoch, energy, secs| {
+            format!(
+                "epoch {epoch}: energy/example {:.4}, {secs:.0} s",
+                energy / count as f64
+            )
+        },
         |f| params.fit_with(&train, f),
     )
     .map_err(msg)?;
-    let mut energies = first.energies().to_vec();
-    let model = if radii.len() > 1 {
-        // The later stages continue the dictionary with the next radius's S, the rate
-        // moving geometrically from --lr to --lr-end and the shuffling seed counting on.
-        let mut x = train.clone();
-        first.preprocessing().apply(&mut x);
-        let mut stage_model = drsae::train::InhibitionModel {
-            w: first.dictionary().clone(),
-            s: first.inhibition().clone(),
-            mask: None,
-        };
-        for (stage, &r) in radii.iter().enumerate().skip(1) {
-            let side = a.grid as usize;
-            stage_model.s =
-                drsae::models::grid_inhibition(side, side, r, a.inhibition).map_err(msg)?;
-            let f = stage as f32 / (radii.len() - 1) as f32;
-            let stage_cfg = drsae::train::InhibitionConfig {
-                lr_w: a.lr * (lr_end / a.lr).powf(f),
-                lr_s: 0.0,
-                beta: f32::MAX,
-                seed: a.seed.wrapping_add(stage as u64),
-                ..cfg.clone()
-            };
-            fit_observed(
-                "inhibition",
-                quiet,
-                cfg.epochs,
-                cfg.time_budget,
-                line(r),
-                |f| {
-                    drsae::train::train_inhibition(
-                        &mut stage_model,
-                        &x,
-                        &stage_cfg,
-                        |e, st, secs| {
-                            energies.push(st.energy);
-                            f(e, st.energy, secs)
-                        },
-                    )
-                },
-            )
-            .map_err(msg)?;
-        }
-        with_weights(
-            &first,
-            &stage_model.w,
-            &stage_model.s,
-            radii[radii.len() - 1],
-        )?
-    } else {
-        first
-    };
+    let model = first;
+    let energies = model.energies().to_vec();
     let mut prepared = test.clone();
     model.preprocessing().apply(&mut prepared);
     let (w, s) = (model.dictionary(), model.inhibition());
@@ -373,29 +313,6 @@ fn rarity_correlation(s: &Mat, z: &Mat) -> f64 {
     let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
     let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
     cov / (va * vb).sqrt().max(1e-30)
-}
-
-/// `model` with dictionary `w` and inhibition `s` of a grid of this `radius` (the weights
-/// of a later training stage), through its model file.
-fn with_weights(model: &Inhibition, w: &Mat, s: &Mat, radius: usize) -> Result<Inhibition, String> {
-    let (mut tensors, mut meta) =
-        drsae::io::tensors_from_bytes(&model.to_bytes().map_err(msg)?).map_err(msg)?;
-    tensors.insert(
-        "W".into(),
-        (vec![w.nrows(), w.ncols()], w.as_slice().to_vec()),
-    );
-    tensors.insert(
-        "S".into(),
-        (vec![s.nrows(), s.ncols()], s.as_slice().to_vec()),
-    );
-    meta.insert("structure.radius".into(), radius.to_string());
-    let mut named: Vec<drsae::io::NamedTensor<'_>> = tensors
-        .iter()
-        .map(|(name, (shape, v))| (name.clone(), shape.clone(), &v[..]))
-        .collect();
-    named.sort_by(|x, y| x.0.cmp(&y.0));
-    let bytes = drsae::io::tensors_to_bytes(&named, meta).map_err(msg)?;
-    Inhibition::from_bytes(&bytes).map_err(msg)
 }
 
 /// `z Wᵀ`.

@@ -122,11 +122,26 @@ impl InhibitionStructure {
     }
 }
 
+/// A shrinking-neighbourhood schedule for a [`InhibitionStructure::Grid`] (as in Kohonen
+/// maps): the first stage trains with S at radius `start`, each later one with the radius
+/// one less, down to the structure's own, continuing the dictionary. Each stage runs the
+/// configured epochs and an equal share of the time budget; its learning rate moves
+/// geometrically from `lr` (first stage) to `lr_end` (last), and its shuffling seed counts
+/// on from `seed`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RadiusSchedule {
+    /// The first stage's radius (at least the structure's).
+    pub start: usize,
+    /// The last stage's learning rate.
+    pub lr_end: f32,
+}
+
 /// Validated [`InhibitionParams`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct InhibitionValidParams {
     structure: InhibitionStructure,
     value: f32,
+    radius_schedule: Option<RadiusSchedule>,
     /// `config.epochs` is `epochs` resolved against `config.time_budget`.
     epochs: Epochs,
     config: InhibitionConfig,
@@ -152,7 +167,8 @@ pub struct InhibitionValidParams {
 /// | `seed` | 0 | initial atoms (random training rows) and shuffling | |
 /// | `preprocessing` | `Contrast { floor: 0.05 }` | per-row transform, stored in the model | |
 /// | `zca` | none | ZCA regulariser after the per-row step | > 0 |
-/// | `checkpoint_dir`, `checkpoint_every`, `resume` | none, 0, false | checkpoints | |
+/// | `radius_schedule` | none | grid only: stages of shrinking radius ([`RadiusSchedule`]) | start ≥ the radius; `lr_end` in (0, 10] |
+/// | `checkpoint_dir`, `checkpoint_every`, `resume` | none, 0, false | checkpoints (single-stage runs) | |
 ///
 /// The defaults are those of `drsae train inhibition --structure tree`.
 #[derive(Clone, Debug, PartialEq)]
@@ -166,6 +182,7 @@ impl Default for InhibitionParams {
                 depth: 4,
             },
             value: 1.0,
+            radius_schedule: None,
             epochs: Epochs::default_of(InhibitionConfig::default().epochs),
             config: InhibitionConfig::default(),
             preprocessing: Preprocessor::Contrast { floor: 0.05 },
@@ -204,6 +221,8 @@ impl InhibitionParams {
             p.config.time_budget = Some(v);
             p.config.epochs = p.epochs.resolve(p.config.time_budget)
         };
+        /// Train a grid in stages of shrinking radius.
+        radius_schedule: RadiusSchedule => |p, v| p.radius_schedule = Some(v);
         /// Seed of the initial atoms and of shuffling.
         seed: u64 => |p, v| p.config.seed = v;
         /// Per-row transform of every input, stored in the model.
@@ -249,6 +268,26 @@ impl ParamGuard for InhibitionParams {
             check_positive("zca", eps)?;
         }
         super::common::check_checkpointing(&p.checkpointing)?;
+        if let Some(r) = p.radius_schedule {
+            let InhibitionStructure::Grid { side, radius } = p.structure else {
+                return Err(Error::param("radius_schedule", "needs a grid structure"));
+            };
+            if r.start < radius {
+                return Err(Error::param(
+                    "radius_schedule",
+                    format!("start {} is below the grid's radius {radius}", r.start),
+                ));
+            }
+            grid_inhibition(side, side, r.start, p.value)
+                .map_err(|e| Error::param("radius_schedule", e.to_string()))?;
+            check_positive_at_most("radius_schedule", r.lr_end, MAX_LR)?;
+            if p.checkpointing.dir.is_some() {
+                return Err(Error::param(
+                    "radius_schedule",
+                    "checkpoints cover single-stage runs; drop checkpoint_dir",
+                ));
+            }
+        }
         Ok(p)
     }
     fn check(self) -> Result<InhibitionValidParams> {
@@ -266,6 +305,11 @@ impl InhibitionValidParams {
     /// The inhibition strength (S's non-zero value, or its bound when learned).
     pub fn inhibition(&self) -> f32 {
         self.value
+    }
+
+    /// The shrinking-radius schedule, if any.
+    pub fn radius_schedule(&self) -> Option<RadiusSchedule> {
+        self.radius_schedule
     }
 
     /// The training configuration.
@@ -306,17 +350,32 @@ impl InhibitionValidParams {
         // Rows at the input's own width (the atoms take it), checked finite.
         let mut x = x.to_own_rows()?;
         let preprocessing = Preprocessing::fit(self.preprocessing, self.zca, &mut x);
-        let s = self.structure.initial(self.value)?;
+        // The radii of the stages: the structure's alone, or a schedule's down to it.
+        let radii: Vec<usize> = match (self.radius_schedule, self.structure) {
+            (Some(r), InhibitionStructure::Grid { radius, .. }) => {
+                (radius..=r.start).rev().collect()
+            }
+            _ => Vec::new(),
+        };
+        let s = match (radii.first(), self.structure) {
+            (Some(&r), InhibitionStructure::Grid { side, .. }) => {
+                grid_inhibition(side, side, r, self.value)?
+            }
+            _ => self.structure.initial(self.value)?,
+        };
         let n = s.nrows();
         let w = initial_atoms(&x, n, self.config.seed)?;
         let learned = matches!(self.structure, InhibitionStructure::Learned { .. });
+        let stages = radii.len().max(1);
         let config = InhibitionConfig {
             lr_s: if learned { self.config.lr_s } else { 0.0 },
             beta: if learned { self.value } else { f32::MAX },
+            time_budget: self.config.time_budget.map(|t| t / stages as f64),
             ..self.config.clone()
         };
         let mut model = InhibitionModel { w, s, mask: None };
         let mut energies = Vec::new();
+        let start = std::time::Instant::now();
         train_inhibition_with(
             &mut model,
             &x,
@@ -327,6 +386,32 @@ impl InhibitionValidParams {
                 on_epoch(epoch, st.energy, secs);
             },
         )?;
+        // Later stages: the next radius's S, the rate moving geometrically to `lr_end`,
+        // the shuffling seed counting on; epochs and seconds reported count on too.
+        if let (Some(r), InhibitionStructure::Grid { side, .. }) =
+            (self.radius_schedule, self.structure)
+        {
+            for (stage, &radius) in radii.iter().enumerate().skip(1) {
+                model.s = grid_inhibition(side, side, radius, self.value)?;
+                let f = stage as f32 / (stages - 1) as f32;
+                let stage_config = InhibitionConfig {
+                    lr_w: config.lr_w * (r.lr_end / config.lr_w).powf(f),
+                    seed: config.seed.wrapping_add(stage as u64),
+                    ..config.clone()
+                };
+                let (before, secs_before) = (energies.len(), start.elapsed().as_secs_f64());
+                train_inhibition_with(
+                    &mut model,
+                    &x,
+                    &stage_config,
+                    &Checkpointing::default(),
+                    |epoch, st, secs| {
+                        energies.push(st.energy);
+                        on_epoch(before + epoch, st.energy, secs_before + secs);
+                    },
+                )?;
+            }
+        }
         Ok(Inhibition {
             dictionary: model.w,
             s: model.s,

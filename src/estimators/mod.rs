@@ -46,7 +46,9 @@ pub use group_sparse::{
     GroupSparse, GroupSparseParams, GroupSparseValidParams, LocallyConnected,
     LocallyConnectedParams, LocallyConnectedValidParams, StartStage,
 };
-pub use inhibition::{Inhibition, InhibitionParams, InhibitionStructure, InhibitionValidParams};
+pub use inhibition::{
+    Inhibition, InhibitionParams, InhibitionStructure, InhibitionValidParams, RadiusSchedule,
+};
 pub use lasso::{Lasso, LassoParams, LassoValidParams};
 pub use lista::{code_error, ListaComparison, ListaEncoder, ListaParams, ListaValidParams};
 pub use sae::{Sae, SaeParams, SaeValidParams};
