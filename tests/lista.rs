@@ -246,24 +246,12 @@ fn interrupted_and_resumed_training_matches_for_lista_group_ae_and_inhibition() 
         beta: 0.5,
         ..Default::default()
     };
-    let mut reference = InhibitionModel {
-        w: w0.clone(),
-        s: s0.clone(),
-        mask: None,
-    };
+    let mut reference = InhibitionModel::new(w0.clone(), s0.clone(), None).unwrap();
     train_inhibition(&mut reference, &x, &icfg, |_, _, _| {}).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    let mut a = InhibitionModel {
-        w: w0.clone(),
-        s: s0.clone(),
-        mask: None,
-    };
+    let mut a = InhibitionModel::new(w0.clone(), s0.clone(), None).unwrap();
     assert!(train_inhibition_with(&mut a, &x, &icfg, &ck(Some(4), false), |_, _, _| {}).is_err());
-    let mut b = InhibitionModel {
-        w: w0,
-        s: s0,
-        mask: None,
-    };
+    let mut b = InhibitionModel::new(w0, s0, None).unwrap();
     train_inhibition_with(&mut b, &x, &icfg, &ck(None, true), |_, _, _| {}).unwrap();
     assert!(b == reference, "inhibition model differs after resume");
     std::fs::remove_dir_all(&dir).ok();

@@ -140,7 +140,7 @@ fn inhibition_pin() -> u64 {
         .atoms()
         .clone();
     let s = drsae::models::tree_inhibition(2, 3, 0.5).unwrap();
-    let mut model = InhibitionModel { w, s, mask: None };
+    let mut model = InhibitionModel::new(w, s, None).unwrap();
     let cfg = InhibitionConfig {
         epochs: 2,
         batch: 25,
@@ -150,7 +150,7 @@ fn inhibition_pin() -> u64 {
         ..InhibitionConfig::default()
     };
     train_inhibition(&mut model, &x, &cfg, |_, _, _| {}).unwrap();
-    checksum([model.w.as_slice(), model.s.as_slice()])
+    checksum([model.w().as_slice(), model.s().as_slice()])
 }
 
 fn all_pins() -> Vec<(&'static str, u64)> {

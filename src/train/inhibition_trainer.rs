@@ -14,15 +14,59 @@ use crate::{Error, Result};
 use std::time::Instant;
 
 /// A dictionary W (m × n, unit columns), an inhibition matrix S and an optional
-/// structural mask (S is kept at 0 where the mask is 0).
+/// structural mask (S is kept at 0 where the mask is 0): built by [`InhibitionModel::new`],
+/// read through accessors, changed by training.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InhibitionModel {
     /// Dictionary, m × n.
-    pub w: Mat,
+    pub(crate) w: Mat,
     /// Inhibition matrix, n × n.
-    pub s: Mat,
+    pub(crate) s: Mat,
     /// Where S may be non-zero (1) or not (0); `None`: everywhere off the diagonal.
-    pub mask: Option<Mat>,
+    pub(crate) mask: Option<Mat>,
+}
+
+impl InhibitionModel {
+    /// A model from a dictionary `w` (m × n, one atom per column), an inhibition matrix `s`
+    /// (n × n) and an optional mask (n × n, entries 0 or 1).
+    ///
+    /// # Errors
+    /// [`Error::Format`] on empty or inconsistent shapes, non-finite values, or a mask
+    /// entry other than 0 and 1.
+    pub fn new(w: Mat, s: Mat, mask: Option<Mat>) -> Result<InhibitionModel> {
+        let bad = |what: String| Error::format("inhibition model", what);
+        let (m, n) = w.shape();
+        if m == 0 || n == 0 || s.shape() != (n, n) {
+            return Err(bad(format!(
+                "W is {m} × {n}, S {:?} (expected n × n)",
+                s.shape()
+            )));
+        }
+        crate::check_finite("W", w.as_slice())?;
+        crate::check_finite("S", s.as_slice())?;
+        if let Some(k) = &mask {
+            if k.shape() != (n, n) || k.as_slice().iter().any(|&v| v != 0.0 && v != 1.0) {
+                return Err(bad(format!(
+                    "the mask must be {n} × {n} of 0s and 1s (it is {:?})",
+                    k.shape()
+                )));
+            }
+        }
+        Ok(InhibitionModel { w, s, mask })
+    }
+
+    /// Dictionary W, m × n (one atom per column).
+    pub fn w(&self) -> &Mat {
+        &self.w
+    }
+    /// Inhibition matrix S, n × n.
+    pub fn s(&self) -> &Mat {
+        &self.s
+    }
+    /// The structural mask of S, if any.
+    pub fn mask(&self) -> Option<&Mat> {
+        self.mask.as_ref()
+    }
 }
 
 /// Code inference used while training.
