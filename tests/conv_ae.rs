@@ -422,9 +422,12 @@ fn softmax_gradients_match_finite_differences_and_training_separates_classes() {
     use drsae::train::{train_softmax, SoftmaxConfig};
     let mut rng = rand::rngs::StdRng::seed_from_u64(4);
     let (b, f, c) = (5, 4, 3);
-    let mut m = Softmax::new(f, c);
-    m.w = Mat::random(c, f, rand_distr::StandardNormal, &mut rng);
-    m.b = vec![0.1, -0.2, 0.3];
+    let m = Softmax::from_parts(
+        Mat::random(c, f, rand_distr::StandardNormal, &mut rng),
+        vec![0.1, -0.2, 0.3],
+    )
+    .unwrap();
+    assert!(Softmax::from_parts(Mat::zeros(3, 4), vec![0.0; 2]).is_err());
     let x = Mat::random(b, f, rand_distr::StandardNormal, &mut rng);
     let y = [0u8, 2, 1, 1, 0];
     let wd = 0.1f64;
@@ -444,7 +447,7 @@ fn softmax_gradients_match_finite_differences_and_training_separates_classes() {
     m.forward(&x, Some(&y), &mut p);
     let mut g = m.zero_grads();
     m.backward(&x, &y, &mut p, wd as f32, &mut g);
-    let (w0, b0) = (to64(m.w.as_slice()), to64(&m.b));
+    let (w0, b0) = (to64(m.w().as_slice()), to64(m.b()));
     let h = 1e-6;
     for i in 0..w0.len() {
         let (mut a, mut bb) = (w0.clone(), w0.clone());

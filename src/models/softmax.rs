@@ -35,9 +35,9 @@ pub(crate) fn softmax_rows(logits: &mut Mat, labels: Option<&[u8]>) -> (f64, usi
 #[derive(Clone, Debug, PartialEq)]
 pub struct Softmax {
     /// Weights, `classes × features`.
-    pub w: Mat,
+    pub(crate) w: Mat,
     /// Biases, one per class.
-    pub b: Vec<f32>,
+    pub(crate) b: Vec<f32>,
 }
 
 /// Gradients of a [`Softmax`].
@@ -55,6 +55,32 @@ impl Softmax {
             w: Mat::zeros(classes, features),
             b: vec![0.0; classes],
         }
+    }
+
+    /// A classifier with weights `w` (`classes × features`) and biases `b` (one per class).
+    ///
+    /// # Errors
+    /// [`Error::Format`](crate::Error::Format) on empty or inconsistent shapes;
+    /// [`Error::NonFiniteInput`](crate::Error::NonFiniteInput) on a non-finite value.
+    pub fn from_parts(w: Mat, b: Vec<f32>) -> crate::Result<Softmax> {
+        if w.nrows() == 0 || w.ncols() == 0 || b.len() != w.nrows() {
+            return Err(crate::Error::format(
+                "softmax",
+                format!("W is {:?} and b has {} entries", w.shape(), b.len()),
+            ));
+        }
+        crate::check_finite("W", w.as_slice())?;
+        crate::check_finite("b", &b)?;
+        Ok(Softmax { w, b })
+    }
+
+    /// Weights, `classes × features`.
+    pub fn w(&self) -> &Mat {
+        &self.w
+    }
+    /// Biases, one per class.
+    pub fn b(&self) -> &[f32] {
+        &self.b
     }
 
     /// Zero gradients of this shape.
