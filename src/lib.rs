@@ -145,6 +145,12 @@ pub mod solvers;
 pub mod train;
 
 pub use error::{check_finite, Compact, Error, Result};
+
+/// The git commit this build of drsae comes from: `<12 hex digits>`, with `+dirty` when
+/// tracked files had uncommitted changes, or `unknown` when the crate was not built from a
+/// git checkout of its own (for example from a registry download). Results files record it
+/// as their provenance.
+pub const BUILD_COMMIT: &str = env!("DRSAE_GIT_COMMIT");
 pub use estimators::{
     Convolutional, Drsae, GroupSparse, Inhibition, Lasso, ListaEncoder, LocallyConnected,
     ParamGuard, Sae,

@@ -94,6 +94,7 @@ fn main() {
         Ok(json) => {
             use std::io::Write;
             // A closed pipe (`drsae ... | head`) is not an error worth a panic.
+            let json = output::with_provenance(json);
             let _ = writeln!(std::io::stdout(), "{json}");
         }
         Err(e) => die(e),

@@ -3,6 +3,36 @@
 
 use std::path::Path;
 
+/// `json` (an object) with the provenance every result carries, where it does not already
+/// say: the drsae version and git commit of the build, the SIMD level, the CPU model and
+/// the thread count.
+pub fn with_provenance(mut json: serde_json::Value) -> serde_json::Value {
+    if let serde_json::Value::Object(map) = &mut json {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        for (k, v) in [
+            (
+                "crate_version",
+                serde_json::json!(env!("CARGO_PKG_VERSION")),
+            ),
+            ("git_commit", serde_json::json!(drsae::BUILD_COMMIT)),
+            ("simd", serde_json::json!(drsae::simd_width())),
+            ("cpu", serde_json::json!(cpu)),
+            ("threads", serde_json::json!(drsae::linalg::gemm_threads())),
+        ] {
+            map.entry(k).or_insert(v);
+        }
+    }
+    json
+}
+
 /// Named files to write into the `--out` directory.
 #[derive(Default)]
 pub struct Outputs {
@@ -15,9 +45,12 @@ impl Outputs {
         self.files.push((name.into(), bytes.into()));
     }
 
-    /// Adds the JSON result as `result.json`.
+    /// Adds the JSON result, with its provenance, as `result.json`.
     pub fn json(&mut self, json: &serde_json::Value) {
-        self.add("result.json", format!("{json}\n"));
+        self.add(
+            "result.json",
+            format!("{}\n", with_provenance(json.clone())),
+        );
     }
 
     /// Creates `dir` and writes every file into it.

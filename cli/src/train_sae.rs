@@ -189,7 +189,10 @@ pub fn train_sae(args: &SaeArgs, quiet: bool) -> Result<serde_json::Value, Strin
         w("density.csv", &density)?;
         drsae::io::write_atomic(dir.join("density.png"), &density_png)
             .map_err(|e| e.to_string())?;
-        w("result.json", &format!("{json}\n"))?;
+        w(
+            "result.json",
+            &format!("{}\n", crate::output::with_provenance(json.clone())),
+        )?;
     }
     Ok(json)
 }

@@ -187,24 +187,6 @@ impl Json {
 /// with uncommitted changes), the SIMD level the kernels use, the CPU model and the GEMM
 /// thread count.
 pub fn provenance() -> Vec<(&'static str, String)> {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let commit = git(&["rev-parse", "--short=12", "HEAD"]).map(|c| {
-        let dirty =
-            git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-        if dirty {
-            format!("{c}+dirty")
-        } else {
-            c
-        }
-    });
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -216,7 +198,7 @@ pub fn provenance() -> Vec<(&'static str, String)> {
         .unwrap_or_else(|| "unknown".into());
     vec![
         ("crate_version", env!("CARGO_PKG_VERSION").to_string()),
-        ("git_commit", commit.unwrap_or_else(|| "unknown".into())),
+        ("git_commit", drsae::BUILD_COMMIT.to_string()),
         ("simd", drsae::simd_width().to_string()),
         ("cpu", cpu),
         ("threads", drsae::linalg::gemm_threads().to_string()),
