@@ -29,8 +29,9 @@ fn collapsed_at_epoch_1(r: drsae::Result<impl std::fmt::Debug>) {
 fn dead_group_autoencoders_are_reported() {
     let x = data(120, 16, 1);
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-    let mut dense = GroupAe::init(16, 8, EncoderForm::Relu, &mut rng);
-    dense.bias.iter_mut().for_each(|b| *b = -1e3); // every ReLU off on every input
+    let mut parts = GroupAe::init(16, 8, EncoderForm::Relu, &mut rng).into_parts();
+    parts.bias.iter_mut().for_each(|b| *b = -1e3); // every ReLU off on every input
+    let mut dense = GroupAe::from_parts(parts).unwrap();
     let groups = Groups::disjoint(8, 2).unwrap();
     let cfg = GroupAeConfig {
         epochs: 5,
@@ -58,8 +59,9 @@ fn dead_group_autoencoders_are_reported() {
     ));
 
     // Silent codes with live pre-activations (zero gains) can recover: no error.
-    let mut gainless = GroupAe::init(16, 8, EncoderForm::Relu, &mut rng);
-    gainless.gain.iter_mut().for_each(|g| *g = 0.0);
+    let mut parts = GroupAe::init(16, 8, EncoderForm::Relu, &mut rng).into_parts();
+    parts.gain.iter_mut().for_each(|g| *g = 0.0);
+    let mut gainless = GroupAe::from_parts(parts).unwrap();
     let cfg = GroupAeConfig {
         epochs: 2,
         batch: 30,

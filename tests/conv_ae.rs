@@ -97,12 +97,12 @@ fn dense_loss64(m: &GroupAe, p: &P64, x: &Mat, groups: &Groups, lambda: f64) -> 
                     .map(|k| p[0][j * q + k] * x[(i, k)] as f64)
                     .sum::<f64>()
                     + p[1][j];
-                p[2][j] * act(m.form, u)
+                p[2][j] * act(m.form(), u)
             })
             .collect();
         let rec: f64 = (0..q)
             .map(|r| {
-                let w = m.recon_weights.as_ref().map_or(1.0, |w| w[r] as f64);
+                let w = m.recon_weights().map_or(1.0, |w| w[r] as f64);
                 w * (x[(i, r)] as f64 - (0..n).map(|j| p[3][r * n + j] * z[j]).sum::<f64>()).powi(2)
             })
             .sum();
@@ -281,16 +281,18 @@ fn locally_connected_gradients_stay_on_the_support() {
     let groups = Groups::grid(grid, grid, 2, 1, None).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
     for form in [EncoderForm::Relu, EncoderForm::Tanh] {
-        let mut m = GroupAe::init(h * w, grid * grid, form, &mut rng)
+        let mut parts = GroupAe::init(h * w, grid * grid, form, &mut rng)
             .with_support(support.clone())
             .unwrap()
             .with_recon_weights(weights.clone())
-            .unwrap();
-        for b in m.bias.iter_mut() {
+            .unwrap()
+            .into_parts();
+        for b in parts.bias.iter_mut() {
             *b = rng.gen_range(-0.2..0.2);
         }
+        let m = GroupAe::from_parts(parts).unwrap();
         // Parameters outside the support are zero after construction.
-        for (v, s) in m.w.as_slice().iter().zip(support.as_slice()) {
+        for (v, s) in m.w().as_slice().iter().zip(support.as_slice()) {
             assert!(*s == 1.0 || *v == 0.0);
         }
         let x = Mat::random(4, h * w, rand_distr::StandardNormal, &mut rng);
@@ -300,10 +302,10 @@ fn locally_connected_gradients_stay_on_the_support() {
         let mut g = m.zero_grads();
         m.backward(&x, &groups, lambda, &mut ws, &mut g);
         let base: P64 = [
-            to64(m.w.as_slice()),
-            to64(&m.bias),
-            to64(&m.gain),
-            to64(m.dec.as_slice()),
+            to64(m.w().as_slice()),
+            to64(m.bias()),
+            to64(m.gain()),
+            to64(m.dec().as_slice()),
         ];
         let f0 = dense_loss64(&m, &base, &x, &groups, lambda as f64);
         assert!((f0 - loss.mean(lambda)).abs() < 1e-4 * f0.max(1.0));
@@ -411,7 +413,7 @@ fn training_lowers_the_loss_of_conv_and_local_models_and_is_reproducible() {
     })
     .unwrap();
     assert!(curve.last().unwrap() < &(0.9 * curve[0]), "{curve:?}");
-    for (v, s) in lc.w.as_slice().iter().zip(support.as_slice()) {
+    for (v, s) in lc.w().as_slice().iter().zip(support.as_slice()) {
         assert!(*s == 1.0 || *v == 0.0, "training left the support");
     }
 }

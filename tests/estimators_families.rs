@@ -315,7 +315,7 @@ fn locally_connected_units_see_only_their_window() {
         .fit(&windows)
         .unwrap();
     let support = sheet.support();
-    for (w, s) in model.model().w.as_slice().iter().zip(support.as_slice()) {
+    for (w, s) in model.model().w().as_slice().iter().zip(support.as_slice()) {
         assert!(*s == 1.0 || *w == 0.0);
     }
     let r = model.report().unwrap();

@@ -4,7 +4,7 @@
 
 use drsae::kernels::Groups;
 use drsae::linalg::Mat;
-use drsae::models::{EncoderForm, GroupAe, GroupAeWorkspace};
+use drsae::models::{EncoderForm, GroupAe, GroupAeParts, GroupAeWorkspace};
 use rand::{Rng, SeedableRng};
 
 fn loss64(
@@ -24,7 +24,7 @@ fn loss64(
             .map(|j| {
                 let u = (0..p).map(|k| w[j * p + k] * x[(i, k)] as f64).sum::<f64>() + bias[j];
                 gain[j]
-                    * match m.form {
+                    * match m.form() {
                         EncoderForm::Relu => u.max(0.0),
                         EncoderForm::Tanh => u.tanh(),
                     }
@@ -62,11 +62,12 @@ fn gradients_for_every_group_shape_and_form() {
     for form in [EncoderForm::Relu, EncoderForm::Tanh] {
         for (name, groups) in &shapes {
             let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-            let mut model = GroupAe::init(p, groups.n_units(), form, &mut rng);
-            for (b, g) in model.bias.iter_mut().zip(model.gain.iter_mut()) {
+            let mut parts = GroupAe::init(p, groups.n_units(), form, &mut rng).into_parts();
+            for (b, g) in parts.bias.iter_mut().zip(parts.gain.iter_mut()) {
                 *b = rng.gen_range(-0.3..0.3);
                 *g = rng.gen_range(0.5..1.5);
             }
+            let model = GroupAe::from_parts(parts).unwrap();
             let x = Mat::random(batch, p, rand_distr::StandardNormal, &mut rng);
             let lambda = 0.3;
             let mut ws = GroupAeWorkspace::default();
@@ -75,10 +76,10 @@ fn gradients_for_every_group_shape_and_form() {
             model.backward(&x, groups, lambda, &mut ws, &mut g);
             let to64 = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
             let (w, b, gn, d) = (
-                to64(model.w.as_slice()),
-                to64(&model.bias),
-                to64(&model.gain),
-                to64(model.dec.as_slice()),
+                to64(model.w().as_slice()),
+                to64(model.bias()),
+                to64(model.gain()),
+                to64(model.dec().as_slice()),
             );
             let f0 = loss64(&model, &w, &b, &gn, &d, &x, groups, lambda as f64);
             assert!(
@@ -124,16 +125,23 @@ fn psd_gradients_at_fixed_codes_and_inference_lowers_the_energy() {
     let groups = Groups::grid(3, 3, 2, 1, None).unwrap();
     for form in [EncoderForm::Relu, EncoderForm::Tanh] {
         let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-        let mut model = GroupAe::init(p, 9, form, &mut rng);
-        for b in model.bias.iter_mut() {
+        let mut parts = GroupAe::init(p, 9, form, &mut rng).into_parts();
+        for b in parts.bias.iter_mut() {
             *b = rng.gen_range(0.0..0.3);
         }
+        let model = GroupAe::from_parts(parts).unwrap();
         let x = Mat::random(batch, p, rand_distr::StandardNormal, &mut rng);
         let mut ws = GroupAeWorkspace::default();
         let mut g = model.zero_grads();
         let lip = drsae::solvers::largest_eigenvalue(&{
             let mut gram = Mat::zeros(9, 9);
-            drsae::linalg::gemm(1.0, model.dec.t(), model.dec.view(), 0.0, gram.view_mut());
+            drsae::linalg::gemm(
+                1.0,
+                model.dec().t(),
+                model.dec().view(),
+                0.0,
+                gram.view_mut(),
+            );
             gram
         });
         let energy = |z: &Mat, f: &Mat| -> f64 {
@@ -142,7 +150,7 @@ fn psd_gradients_at_fixed_codes_and_inference_lowers_the_energy() {
                 for r in 0..p {
                     let v = x[(i, r)] as f64
                         - (0..9)
-                            .map(|j| model.dec[(r, j)] as f64 * z[(i, j)] as f64)
+                            .map(|j| model.dec()[(r, j)] as f64 * z[(i, j)] as f64)
                             .sum::<f64>();
                     e += 0.5 * v * v;
                 }
@@ -174,7 +182,7 @@ fn psd_gradients_at_fixed_codes_and_inference_lowers_the_energy() {
                 for r in 0..p {
                     let v = x[(i, r)] as f64
                         - (0..9)
-                            .map(|j| m.dec[(r, j)] as f64 * zstar[(i, j)] as f64)
+                            .map(|j| m.dec()[(r, j)] as f64 * zstar[(i, j)] as f64)
                             .sum::<f64>();
                     e += 0.5 * v * v;
                 }
@@ -188,13 +196,15 @@ fn psd_gradients_at_fixed_codes_and_inference_lowers_the_energy() {
         };
         // f32 forward: use a larger step and a looser bound than the f64 tests.
         let h = 1e-3f32;
-        let check = |name: &str, ours: &[f32], get: &dyn Fn(&mut GroupAe) -> &mut [f32]| {
+        let check = |name: &str, ours: &[f32], get: &dyn Fn(&mut GroupAeParts) -> &mut [f32]| {
             let gmax = ours.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
             for idx in 0..ours.len() {
-                let mut mp = model.clone();
-                get(&mut mp)[idx] += h;
-                let mut mm = model.clone();
-                get(&mut mm)[idx] -= h;
+                let moved = |delta: f32| {
+                    let mut q = model.clone().into_parts();
+                    get(&mut q)[idx] += delta;
+                    GroupAe::from_parts(q).unwrap()
+                };
+                let (mp, mm) = (moved(h), moved(-h));
                 let fd = (obj(&mp) - obj(&mm)) / (2.0 * h as f64);
                 let tol = 2e-2 * fd.abs().max(0.05 * gmax as f64).max(1e-4);
                 assert!(
@@ -235,11 +245,12 @@ fn eight_wide_relu_encoder_matches_finite_differences_and_the_scalar_pass() {
             for (name, groups) in &shapes {
                 let what = format!("{level:?}, {n} units, {name}");
                 let mut rng = rand::rngs::StdRng::seed_from_u64(n as u64);
-                let mut model = GroupAe::init(p, n, EncoderForm::Relu, &mut rng);
-                for (b, g) in model.bias.iter_mut().zip(model.gain.iter_mut()) {
+                let mut parts = GroupAe::init(p, n, EncoderForm::Relu, &mut rng).into_parts();
+                for (b, g) in parts.bias.iter_mut().zip(parts.gain.iter_mut()) {
                     *b = rng.gen_range(-0.3..0.3);
                     *g = rng.gen_range(0.5..1.5);
                 }
+                let model = GroupAe::from_parts(parts).unwrap();
                 let x = Mat::random(batch, p, rand_distr::StandardNormal, &mut rng);
                 let mut ws = GroupAeWorkspace::default();
                 let loss = model.forward(&x, groups, &mut ws);
@@ -255,10 +266,10 @@ fn eight_wide_relu_encoder_matches_finite_differences_and_the_scalar_pass() {
                 // Finite differences (every 3rd entry of the large tensors at 144 units).
                 let to64 = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
                 let (w, b, gn, d) = (
-                    to64(model.w.as_slice()),
-                    to64(&model.bias),
-                    to64(&model.gain),
-                    to64(model.dec.as_slice()),
+                    to64(model.w().as_slice()),
+                    to64(model.bias()),
+                    to64(model.gain()),
+                    to64(model.dec().as_slice()),
                 );
                 let lam = lambda as f64;
                 let f0 = loss64(&model, &w, &b, &gn, &d, &x, groups, lam);
@@ -299,15 +310,16 @@ fn eight_wide_relu_encoder_matches_finite_differences_and_the_scalar_pass() {
 
                 // The scalar pass: one more unit, never active, alone in its group.
                 let np = n + 1;
-                let mut padded = GroupAe::init(p, np, EncoderForm::Relu, &mut rng);
+                let mut padded = GroupAe::init(p, np, EncoderForm::Relu, &mut rng).into_parts();
                 for j in 0..np {
                     for k in 0..p {
-                        padded.w[(j, k)] = if j < n { model.w[(j, k)] } else { 0.0 };
-                        padded.dec[(k, j)] = if j < n { model.dec[(k, j)] } else { 0.0 };
+                        padded.w[(j, k)] = if j < n { model.w()[(j, k)] } else { 0.0 };
+                        padded.dec[(k, j)] = if j < n { model.dec()[(k, j)] } else { 0.0 };
                     }
-                    padded.bias[j] = if j < n { model.bias[j] } else { -1.0 };
-                    padded.gain[j] = if j < n { model.gain[j] } else { 1.0 };
+                    padded.bias[j] = if j < n { model.bias()[j] } else { -1.0 };
+                    padded.gain[j] = if j < n { model.gain()[j] } else { 1.0 };
                 }
+                let padded = GroupAe::from_parts(padded).unwrap();
                 let mut lists: Vec<Vec<(usize, f32)>> = (0..groups.len())
                     .map(|k| {
                         let (mm, ww) = groups.group(k);

@@ -104,10 +104,10 @@ fn group_ae_pin(psd: bool) -> u64 {
     };
     train_group_ae(&mut model, &x, &groups, &cfg, |_, _, _| {}).unwrap();
     checksum([
-        model.w.as_slice(),
-        &model.bias[..],
-        &model.gain[..],
-        model.dec.as_slice(),
+        model.w().as_slice(),
+        model.bias(),
+        model.gain(),
+        model.dec().as_slice(),
     ])
 }
 

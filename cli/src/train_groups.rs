@@ -364,7 +364,13 @@ fn pruned_tree(
         }
     }
     let mut pruned = Mat::zeros(z.nrows(), model.input_dim());
-    drsae::linalg::gemm(1.0, z.view(), model.model().dec.t(), 0.0, pruned.view_mut());
+    drsae::linalg::gemm(
+        1.0,
+        z.view(),
+        model.model().dec().t(),
+        0.0,
+        pruned.view_mut(),
+    );
     let report = model.report().expect("a fitted model has a report");
     let json = serde_json::json!({
         "tree_units": n,

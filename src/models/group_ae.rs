@@ -28,16 +28,30 @@ pub enum EncoderForm {
     Tanh,
 }
 
-/// Parameters of a group-sparse auto-encoder.
+/// Parameters of a group-sparse auto-encoder, read through accessors and changed by
+/// training and [`project`](GroupAe::project); [`GroupAeParts`] builds one from raw tensors
+/// ([`GroupAe::from_parts`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupAe {
+    pub(crate) w: Mat,
+    pub(crate) bias: Vec<f32>,
+    pub(crate) gain: Vec<f32>,
+    pub(crate) dec: Mat,
+    pub(crate) form: EncoderForm,
+    pub(crate) support: Option<Mat>,
+    pub(crate) recon_weights: Option<Vec<f32>>,
+}
+
+/// A [`GroupAe`]'s tensors by value ([`GroupAe::into_parts`] / [`GroupAe::from_parts`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupAeParts {
     /// Encoder filters W, n × m.
     pub w: Mat,
     /// Encoder bias d, length n.
     pub bias: Vec<f32>,
     /// Per-unit gain g ≥ 0, length n.
     pub gain: Vec<f32>,
-    /// Decoder D, m × n, unit-norm columns.
+    /// Decoder D, m × n (training keeps its columns at unit norm).
     pub dec: Mat,
     /// Non-linearity.
     pub form: EncoderForm,
@@ -163,6 +177,104 @@ impl GroupAe {
         }
         self.recon_weights = Some(weights);
         Ok(self)
+    }
+
+    /// A model from its tensors, taken as they are (no projection).
+    ///
+    /// # Errors
+    /// [`Error::Format`](crate::Error::Format) on empty or inconsistent shapes, a negative
+    /// gain, a mask entry other than 0 and 1, or a negative reconstruction weight;
+    /// [`Error::NonFiniteInput`](crate::Error::NonFiniteInput) on a non-finite value.
+    pub fn from_parts(p: GroupAeParts) -> crate::Result<GroupAe> {
+        let bad = |what: String| crate::Error::format("group auto-encoder", what);
+        let (n, m) = p.w.shape();
+        if n == 0
+            || m == 0
+            || p.bias.len() != n
+            || p.gain.len() != n
+            || p.dec.shape() != (m, n)
+            || p.support.as_ref().is_some_and(|s| s.shape() != (n, m))
+            || p.recon_weights.as_ref().is_some_and(|r| r.len() != m)
+        {
+            return Err(bad(format!(
+                "inconsistent shapes: W {:?}, bias {}, gain {}, D {:?} (expected W n × m, \
+                 bias and gain n, D m × n, support n × m, weights m)",
+                p.w.shape(),
+                p.bias.len(),
+                p.gain.len(),
+                p.dec.shape()
+            )));
+        }
+        crate::check_finite("W", p.w.as_slice())?;
+        crate::check_finite("bias", &p.bias)?;
+        crate::check_finite("gain", &p.gain)?;
+        crate::check_finite("D", p.dec.as_slice())?;
+        if p.gain.iter().any(|&g| g < 0.0) {
+            return Err(bad("a gain is negative".into()));
+        }
+        if let Some(s) = &p.support {
+            if s.as_slice().iter().any(|&v| v != 0.0 && v != 1.0) {
+                return Err(bad("a support entry is neither 0 nor 1".into()));
+            }
+        }
+        if let Some(r) = &p.recon_weights {
+            if r.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+                return Err(bad(
+                    "a reconstruction weight is negative or not finite".into()
+                ));
+            }
+        }
+        Ok(GroupAe {
+            w: p.w,
+            bias: p.bias,
+            gain: p.gain,
+            dec: p.dec,
+            form: p.form,
+            support: p.support,
+            recon_weights: p.recon_weights,
+        })
+    }
+
+    /// The model's tensors by value (the inverse of [`from_parts`](Self::from_parts)).
+    pub fn into_parts(self) -> GroupAeParts {
+        GroupAeParts {
+            w: self.w,
+            bias: self.bias,
+            gain: self.gain,
+            dec: self.dec,
+            form: self.form,
+            support: self.support,
+            recon_weights: self.recon_weights,
+        }
+    }
+
+    /// Encoder filters W, n × m.
+    pub fn w(&self) -> &Mat {
+        &self.w
+    }
+    /// Encoder bias d, one per unit.
+    pub fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+    /// Per-unit gains g ≥ 0.
+    pub fn gain(&self) -> &[f32] {
+        &self.gain
+    }
+    /// Decoder D, m × n.
+    pub fn dec(&self) -> &Mat {
+        &self.dec
+    }
+    /// The non-linearity.
+    pub fn form(&self) -> EncoderForm {
+        self.form
+    }
+    /// The support mask (n × m), if the model is locally connected.
+    pub fn support(&self) -> Option<&Mat> {
+        self.support.as_ref()
+    }
+    /// The per-input reconstruction weights, if any.
+    pub fn recon_weights(&self) -> Option<&[f32]> {
+        self.recon_weights.as_deref()
     }
 
     /// Code units n.

@@ -16,7 +16,7 @@
 //! let model = GroupAe::init(64, 16, EncoderForm::Relu, &mut drsae::rng::seeded(0))
 //!     .with_support(support.clone())?
 //!     .with_recon_weights(support_coverage(&support))?;
-//! assert!(model.w.row(0)[7] == 0.0); // unit 0 does not see pixel (0, 7)
+//! assert!(model.w().row(0)[7] == 0.0); // unit 0 does not see pixel (0, 7)
 //! let groups = Groups::sheet_pools(sheet.side(), sheet.side(), 3)?; // pools on the sheet
 //! assert_eq!(groups.n_units(), 16);
 //! # Ok::<(), drsae::Error>(())

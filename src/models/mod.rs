@@ -21,7 +21,9 @@ mod softmax;
 pub(crate) use autoencoder::grad_slices;
 pub use autoencoder::GroupSparseModel;
 pub use conv_ae::{ConvAe, ConvAeWorkspace, CONV_CHUNK};
-pub use group_ae::{EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss, GroupAeWorkspace};
+pub use group_ae::{
+    EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss, GroupAeParts, GroupAeWorkspace,
+};
 pub use local::{support_coverage, LocalSheet};
 pub use softmax::{Softmax, SoftmaxGrads};
 

@@ -206,7 +206,7 @@ fn sheet_groups(sheet: LocalSheet, pool: usize) -> Result<Groups> {
 /// let x = Mat::from_fn(300, 36, |i, j| ((i * 13 + j * 7) % 19) as f32);
 /// let model = LocallyConnected::params().sheet(sheet).pool(2).epochs(2).fit(&x)?;
 /// assert_eq!(model.encode(x.row(0))?.shape(), (1, 16));
-/// assert_eq!(model.model().w.row(0)[5], 0.0); // unit 0 does not see pixel (0, 5)
+/// assert_eq!(model.model().w().row(0)[5], 0.0); // unit 0 does not see pixel (0, 5)
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq)]
