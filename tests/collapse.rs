@@ -42,8 +42,9 @@ fn dead_group_autoencoders_are_reported() {
 
     let shape = ConvShape::new(6, 6, 1, 3).unwrap();
     let images = data(24, shape.image_len(), 3);
-    let mut conv = ConvAe::init(shape, 2, EncoderForm::Relu, &mut rng);
-    conv.bias.iter_mut().for_each(|b| *b = -1e3);
+    let mut parts = ConvAe::init(shape, 2, EncoderForm::Relu, &mut rng).into_parts();
+    parts.bias.iter_mut().for_each(|b| *b = -1e3);
+    let mut conv = ConvAe::from_parts(parts).unwrap();
     let pools = Groups::spatial_pools(4, 4, 2, 2, 2, 1).unwrap();
     let cfg = GroupAeConfig {
         epochs: 3,

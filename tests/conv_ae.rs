@@ -36,7 +36,7 @@ fn group_term(groups: &Groups, z: &[f64]) -> f64 {
 
 /// Direct f64 convolutional loss, batch mean.
 fn conv_loss64(m: &ConvAe, p: &P64, x: &Mat, groups: &Groups, lambda: f64) -> f64 {
-    let s = m.shape;
+    let s = m.shape();
     let (k, c, maps) = (s.kernel, s.channels, m.maps());
     let weights = s.coverage_weights();
     let mut total = 0.0;
@@ -55,7 +55,7 @@ fn conv_loss64(m: &ConvAe, p: &P64, x: &Mat, groups: &Groups, lambda: f64) -> f6
                             }
                         }
                     }
-                    z[(oy * s.out_w() + ox) * maps + mm] = p[2][mm] * act(m.form, u);
+                    z[(oy * s.out_w() + ox) * maps + mm] = p[2][mm] * act(m.form(), u);
                 }
             }
         }
@@ -77,7 +77,7 @@ fn conv_loss64(m: &ConvAe, p: &P64, x: &Mat, groups: &Groups, lambda: f64) -> f6
         }
         let rec: f64 = (0..s.image_len())
             .map(|q| {
-                let w = if m.weighted { weights[q] as f64 } else { 1.0 };
+                let w = if m.weighted() { weights[q] as f64 } else { 1.0 };
                 w * (img[q] as f64 - xhat[q]).powi(2)
             })
             .sum();
@@ -170,12 +170,13 @@ fn conv_gradients_match_finite_differences() {
         for weighted in [true, false] {
             for (name, groups) in &pools {
                 let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-                let mut m = ConvAe::init(shape, maps, form, &mut rng);
-                m.weighted = weighted;
-                for (b, g) in m.bias.iter_mut().zip(m.gain.iter_mut()) {
+                let mut parts = ConvAe::init(shape, maps, form, &mut rng).into_parts();
+                parts.weighted = weighted;
+                for (b, g) in parts.bias.iter_mut().zip(parts.gain.iter_mut()) {
                     *b = rng.gen_range(-0.2..0.2);
                     *g = rng.gen_range(0.5..1.5);
                 }
+                let m = ConvAe::from_parts(parts).unwrap();
                 let x = Mat::random(3, shape.image_len(), rand_distr::StandardNormal, &mut rng);
                 let lambda = 0.3;
                 let mut ws = ConvAeWorkspace::default();
@@ -183,10 +184,10 @@ fn conv_gradients_match_finite_differences() {
                 let mut g = m.zero_grads();
                 m.backward(&x, groups, lambda, &mut ws, &mut g);
                 let base: P64 = [
-                    to64(m.filters.as_slice()),
-                    to64(&m.bias),
-                    to64(&m.gain),
-                    to64(m.dec.as_slice()),
+                    to64(m.filters().as_slice()),
+                    to64(m.bias()),
+                    to64(m.gain()),
+                    to64(m.dec().as_slice()),
                 ];
                 let f0 = conv_loss64(&m, &base, &x, groups, lambda as f64);
                 assert!(
@@ -226,12 +227,13 @@ fn single_channel_conv_gradients_match_finite_differences() {
             for weighted in [true, false] {
                 for (name, groups) in &pools {
                     let mut rng = rand::rngs::StdRng::seed_from_u64(15);
-                    let mut m = ConvAe::init(shape, maps, form, &mut rng);
-                    m.weighted = weighted;
-                    for (b, g) in m.bias.iter_mut().zip(m.gain.iter_mut()) {
+                    let mut parts = ConvAe::init(shape, maps, form, &mut rng).into_parts();
+                    parts.weighted = weighted;
+                    for (b, g) in parts.bias.iter_mut().zip(parts.gain.iter_mut()) {
                         *b = rng.gen_range(-0.2..0.2);
                         *g = rng.gen_range(0.5..1.5);
                     }
+                    let m = ConvAe::from_parts(parts).unwrap();
                     let x = Mat::random(3, shape.image_len(), rand_distr::StandardNormal, &mut rng);
                     let lambda = 0.3;
                     let mut ws = ConvAeWorkspace::default();
@@ -239,10 +241,10 @@ fn single_channel_conv_gradients_match_finite_differences() {
                     let mut g = m.zero_grads();
                     m.backward(&x, groups, lambda, &mut ws, &mut g);
                     let base: P64 = [
-                        to64(m.filters.as_slice()),
-                        to64(&m.bias),
-                        to64(&m.gain),
-                        to64(m.dec.as_slice()),
+                        to64(m.filters().as_slice()),
+                        to64(m.bias()),
+                        to64(m.gain()),
+                        to64(m.dec().as_slice()),
                     ];
                     let f0 = conv_loss64(&m, &base, &x, groups, lambda as f64);
                     let what =

@@ -126,10 +126,10 @@ fn conv_pin() -> u64 {
     };
     train_group_ae(&mut model, &x, &groups, &cfg, |_, _, _| {}).unwrap();
     checksum([
-        model.filters.as_slice(),
-        &model.bias[..],
-        &model.gain[..],
-        model.dec.as_slice(),
+        model.filters().as_slice(),
+        model.bias(),
+        model.gain(),
+        model.dec().as_slice(),
     ])
 }
 

@@ -58,9 +58,24 @@ use crate::kernels::{
 use crate::linalg::{transpose_into, Mat};
 use rand::Rng;
 
-/// Parameters of a convolutional group-sparse auto-encoder.
+/// Parameters of a convolutional group-sparse auto-encoder, read through accessors and
+/// changed by training; [`ConvAeParts`] builds one from raw tensors
+/// ([`ConvAe::from_parts`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConvAe {
+    pub(crate) shape: ConvShape,
+    pub(crate) filters: Mat,
+    pub(crate) bias: Vec<f32>,
+    pub(crate) gain: Vec<f32>,
+    pub(crate) dec: Mat,
+    pub(crate) form: EncoderForm,
+    pub(crate) weighted: bool,
+}
+
+/// A [`ConvAe`]'s tensors and settings by value ([`ConvAe::into_parts`] /
+/// [`ConvAe::from_parts`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvAeParts {
     /// Input geometry and kernel size.
     pub shape: ConvShape,
     /// Encoder filters W, `maps × patch_len` (patch layout of [`im2col`]).
@@ -69,11 +84,11 @@ pub struct ConvAe {
     pub bias: Vec<f32>,
     /// Per-map gain g ≥ 0 (the scaling layer).
     pub gain: Vec<f32>,
-    /// Decoder kernels D, `patch_len × maps`, unit-norm columns.
+    /// Decoder kernels D, `patch_len × maps` (training keeps unit-norm columns).
     pub dec: Mat,
     /// Non-linearity.
     pub form: EncoderForm,
-    /// Weight the reconstruction error by the border coverage (default true).
+    /// Weight the reconstruction error by the border coverage.
     pub weighted: bool,
 }
 
@@ -147,6 +162,96 @@ impl ConvAe {
             form,
             weighted: true,
         }
+    }
+
+    /// A layer from its tensors, taken as they are (no projection).
+    ///
+    /// # Errors
+    /// [`Error::Format`](crate::Error::Format) on empty or inconsistent shapes (filters
+    /// `maps × patch_len`, bias and gain `maps`, D `patch_len × maps`) or a negative gain;
+    /// [`Error::NonFiniteInput`](crate::Error::NonFiniteInput) on a non-finite value.
+    pub fn from_parts(p: ConvAeParts) -> crate::Result<ConvAe> {
+        let (maps, len) = p.filters.shape();
+        if maps == 0
+            || len != p.shape.patch_len()
+            || p.bias.len() != maps
+            || p.gain.len() != maps
+            || p.dec.shape() != (len, maps)
+        {
+            return Err(crate::Error::format(
+                "convolutional auto-encoder",
+                format!(
+                    "inconsistent shapes: filters {:?}, bias {}, gain {}, D {:?} for patches of {}",
+                    p.filters.shape(),
+                    p.bias.len(),
+                    p.gain.len(),
+                    p.dec.shape(),
+                    p.shape.patch_len()
+                ),
+            ));
+        }
+        crate::check_finite("filters", p.filters.as_slice())?;
+        crate::check_finite("bias", &p.bias)?;
+        crate::check_finite("gain", &p.gain)?;
+        crate::check_finite("D", p.dec.as_slice())?;
+        if p.gain.iter().any(|&g| g < 0.0) {
+            return Err(crate::Error::format(
+                "convolutional auto-encoder",
+                "a gain is negative",
+            ));
+        }
+        Ok(ConvAe {
+            shape: p.shape,
+            filters: p.filters,
+            bias: p.bias,
+            gain: p.gain,
+            dec: p.dec,
+            form: p.form,
+            weighted: p.weighted,
+        })
+    }
+
+    /// The layer's tensors and settings by value (the inverse of
+    /// [`from_parts`](Self::from_parts)).
+    pub fn into_parts(self) -> ConvAeParts {
+        ConvAeParts {
+            shape: self.shape,
+            filters: self.filters,
+            bias: self.bias,
+            gain: self.gain,
+            dec: self.dec,
+            form: self.form,
+            weighted: self.weighted,
+        }
+    }
+
+    /// Input geometry and kernel size.
+    pub fn shape(&self) -> ConvShape {
+        self.shape
+    }
+    /// Encoder filters W, `maps × patch_len`.
+    pub fn filters(&self) -> &Mat {
+        &self.filters
+    }
+    /// Per-map encoder bias d.
+    pub fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+    /// Per-map gains g ≥ 0.
+    pub fn gain(&self) -> &[f32] {
+        &self.gain
+    }
+    /// Decoder kernels D, `patch_len × maps`.
+    pub fn dec(&self) -> &Mat {
+        &self.dec
+    }
+    /// The non-linearity.
+    pub fn form(&self) -> EncoderForm {
+        self.form
+    }
+    /// Whether the reconstruction error is weighted by the border coverage.
+    pub fn weighted(&self) -> bool {
+        self.weighted
     }
 
     /// Number of feature maps.

@@ -20,7 +20,7 @@ mod local;
 mod softmax;
 pub(crate) use autoencoder::grad_slices;
 pub use autoencoder::GroupSparseModel;
-pub use conv_ae::{ConvAe, ConvAeWorkspace, CONV_CHUNK};
+pub use conv_ae::{ConvAe, ConvAeParts, ConvAeWorkspace, CONV_CHUNK};
 pub use group_ae::{
     EncoderForm, GroupAe, GroupAeGrads, GroupAeLoss, GroupAeParts, GroupAeWorkspace,
 };
