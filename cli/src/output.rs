@@ -8,15 +8,6 @@ use std::path::Path;
 /// the thread count.
 pub fn with_provenance(mut json: serde_json::Value) -> serde_json::Value {
     if let serde_json::Value::Object(map) = &mut json {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split_once(':'))
-                    .map(|(_, v)| v.trim().to_string())
-            })
-            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
         for (k, v) in [
             (
                 "crate_version",
@@ -24,7 +15,7 @@ pub fn with_provenance(mut json: serde_json::Value) -> serde_json::Value {
             ),
             ("git_commit", serde_json::json!(drsae::BUILD_COMMIT)),
             ("simd", serde_json::json!(drsae::simd_width())),
-            ("cpu", serde_json::json!(cpu)),
+            ("cpu", serde_json::json!(drsae::simd::cpu_model())),
             ("threads", serde_json::json!(drsae::linalg::gemm_threads())),
         ] {
             map.entry(k).or_insert(v);

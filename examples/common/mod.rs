@@ -183,24 +183,15 @@ impl Json {
     }
 }
 
-/// Where a result came from: crate version, git commit (when run from a checkout, `+dirty`
-/// with uncommitted changes), the SIMD level the kernels use, the CPU model and the GEMM
+/// Where a result came from: crate version, the git commit of the build
+/// ([`drsae::BUILD_COMMIT`]), the SIMD level the kernels use, the CPU model and the GEMM
 /// thread count.
 pub fn provenance() -> Vec<(&'static str, String)> {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
     vec![
         ("crate_version", env!("CARGO_PKG_VERSION").to_string()),
         ("git_commit", drsae::BUILD_COMMIT.to_string()),
         ("simd", drsae::simd_width().to_string()),
-        ("cpu", cpu),
+        ("cpu", drsae::simd::cpu_model()),
         ("threads", drsae::linalg::gemm_threads().to_string()),
     ]
 }

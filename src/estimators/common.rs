@@ -1,7 +1,6 @@
 //! Helpers shared by the estimators: parameter checks, chunked evaluation.
 
 use crate::linalg::Mat;
-use crate::train::Checkpointing;
 use crate::{Compact, Error, Result};
 
 /// Rows per forward pass when encoding many inputs (memory, not results: every row is
@@ -125,11 +124,6 @@ where
         ));
     }
     Ok(())
-}
-
-/// Checkpoint options that need a directory have one.
-pub(crate) fn check_checkpointing(ck: &Checkpointing) -> Result<()> {
-    ck.check()
 }
 
 /// `f` over chunks of at most [`EVAL_BATCH`] rows of `x`, each giving `cols` values per

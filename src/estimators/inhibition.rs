@@ -267,7 +267,7 @@ impl ParamGuard for InhibitionParams {
         if let Some(eps) = p.zca {
             check_positive("zca", eps)?;
         }
-        super::common::check_checkpointing(&p.checkpointing)?;
+        p.checkpointing.check()?;
         if let Some(r) = p.radius_schedule {
             let InhibitionStructure::Grid { side, radius } = p.structure else {
                 return Err(Error::param("radius_schedule", "needs a grid structure"));

@@ -2,8 +2,8 @@
 //! [`ListaEncoder`], a learned, truncated ISTA that predicts a fitted [`Lasso`]'s codes.
 
 use super::common::{
-    by_chunks, check_checkpointing, check_count, check_positive_at_most, setters, Epochs,
-    MAX_EPOCHS, MAX_LR, MAX_TIME_BUDGET,
+    by_chunks, check_count, check_positive_at_most, setters, Epochs, MAX_EPOCHS, MAX_LR,
+    MAX_TIME_BUDGET,
 };
 use super::{Lasso, ParamGuard};
 use crate::data::{AsRows, Preprocessing};
@@ -120,7 +120,7 @@ impl ParamGuard for ListaParams {
             check_positive_at_most("time_budget", t, MAX_TIME_BUDGET)?;
         }
         p.config.optimizer.check()?;
-        check_checkpointing(&p.checkpointing)?;
+        p.checkpointing.check()?;
         Ok(p)
     }
     fn check(self) -> Result<ListaValidParams> {

@@ -206,7 +206,7 @@ impl ParamGuard for SaeParams {
         // The data width is checked again at fit time.
         self.0.config.check(1)?;
         let ck = &self.0.checkpointing;
-        super::common::check_checkpointing(ck)?;
+        ck.check()?;
         if ck.dir.is_some() && ck.every_steps == 0 && self.0.config.log_every == 0 {
             return Err(Error::param(
                 "checkpoint_every",

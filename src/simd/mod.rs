@@ -175,6 +175,20 @@ pub fn available() -> Vec<Level> {
         .collect()
 }
 
+/// The CPU's model name as the OS reports it (Linux's `/proc/cpuinfo`), or the
+/// architecture's name where it does not: the provenance results files record.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
 /// Makes the kernels run at `level` from now on (in every thread), for tests and
 /// benchmarks.
 ///

@@ -28,7 +28,7 @@ pub struct Split<'a> {
 }
 
 /// Rows evaluated at a time when validating.
-const VALIDATION_BATCH: usize = 500;
+pub(crate) const VALIDATION_BATCH: usize = 500;
 
 /// What the phases of one run share.
 pub(crate) struct Run<'a> {

@@ -3,7 +3,7 @@
 
 use super::checkpoint::{Checkpointing, EpochReport, ResumeExpectations, TrainState};
 use super::drsae_config::DrsaeConfig;
-use super::drsae_phase::{Run, Split};
+use super::drsae_phase::{Run, Split, VALIDATION_BATCH};
 use crate::models::DrsaeNetwork;
 use crate::{Error, Result};
 use std::time::Instant;
@@ -175,7 +175,7 @@ fn outcome(st: TrainState, data: &Split<'_>) -> TrainOutcome {
     let (model, best_val_error, best_epoch) = match best {
         Some(b) => b,
         None => {
-            let (_, e) = model.evaluate(data.val_x, data.val_y, 500);
+            let (_, e) = model.evaluate(data.val_x, data.val_y, VALIDATION_BATCH);
             (model, e, 0)
         }
     };

@@ -429,7 +429,7 @@ pub fn train_sae_with(
 ) -> Result<TrainedSae> {
     let d_in = source.d_in();
     config.check(d_in)?;
-    crate::estimators::common::check_checkpointing(ckpt)?;
+    ckpt.check()?;
     if let Some(rows) = source.len() {
         if config.samples > rows.saturating_mul(MAX_SAE_PASSES) {
             return Err(Error::param(

@@ -3,8 +3,8 @@
 
 use crate::data::{AsRows, Preprocessing, Preprocessor};
 use crate::estimators::common::{
-    check_checkpointing, check_count, check_non_negative_at_most, check_positive,
-    check_positive_at_most, Epochs, MAX_LR, MAX_TIME_BUDGET, MAX_WEIGHT,
+    check_count, check_non_negative_at_most, check_positive, check_positive_at_most, Epochs,
+    MAX_LR, MAX_TIME_BUDGET, MAX_WEIGHT,
 };
 use crate::kernels::Groups;
 use crate::linalg::Mat;
@@ -91,7 +91,7 @@ impl GroupOptions {
         if let Some(eps) = self.zca {
             check_positive("zca", eps)?;
         }
-        check_checkpointing(&self.checkpointing)
+        self.checkpointing.check()
     }
 
     /// The trainer configuration (λ, minibatch, epochs, optimiser, rate, budget, seed, PSD).
