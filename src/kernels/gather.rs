@@ -1,11 +1,15 @@
-//! `y ← y + Σ_i a_i x_i` over gathered rows `x_i` (the sparse products of the sparse
-//! auto-encoders: a decoder row per active latent, or an input row per entry of a latent).
+//! Products with gathered rows `x_i` (the sparse products of the sparse auto-encoders: a
+//! decoder row per active latent, or an input row per entry of a latent):
+//! `y ← y + Σ_i a_i x_i` ([`gather_axpy`]) and `out_i = ⟨y, x_i⟩` ([`gather_dot`]).
 //!
-//! The terms are applied four at a time, so `y` is loaded and stored once per four rows
-//! instead of once per row; each element still sees the same sequence of fused
-//! multiply-adds as four consecutive [`axpy`](crate::linalg::axpy) calls, so the result is
-//! bit-identical to them at every level.
+//! Both take the rows four at a time. [`gather_axpy`] loads and stores `y` once per four
+//! rows instead of once per row; each element still sees the same sequence of fused
+//! multiply-adds as four consecutive [`axpy`](crate::linalg::axpy) calls. [`gather_dot`]
+//! runs four rows' dot products side by side (eight independent accumulator chains instead
+//! of two, one load of `y` for four rows), each with [`dot`](crate::linalg::dot)'s own
+//! accumulators and reduction. So both are bit-identical to the one-row calls at every level.
 
+use crate::linalg::dot_with;
 use crate::simd::{dispatch, Isa, Kernel, Simd};
 
 struct Gather<'a, 'b> {
@@ -64,6 +68,82 @@ pub fn gather_axpy(y: &mut [f32], terms: &[(f32, &[f32])]) {
     dispatch(Isa::current(), Gather { y, terms })
 }
 
+struct GatherDot<'a, 'b> {
+    y: &'a [f32],
+    rows: &'a [&'b [f32]],
+    out: &'a mut [f32],
+}
+
+impl Kernel for GatherDot<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        let GatherDot { y, rows, out } = self;
+        let l = S::LANES;
+        let n = y.len();
+        let nv = n / l * l;
+        let mut groups = rows.chunks_exact(4);
+        let mut outs = out.chunks_exact_mut(4);
+        for (g, o) in (&mut groups).zip(&mut outs) {
+            let (mut a0, mut a1) = ([s.zero(); 4], [s.zero(); 4]);
+            let mut i = 0;
+            // SAFETY (every load below): i + l ≤ nv ≤ n = every row's length (checked by the
+            // caller).
+            while i + 2 * l <= nv {
+                unsafe {
+                    let (u, v) = (s.load(y.as_ptr().add(i)), s.load(y.as_ptr().add(i + l)));
+                    for r in 0..4 {
+                        a0[r] = s.mul_add(s.load(g[r].as_ptr().add(i)), u, a0[r]);
+                        a1[r] = s.mul_add(s.load(g[r].as_ptr().add(i + l)), v, a1[r]);
+                    }
+                }
+                i += 2 * l;
+            }
+            if i < nv {
+                unsafe {
+                    let u = s.load(y.as_ptr().add(i));
+                    for r in 0..4 {
+                        a0[r] = s.mul_add(s.load(g[r].as_ptr().add(i)), u, a0[r]);
+                    }
+                }
+            }
+            for r in 0..4 {
+                let mut sum = s.reduce_add(s.add(a0[r], a1[r]));
+                for j in nv..n {
+                    sum += g[r][j] * y[j];
+                }
+                o[r] = sum;
+            }
+        }
+        for (x, o) in groups.remainder().iter().zip(outs.into_remainder()) {
+            *o = dot_with(s, x, y);
+        }
+    }
+}
+
+/// `out_i = ⟨y, x_i⟩` for the gathered rows `x_i` (see the module docs): bit-identical to
+/// [`dot`](crate::linalg::dot) row by row.
+///
+/// # Examples
+/// ```
+/// use drsae::kernels::gather_dot;
+/// let (x1, x2) = ([1.0f32, 2.0], [10.0f32, 20.0]);
+/// let mut out = [0.0f32; 2];
+/// gather_dot(&[0.5, 0.5], &[&x1, &x2], &mut out);
+/// assert_eq!(out, [1.5, 15.0]);
+/// ```
+///
+/// # Panics
+/// If a row's length differs from `y`'s, or `out`'s from the number of rows.
+#[track_caller]
+pub fn gather_dot(y: &[f32], rows: &[&[f32]], out: &mut [f32]) {
+    assert_eq!(rows.len(), out.len(), "gather_dot: rows and outputs");
+    for x in rows {
+        assert_eq!(x.len(), y.len(), "gather_dot: row length");
+    }
+    dispatch(Isa::current(), GatherDot { y, rows, out })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +180,37 @@ mod tests {
                         want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                         "{isa:?} n = {n}, {t} terms"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dots_bit_identical_to_one_row_dots_on_every_level() {
+        let mut rng = crate::rng::seeded(6);
+        for isa in Isa::all() {
+            for n in [0usize, 1, 7, 8, 15, 16, 17, 31, 32, 33, 48, 100, 768] {
+                for t in [0usize, 1, 3, 4, 5, 8, 9] {
+                    let rows: Vec<Vec<f32>> = (0..t)
+                        .map(|_| (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect())
+                        .collect();
+                    let refs: Vec<&[f32]> = rows.iter().map(|r| &r[..]).collect();
+                    let y: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                    let want: Vec<u32> = refs
+                        .iter()
+                        .map(|x| crate::linalg::dot_at(isa, x, &y).to_bits())
+                        .collect();
+                    let mut got = vec![f32::NAN; t];
+                    dispatch(
+                        isa,
+                        GatherDot {
+                            y: &y,
+                            rows: &refs,
+                            out: &mut got,
+                        },
+                    );
+                    let got: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+                    assert_eq!(got, want, "{isa:?} n = {n}, {t} rows");
                 }
             }
         }

@@ -15,7 +15,7 @@ mod patch_gemm;
 mod shrink;
 mod top_k;
 
-pub use gather::gather_axpy;
+pub use gather::{gather_axpy, gather_dot};
 pub(crate) use group_norm::tree_size;
 pub use group_norm::{prune_tree, Groups};
 pub use im2col::{col2im_add, im2col, ConvShape};

@@ -6,7 +6,7 @@ mod matrix;
 mod ndarray_interop;
 mod ops;
 #[cfg(test)]
-pub(crate) use ops::axpy_at;
+pub(crate) use ops::{axpy_at, dot_at};
 #[cfg(all(target_arch = "x86_64", drsae_avx512))]
 mod packed_gemm;
 mod pool;

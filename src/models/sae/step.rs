@@ -40,7 +40,9 @@
 //! result does not depend on the thread count.
 
 use super::{par, reuse, select, SaeKind, SaeNetwork};
-use crate::kernels::{gather_axpy, nth_largest, top_k_positive, top_k_positive_among, Selected};
+use crate::kernels::{
+    gather_axpy, gather_dot, nth_largest, top_k_positive, top_k_positive_among, Selected,
+};
 use crate::linalg::{axpy, dot, gemm_threads, norm, Mat, MatRef};
 
 /// TopK's auxiliary dead-latent loss (Gao et al. 2024).
@@ -359,46 +361,70 @@ impl SaeNetwork {
             });
         }
 
-        // Phase C: the entries by latent (counting sort; rows stay ascending).
+        // Phase C: the entries by latent (counting sort; rows stay ascending), each thread
+        // counting and placing the entries of its own range of latents.
+        let lat_bounds = par::blocks(m, threads);
         ws.lat_start.clear();
         ws.lat_start.resize(m + 1, 0);
-        ws.fired.clear();
-        ws.fired.resize(m, 0);
-        for b in 0..rows {
-            for e in ws.main[b].iter().chain(&ws.aux[b]) {
-                ws.lat_start[e.j as usize + 1] += 1;
-            }
-            for e in &ws.main[b] {
-                ws.fired[e.j as usize] += (e.z > 0.0) as u32;
-            }
+        {
+            let counts = par::split_rows(&mut ws.lat_start[1..], 1, &lat_bounds);
+            let (main, aux) = (&ws.main[..rows], &ws.aux[..rows]);
+            let items: Vec<_> = lat_bounds.iter().copied().zip(counts).collect();
+            par::run_each(items, |((lo, hi), counts)| {
+                for e in main.iter().zip(aux).flat_map(|(a, b)| a.iter().chain(b)) {
+                    let j = e.j as usize;
+                    if (lo..hi).contains(&j) {
+                        counts[j - lo] += 1;
+                    }
+                }
+            });
         }
         for j in 0..m {
             ws.lat_start[j + 1] += ws.lat_start[j];
+        }
+        ws.fired.clear();
+        ws.fired.resize(m, 0);
+        for e in ws.main[..rows].iter().flatten() {
+            ws.fired[e.j as usize] += (e.z > 0.0) as u32;
         }
         let total = ws.lat_start[m];
         ws.lat_items.clear();
         ws.lat_items.resize(total, LatItem::default());
         {
-            let mut next = ws.lat_start.clone();
-            for b in 0..rows {
-                let nm = ws.main[b].len();
-                for (e, ent) in ws.main[b].iter().chain(&ws.aux[b]).enumerate() {
-                    let at = &mut next[ent.j as usize];
-                    ws.lat_items[*at] = LatItem {
-                        b: b as u32,
-                        slot: ent.slot,
-                        main: e < nm,
-                        z: ent.z,
-                        dpre: ent.dpre,
-                        dthr: ent.dthr,
-                    };
-                    *at += 1;
-                }
+            let mut parts = Vec::with_capacity(lat_bounds.len());
+            let mut rest = &mut ws.lat_items[..];
+            for &(lo, hi) in &lat_bounds {
+                let (head, tail) = rest.split_at_mut(ws.lat_start[hi] - ws.lat_start[lo]);
+                parts.push(((lo, hi), head));
+                rest = tail;
             }
+            let (main, aux, start) = (&ws.main[..rows], &ws.aux[..rows], &ws.lat_start);
+            par::run_each(parts, |((lo, hi), out)| {
+                let base = start[lo];
+                let mut next: Vec<usize> = start[lo..hi].iter().map(|&s| s - base).collect();
+                for (b, (mr, ar)) in main.iter().zip(aux).enumerate() {
+                    let nm = mr.len();
+                    for (e, ent) in mr.iter().chain(ar).enumerate() {
+                        let j = ent.j as usize;
+                        if !(lo..hi).contains(&j) {
+                            continue;
+                        }
+                        let at = &mut next[j - lo];
+                        out[*at] = LatItem {
+                            b: b as u32,
+                            slot: ent.slot,
+                            main: e < nm,
+                            z: ent.z,
+                            dpre: ent.dpre,
+                            dthr: ent.dthr,
+                        };
+                        *at += 1;
+                    }
+                }
+            });
         }
 
         // Phase D (latents): ∂L/∂W_dec, ∂L/∂W_enc, ∂L/∂b_enc, ∂L/∂log θ.
-        let lat_bounds = par::blocks(m, threads);
         {
             let gd = par::split_rows(grads.w_dec.as_mut_slice(), d, &lat_bounds);
             let ge = par::split_rows(grads.w_enc.as_mut_slice(), d, &lat_bounds);
@@ -419,6 +445,7 @@ impl SaeNetwork {
                 block: (LATENT_BLOCK_BYTES / ((d + width) * std::mem::size_of::<f32>())).max(8),
                 xin: &ws.xin,
                 slots: &ws.slots,
+                w_dec: &self.w_dec,
                 start: &ws.lat_start,
                 items: &ws.lat_items,
             };
@@ -609,7 +636,8 @@ impl RowCtx<'_> {
 struct LatItem {
     b: u32,
     slot: u32,
-    /// From the row's main selection (not AuxK).
+    /// From the row's main selection; `false` for an AuxK entry, whose `dpre` Phase D
+    /// computes as `⟨h_b, W_dec,j⟩` (its slot holds `h_b`).
     main: bool,
     z: f32,
     dpre: f32,
@@ -617,7 +645,10 @@ struct LatItem {
 }
 
 /// Phase D for a run of latents: over each latent's entries (rows ascending),
-/// `∂L/∂W_dec,j = Σ z_bj g_b` (the entry's gradient slot), `∂L/∂W_enc,j = Σ dpre_bj xin_b`,
+/// `∂L/∂W_dec,j = Σ z_bj g_b` (the entry's gradient slot), `∂L/∂W_enc,j = Σ dpre_bj xin_b`
+/// (an AuxK entry's `dpre_bj = ⟨h_b, W_dec,j⟩` computed here, while `h_b` is in cache for
+/// the decoder gradient: a separate pass over the AuxK entries would read every `h_b` and
+/// decoder row once more),
 /// `∂L/∂b_enc,j = Σ dpre_bj`, `∂L/∂log θ_j = Σ dthr_bj`, and `Σ z_bj` over main entries.
 ///
 /// A latent with few entries sums them in one go: its rows are scattered and each is read
@@ -632,9 +663,22 @@ struct LatentGrads<'a> {
     block: usize,
     xin: &'a Mat,
     slots: &'a Mat,
+    w_dec: &'a Mat,
     /// `items[start[j]..start[j + 1]]` are latent `j`'s entries.
     start: &'a [usize],
     items: &'a [LatItem],
+}
+
+/// Phase D's buffers, reused from latent to latent.
+#[derive(Default)]
+struct Scratch<'a> {
+    /// The decoder gradient's terms `(z_bj, g_b)`.
+    dec: Vec<(f32, &'a [f32])>,
+    /// The encoder gradient's terms `(dpre_bj, xin_b)`.
+    enc: Vec<(f32, &'a [f32])>,
+    /// The AuxK entries' `h_b`, and their `dpre_bj = ⟨h_b, W_dec,j⟩`.
+    aux_rows: Vec<&'a [f32]>,
+    aux_dpre: Vec<f32>,
 }
 
 /// The gradient rows of a run of latents, and the Σ z of their main entries.
@@ -655,14 +699,14 @@ impl<'a> LatentGrads<'a> {
         out.zsum.fill(0.0);
         let nblocks = self.rows.div_ceil(self.block.max(1));
         let heavy_min = 2 * nblocks;
-        let mut terms = (Vec::new(), Vec::new());
+        let mut terms = Scratch::default();
         let mut heavy: Vec<usize> = Vec::new();
         for (r, j) in (lo..hi).enumerate() {
             let run = &self.items[self.start[j]..self.start[j + 1]];
             if nblocks > 1 && run.len() >= heavy_min {
                 heavy.push(r);
             } else {
-                self.add(run, r, out, &mut terms);
+                self.add(run, j, r, out, &mut terms);
             }
         }
         if heavy.is_empty() {
@@ -678,37 +722,54 @@ impl<'a> LatentGrads<'a> {
                     *c += 1;
                 }
                 if *c > from {
-                    self.add(&self.items[from..*c], r, out, &mut terms);
+                    self.add(&self.items[from..*c], lo + r, r, out, &mut terms);
                 }
             }
         }
     }
 
-    /// Adds the entries `run` of the latent at offset `r` of the run.
-    #[allow(clippy::type_complexity)]
+    /// Adds the entries `run` of latent `j`, at offset `r` of the run.
     fn add(
         &self,
         run: &[LatItem],
+        j: usize,
         r: usize,
         out: &mut LatentOut<'_>,
-        (dec, enc): &mut (Vec<(f32, &'a [f32])>, Vec<(f32, &'a [f32])>),
+        t: &mut Scratch<'a>,
     ) {
         let d = self.d;
+        let slot = |it: &LatItem| {
+            let s = it.slot as usize * d;
+            &self.slots.row(it.b as usize)[s..s + d]
+        };
+        // The AuxK entries' dpre first, four rows at a time.
+        t.aux_rows.clear();
+        t.aux_rows
+            .extend(run.iter().filter(|it| !it.main).map(slot));
+        t.aux_dpre.clear();
+        t.aux_dpre.resize(t.aux_rows.len(), 0.0);
+        gather_dot(self.w_dec.row(j), &t.aux_rows, &mut t.aux_dpre);
+        let (dec, enc) = (&mut t.dec, &mut t.enc);
         dec.clear();
         enc.clear();
         let (mut db, mut dthr, mut zs) = (out.gb[r], out.gt[r], out.zsum[r]);
+        let mut aux_dpre = t.aux_dpre.iter();
         for it in run {
             let b = it.b as usize;
             if it.z != 0.0 {
-                let s = it.slot as usize * d;
-                dec.push((it.z, &self.slots.row(b)[s..s + d]));
+                dec.push((it.z, slot(it)));
                 if it.main {
                     zs += it.z;
                 }
             }
-            if it.dpre != 0.0 {
-                enc.push((it.dpre, self.xin.row(b)));
-                db += it.dpre;
+            let dpre = if it.main {
+                it.dpre
+            } else {
+                *aux_dpre.next().expect("one dot per AuxK entry")
+            };
+            if dpre != 0.0 {
+                enc.push((dpre, self.xin.row(b)));
+                db += dpre;
             }
             dthr += it.dthr;
         }
@@ -734,8 +795,9 @@ fn block_rows(bytes: usize) -> usize {
 }
 
 /// The AuxK part of Phase B for a run of rows: `ê_b = Σ_{j ∈ Aux_b} pre_bj W_dec,j` added
-/// to each row's AuxK slot (which holds `x̂_b − x_b`), the row's AuxK loss, the slot scaled
-/// into `h_b`, and each AuxK entry's `dpre = ⟨h_b, W_dec,j⟩`.
+/// to each row's AuxK slot (which holds `x̂_b − x_b`), the row's AuxK loss, and the slot
+/// scaled into `h_b` (each AuxK entry's `dpre = ⟨h_b, W_dec,j⟩` is Phase D's: see
+/// [`LatentGrads`]).
 ///
 /// The rows go in blocks whose slots stay in the L2 cache, each block's entries counting-
 /// sorted by latent, so a decoder row is loaded once per block instead of once per entry.
@@ -800,17 +862,6 @@ impl AuxRows<'_> {
                 losses[r][1] = (self.alpha * self.scale) as f64 * sq;
                 s.iter_mut().for_each(|v| *v *= c);
             }
-            for j in 0..m {
-                let run = &items[start[j] as usize..start[j + 1] as usize];
-                if run.is_empty() {
-                    continue;
-                }
-                let w = self.net.w_dec.row(j);
-                for &(r, e) in run {
-                    let r = r as usize;
-                    aux[r][e as usize].dpre = dot(&slots[slot(r)..slot(r) + d], w);
-                }
-            }
         }
     }
 }
@@ -830,7 +881,7 @@ mod tests {
         let mut rand_mat = |r: usize, c: usize| {
             Mat::from_vec(r, c, (0..r * c).map(|_| rng.gen_range(-1.0..1.0)).collect())
         };
-        let (xin, slots) = (rand_mat(rows, d), rand_mat(rows, width));
+        let (xin, slots, w_dec) = (rand_mat(rows, d), rand_mat(rows, width), rand_mat(m, d));
         // Latent j takes each row with probability (j + 1) / m: from light to heavy.
         let mut start = vec![0usize];
         let mut items = Vec::new();
@@ -868,6 +919,7 @@ mod tests {
                 block,
                 xin: &xin,
                 slots: &slots,
+                w_dec: &w_dec,
                 start: &start,
                 items: &items,
             };
