@@ -789,6 +789,10 @@ const LATENT_BLOCK_BYTES: usize = 3 << 20;
 /// Bytes of per-row data a block of the blocked sparse products keeps in the L2 cache.
 const BLOCK_BYTES: usize = 768 << 10;
 
+/// Latents per tile of the AuxK reconstruction (their decoder rows, about half of them
+/// dead, share the L2 cache with a block's slots).
+const AUX_TILE_LATENTS: usize = 512;
+
 /// Rows per block when each row holds `bytes` of data the block reuses.
 fn block_rows(bytes: usize) -> usize {
     (BLOCK_BYTES / bytes.max(1)).clamp(8, 4096)
@@ -799,10 +803,11 @@ fn block_rows(bytes: usize) -> usize {
 /// scaled into `h_b` (each AuxK entry's `dpre = ⟨h_b, W_dec,j⟩` is Phase D's: see
 /// [`LatentGrads`]).
 ///
-/// The rows go in blocks whose slots stay in the L2 cache, each block's entries counting-
-/// sorted by latent, so a decoder row is loaded once per block instead of once per entry.
-/// Each slot still receives its terms in ascending latent order, one fused multiply-add
-/// each: the result is the row-by-row computation's, bit for bit.
+/// The rows go in blocks whose slots stay in the L2 cache, and each block in tiles of
+/// [`AUX_TILE_LATENTS`] latents whose decoder rows stay there too: a decoder row is loaded
+/// from memory once per block instead of once per entry, and a slot once per tile instead
+/// of once per entry. Each slot still receives its terms in ascending latent order, one
+/// fused multiply-add each: the result is the row-by-row computation's, bit for bit.
 struct AuxRows<'a> {
     net: &'a SaeNetwork,
     /// Where the AuxK slot starts in a row of `slots`.
@@ -815,45 +820,31 @@ struct AuxRows<'a> {
 }
 
 impl AuxRows<'_> {
-    fn run(&self, slots: &mut [f32], aux: &mut [Vec<Entry>], losses: &mut [[f64; 4]]) {
+    fn run(&self, slots: &mut [f32], aux: &[Vec<Entry>], losses: &mut [[f64; 4]]) {
         let (m, d) = (self.net.d_sae(), self.net.d_in());
         let rows = aux.len();
         let step = block_rows(d * std::mem::size_of::<f32>());
-        let mut start = vec![0u32; m + 1];
-        let mut items: Vec<(u32, u32)> = Vec::new();
+        let mut cursor = vec![0usize; step.min(rows)];
+        let mut terms: Vec<(f32, &[f32])> = Vec::new();
+        let slot = |r: usize| r * self.width + self.offset;
         let c = 2.0 * self.alpha * self.scale * self.inv_b;
         for lo in (0..rows).step_by(step) {
             let hi = (lo + step).min(rows);
-            // Counting sort of the block's entries by latent (rows ascending within one).
-            start.fill(0);
-            for ents in &aux[lo..hi] {
-                for e in ents {
-                    start[e.j as usize + 1] += 1;
-                }
-            }
-            for j in 0..m {
-                start[j + 1] += start[j];
-            }
-            items.clear();
-            items.resize(start[m] as usize, (0, 0));
-            let mut next = start.clone();
-            for (r, ents) in aux[lo..hi].iter().enumerate() {
-                for (e, ent) in ents.iter().enumerate() {
-                    let at = &mut next[ent.j as usize];
-                    items[*at as usize] = ((lo + r) as u32, e as u32);
-                    *at += 1;
-                }
-            }
-            let slot = |r: usize| r * self.width + self.offset;
-            for j in 0..m {
-                let run = &items[start[j] as usize..start[j + 1] as usize];
-                if run.is_empty() {
-                    continue;
-                }
-                let w = self.net.w_dec.row(j);
-                for &(r, e) in run {
-                    let (r, z) = (r as usize, aux[r as usize][e as usize].z);
-                    axpy(z, w, &mut slots[slot(r)..slot(r) + d]);
+            cursor.fill(0);
+            // Tile by tile of latents (ascending), each row's entries of the tile in one
+            // gathered update (a row's entries ascend by latent).
+            for t1 in (AUX_TILE_LATENTS..m + AUX_TILE_LATENTS).step_by(AUX_TILE_LATENTS) {
+                for (r, at) in (lo..hi).zip(cursor.iter_mut()) {
+                    let ents = &aux[r];
+                    terms.clear();
+                    while *at < ents.len() && (ents[*at].j as usize) < t1 {
+                        let e = &ents[*at];
+                        terms.push((e.z, self.net.w_dec.row(e.j as usize)));
+                        *at += 1;
+                    }
+                    if !terms.is_empty() {
+                        gather_axpy(&mut slots[slot(r)..slot(r) + d], &terms);
+                    }
                 }
             }
             for r in lo..hi {
@@ -870,6 +861,59 @@ impl AuxRows<'_> {
 mod tests {
     use super::*;
     use rand::Rng;
+
+    /// The AuxK reconstruction by blocks of rows and tiles of latents gives the row-by-row
+    /// axpys bit for bit, over several tiles and blocks.
+    #[test]
+    fn tiled_aux_reconstruction_equals_row_by_row_axpys() {
+        let mut rng = crate::rng::seeded(11);
+        let (m, d, rows) = (3 * AUX_TILE_LATENTS + 37, 20, 2 * block_rows(20 * 4) + 5);
+        let net = SaeNetwork::init(SaeKind::TopK { k: 4 }, d, m, 1.0, 0.0, &mut rng);
+        let (offset, width) = (d, 2 * d);
+        let slots0: Vec<f32> = (0..rows * width)
+            .map(|_| rng.gen_range(-1.0..1.0))
+            .collect();
+        let aux: Vec<Vec<Entry>> = (0..rows)
+            .map(|_| {
+                let mut ents = Vec::new();
+                for j in 0..m as u32 {
+                    if rng.gen_bool(0.02) {
+                        let z = rng.gen_range(0.0..2.0);
+                        ents.push(Entry {
+                            j,
+                            z,
+                            ..Entry::default()
+                        });
+                    }
+                }
+                ents
+            })
+            .collect();
+        let c = AuxRows {
+            net: &net,
+            offset,
+            width,
+            alpha: 0.25,
+            scale: 0.5,
+            inv_b: 1.0 / rows as f32,
+        };
+        let mut got = slots0.clone();
+        let mut losses = vec![[0.0f64; 4]; rows];
+        c.run(&mut got, &aux, &mut losses);
+        let mut want = slots0;
+        let k = 2.0 * 0.25 * 0.5 / rows as f32;
+        for (r, ents) in aux.iter().enumerate() {
+            let s = &mut want[r * width + offset..r * width + offset + d];
+            for e in ents {
+                axpy(e.z, net.w_dec().row(e.j as usize), s);
+            }
+            let sq: f64 = s.iter().map(|&v| (v as f64) * (v as f64)).sum();
+            assert_eq!(losses[r][1], 0.125 * sq, "row {r}");
+            s.iter_mut().for_each(|v| *v *= k);
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want));
+    }
 
     /// Phase D by blocks of rows gives the unblocked sums bit for bit, heavy and light
     /// latents mixed, main and AuxK entries, zero coefficients included.
