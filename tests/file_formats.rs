@@ -83,3 +83,29 @@ fn saelens_and_sparsify_files_keep_their_bytes() {
     assert_eq!(back.w_dec(), net.w_dec());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An F32 file with metadata (escapes, UTF-8) and an empty tensor, written by Python's
+/// `safetensors.numpy.save_file` (tests/fixtures/python/make.py).
+#[test]
+fn a_python_written_safetensors_file_reads() {
+    let bytes = std::fs::read("tests/fixtures/python/f32_with_metadata.safetensors").unwrap();
+    let (tensors, meta) = drsae::io::tensors_from_bytes(&bytes).unwrap();
+    assert_eq!(tensors.len(), 3);
+    assert_eq!(
+        tensors["weight"],
+        (vec![2, 3], vec![-1.0, -0.5, 0.0, 0.5, 1.0, 1.5])
+    );
+    assert_eq!(tensors["bias"], (vec![3], vec![1e-7, -3.25, 1e30]));
+    assert_eq!(tensors["empty"], (vec![0, 4], vec![]));
+    assert_eq!(meta.len(), 2);
+    assert_eq!(meta["format"], "pt");
+    assert_eq!(meta["note"], "caf\u{e9} \"quoted\"\n");
+}
+
+/// A file with an F16 tensor is refused, naming the tensor and its dtype.
+#[test]
+fn a_python_written_f16_tensor_is_refused() {
+    let bytes = std::fs::read("tests/fixtures/python/f16.safetensors").unwrap();
+    let e = drsae::io::tensors_from_bytes(&bytes).unwrap_err().to_string();
+    assert!(e.contains("tensor `half` is F16, expected F32"), "{e}");
+}
