@@ -3,6 +3,8 @@
 
 mod atomic;
 #[cfg(feature = "safetensors")]
+pub(crate) mod json;
+#[cfg(feature = "safetensors")]
 mod model_file;
 mod named;
 mod read;
