@@ -58,16 +58,21 @@ pub(crate) struct ParseError {
 pub(crate) enum ErrorKind {
     /// Not JSON: what was wrong.
     Syntax(String),
-    /// An object holds `key` twice (offset: its second occurrence); `parent` is the key of
-    /// the member holding that object (`None` at the top level or inside an array).
-    DuplicateKey { key: String, parent: Option<String> },
+    /// An object holds `key` twice (offset: its second occurrence). `depth` is the
+    /// object's nesting (1 for the top-level value), `parent` the key of the member holding
+    /// it (`None` at the top level or inside an array).
+    DuplicateKey {
+        key: String,
+        depth: usize,
+        parent: Option<String>,
+    },
 }
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ErrorKind::Syntax(what) => write!(f, "{what} at byte {}", self.offset),
-            ErrorKind::DuplicateKey { key, parent } => {
+            ErrorKind::DuplicateKey { key, parent, .. } => {
                 write!(f, "key `{}`", key.escape_debug())?;
                 if let Some(p) = parent {
                     write!(f, " of `{}`", p.escape_debug())?;
@@ -129,20 +134,6 @@ impl Value {
     pub fn sorted_object(mut members: Vec<(String, Value)>) -> Value {
         members.sort_by(|a, b| a.0.cmp(&b.0));
         Value::Object(members)
-    }
-
-    /// Sets member `key` of an object (replacing it if present, else appending).
-    ///
-    /// # Panics
-    /// If `self` is not an object.
-    pub fn set(&mut self, key: &str, value: Value) {
-        let Value::Object(m) = self else {
-            panic!("set `{key}` on a JSON value that is not an object");
-        };
-        match m.iter_mut().find(|(k, _)| k == key) {
-            Some((_, v)) => *v = value,
-            None => m.push((key.to_string(), value)),
-        }
     }
 
     /// The compact text (serde_json's `to_string`).
@@ -543,7 +534,7 @@ impl Parser<'_> {
                 _ => return Err(self.error("expected `,` or `}` in an object")),
             }
         }
-        check_distinct(&members, &key_offsets, parent)?;
+        check_distinct(&members, &key_offsets, depth, parent)?;
         Ok(Value::Object(members))
     }
 
@@ -715,6 +706,7 @@ impl Parser<'_> {
 fn check_distinct(
     members: &[(String, Value)],
     key_offsets: &[usize],
+    depth: usize,
     parent: Option<&str>,
 ) -> Result<(), ParseError> {
     let mut order: Vec<usize> = (0..members.len()).collect();
@@ -731,6 +723,7 @@ fn check_distinct(
             offset: key_offsets[i],
             kind: ErrorKind::DuplicateKey {
                 key: members[i].0.clone(),
+                depth,
                 parent: parent.map(str::to_string),
             },
         }),
@@ -913,6 +906,7 @@ mod tests {
             e.kind,
             ErrorKind::DuplicateKey {
                 key: "a".into(),
+                depth: 1,
                 parent: None
             }
         );
@@ -933,6 +927,7 @@ mod tests {
             e.kind,
             ErrorKind::DuplicateKey {
                 key: "k".into(),
+                depth: 2,
                 parent: Some("__metadata__".into())
             }
         );
