@@ -109,3 +109,118 @@ fn a_python_written_f16_tensor_is_refused() {
     let e = drsae::io::tensors_from_bytes(&bytes).unwrap_err().to_string();
     assert!(e.contains("tensor `half` is F16, expected F32"), "{e}");
 }
+
+/// On random headers near the format (tensors in any order, offsets that tile the data or
+/// nearly, dtypes, shapes, metadata of every JSON kind, extra members, data a little short
+/// or long), drsae's reader accepts a file exactly when the `safetensors` crate does and
+/// every tensor is F32, and then reads the same tensors and metadata.
+#[test]
+fn the_safetensors_reader_agrees_with_the_reference_crate() {
+    use rand::{Rng, SeedableRng};
+    use safetensors::SafeTensors;
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(17);
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..20_000 {
+        let count = rng.gen_range(0..4);
+        let mut at = 0usize;
+        let mut entries = Vec::new();
+        for i in 0..count {
+            let (dtype, size) = [("F32", 4), ("F32", 4), ("F16", 2), ("U8", 1), ("Q4", 1)]
+                [rng.gen_range(0..5)];
+            let shape: Vec<usize> = (0..rng.gen_range(0..3))
+                .map(|_| rng.gen_range(0..4))
+                .collect();
+            let bytes = shape.iter().product::<usize>() * size;
+            let mut start = at;
+            let mut end = at + bytes;
+            match rng.gen_range(0..12) {
+                0 => start += 1,
+                1 => end += 4,
+                2 => end = end.saturating_sub(1),
+                3 => std::mem::swap(&mut start, &mut end),
+                _ => {}
+            }
+            at = end;
+            let shape_text = match rng.gen_range(0..20) {
+                0 => "[1.0]".to_string(),
+                1 => "[-1]".to_string(),
+                2 => "[18446744073709551615, 18446744073709551615]".to_string(),
+                _ => format!("{shape:?}").replace(' ', ""),
+            };
+            let offsets = match rng.gen_range(0..30) {
+                0 => format!("[{start}]"),
+                1 => format!("[{start},{end},{end}]"),
+                _ => format!("[{start},{end}]"),
+            };
+            let extra = if rng.gen_range(0..10) == 0 { ",\"x\":[{}]" } else { "" };
+            let entry = match rng.gen_range(0..40) {
+                0 => "[]".to_string(),
+                1 => format!("{{\"shape\":{shape_text},\"data_offsets\":{offsets}}}"),
+                _ => format!(
+                    "{{\"dtype\":\"{dtype}\",\"shape\":{shape_text},\"data_offsets\":{offsets}{extra}}}"
+                ),
+            };
+            entries.push(format!("\"t{i}\":{entry}"));
+        }
+        let meta = match rng.gen_range(0..8) {
+            0 => Some("null"),
+            1 => Some("{\"a\":\"1\",\"b\":\"x\\ny\"}"),
+            2 => Some("{\"a\":1}"),
+            3 => Some("\"s\""),
+            4 => Some("{}"),
+            _ => None,
+        };
+        if let Some(m) = meta {
+            let at = rng.gen_range(0..=entries.len());
+            entries.insert(at, format!("\"__metadata__\":{m}"));
+        }
+        // Tensors in any order (the format sorts them by offset).
+        for i in (1..entries.len()).rev() {
+            entries.swap(i, rng.gen_range(0..=i));
+        }
+        let mut header = format!("{{{}}}", entries.join(","));
+        (0..rng.gen_range(0..9)).for_each(|_| header.push(' '));
+        let mut data_len = at;
+        match rng.gen_range(0..10) {
+            0 => data_len += 1,
+            1 => data_len = data_len.saturating_sub(1),
+            _ => {}
+        }
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend((0..data_len).map(|i| (i % 64) as u8)); // finite f32 values
+        let reference = SafeTensors::deserialize(&bytes);
+        let ours = drsae::io::tensors_from_bytes(&bytes);
+        match (&reference, &ours) {
+            (Ok(r), Ok((tensors, meta))) => {
+                assert_eq!(r.len(), tensors.len(), "{header}");
+                for (name, view) in r.tensors() {
+                    let (shape, values) = &tensors[&name];
+                    assert_eq!(view.shape(), &shape[..], "{header}");
+                    let want: Vec<f32> = view
+                        .data()
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                        .collect();
+                    assert_eq!(values, &want, "{header}");
+                }
+                let (n, m) = SafeTensors::read_metadata(&bytes).unwrap();
+                assert_eq!(n, header.len());
+                assert_eq!(m.metadata().clone().unwrap_or_default(), *meta, "{header}");
+                accepted += 1;
+            }
+            (Ok(r), Err(e)) => {
+                let all_f32 = r
+                    .tensors()
+                    .iter()
+                    .all(|(_, v)| v.dtype() == safetensors::Dtype::F32);
+                assert!(!all_f32, "{header}: refused ({e}), the reference reads it");
+                assert!(e.to_string().contains(", expected F32"), "{e}");
+                refused += 1;
+            }
+            (Err(r), Ok(_)) => panic!("{header}: accepted, the reference refuses ({r:?})"),
+            (Err(_), Err(_)) => refused += 1,
+        }
+    }
+    assert!(accepted > 2000 && refused > 2000, "{accepted} / {refused}");
+}
