@@ -92,7 +92,9 @@
 //!   model across dependency updates.
 //!
 //! ## Features
-//! - `safetensors` (default): model files readable from PyTorch (`safetensors.torch.load_file`).
+//! - `safetensors` (default): model files readable from PyTorch (`safetensors.torch.load_file`),
+//!   SAELens / sparsify directories, `.safetensors` shards; the crate's own reader and writer,
+//!   no dependency.
 //! - `ndarray`: conversions between [`linalg::Mat`] / [`linalg::MatRef`] and `ndarray`'s
 //!   `Array2` / `ArrayView2` (views without copying), and `ArrayView2` inputs for every
 //!   fitted model.

@@ -1,7 +1,10 @@
 //! Files: atomic writes, model files (safetensors, feature `safetensors`), activation
-//! shards (`.npy`, `.safetensors`).
+//! shards (`.npy`, `.safetensors`), and the strict JSON their headers and configurations
+//! are written in.
 
 mod atomic;
+#[cfg(feature = "safetensors")]
+pub(crate) mod json;
 #[cfg(feature = "safetensors")]
 mod model_file;
 mod named;

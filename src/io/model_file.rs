@@ -17,24 +17,29 @@
 //! is read whole (a regular file of at most [`MAX_MODEL_FILE_BYTES`]: its own size bounds
 //! every allocation).
 //!
-//! Before the `safetensors` crate parses the JSON header, [`tensors_from_bytes`] checks:
+//! Reading ([`tensors_from_bytes`]) checks, in order:
 //!
-//! - its length: at most [`MAX_HEADER_BYTES`], and at most the larger of
+//! - the header's length: at most [`MAX_HEADER_BYTES`], and at most the larger of
 //!   [`HEADER_ALLOWANCE`] and the tensor data it describes (a header that is mostly
 //!   padding is refused before it is parsed);
-//! - that no tensor name and no metadata key appears twice (serde's maps, and so the
-//!   `safetensors` crate, would keep the last silently);
-//! - that it names at most [`MAX_TENSORS`] tensors.
+//! - that the header is strict JSON (`super::json`): in particular no tensor name and no
+//!   metadata key appears twice, which a map-based reader would silently resolve;
+//! - that it names at most [`MAX_TENSORS`] tensors;
+//! - what the `safetensors` Python and Rust libraries require: an object of tensors, each
+//!   `{"dtype", "shape", "data_offsets"}`, and an optional `__metadata__` of strings (or
+//!   null); sorted by offset, the tensors tile the data exactly, each spanning the bytes its
+//!   dtype and shape need (products checked for overflow);
+//! - that every tensor is F32 and every value finite.
 //!
 //! A model file must hold exactly the tensors of the table: any other is an error.
 //!
 //! [`MAX_MODEL_FILE_BYTES`]: crate::io::MAX_MODEL_FILE_BYTES
 
 use super::atomic::write_atomic;
+use super::json::{self, Value};
 use super::named::{model_from_tensors, model_tensors, parse_steps, reject_unknown, NamedTensor};
 use crate::models::{DrsaeNetwork, LossWeights};
 use crate::{Error, Result};
-use safetensors::tensor::{Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -57,9 +62,9 @@ fn err(what: impl Into<String>) -> Error {
 
 /// Serialises named f32 tensors and string metadata to safetensors bytes.
 ///
-/// The header is written here rather than by the `safetensors` crate so that the bytes are
-/// deterministic (metadata keys sorted, tensors in the given order): the same model always
-/// gives the same file. Reading goes through the `safetensors` crate.
+/// The bytes are deterministic (metadata keys sorted, tensors in the given order, the
+/// header padded with spaces to a multiple of 8 bytes): the same model always gives the
+/// same file.
 ///
 /// # Errors
 /// [`Error::InvalidParameter`] when two tensors share a name, one is named `__metadata__`
@@ -173,119 +178,212 @@ fn check_header_length(bytes: &[u8]) -> Result<usize> {
     Ok(n as usize)
 }
 
-/// What the header scan found, once no name has been found twice.
-struct HeaderScan;
+/// The dtypes of the safetensors format and the bytes of one element of each.
+const DTYPES: [(&str, usize); 15] = [
+    ("BOOL", 1),
+    ("U8", 1),
+    ("I8", 1),
+    ("F8_E5M2", 1),
+    ("F8_E4M3", 1),
+    ("I16", 2),
+    ("U16", 2),
+    ("F16", 2),
+    ("BF16", 2),
+    ("I32", 4),
+    ("U32", 4),
+    ("F32", 4),
+    ("F64", 8),
+    ("I64", 8),
+    ("U64", 8),
+];
 
-/// The top-level object: tensor names (values skipped) and `__metadata__`.
-struct TopLevel;
+/// One tensor of a header, its offsets relative to the data.
+struct Entry {
+    name: String,
+    dtype: &'static str,
+    shape: Vec<usize>,
+    start: usize,
+    end: usize,
+}
 
-/// The `__metadata__` object (or null): its keys.
-struct MetadataKeys;
-
-impl<'de> serde::Deserialize<'de> for HeaderScan {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_map(TopLevel)
+/// A JSON error of the header, naming a repeated tensor name or metadata key as such.
+fn header_error(e: json::ParseError) -> Error {
+    match &e.kind {
+        json::ErrorKind::DuplicateKey {
+            key, depth: 1, ..
+        } => err(format!(
+            "header: `{}` appears twice (at byte {})",
+            key.escape_debug(),
+            e.offset
+        )),
+        json::ErrorKind::DuplicateKey {
+            key,
+            depth: 2,
+            parent: Some(p),
+        } if p == "__metadata__" => err(format!(
+            "header: metadata key `{}` appears twice (at byte {})",
+            key.escape_debug(),
+            e.offset
+        )),
+        _ => err(format!("header: {e}")),
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for TopLevel {
-    type Value = HeaderScan;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object of tensors")
+/// `[n, …]` of non-negative integers that fit a `usize`.
+fn usizes(v: Option<&Value>) -> Option<Vec<usize>> {
+    v?.as_array()?
+        .iter()
+        .map(|x| x.as_u64().and_then(|u| usize::try_from(u).ok()))
+        .collect()
+}
+
+/// A tensor's entry: an object with `dtype` (a safetensors dtype), `shape` and
+/// `data_offsets` (two offsets); other members are ignored (as the `safetensors` crate does).
+fn entry(name: String, v: &Value) -> Result<Entry> {
+    let bad = |what: String| err(format!("header: tensor `{}` {what}", name.escape_debug()));
+    if v.as_object().is_none() {
+        return Err(bad(format!(
+            "is {v}, not an object of dtype, shape and data_offsets"
+        )));
     }
-    fn visit_map<A: serde::de::MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> std::result::Result<HeaderScan, A::Error> {
-        use serde::de::Error as _;
-        let (mut seen, mut tensors) = (std::collections::HashSet::new(), 0usize);
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "__metadata__" {
-                map.next_value_seed(MetadataKeys)?;
-            } else {
-                map.next_value::<serde::de::IgnoredAny>()?;
-                tensors += 1;
+    let dtype = match v.get("dtype") {
+        None => return Err(bad("has no dtype".into())),
+        Some(d) => match DTYPES.iter().find(|(t, _)| Some(*t) == d.as_str()) {
+            Some((t, _)) => *t,
+            None => return Err(bad(format!("has dtype {d}, not a safetensors dtype"))),
+        },
+    };
+    let shape = usizes(v.get("shape"))
+        .ok_or_else(|| bad("has no shape of non-negative integers".into()))?;
+    let (start, end) = match usizes(v.get("data_offsets")).as_deref() {
+        Some(&[start, end]) => (start, end),
+        _ => return Err(bad("has no data_offsets of two non-negative integers".into())),
+    };
+    Ok(Entry {
+        name,
+        dtype,
+        shape,
+        start,
+        end,
+    })
+}
+
+/// The tensors and metadata of a header (the JSON after the length prefix), checked
+/// against `data_len` bytes of data as the `safetensors` crate checks them: sorted by
+/// offsets, each tensor starts where the previous one ended (the first at 0), spans the
+/// bytes its dtype and shape need, and the last ends at the end of the data.
+fn parse_header(header: &[u8], data_len: usize) -> Result<(Vec<Entry>, HashMap<String, String>)> {
+    let Value::Object(members) = json::parse(header).map_err(header_error)? else {
+        return Err(err("header: not a JSON object"));
+    };
+    let count = members.iter().filter(|(k, _)| k != "__metadata__").count();
+    if count > MAX_TENSORS {
+        return Err(err(format!("header: more than {MAX_TENSORS} tensors")));
+    }
+    let mut meta = HashMap::new();
+    let mut tensors = Vec::with_capacity(count);
+    for (name, value) in members {
+        if name != "__metadata__" {
+            tensors.push(entry(name, &value)?);
+            continue;
+        }
+        match value {
+            Value::Null => {}
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let Value::String(v) = v else {
+                        return Err(err(format!(
+                            "header: metadata `{}` is {v}, not a string",
+                            k.escape_debug()
+                        )));
+                    };
+                    meta.insert(k, v);
+                }
             }
-            if seen.contains(&key) {
-                return Err(A::Error::custom(format!(
-                    "`{}` appears twice",
-                    key.escape_debug()
-                )));
-            }
-            seen.insert(key);
-            if tensors > MAX_TENSORS {
-                return Err(A::Error::custom(format!("more than {MAX_TENSORS} tensors")));
+            other => {
+                return Err(err(format!(
+                    "header: `__metadata__` is {other}, not an object of strings"
+                )))
             }
         }
-        Ok(HeaderScan)
     }
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for MetadataKeys {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for MetadataKeys {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an object of strings or null")
-    }
-    fn visit_unit<E>(self) -> std::result::Result<(), E> {
-        Ok(())
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> std::result::Result<(), A::Error> {
-        use serde::de::Error as _;
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            map.next_value::<serde::de::IgnoredAny>()?;
-            if seen.contains(&key) {
-                return Err(A::Error::custom(format!(
-                    "metadata key `{}` appears twice",
-                    key.escape_debug()
-                )));
-            }
-            seen.insert(key);
+    tensors.sort_by_key(|t| (t.start, t.end));
+    let mut at = 0;
+    for t in &tensors {
+        let name = t.name.escape_debug();
+        if t.start != at || t.end < t.start {
+            return Err(err(format!(
+                "tensor `{name}` has data_offsets [{}, {}]; the tensors sorted by offset must \
+                 tile the data, and this one should start at {at}",
+                t.start, t.end
+            )));
         }
-        Ok(())
+        let size = DTYPES.iter().find(|(d, _)| *d == t.dtype).map_or(1, |d| d.1);
+        let bytes = t
+            .shape
+            .iter()
+            .try_fold(size, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| {
+                err(format!(
+                    "tensor `{name}`: shape {:?} overflows the address space",
+                    t.shape
+                ))
+            })?;
+        if t.end - t.start != bytes {
+            return Err(err(format!(
+                "tensor `{name}` of dtype {} and shape {:?} needs {bytes} bytes, but its \
+                 data_offsets [{}, {}] span {}",
+                t.dtype,
+                t.shape,
+                t.start,
+                t.end,
+                t.end - t.start
+            )));
+        }
+        at = t.end;
     }
+    if at != data_len {
+        return Err(err(format!(
+            "the tensors span {at} bytes, but the file holds {data_len} bytes of data"
+        )));
+    }
+    Ok((tensors, meta))
 }
 
 /// Every tensor of a safetensors buffer (F32 only, finite values) and its metadata.
 ///
 /// # Errors
-/// [`Error::Format`] for a header too long for the limits or the file, a tensor name or
-/// metadata key that appears twice, more than [`MAX_TENSORS`] tensors, anything the
-/// `safetensors` crate refuses, a tensor that is not F32, or a non-finite value.
+/// [`Error::Format`] for a header too long for the limits or the file; a header that is
+/// not strict JSON (duplicate tensor names and metadata keys included) or not the format's
+/// (see [`parse_header`]); more than [`MAX_TENSORS`] tensors; offsets that do not tile the
+/// data exactly; a tensor that is not F32; a non-finite value.
 pub fn tensors_from_bytes(bytes: &[u8]) -> Result<(NamedTensors, HashMap<String, String>)> {
     let n = check_header_length(bytes)?;
-    serde_json::from_slice::<HeaderScan>(&bytes[8..8 + n])
-        .map_err(|e| err(format!("header: {e}")))?;
-    let (n, header) = SafeTensors::read_metadata(bytes).map_err(|e| err(format!("{e:?}")))?;
     let data = &bytes[8 + n..];
-    let meta = header.metadata().clone().unwrap_or_default();
-    let mut out = HashMap::new();
-    for (name, info) in header.tensors() {
-        if info.dtype != Dtype::F32 {
-            return Err(err(format!(
-                "tensor `{name}` is {:?}, expected F32",
-                info.dtype
-            )));
-        }
-        // In bounds: `read_metadata` checked that the offsets tile the data exactly.
-        let (start, end) = info.data_offsets;
+    let (entries, meta) = parse_header(&bytes[8..8 + n], data.len())?;
+    if let Some(t) = entries.iter().find(|t| t.dtype != "F32") {
+        return Err(err(format!(
+            "tensor `{}` is {}, expected F32",
+            t.name, t.dtype
+        )));
+    }
+    let mut out = HashMap::with_capacity(entries.len());
+    for Entry {
+        name,
+        shape,
+        start,
+        end,
+        ..
+    } in entries
+    {
+        // In bounds: `parse_header` checked that the offsets tile the data exactly.
         let values: Vec<f32> = data[start..end]
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
         crate::check_finite(&format!("tensor `{name}`"), &values)
             .map_err(|e| err(e.to_string()))?;
-        out.insert(name, (info.shape.clone(), values));
+        out.insert(name, (shape, values));
     }
     Ok((out, meta))
 }

@@ -15,12 +15,12 @@
 //! `expected_average_only_in` (both identity at inference), float32 tensors; and sparsify's
 //! TopK coders without skip connection or transcoding. Anything else is a clear error.
 
+use super::json::{self, Value};
 use super::model_file::{tensors_from_bytes, tensors_to_bytes, NamedTensors};
 use super::{read_regular_file, write_atomic, NamedTensor};
 use crate::linalg::Mat;
 use crate::models::{SaeKind, SaeNetwork};
 use crate::{Error, Result};
-use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -50,8 +50,9 @@ fn folded(net: &SaeNetwork, scale: f32) -> (Mat, Mat, Vec<f32>) {
     (w_enc, w_dec, b_dec)
 }
 
+/// Writes `v` indented, with keys in the order given, and a final newline.
 fn write_json(path: &Path, v: &Value) -> Result<()> {
-    let mut s = serde_json::to_string_pretty(v).expect("JSON of plain values");
+    let mut s = v.to_pretty();
     s.push('\n');
     write_atomic(path, s.as_bytes())
 }
@@ -89,24 +90,35 @@ pub fn save_saelens(
     }
     let bytes = tensors_to_bytes(&tensors, HashMap::new())?;
     write_atomic(dir.join("sae_weights.safetensors"), &bytes)?;
-    let mut cfg = json!({
-        "architecture": architecture,
-        "d_in": d,
-        "d_sae": m,
-        "dtype": "float32",
-        "apply_b_dec_to_input": net.apply_b_dec_to_input(),
-        "normalize_activations": "none",
-        "reshape_activations": "none",
-        "metadata": {
-            "sae_lens_version": SAELENS_VERSION,
-            "trained_with": format!("drsae {}", env!("CARGO_PKG_VERSION")),
-            "training_architecture": net.kind().name(),
-        },
-    });
+    let mut cfg = vec![
+        ("architecture".into(), architecture.into()),
+        ("d_in".into(), d.into()),
+        ("d_sae".into(), m.into()),
+        ("dtype".into(), "float32".into()),
+        (
+            "apply_b_dec_to_input".into(),
+            net.apply_b_dec_to_input().into(),
+        ),
+        ("normalize_activations".into(), "none".into()),
+        ("reshape_activations".into(), "none".into()),
+        (
+            "metadata".into(),
+            Value::sorted_object(vec![
+                ("sae_lens_version".into(), SAELENS_VERSION.into()),
+                (
+                    "trained_with".into(),
+                    format!("drsae {}", env!("CARGO_PKG_VERSION")).into(),
+                ),
+                ("training_architecture".into(), net.kind().name().into()),
+            ]),
+        ),
+    ];
     if let SaeKind::TopK { k } = net.kind() {
-        cfg["k"] = json!(k);
-        cfg["rescale_acts_by_decoder_norm"] = json!(false);
+        cfg.push(("k".into(), k.into()));
+        cfg.push(("rescale_acts_by_decoder_norm".into(), false.into()));
     }
+    // Keys sorted, as the files have always been written.
+    let cfg = Value::sorted_object(cfg);
     write_json(&dir.join("cfg.json"), &cfg)?;
     if let Some(p) = density {
         assert_eq!(p.len(), m, "one density per latent");
@@ -155,30 +167,31 @@ pub fn save_sparsify(dir: impl AsRef<Path>, net: &SaeNetwork, scale: f32) -> Res
         dir.join("sae.safetensors"),
         &tensors_to_bytes(&tensors, HashMap::new())?,
     )?;
-    let cfg = json!({
-        "activation": "topk",
-        "expansion_factor": (m / d).max(1),
-        "normalize_decoder": true,
-        "num_latents": m,
-        "k": k,
-        "multi_topk": false,
-        "skip_connection": false,
-        "transcode": false,
-        "d_in": d,
-    });
+    let cfg = Value::sorted_object(vec![
+        ("activation".into(), "topk".into()),
+        ("expansion_factor".into(), (m / d).max(1).into()),
+        ("normalize_decoder".into(), true.into()),
+        ("num_latents".into(), m.into()),
+        ("k".into(), k.into()),
+        ("multi_topk".into(), false.into()),
+        ("skip_connection".into(), false.into()),
+        ("transcode".into(), false.into()),
+        ("d_in".into(), d.into()),
+    ]);
     write_json(&dir.join("cfg.json"), &cfg)
 }
 
-fn read_cfg(dir: &Path) -> Result<serde_json::Map<String, Value>> {
+/// `cfg.json`: a JSON object (strict: a key given twice is an error, not a silent choice).
+fn read_cfg(dir: &Path) -> Result<Value> {
     let bytes = read_regular_file(dir.join("cfg.json"), MAX_CFG_BYTES)?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(m)) => Ok(m),
+    match json::parse(&bytes) {
+        Ok(v @ Value::Object(_)) => Ok(v),
         Ok(_) => Err(bad("cfg.json is not a JSON object")),
         Err(e) => Err(bad(format!("cfg.json: {e}"))),
     }
 }
 
-fn usize_key(cfg: &serde_json::Map<String, Value>, key: &str) -> Result<Option<usize>> {
+fn usize_key(cfg: &Value, key: &str) -> Result<Option<usize>> {
     match cfg.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v

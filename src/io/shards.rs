@@ -244,13 +244,12 @@ fn safetensors_header(file: &File, path: &Path, len: u64) -> Result<(u64, usize,
     }
     let mut h = vec![0u8; hlen as usize];
     read_at(file, path, &mut h, 8)?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&h).map_err(|e| bad(path, F, format!("header: {e}")))?;
+    let v = super::json::parse(&h).map_err(|e| bad(path, F, format!("header: {e}")))?;
     let obj = v
         .as_object()
         .ok_or_else(|| bad(path, F, "header is not an object"))?;
-    let tensors: Vec<(&String, &serde_json::Value)> =
-        obj.iter().filter(|(k, _)| *k != "__metadata__").collect();
+    let tensors: Vec<&(String, super::json::Value)> =
+        obj.iter().filter(|(k, _)| k != "__metadata__").collect();
     if tensors.len() != 1 {
         return Err(bad(
             path,
