@@ -6,7 +6,7 @@ set -u
 cd "$(dirname "$0")"
 secs=${1:-600}
 mkdir -p logs
-for t in idx pgm model_file checkpoint kernels layouts mnist_dir resume model_load; do
+for t in idx pgm json model_file checkpoint kernels layouts mnist_dir resume model_load; do
   mkdir -p corpus/$t
   RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none $t corpus/$t seeds/$t -- -max_total_time=$secs -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 > logs/$t.log 2>&1
   echo "$t: exit $?"

@@ -37,6 +37,22 @@ pub fn pgm(data: &[u8]) {
     }
 }
 
+/// The JSON parser: any bytes give `Ok` or an error; a parsed value's compact and indented
+/// texts parse back to the same value, and the compact text is its own fixed point.
+#[cfg(feature = "safetensors")]
+pub fn json(data: &[u8]) {
+    use crate::io::json;
+    if let Ok(v) = json::parse(data) {
+        let compact = v.to_compact();
+        let again = json::parse(compact.as_bytes()).expect("compact text parses");
+        assert!(again == v, "compact text changed the value: {compact}");
+        assert_eq!(again.to_compact(), compact);
+        let pretty = v.to_pretty();
+        let again = json::parse(pretty.as_bytes()).expect("indented text parses");
+        assert!(again == v, "indented text changed the value: {pretty}");
+    }
+}
+
 /// Model files: any bytes give `Ok` or an error; an `Ok` model has consistent shapes and
 /// encodes a zero input without panicking.
 #[cfg(feature = "safetensors")]

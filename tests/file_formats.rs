@@ -106,7 +106,9 @@ fn a_python_written_safetensors_file_reads() {
 #[test]
 fn a_python_written_f16_tensor_is_refused() {
     let bytes = std::fs::read("tests/fixtures/python/f16.safetensors").unwrap();
-    let e = drsae::io::tensors_from_bytes(&bytes).unwrap_err().to_string();
+    let e = drsae::io::tensors_from_bytes(&bytes)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("tensor `half` is F16, expected F32"), "{e}");
 }
 
@@ -125,8 +127,8 @@ fn the_safetensors_reader_agrees_with_the_reference_crate() {
         let mut at = 0usize;
         let mut entries = Vec::new();
         for i in 0..count {
-            let (dtype, size) = [("F32", 4), ("F32", 4), ("F16", 2), ("U8", 1), ("Q4", 1)]
-                [rng.gen_range(0..5)];
+            let (dtype, size) =
+                [("F32", 4), ("F32", 4), ("F16", 2), ("U8", 1), ("Q4", 1)][rng.gen_range(0..5)];
             let shape: Vec<usize> = (0..rng.gen_range(0..3))
                 .map(|_| rng.gen_range(0..4))
                 .collect();
@@ -152,7 +154,11 @@ fn the_safetensors_reader_agrees_with_the_reference_crate() {
                 1 => format!("[{start},{end},{end}]"),
                 _ => format!("[{start},{end}]"),
             };
-            let extra = if rng.gen_range(0..10) == 0 { ",\"x\":[{}]" } else { "" };
+            let extra = if rng.gen_range(0..10) == 0 {
+                ",\"x\":[{}]"
+            } else {
+                ""
+            };
             let entry = match rng.gen_range(0..40) {
                 0 => "[]".to_string(),
                 1 => format!("{{\"shape\":{shape_text},\"data_offsets\":{offsets}}}"),

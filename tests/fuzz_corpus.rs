@@ -39,6 +39,11 @@ fn pgm_corpus() {
 }
 
 #[test]
+fn json_corpus() {
+    replay("json", drsae::fuzzing::json);
+}
+
+#[test]
 fn model_file_corpus() {
     replay("model_file", drsae::fuzzing::model_file);
 }

@@ -450,9 +450,9 @@ impl Parser<'_> {
     fn value(&mut self, depth: usize, parent: Option<&str>) -> Result<Value, ParseError> {
         match self.peek() {
             None => Err(self.error("unexpected end of input, expected a value")),
-            Some(b'{' | b'[') if depth >= MAX_DEPTH => Err(self.error(format!(
-                "arrays and objects nested deeper than {MAX_DEPTH}"
-            ))),
+            Some(b'{' | b'[') if depth >= MAX_DEPTH => {
+                Err(self.error(format!("arrays and objects nested deeper than {MAX_DEPTH}")))
+            }
             Some(b'{') => self.object(depth + 1, parent),
             Some(b'[') => self.array(depth + 1),
             Some(b'"') => self.string().map(Value::String),
@@ -460,10 +460,7 @@ impl Parser<'_> {
             Some(b't') => self.literal("true", Value::Bool(true)),
             Some(b'f') => self.literal("false", Value::Bool(false)),
             Some(b'n') => self.literal("null", Value::Null),
-            Some(c) => Err(self.error(format!(
-                "unexpected {}, expected a value",
-                describe(c)
-            ))),
+            Some(c) => Err(self.error(format!("unexpected {}, expected a value", describe(c)))),
         }
     }
 
@@ -611,12 +608,7 @@ impl Parser<'_> {
                 };
                 char::from_u32(code).ok_or_else(|| syntax_at(at, "invalid \\u escape"))?
             }
-            Some(c) => {
-                return Err(syntax_at(
-                    at,
-                    format!("invalid escape `\\{}`", describe(c)),
-                ))
-            }
+            Some(c) => return Err(syntax_at(at, format!("invalid escape `\\{}`", describe(c)))),
             None => return Err(syntax_at(at, "unterminated string")),
         })
     }
@@ -985,9 +977,9 @@ mod tests {
             Value::Number(Number::Float(x)) => (*x).into(),
             Value::String(s) => s.clone().into(),
             Value::Array(a) => serde_json::Value::Array(a.iter().map(serde).collect()),
-            Value::Object(m) => serde_json::Value::Object(
-                m.iter().map(|(k, v)| (k.clone(), serde(v))).collect(),
-            ),
+            Value::Object(m) => {
+                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), serde(v))).collect())
+            }
         }
     }
 
@@ -995,7 +987,10 @@ mod tests {
     fn output_is_serde_jsons() {
         let control: String = (0u8..0x20).map(char::from).collect();
         let v = Value::sorted_object(vec![
-            ("strings".into(), Value::from(format!("{control}\"\\/\u{7f}é\u{2028}😀"))),
+            (
+                "strings".into(),
+                Value::from(format!("{control}\"\\/\u{7f}é\u{2028}😀")),
+            ),
             (
                 "numbers".into(),
                 Value::Array(vec![
@@ -1037,9 +1032,29 @@ mod tests {
             assert_eq!(num(ok(&ours)), Number::Float(x), "{ours}");
         };
         for x in [
-            0.0, -0.0, 1.0, -1.0, 0.1, 0.3, 1e-5, 1e-6, 1.5e-7, 123456.0, 1e15, 1e16,
-            1.2345e20, 1e21, 1e100, 5e-324, 2.2250738585072014e-308, f64::MAX, f64::MIN,
-            f64::EPSILON, 2.0 / 3.0, 1234567890123456789.0, 9007199254740993.0,
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            0.3,
+            1e-5,
+            1e-6,
+            1.5e-7,
+            123456.0,
+            1e15,
+            1e16,
+            1.2345e20,
+            1e21,
+            1e100,
+            5e-324,
+            2.2250738585072014e-308,
+            f64::MAX,
+            f64::MIN,
+            f64::EPSILON,
+            2.0 / 3.0,
+            1234567890123456789.0,
+            9007199254740993.0,
         ] {
             same(x);
         }

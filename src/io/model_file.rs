@@ -209,9 +209,7 @@ struct Entry {
 /// A JSON error of the header, naming a repeated tensor name or metadata key as such.
 fn header_error(e: json::ParseError) -> Error {
     match &e.kind {
-        json::ErrorKind::DuplicateKey {
-            key, depth: 1, ..
-        } => err(format!(
+        json::ErrorKind::DuplicateKey { key, depth: 1, .. } => err(format!(
             "header: `{}` appears twice (at byte {})",
             key.escape_debug(),
             e.offset
@@ -257,7 +255,11 @@ fn entry(name: String, v: &Value) -> Result<Entry> {
         .ok_or_else(|| bad("has no shape of non-negative integers".into()))?;
     let (start, end) = match usizes(v.get("data_offsets")).as_deref() {
         Some(&[start, end]) => (start, end),
-        _ => return Err(bad("has no data_offsets of two non-negative integers".into())),
+        _ => {
+            return Err(bad(
+                "has no data_offsets of two non-negative integers".into()
+            ))
+        }
     };
     Ok(Entry {
         name,
@@ -318,7 +320,10 @@ fn parse_header(header: &[u8], data_len: usize) -> Result<(Vec<Entry>, HashMap<S
                 t.start, t.end
             )));
         }
-        let size = DTYPES.iter().find(|(d, _)| *d == t.dtype).map_or(1, |d| d.1);
+        let size = DTYPES
+            .iter()
+            .find(|(d, _)| *d == t.dtype)
+            .map_or(1, |d| d.1);
         let bytes = t
             .shape
             .iter()
