@@ -360,8 +360,10 @@ fn parse_header(header: &[u8], data_len: usize) -> Result<(Vec<Entry>, HashMap<S
 /// # Errors
 /// [`Error::Format`] for a header too long for the limits or the file; a header that is
 /// not strict JSON (duplicate tensor names and metadata keys included) or not the format's
-/// (see [`parse_header`]); more than [`MAX_TENSORS`] tensors; offsets that do not tile the
-/// data exactly; a tensor that is not F32; a non-finite value.
+/// (an object of tensors with `dtype`, `shape` and `data_offsets`, and string metadata);
+/// more than [`MAX_TENSORS`] tensors; offsets that do not tile the data exactly (in order,
+/// from 0, each spanning the bytes its dtype and shape need, the last ending with the
+/// data); a tensor that is not F32; a non-finite value.
 pub fn tensors_from_bytes(bytes: &[u8]) -> Result<(NamedTensors, HashMap<String, String>)> {
     let n = check_header_length(bytes)?;
     let data = &bytes[8 + n..];
