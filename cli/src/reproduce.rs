@@ -18,16 +18,16 @@ pub enum Preset {
     /// DrSAE, 200 units, T = 2, heavy-ball momentum, full MNIST (paper 1.49 %).
     #[value(name = "drsae200-t2")]
     Drsae200T2,
-    /// Topographic map of 12 × 12 natural-image patches on a 12 × 12 grid, 120 s.
+    /// Topographic map of 12 × 12 natural-image patches on a 12 × 12 grid, 380 epochs.
     Topographic,
     /// Tree groups on 8 × 8 natural-image patches (a 3-ary tree of depth 6), then branch
-    /// pruning, 120 s.
+    /// pruning, 290 epochs.
     TopographicTree,
     /// Lateral inhibition on a 12 × 12 grid, radius 4 → 2, 60 epochs per radius.
     InhibitionGrid,
     /// Two stacked convolutional layers on full MNIST, a classifier, random-filter baseline.
     Conv,
-    /// Locally-connected pinwheel map of natural images, 120 s.
+    /// Locally-connected pinwheel map of natural images, 73 epochs.
     Pinwheel,
     /// LISTA against FISTA and CoD on the bundled MNIST sample, T = 1..=10.
     ListaCurve,
@@ -87,7 +87,7 @@ const PRESETS: [(Preset, &str, &str); 10] = [
         Preset::Topographic,
         "train topographic --data ../shared/data/natural --grid 12 --pool 3 --patch 12 \
          --patches 50000 --lambda 0.3 --zca-eps 0.1 --start-share 0.7 --pool-start 5 \
-         --lambda-start 0.12 --time-budget 120 --epochs 10000 --seed 0",
+         --lambda-start 0.12 --epochs 380 --seed 0",
         "BENCHMARKS.md 'Group sparsity: topographic maps': ratio 0.402, 6 pinwheels \
          (seed 0, 120 s, 2 threads), the same two stages (70 % of the budget with 5 × 5 \
          pools and λ = 0.12, then 3 × 3 pools and λ = 0.3), measured with the former \
@@ -98,8 +98,7 @@ const PRESETS: [(Preset, &str, &str); 10] = [
     (
         Preset::TopographicTree,
         "train topographic --data ../shared/data/natural --groups tree --branching 3 \
-         --depth 6 --patch 8 --lambda 0.8 --prune-threshold 0.02 --time-budget 120 \
-         --epochs 10000 --seed 0",
+         --depth 6 --patch 8 --lambda 0.8 --prune-threshold 0.02 --epochs 290 --seed 0",
         "BENCHMARKS.md 'Group sparsity: topographic maps', tree groups: 364 → 290 units \
          (measured with the former examples/topographic.rs --groups tree; other draws)",
     ),
@@ -114,8 +113,7 @@ const PRESETS: [(Preset, &str, &str); 10] = [
     ),
     (
         Preset::Conv,
-        "train conv --data ../shared/data/mnist --maps2 32 --random-baseline \
-         --time-budget 150 --seed 0",
+        "train conv --data ../shared/data/mnist --maps2 32 --random-baseline --seed 0",
         "BENCHMARKS.md 'Stacked pre-training on MNIST': 1.49 % test error (random filters \
          1.75 %), measured with the former examples/conv.rs (600 s shared by both layers \
          and the classifiers; its layer 2 started from another draw)",
@@ -123,8 +121,7 @@ const PRESETS: [(Preset, &str, &str); 10] = [
     (
         Preset::Pinwheel,
         "train pinwheel --data ../shared/data/natural --grid 3 --block 8 --stride 4 \
-         --kernel 12 --pool 3 --lambda 0.1 --windows 20000 --lcn 2 --time-budget 120 \
-         --epochs 10000 --seed 0",
+         --kernel 12 --pool 3 --lambda 0.1 --windows 20000 --lcn 2 --epochs 73 --seed 0",
         "BENCHMARKS.md 'Locally-connected orientation map: pinwheels': ratio 0.412, \
          27 pinwheels (seed 0, 120 s, 2 threads)",
     ),

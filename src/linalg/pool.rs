@@ -18,22 +18,31 @@
 //! serves the next job as usual.
 //!
 //! Soundness does not rest on that catching alone: `run` erases the closure's lifetime,
-//! and a drop guard waits until every worker has finished with the job before `run`
-//! returns *or unwinds*, so no worker touches the closure or the caller's buffers after
-//! `run` is left by either path.
+//! and a drop guard closes the job and waits until every worker that entered it has left
+//! before `run` returns *or unwinds*, so no worker touches the closure or the caller's
+//! buffers after `run` is left by either path.
+//!
+//! # Oversubscribed machines
+//!
+//! A worker takes part in a job only if it *enters* it while the job is open; the caller
+//! closes the job once every part is claimed and then waits only for the workers that
+//! entered, which are running parts. A worker that was not scheduled in time (another
+//! process holds its core) simply misses the job: the caller never waits for a thread the
+//! operating system has not run, which would cost a scheduler time slice per GEMM.
 
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 
 /// A caught panic's payload.
 type Payload = Box<dyn Any + Send + 'static>;
 
-/// A job: a type-erased pointer to the caller's `&(dyn Fn(usize) + Sync)`, valid until
-/// `remaining` drops to zero. (The pointer stays in `Shared::job` after that, dangling, but
-/// is dereferenced only by a worker that sees a new generation, i.e. a new job.)
+/// A job: a type-erased pointer to the caller's `&(dyn Fn(usize) + Sync)`, valid while
+/// the job is open or any worker is inside it (see [`Shared::state`]). (The pointer stays
+/// in `Shared::job` after that, dangling, but is dereferenced only by a worker that entered
+/// the open job of the same generation.)
 #[derive(Clone, Copy)]
 struct Job {
     f: *const (dyn Fn(usize) + Sync),
@@ -47,8 +56,11 @@ struct Shared {
     job: Mutex<(u64, Option<Job>)>,
     wake: Condvar,
     generation: AtomicUsize,
-    /// Workers that have not yet finished with the current job.
-    remaining: AtomicUsize,
+    /// The current job's generation (high bits), a closed flag ([`CLOSED`]) and the number
+    /// of workers inside it (low bits, [`INSIDE`]): a worker enters only an open job of the
+    /// generation it read, by a compare-and-swap that also counts it; the caller closes the
+    /// job once every part is claimed and waits for the count to drop to zero.
+    state: AtomicU64,
     /// The next unclaimed part of the current job.
     next: AtomicUsize,
     /// Workers asleep on `wake` (changed only under the `job` lock), so that `run` makes
@@ -60,6 +72,15 @@ struct Shared {
     /// The first caught panic of the current job.
     panic: Mutex<Option<Payload>>,
     workers: usize,
+}
+
+/// [`Shared::state`]'s closed flag.
+const CLOSED: u64 = 1 << 31;
+/// [`Shared::state`]'s count of workers inside the job.
+const INSIDE: u64 = CLOSED - 1;
+/// [`Shared::state`]'s generation, from its high 32 bits (the job counter modulo 2³²).
+fn state_generation(state: u64) -> u64 {
+    state >> 32
 }
 
 impl Shared {
@@ -138,7 +159,7 @@ fn pool(workers: usize) -> &'static Shared {
             job: Mutex::new((0, None)),
             wake: Condvar::new(),
             generation: AtomicUsize::new(0),
-            remaining: AtomicUsize::new(0),
+            state: AtomicU64::new(CLOSED),
             next: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
@@ -174,9 +195,11 @@ fn worker(shared: &'static Shared) {
             seen = guard.0;
             guard.1
         };
-        if let Some(job) = job {
-            // SAFETY: `run` does not return or unwind (so the closure stays alive) until
-            // `remaining` reaches zero, which happens only after these calls return.
+        let Some(job) = job else { continue };
+        if enter(shared, seen) {
+            // SAFETY: this worker entered the open job of generation `seen`, whose closure
+            // `run` keeps alive (on return and on unwind) until every worker inside has
+            // left, which this one does only after these calls return.
             let f = unsafe { &*job.f };
             // `claim_parts` catches every part's panic and does not unwind itself; the
             // outer catch only makes sure, should it ever unwind, that this worker still
@@ -186,9 +209,29 @@ fn worker(shared: &'static Shared) {
             if let Err(payload) = catch_unwind(run) {
                 shared.record_panic(payload);
             }
-            // Release: the caller that sees `remaining == 0` sees this worker's parts (and
+            // Release: the caller that sees no worker inside sees this worker's parts (and
             // its recorded panic). Nothing of the job is touched after this.
-            shared.remaining.fetch_sub(1, Ordering::AcqRel);
+            shared.state.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Enters the job of generation `generation` if it is still open, counting this worker
+/// in; false if the job is closed or already replaced (the worker then skips it).
+fn enter(shared: &Shared, generation: u64) -> bool {
+    let mut state = shared.state.load(Ordering::Acquire);
+    loop {
+        if state_generation(state) != generation & 0xffff_ffff || state & CLOSED != 0 {
+            return false;
+        }
+        match shared.state.compare_exchange_weak(
+            state,
+            state + 1,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => return true,
+            Err(now) => state = now,
         }
     }
 }
@@ -207,14 +250,18 @@ fn claim_parts(shared: &Shared, parts: usize, f: &(dyn Fn(usize) + Sync)) {
     }
 }
 
-/// Waits for every worker to finish the current job when dropped — on the normal path and
-/// when `run` unwinds — so that the closure and the caller's buffers outlive every use.
+/// Closes the current job and waits for every worker inside it to leave when dropped — on
+/// the normal path and when `run` unwinds — so that the closure and the caller's buffers
+/// outlive every use.
 struct Join<'a>(&'a Shared);
 
 impl Join<'_> {
     fn wait(&self) {
+        // No worker enters after this; those inside run parts they claimed (or find none
+        // left and leave at once).
+        self.0.state.fetch_or(CLOSED, Ordering::AcqRel);
         let mut spins = 0u32;
-        while self.0.remaining.load(Ordering::Acquire) != 0 {
+        while self.0.state.load(Ordering::Acquire) & INSIDE != 0 {
             // Spin while the workers are likely running; yield if one was descheduled (an
             // oversubscribed machine) rather than burn the core it needs.
             spins += 1;
@@ -273,21 +320,26 @@ pub(crate) fn run(threads: usize, parts: usize, f: &(dyn Fn(usize) + Sync)) {
         let _serial = CALLER.lock().unwrap_or_else(|e| e.into_inner());
         // A panic left over from a job that unwound out of `run` (see `Join::drop`).
         drop(shared.take_panic());
-        // SAFETY (lifetime erasure): the pointer is only dereferenced by workers before
-        // they decrement `remaining`, and `join` below waits for `remaining == 0` before
-        // this function returns or unwinds, so `f` outlives every use.
+        // SAFETY (lifetime erasure): the pointer is only dereferenced by workers that
+        // entered the open job and before they leave it, and `join` below closes the job
+        // and waits until no worker is inside before this function returns or unwinds, so
+        // `f` outlives every use.
         let job = Job {
             f: unsafe {
                 std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(f)
             } as *const _,
             parts,
         };
-        shared.remaining.store(shared.workers, Ordering::Release);
         shared.next.store(0, Ordering::Release);
         {
             let mut guard = shared.job.lock().unwrap_or_else(|e| e.into_inner());
             guard.0 += 1;
             guard.1 = Some(job);
+            // The previous job is closed with nobody inside (its `run` waited), so the new
+            // one opens with a count of zero.
+            shared
+                .state
+                .store((guard.0 & 0xffff_ffff) << 32, Ordering::Release);
             shared.generation.store(guard.0 as usize, Ordering::Release);
             // A worker about to sleep increments `sleepers` under this lock before waiting,
             // so reading it here cannot miss one.
