@@ -88,42 +88,36 @@ const PRESETS: [(Preset, &str, &str); 10] = [
         "train topographic --data ../shared/data/natural --grid 12 --pool 3 --patch 12 \
          --patches 50000 --lambda 0.3 --zca-eps 0.1 --start-share 0.7 --pool-start 5 \
          --lambda-start 0.12 --epochs 380 --seed 0",
-        "BENCHMARKS.md 'Group sparsity: topographic maps': ratio 0.402, 6 pinwheels \
-         (seed 0, 120 s, 2 threads), the same two stages (70 % of the budget with 5 × 5 \
-         pools and λ = 0.12, then 3 × 3 pools and λ = 0.3), measured with the former \
-         examples/topographic.rs, which also fitted ZCA on the held-out patches and drew \
-         the initial weights after the patches from one generator, so the figures differ \
-         as seeds do",
+        "BENCHMARKS.md 'Group sparsity: topographic maps': ratio 0.442, 14 pinwheels \
+         (seed 0, results/presets_2026-12-06/topographic.json)",
     ),
     (
         Preset::TopographicTree,
         "train topographic --data ../shared/data/natural --groups tree --branching 3 \
          --depth 6 --patch 8 --lambda 0.8 --prune-threshold 0.02 --epochs 290 --seed 0",
-        "BENCHMARKS.md 'Group sparsity: topographic maps', tree groups: 364 → 290 units \
-         (measured with the former examples/topographic.rs --groups tree; other draws)",
+        "BENCHMARKS.md 'Group sparsity: topographic maps', tree groups: 364 → 293 units \
+         (results/presets_2026-12-06/topographic-tree.json)",
     ),
     (
         Preset::InhibitionGrid,
         "train inhibition --data ../shared/data/natural --structure grid --grid 12 \
          --patch 12 --zca 0.1 --lambda 0.05 --inhibition 5 --radius-start 4 --radius 2 \
          --lr 1.2 --lr-end 0.15 --epochs 60 --threads 1 --seed 0",
-        "BENCHMARKS.md 'Lateral inhibition / Topographic grid': ratio 0.367 (seed 0; \
-         0.344-0.378 over 3 seeds), measured with the former examples/inhibition.rs, \
-         which drew the initial atoms and fitted ZCA differently: other draws",
+        "BENCHMARKS.md 'Lateral inhibition / Topographic grid': ratio 0.388, 8 pinwheels \
+         (seed 0, results/presets_2026-12-06/inhibition-grid.json)",
     ),
     (
         Preset::Conv,
         "train conv --data ../shared/data/mnist --maps2 32 --random-baseline --seed 0",
-        "BENCHMARKS.md 'Stacked pre-training on MNIST': 1.49 % test error (random filters \
-         1.75 %), measured with the former examples/conv.rs (600 s shared by both layers \
-         and the classifiers; its layer 2 started from another draw)",
+        "BENCHMARKS.md 'Stacked pre-training on MNIST': 1.35 % test error (random filters \
+         1.75 %; results/presets_2026-12-06/conv.json)",
     ),
     (
         Preset::Pinwheel,
         "train pinwheel --data ../shared/data/natural --grid 3 --block 8 --stride 4 \
          --kernel 12 --pool 3 --lambda 0.1 --windows 20000 --lcn 2 --epochs 73 --seed 0",
-        "BENCHMARKS.md 'Locally-connected orientation map: pinwheels': ratio 0.412, \
-         27 pinwheels (seed 0, 120 s, 2 threads)",
+        "BENCHMARKS.md 'Locally-connected orientation map: pinwheels': ratio 0.497, \
+         48 pinwheels (seed 0, results/presets_2026-12-06/pinwheel.json)",
     ),
     (
         Preset::ListaCurve,

@@ -17,3 +17,9 @@ for round in 1 2 3; do
       | sed "s/^/{\"round\":$round,\"build\":\"$which\",\"job\":\"train drsae (sample, 3+25 epochs, 2 threads)\",\"result\":/; s/$/}/" >> $OUT/runs.jsonl
   done
 done
+
+# Part 2 (idle), run by hand with every other drsae process paused (kill -STOP / -CONT):
+#   for r in 1 2; do for b in old new; do
+#     bin=/work/wt-old/target/release/examples/bench; [ $b = new ] && bin=target/release/examples/bench
+#     $bin train --threads 2 2>/dev/null | sed "s/^{/{\"round\": $r, \"build\": \"$b\", /" >> $OUT/idle_train.jsonl
+#   done; done
