@@ -71,6 +71,8 @@ struct Shared {
     panicked: AtomicBool,
     /// The first caught panic of the current job.
     panic: Mutex<Option<Payload>>,
+    /// The number of worker threads (read by the tests, which size their jobs by it).
+    #[cfg_attr(not(test), allow(dead_code))]
     workers: usize,
 }
 
