@@ -211,32 +211,12 @@ fn map_out_streaming<S: Simd, M: Map>(s: S, map: M, src: &[f32], t: f32, dst: &m
     s.fence_streams();
 }
 
-/// Four vectors per iteration (independent loads, maps and stores, so the core overlaps
-/// them instead of paying the loop's bookkeeping per vector), then single vectors, then the
-/// scalar tail.
 #[inline(always)]
 fn map_out_uniform<S: Simd, M: Map>(s: S, map: M, src: &[f32], t: f32, dst: &mut [f32]) {
     let l = S::LANES;
     let tv = s.splat(t);
-    let mut sc = src.chunks_exact(4 * l);
-    let mut dc = dst.chunks_exact_mut(4 * l);
-    for (a, b) in (&mut sc).zip(&mut dc) {
-        let (a0, a1, a2, a3) = (
-            s.load_s(&a[..l]),
-            s.load_s(&a[l..2 * l]),
-            s.load_s(&a[2 * l..3 * l]),
-            s.load_s(&a[3 * l..]),
-        );
-        let (b01, b23) = b.split_at_mut(2 * l);
-        let (b0, b1) = b01.split_at_mut(l);
-        let (b2, b3) = b23.split_at_mut(l);
-        s.store_s(b0, map.vector(s, a0, tv));
-        s.store_s(b1, map.vector(s, a1, tv));
-        s.store_s(b2, map.vector(s, a2, tv));
-        s.store_s(b3, map.vector(s, a3, tv));
-    }
-    let mut sc = sc.remainder().chunks_exact(l);
-    let mut dc = dc.into_remainder().chunks_exact_mut(l);
+    let mut sc = src.chunks_exact(l);
+    let mut dc = dst.chunks_exact_mut(l);
     for (a, b) in (&mut sc).zip(&mut dc) {
         s.store_s(b, map.vector(s, s.load_s(a), tv));
     }
