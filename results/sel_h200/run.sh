@@ -3,7 +3,8 @@
 # one thread each. Binary: $BIN (a copy of target/release/drsae, its sha256 in binary.txt).
 # Each run: `drsae train drsae --data ../shared/data/mnist --hidden 200 --steps 11
 #   --epochs-unsup 5 --epochs-sup 100 --lr 2e-3 --batch 50 --threads 1 ARGS --out OUT/NAME`,
-# stderr (progress, first line the full configuration) to OUT/NAME.log.
+# stdout (the final JSON, with the full configuration) to OUT/NAME.json, stderr (progress)
+# to OUT/NAME.log.
 set -u
 OUT=${OUT:-results/sel_h200}
 run() {
