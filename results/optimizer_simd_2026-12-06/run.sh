@@ -6,7 +6,7 @@
 # checkout's target/release/examples/bench and /tmp/tgt-base/release/examples/bench.
 set -u
 cd "$(dirname "$0")/../.."
-t=results/optimizer_simd_2026-12-06/train.jsonl
+t=${1:-results/optimizer_simd_2026-12-06}/train.jsonl  # OUT_DIR argument: also used by ../tile_unroll_2026-12-06/run.sh
 for th in 1 2; do
   for r in 1 2; do
     for b in native_old native_new base_old base_new; do

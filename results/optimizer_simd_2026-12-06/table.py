@@ -2,7 +2,8 @@
 """Samples/s of every `bench train` line in train.jsonl, per thread count, build and round."""
 import json, os, statistics as st
 from collections import defaultdict
-here = os.path.dirname(os.path.abspath(__file__))
+import sys
+here = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))  # a results dir: also ../tile_unroll_2026-12-06
 v = defaultdict(list)
 for l in open(os.path.join(here, "train.jsonl")):
     j = json.loads(l)

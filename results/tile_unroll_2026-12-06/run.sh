@@ -5,17 +5,6 @@
 # Old binaries: copies of the d5ba84b builds in /tmp/bench_{native,base}_old; new: the
 # checkout's target/release/examples/bench and /tmp/tgt-base/release/examples/bench.
 set -u
+set -u
 cd "$(dirname "$0")/../.."
-t=results/tile_unroll_2026-12-06/train.jsonl
-for th in 1 2; do
-  for r in 1 2; do
-    for b in native_old native_new base_old base_new; do
-      case $b in
-        native_old) bin=/tmp/bench_native_old ;; base_old) bin=/tmp/bench_base_old ;;
-        native_new) bin=./target/release/examples/bench ;; base_new) bin=/tmp/tgt-base/release/examples/bench ;;
-      esac
-      echo "{\"round\": $r, \"threads\": $th, \"what\": \"$b\", \"uptime\": \"$(uptime | sed 's/^ *//')\"}" >> $t
-      $bin train --threads $th 2>/dev/null | sed "s/^{/{\"round\": $r, \"threads\": $th, \"build\": \"$b\", /" >> $t
-    done
-  done
-done
+exec results/optimizer_simd_2026-12-06/run.sh results/tile_unroll_2026-12-06
