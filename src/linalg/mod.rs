@@ -19,7 +19,7 @@ pub use matrix::{Mat, MatMut, MatRef};
 pub use ops::{
     axpy, clip_norm, dot, norm, norm_sq, padded_stride, scale, set_norm, sum, transpose_into,
 };
-pub(crate) use ops::{dot_with, load8, store8};
+pub(crate) use ops::{dot_with, load8, store8, transpose_strided};
 pub use rank_update::{clip_columns, clip_rows, rank_update_cols, rank_update_rows};
 pub use sparse_gemm::{sparse_gemm, sparse_t_gemm};
 

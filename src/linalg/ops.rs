@@ -1,6 +1,6 @@
 //! Vector helpers the models share: dot, axpy, norms, scaling (SIMD through `wide`).
 
-use crate::simd::{dispatch, Isa, Kernel, Simd};
+use crate::simd::{dispatch, Isa, Kernel, Simd, Simd8};
 use wide::f32x8;
 
 /// Loads `s[..8]` (unaligned).
@@ -177,37 +177,123 @@ pub fn sum(x: &[f32]) -> f32 {
 
 /// `dst ← srcᵀ`: `src` row-major `rows × cols`, `dst` row-major `cols × rows` with row
 /// stride `ld ≥ rows` (the padding is left untouched). Blocks of 8 × 8 are transposed in
-/// registers.
+/// registers, with the instructions of the level in use.
 ///
 /// # Panics
 /// If `src` does not hold `rows·cols` values or `dst` is too short.
 #[track_caller]
 pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
+    transpose_into_at(Isa::current(), src, rows, cols, dst, ld)
+}
+
+/// [`transpose_into`] at the level `isa`.
+#[track_caller]
+pub(crate) fn transpose_into_at(
+    isa: Isa,
+    src: &[f32],
+    rows: usize,
+    cols: usize,
+    dst: &mut [f32],
+    ld: usize,
+) {
     assert!(
-        src.len() == rows * cols
+        src.len() == rows * cols,
+        "transpose of {rows}×{cols}: a buffer of {} values",
+        src.len()
+    );
+    transpose_strided_at(isa, src, cols, rows, cols, dst, ld)
+}
+
+/// `dst[c·ld + r] = src[r·sld + c]` for `r < rows`, `c < cols`: [`transpose_into`] of a
+/// matrix whose rows are `sld ≥ cols` apart.
+///
+/// # Panics
+/// If either buffer is too short for its shape and stride.
+#[track_caller]
+pub(crate) fn transpose_strided(
+    src: &[f32],
+    sld: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [f32],
+    ld: usize,
+) {
+    transpose_strided_at(Isa::current(), src, sld, rows, cols, dst, ld)
+}
+
+#[track_caller]
+fn transpose_strided_at(
+    isa: Isa,
+    src: &[f32],
+    sld: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [f32],
+    ld: usize,
+) {
+    assert!(
+        sld >= cols
             && ld >= rows
+            && (rows == 0 || src.len() >= (rows - 1) * sld + cols)
             && (cols == 0 || dst.len() >= (cols - 1) * ld + rows),
-        "transpose of {rows}×{cols}: buffers of {} and {} values, row stride {ld}",
+        "transpose of {rows}×{cols}: buffers of {} and {} values, row strides {sld} and {ld}",
         src.len(),
         dst.len()
     );
-    let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
-    for r0 in (0..r8).step_by(8) {
-        for c0 in (0..c8).step_by(8) {
-            let block: [f32x8; 8] = std::array::from_fn(|i| load8(&src[(r0 + i) * cols + c0..]));
-            for (j, v) in f32x8::transpose(block).into_iter().enumerate() {
-                store8(&mut dst[(c0 + j) * ld + r0..], v);
+    dispatch(
+        isa,
+        Transpose {
+            src,
+            sld,
+            rows,
+            cols,
+            dst,
+            ld,
+        },
+    )
+}
+
+/// The kernel of [`transpose_into`] (bounds checked by the caller).
+struct Transpose<'a> {
+    src: &'a [f32],
+    sld: usize,
+    rows: usize,
+    cols: usize,
+    dst: &'a mut [f32],
+    ld: usize,
+}
+
+impl Kernel for Transpose<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        let n = s.narrow();
+        let Transpose {
+            src,
+            sld,
+            rows,
+            cols,
+            dst,
+            ld,
+        } = self;
+        let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
+        for r0 in (0..r8).step_by(8) {
+            for c0 in (0..c8).step_by(8) {
+                let block = std::array::from_fn(|i| n.load_s(&src[(r0 + i) * sld + c0..]));
+                for (j, v) in n.transpose8(block).into_iter().enumerate() {
+                    n.store_s(&mut dst[(c0 + j) * ld + r0..], v);
+                }
+            }
+            for r in r0..r0 + 8 {
+                for c in c8..cols {
+                    dst[c * ld + r] = src[r * sld + c];
+                }
             }
         }
-        for r in r0..r0 + 8 {
-            for c in c8..cols {
-                dst[c * ld + r] = src[r * cols + c];
+        for r in r8..rows {
+            for c in 0..cols {
+                dst[c * ld + r] = src[r * sld + c];
             }
-        }
-    }
-    for r in r8..rows {
-        for c in 0..cols {
-            dst[c * ld + r] = src[r * cols + c];
         }
     }
 }
@@ -229,8 +315,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn transpose_into_with_padding_and_tails_on_every_level() {
+        for isa in Isa::all() {
+            isa.with(transpose_into_with_padding_and_tails);
+        }
+    }
+
     fn transpose_into_with_padding_and_tails() {
-        for (rows, cols) in [(16, 16), (13, 9), (8, 3), (4608 / 64, 16), (1, 1)] {
+        for (rows, cols) in [
+            (16, 16),
+            (13, 9),
+            (8, 3),
+            (4608 / 64, 16),
+            (1, 1),
+            (10, 400),
+            (400, 24),
+        ] {
             let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
             let ld = padded_stride(rows);
             assert!(ld >= rows && ld % 16 == 0 && (ld / 16) % 2 == 1);

@@ -47,6 +47,8 @@ mod portable;
 pub(crate) use portable::Portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(all(target_arch = "x86_64", drsae_avx512))]
+pub(crate) use x86::Avx2;
 
 /// A SIMD instruction set the kernels can run on, from the least to the most capable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -320,7 +322,7 @@ pub(crate) trait Simd: Copy {
     type V: Copy;
     /// The 8-lane set of the same machine (itself for 8-lane sets), for kernels whose data
     /// come in runs of 8.
-    type Narrow: Simd;
+    type Narrow: Simd8;
 
     fn narrow(self) -> Self::Narrow;
     fn splat(self, x: f32) -> Self::V;
@@ -372,6 +374,13 @@ pub(crate) trait Simd: Copy {
         // SAFETY: as in `load_s`, for a write.
         unsafe { self.store(d.as_mut_ptr(), v) }
     }
+}
+
+/// The 8-lane sets (every level's [`Simd::Narrow`]): operations on 8 × 8 blocks.
+pub(crate) trait Simd8: Simd {
+    /// The transpose of the 8 × 8 matrix whose rows are `m`'s vectors: lane `i` of the
+    /// result's vector `j` is lane `j` of `m[i]` (exact: data movement only).
+    fn transpose8(self, m: [Self::V; 8]) -> [Self::V; 8];
 }
 
 /// The scalar `max` of [`Simd`]: `if a > b { a } else { b }`.

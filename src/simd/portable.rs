@@ -1,6 +1,6 @@
 //! The portable level: `wide::f32x8`, compiled with the build's own target features.
 
-use super::Simd;
+use super::{Simd, Simd8};
 use wide::{f32x8, CmpEq, CmpGt, CmpLt};
 
 /// Token of the portable level (always supported).
@@ -111,5 +111,12 @@ impl Simd for Portable {
         let mut out = [0.0; 16];
         out[..8].copy_from_slice(&a.to_array());
         out
+    }
+}
+
+impl Simd8 for Portable {
+    #[inline(always)]
+    fn transpose8(self, m: [f32x8; 8]) -> [f32x8; 8] {
+        f32x8::transpose(m)
     }
 }

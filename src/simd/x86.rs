@@ -4,7 +4,7 @@
 //! [`run_avx512`], whose callers guarantee the CPU has the features; every method is
 //! `#[inline(always)]`, so it is compiled into the caller's target-feature context.
 
-use super::{Kernel, Simd};
+use super::{Kernel, Simd, Simd8};
 use std::arch::x86_64::*;
 
 /// Token of the AVX2 + FMA level: exists only when the CPU has AVX2 and FMA.
@@ -18,6 +18,18 @@ pub(crate) struct Avx2(());
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn run_avx2<K: Kernel>(k: K) -> K::Output {
     k.run(Avx2(()))
+}
+
+impl Avx2 {
+    /// The token, for code already compiled with AVX2 and FMA enabled (the packed GEMM's
+    /// AVX-512 routines).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[inline(always)]
+    pub(crate) unsafe fn new_unchecked() -> Avx2 {
+        Avx2(())
+    }
 }
 
 impl Simd for Avx2 {
@@ -132,6 +144,43 @@ pub(crate) use avx512::run_avx512;
 // Built only with Rust >= 1.89 (`drsae_avx512`, set by build.rs), where these intrinsics are
 // stable; clippy checks them against the MSRV without knowing that.
 #[cfg(drsae_avx512)]
+impl Simd8 for Avx2 {
+    #[inline(always)]
+    fn transpose8(self, m: [__m256; 8]) -> [__m256; 8] {
+        // SAFETY: see `splat`. Unpacks interleave rows in pairs within each 128-bit half,
+        // the shuffles gather four rows' column pairs, the cross-half permutes join the
+        // low halves (columns 0–3) and the high halves (columns 4–7).
+        unsafe {
+            let t0 = _mm256_unpacklo_ps(m[0], m[1]);
+            let t1 = _mm256_unpackhi_ps(m[0], m[1]);
+            let t2 = _mm256_unpacklo_ps(m[2], m[3]);
+            let t3 = _mm256_unpackhi_ps(m[2], m[3]);
+            let t4 = _mm256_unpacklo_ps(m[4], m[5]);
+            let t5 = _mm256_unpackhi_ps(m[4], m[5]);
+            let t6 = _mm256_unpacklo_ps(m[6], m[7]);
+            let t7 = _mm256_unpackhi_ps(m[6], m[7]);
+            let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            [
+                _mm256_permute2f128_ps::<0x20>(u0, u4),
+                _mm256_permute2f128_ps::<0x20>(u1, u5),
+                _mm256_permute2f128_ps::<0x20>(u2, u6),
+                _mm256_permute2f128_ps::<0x20>(u3, u7),
+                _mm256_permute2f128_ps::<0x31>(u0, u4),
+                _mm256_permute2f128_ps::<0x31>(u1, u5),
+                _mm256_permute2f128_ps::<0x31>(u2, u6),
+                _mm256_permute2f128_ps::<0x31>(u3, u7),
+            ]
+        }
+    }
+}
+
 #[allow(clippy::incompatible_msrv)]
 mod avx512 {
     use super::{Avx2, Kernel, Simd};

@@ -3,7 +3,6 @@
 //! tn products staged block by block into L1 (padded, or transposed when given as Gᵀ).
 
 use super::L;
-use wide::f32x8;
 
 /// Packs B (`k × n`, any strides) into `scratch` as `k` rows of `npad` (n rounded up to
 /// a multiple of 8, zero-filled) and returns npad.
@@ -31,7 +30,7 @@ pub(super) enum Operand<'a> {
 impl Operand<'_> {
     /// Writes rows `r0..r1` and columns `j0..j0+width` of G into `stage` (row stride
     /// `width`), columns ≥ n as zeros (lengths checked by the caller). A transposed G goes
-    /// through 8 × 8 register transposes where the block is whole.
+    /// through [`crate::linalg::transpose_strided`].
     pub(super) fn stage(
         &self,
         n: usize,
@@ -49,30 +48,12 @@ impl Operand<'_> {
                 }
             }
             Operand::Transposed(gt, ld) => {
-                let (r8, c8) = (rows / L * L, cols / L * L);
-                for jb in (0..c8).step_by(L) {
-                    for rb in (0..r8).step_by(L) {
-                        let block: [f32x8; L] = std::array::from_fn(|t| {
-                            crate::linalg::load8(&gt[(j0 + jb + t) * ld + r0 + rb..])
-                        });
-                        for (i, v) in f32x8::transpose(block).iter().enumerate() {
-                            crate::linalg::store8(&mut stage[(rb + i) * width + jb..], *v);
-                        }
-                    }
-                    for r in r8..rows {
-                        for t in jb..jb + L {
-                            stage[r * width + t] = gt[(j0 + t) * ld + r0 + r];
-                        }
-                    }
+                if rows > 0 && cols > 0 {
+                    let src = &gt[j0 * ld + r0..];
+                    crate::linalg::transpose_strided(src, ld, cols, rows, stage, width);
                 }
-                for r in 0..rows {
-                    for j in c8..width {
-                        stage[r * width + j] = if j < cols {
-                            gt[(j0 + j) * ld + r0 + r]
-                        } else {
-                            0.0
-                        };
-                    }
+                for dst in stage.chunks_exact_mut(width).take(rows) {
+                    dst[cols..].fill(0.0);
                 }
             }
         }

@@ -3,11 +3,11 @@
 //! A panel holds, for each step of k, the panel's rows side by side (`panel[k·MR + i]`);
 //! a B panel holds, for each step of k, its columns side by side (`panel[k·NR + j]`), so
 //! the micro-kernel reads both with unit stride. Row-major A and column-major B (a
-//! transposed view) need a transposition: 8 × 8 blocks through AVX shuffles, the edges
+//! transposed view) need a transposition: 8 × 8 blocks through the AVX2 level's shuffles, the edges
 //! one element at a time.
 
 use super::micro::{MR, NR};
-use std::arch::x86_64::*;
+use crate::simd::{Avx2, Simd, Simd8};
 
 /// A strided operand: element (r, c) at `ptr + r·rs + c·cs`.
 #[derive(Clone, Copy)]
@@ -100,40 +100,17 @@ pub(super) unsafe fn pack_b(b: Strided, kc: usize, cols: usize, dst: *mut f32) {
     }
 }
 
-/// `dst[c·ds + r] = src[r·ss + c]` for r, c < 8.
+/// `dst[c·ds + r] = src[r·ss + c]` for r, c < 8 ([`Simd8::transpose8`] of the AVX2 level).
 ///
 /// # Safety
-/// The CPU must have AVX; 8 rows of 8 floats readable at `src + r·ss`, writable at
-/// `dst + c·ds`.
+/// The CPU must have AVX2 and FMA; 8 rows of 8 floats readable at `src + r·ss`, writable
+/// at `dst + c·ds`.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) unsafe fn transpose8x8(src: *const f32, ss: isize, dst: *mut f32, ds: isize) {
-    let r = |i: isize| _mm256_loadu_ps(src.offset(i * ss));
-    let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
-    let (r4, r5, r6, r7) = (r(4), r(5), r(6), r(7));
-    let t0 = _mm256_unpacklo_ps(r0, r1);
-    let t1 = _mm256_unpackhi_ps(r0, r1);
-    let t2 = _mm256_unpacklo_ps(r2, r3);
-    let t3 = _mm256_unpackhi_ps(r2, r3);
-    let t4 = _mm256_unpacklo_ps(r4, r5);
-    let t5 = _mm256_unpackhi_ps(r4, r5);
-    let t6 = _mm256_unpacklo_ps(r6, r7);
-    let t7 = _mm256_unpackhi_ps(r6, r7);
-    let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-    let s1 = _mm256_shuffle_ps::<0xee>(t0, t2);
-    let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-    let s3 = _mm256_shuffle_ps::<0xee>(t1, t3);
-    let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-    let s5 = _mm256_shuffle_ps::<0xee>(t4, t6);
-    let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-    let s7 = _mm256_shuffle_ps::<0xee>(t5, t7);
-    let w = |i: isize, v: __m256| _mm256_storeu_ps(dst.offset(i * ds), v);
-    w(0, _mm256_permute2f128_ps::<0x20>(s0, s4));
-    w(1, _mm256_permute2f128_ps::<0x20>(s1, s5));
-    w(2, _mm256_permute2f128_ps::<0x20>(s2, s6));
-    w(3, _mm256_permute2f128_ps::<0x20>(s3, s7));
-    w(4, _mm256_permute2f128_ps::<0x31>(s0, s4));
-    w(5, _mm256_permute2f128_ps::<0x31>(s1, s5));
-    w(6, _mm256_permute2f128_ps::<0x31>(s2, s6));
-    w(7, _mm256_permute2f128_ps::<0x31>(s3, s7));
+    let s = Avx2::new_unchecked();
+    let rows = std::array::from_fn(|i| s.load(src.offset(i as isize * ss)));
+    for (j, v) in s.transpose8(rows).into_iter().enumerate() {
+        s.store(dst.offset(j as isize * ds), v);
+    }
 }
