@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """train_1thread.jsonl: samples/s per round, medians, base ÷ native."""
-import json, os, statistics as st
+import json, os, statistics as st, sys
 from collections import defaultdict
-here = os.path.dirname(os.path.abspath(__file__))
+here = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
 v = defaultdict(list)
 for l in open(os.path.join(here, "train_1thread.jsonl")):
     j = json.loads(l)
