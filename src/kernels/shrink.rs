@@ -191,18 +191,19 @@ const STREAMING_MIN_LEN: usize = 4 << 20;
 fn map_out_streaming<S: Simd, M: Map>(s: S, map: M, src: &[f32], t: f32, dst: &mut [f32]) {
     let l = S::LANES;
     let tv = s.splat(t);
-    // Scalar head until dst is aligned to a whole vector (streaming stores need it).
-    let head = dst.as_ptr().align_offset(4 * l).min(dst.len());
-    for i in 0..head {
-        dst[i] = map.scalar(src[i], t);
+    // Scalar head up to a cache-line boundary, a multiple of every vector width (streaming
+    // stores need a whole-vector alignment).
+    let head = to_line(dst.as_ptr(), dst.len());
+    for (a, b) in src[..head].iter().zip(&mut dst[..head]) {
+        *b = map.scalar(*a, t);
     }
     let (src, dst) = (&src[head..], &mut dst[head..]);
     let mut sc = src.chunks_exact(l);
     let mut dc = dst.chunks_exact_mut(l);
     for (a, b) in (&mut sc).zip(&mut dc) {
         let r = map.vector(s, s.load_s(a), tv);
-        // SAFETY: `b` holds LANES f32 starting 4·LANES-byte aligned (dst was aligned above
-        // and chunks advance by 4·LANES bytes).
+        // SAFETY: `b` holds LANES f32 starting 4·LANES-byte aligned (dst was aligned to 64
+        // bytes above, a multiple of 4·LANES, and chunks advance by 4·LANES bytes).
         unsafe { s.store_stream(b.as_mut_ptr(), r) };
     }
     for (a, b) in sc.remainder().iter().zip(dc.into_remainder()) {
