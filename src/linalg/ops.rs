@@ -183,25 +183,12 @@ pub fn sum(x: &[f32]) -> f32 {
 /// If `src` does not hold `rows·cols` values or `dst` is too short.
 #[track_caller]
 pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], ld: usize) {
-    transpose_into_at(Isa::current(), src, rows, cols, dst, ld)
-}
-
-/// [`transpose_into`] at the level `isa`.
-#[track_caller]
-pub(crate) fn transpose_into_at(
-    isa: Isa,
-    src: &[f32],
-    rows: usize,
-    cols: usize,
-    dst: &mut [f32],
-    ld: usize,
-) {
     assert!(
         src.len() == rows * cols,
         "transpose of {rows}×{cols}: a buffer of {} values",
         src.len()
     );
-    transpose_strided_at(isa, src, cols, rows, cols, dst, ld)
+    transpose_strided(src, cols, rows, cols, dst, ld)
 }
 
 /// `dst[c·ld + r] = src[r·sld + c]` for `r < rows`, `c < cols`: [`transpose_into`] of a
@@ -211,19 +198,6 @@ pub(crate) fn transpose_into_at(
 /// If either buffer is too short for its shape and stride.
 #[track_caller]
 pub(crate) fn transpose_strided(
-    src: &[f32],
-    sld: usize,
-    rows: usize,
-    cols: usize,
-    dst: &mut [f32],
-    ld: usize,
-) {
-    transpose_strided_at(Isa::current(), src, sld, rows, cols, dst, ld)
-}
-
-#[track_caller]
-fn transpose_strided_at(
-    isa: Isa,
     src: &[f32],
     sld: usize,
     rows: usize,
@@ -241,7 +215,7 @@ fn transpose_strided_at(
         dst.len()
     );
     dispatch(
-        isa,
+        Isa::current(),
         Transpose {
             src,
             sld,
