@@ -12,7 +12,7 @@ mod packed_gemm;
 mod pool;
 mod rank_update;
 mod small_gemm;
-mod sparse_gemm;
+pub(crate) mod sparse_gemm;
 
 pub use gemm::{gemm, gemm_reference, gemm_threads, set_gemm_threads};
 pub use matrix::{Mat, MatMut, MatRef};

@@ -16,7 +16,9 @@
 //! hand-derived backward and constraints, top to bottom; its finite-difference tests are in
 //! `tests/drsae_gradients.rs`.
 
-use super::recurrence::{block, grad_input, grad_recurrent, unroll_backward, unroll_forward};
+use super::recurrence::{
+    block, grad_input, grad_recurrent, unroll_backward, unroll_forward, RecurrenceScratch,
+};
 use crate::kernels::{Shrink, Theta};
 use crate::linalg::{
     clip_columns, clip_rows, dot, gemm, norm, rank_update_cols, rank_update_rows, Mat, MatRef,
@@ -152,7 +154,7 @@ pub struct DrsaeWorkspace {
     ghat: Mat,
     du: Mat,
     da: Mat,
-    s_t: Mat,
+    recurrence: RecurrenceScratch,
 }
 
 impl DrsaeWorkspace {
@@ -400,7 +402,7 @@ impl DrsaeNetwork {
             Theta::Uniform(0.0),
             self.steps,
             &mut ws.zs,
-            &mut ws.s_t,
+            &mut ws.recurrence,
         );
         let zt = block(&ws.zs, self.steps - 1, batch);
         // R = X − Zᵀ Dᵀ
@@ -755,7 +757,14 @@ fn backward_into(
     let l1 = w.sparsity * inv_b;
     ws.g.as_mut_slice().iter_mut().for_each(|v| *v += l1);
     // Back-propagation through time (uses S), then ∂S.
-    unroll_backward(&mut ws.g, &sink.model().s, &ws.zs, steps, &mut ws.du);
+    unroll_backward(
+        &mut ws.g,
+        &sink.model().s,
+        &ws.zs,
+        steps,
+        &mut ws.du,
+        &mut ws.recurrence,
+    );
     sink.recurrent(&ws.du, &ws.zs, batch);
     grad_input(&ws.du, steps, &mut ws.da);
     // ∂E = ∂Aᵀ X, ∂b = −Σ_rows ∂A.

@@ -5,7 +5,9 @@
 //! where Z* are exact sparse codes. LISTA with T iterations is the shared unrolled
 //! recurrence with T + 1 steps.
 
-use super::recurrence::{block, grad_input, grad_recurrent, unroll_backward, unroll_forward};
+use super::recurrence::{
+    block, grad_input, grad_recurrent, unroll_backward, unroll_forward, RecurrenceScratch,
+};
 use crate::kernels::{Shrink, Theta};
 use crate::linalg::{gemm, Mat};
 use crate::solvers::Dictionary;
@@ -54,7 +56,7 @@ pub struct ListaWorkspace {
     g: Mat,
     du: Mat,
     da: Mat,
-    s_t: Mat,
+    recurrence: RecurrenceScratch,
 }
 
 impl Lista {
@@ -165,7 +167,7 @@ impl Lista {
                 g: Mat::zeros(0, n),
                 du: Mat::zeros(0, n),
                 da: Mat::zeros(0, n),
-                s_t: Mat::zeros(0, 0),
+                recurrence: RecurrenceScratch::default(),
             };
         }
         ws.b.resize_rows(batch);
@@ -177,7 +179,7 @@ impl Lista {
             Theta::PerUnit(&self.theta),
             self.iters + 1,
             &mut ws.zs,
-            &mut ws.s_t,
+            &mut ws.recurrence,
         );
     }
 
@@ -217,7 +219,14 @@ impl Lista {
                 ws.g[(i, j)] = d * inv_b;
             }
         }
-        unroll_backward(&mut ws.g, &self.s, &ws.zs, steps, &mut ws.du);
+        unroll_backward(
+            &mut ws.g,
+            &self.s,
+            &ws.zs,
+            steps,
+            &mut ws.du,
+            &mut ws.recurrence,
+        );
         grad_recurrent(&ws.du, &ws.zs, steps, batch, 1.0, 0.0, &mut grads.s);
         grad_input(&ws.du, steps, &mut ws.da);
         gemm(1.0, ws.da.t(), x.view(), 0.0, grads.we.view_mut());

@@ -13,10 +13,19 @@
 //! with S skip their zeros ([`sparse_gemm`], [`sparse_t_gemm`]).
 
 use crate::kernels::{shrink, shrink_backward, shrink_in_place, Shrink, Theta};
-use crate::linalg::{axpy, sparse_gemm, sparse_t_gemm, transpose_into, Mat, MatRef};
+use crate::linalg::sparse_gemm::{sparse_gemm_packed, PackedRhs};
+use crate::linalg::{axpy, sparse_t_gemm, transpose_into, Mat, MatMut, MatRef};
 
-/// Forward pass: fills `zs` (resized to `(T·B) × n`) with `Z¹ … Zᵀ`; `s_t` is scratch
-/// (receives Sᵀ, whose rows the sparse products read).
+/// Scratch of the recurrence's passes: Sᵀ, and S or Sᵀ packed for the sparse products
+/// (packed once per pass, used by every step).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RecurrenceScratch {
+    s_t: Mat,
+    packed: PackedRhs,
+}
+
+/// Forward pass: fills `zs` (resized to `(T·B) × n`) with `Z¹ … Zᵀ` (`scratch` receives
+/// Sᵀ, whose rows the sparse products read).
 #[track_caller]
 pub(crate) fn unroll_forward(
     a: &Mat,
@@ -25,7 +34,7 @@ pub(crate) fn unroll_forward(
     theta: Theta<'_>,
     steps: usize,
     zs: &mut Mat,
-    s_t: &mut Mat,
+    scratch: &mut RecurrenceScratch,
 ) {
     let (batch, n) = a.shape();
     assert_eq!(
@@ -40,11 +49,13 @@ pub(crate) fn unroll_forward(
         let z1 = &mut zs.as_mut_slice()[..batch * n];
         shrink(kind, theta, a.as_slice(), z1);
     }
+    let RecurrenceScratch { s_t, packed } = scratch;
     if steps > 1 {
         if s_t.shape() != (n, n) {
             *s_t = Mat::zeros(n, n);
         }
         transpose_into(s.as_slice(), n, n, s_t.as_mut_slice(), n);
+        packed.pack(s_t.view());
     }
     for t in 1..steps {
         let (prev, cur) =
@@ -52,12 +63,13 @@ pub(crate) fn unroll_forward(
         cur.copy_from_slice(a.as_slice());
         let prev = MatRef::from_slice(prev, batch, n);
         // Zᵗ⁻¹ Sᵀ: row b is Σ_j z_j · (row j of Sᵀ) over the active units j.
-        sparse_gemm(
+        sparse_gemm_packed(
             1.0,
             prev,
             s_t.view(),
+            packed,
             1.0,
-            crate::linalg::MatMut::from_slice(cur, batch, n),
+            MatMut::from_slice(cur, batch, n),
         );
         shrink_in_place(kind, theta, cur);
     }
@@ -71,11 +83,21 @@ pub(crate) fn block(m: &Mat, t: usize, batch: usize) -> MatRef<'_> {
 /// Backward pass: given `g_top = ∂L/∂Zᵀ` (B × n, overwritten as scratch), fills `du`
 /// (resized to `(T·B) × n`) with `δUᵗ = ∂L/∂Uᵗ` for t = 1..T, where `Uᵗ` is the input of
 /// step t's shrink:
-/// `δUᵗ = Ḡᵗ ⊙ [Zᵗ ≠ 0]`, `Ḡᵗ⁻¹ = δUᵗ S`.
-pub(crate) fn unroll_backward(g_top: &mut Mat, s: &Mat, zs: &Mat, steps: usize, du: &mut Mat) {
+/// `δUᵗ = Ḡᵗ ⊙ [Zᵗ ≠ 0]`, `Ḡᵗ⁻¹ = δUᵗ S` (`scratch` receives S packed).
+pub(crate) fn unroll_backward(
+    g_top: &mut Mat,
+    s: &Mat,
+    zs: &Mat,
+    steps: usize,
+    du: &mut Mat,
+    scratch: &mut RecurrenceScratch,
+) {
     let batch = g_top.nrows();
     let n = g_top.ncols();
     du.resize_rows(steps * batch);
+    if steps > 1 {
+        scratch.packed.pack(s.view());
+    }
     for t in (0..steps).rev() {
         {
             let zt = &zs.as_slice()[t * batch * n..(t + 1) * batch * n];
@@ -84,7 +106,8 @@ pub(crate) fn unroll_backward(g_top: &mut Mat, s: &Mat, zs: &Mat, steps: usize, 
         }
         if t > 0 {
             // δUᵗ S: row b is Σ_i δu_i · (row i of S) over the units i active at step t.
-            sparse_gemm(1.0, block(du, t, batch), s.view(), 0.0, g_top.view_mut());
+            let du_t = block(du, t, batch);
+            sparse_gemm_packed(1.0, du_t, s.view(), &scratch.packed, 0.0, g_top.view_mut());
         }
     }
 }
