@@ -20,6 +20,7 @@
 //! One file on purpose: the two sparse products, their references and per-level kernels
 //! read together (about 420 lines of code; the rest are tests).
 
+use super::ops::transpose_strided;
 use super::pool::{run_split, SendPtr};
 use super::{gemm, gemm_threads, MatMut, MatRef};
 use crate::simd::{dispatch, Isa, Kernel, Simd};
@@ -42,9 +43,8 @@ struct Lists {
     start: Vec<usize>,
     idx: Vec<u32>,
     val: Vec<f32>,
-    /// Scratch for the transposition: per-column counts, and A's non-zeros by row.
-    count: Vec<usize>,
-    by_row: Option<Box<Lists>>,
+    /// Scratch: the block of A's columns transposed, for [`Lists::columns_of`].
+    transposed: Vec<f32>,
 }
 
 thread_local! {
@@ -127,77 +127,102 @@ impl PackedRhs {
 
 impl Lists {
     /// Lists the non-zeros of rows `rows` of `a` within columns `cols` (indices relative to
-    /// `cols.start`), row by row.
-    fn rows_of(&mut self, a: MatRef<'_>, rows: Range<usize>, cols: Range<usize>) {
-        let width = cols.len();
-        let cap = rows.len() * width + 1;
-        self.start.clear();
-        self.idx.clear();
-        self.val.clear();
-        self.idx.reserve(cap);
-        self.val.reserve(cap);
-        self.start.push(0);
-        let (ip, vp) = (self.idx.as_mut_ptr(), self.val.as_mut_ptr());
-        let mut len = 0;
-        for i in rows {
-            // SAFETY: columns `cols` of row i lie inside the view (callers pass sub-ranges
-            // of its shape; rows are contiguous).
-            let row = unsafe {
-                std::slice::from_raw_parts(
-                    a.as_ptr()
-                        .offset(i as isize * a.row_stride())
-                        .add(cols.start),
-                    width,
-                )
-            };
-            for (j, &v) in row.iter().enumerate() {
-                // Branch-free compaction: write every entry, keep only the non-zeros.
-                // SAFETY: len ≤ entries seen so far < cap, the reserved capacity.
-                unsafe {
-                    *ip.add(len) = j as u32;
-                    *vp.add(len) = v;
-                }
-                len += (v != 0.0) as usize;
-            }
-            self.start.push(len);
-        }
-        // SAFETY: the first `len` entries were written above.
-        unsafe {
-            self.idx.set_len(len);
-            self.val.set_len(len);
-        }
+    /// `cols.start`), row by row, at level `isa`.
+    fn rows_of(&mut self, isa: Isa, a: MatRef<'_>, rows: Range<usize>, cols: Range<usize>) {
+        dispatch(
+            isa,
+            ListRows {
+                lists: self,
+                a,
+                rows,
+                cols,
+            },
+        );
     }
 
     /// Lists the non-zeros of columns `cols` of `a`, column by column, in ascending row
-    /// order (indices are rows of `a`).
-    fn columns_of(&mut self, a: MatRef<'_>, cols: Range<usize>) {
+    /// order (indices are rows of `a`): the rows of that block of A transposed.
+    fn columns_of(&mut self, isa: Isa, a: MatRef<'_>, cols: Range<usize>) {
+        let (k, w) = (a.nrows(), cols.len());
+        let mut t = std::mem::take(&mut self.transposed);
+        t.resize(w * k, 0.0);
+        if k > 0 && w > 0 {
+            // SAFETY: rows 0..k, columns `cols` of `a` lie inside the view (contiguous rows
+            // `row_stride` apart, checked by `product`).
+            let src = unsafe {
+                std::slice::from_raw_parts(
+                    a.as_ptr().add(cols.start),
+                    (k - 1) * a.row_stride() as usize + w,
+                )
+            };
+            transpose_strided(src, a.row_stride() as usize, k, w, &mut t, k);
+        }
+        self.rows_of(isa, MatRef::from_slice(&t, w, k), 0..w, 0..k);
+        self.transposed = t;
+    }
+}
+
+/// [`Lists::rows_of`] at one SIMD level: a vector of A at a time, its non-zeros compressed
+/// to the lists' ends ([`Simd::compress_nonzero`]).
+struct ListRows<'a, 'b> {
+    lists: &'a mut Lists,
+    a: MatRef<'b>,
+    rows: Range<usize>,
+    cols: Range<usize>,
+}
+
+impl Kernel for ListRows<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<S: Simd>(self, s: S) {
+        let ListRows {
+            lists,
+            a,
+            rows,
+            cols,
+        } = self;
+        let l = S::LANES;
         let width = cols.len();
-        let mut by_row = self.by_row.take().unwrap_or_default();
-        by_row.rows_of(a, 0..a.nrows(), cols);
-        // Counting sort of the (row, column) pairs by column; stable, so rows stay ascending.
-        self.count.clear();
-        self.count.resize(width + 1, 0);
-        for &j in &by_row.idx {
-            self.count[j as usize + 1] += 1;
-        }
-        for j in 0..width {
-            self.count[j + 1] += self.count[j];
-        }
-        self.start.clear();
-        self.start.extend_from_slice(&self.count);
-        let nnz = by_row.idx.len();
-        self.idx.resize(nnz, 0);
-        self.val.resize(nnz, 0.0);
-        for i in 0..a.nrows() {
-            for e in by_row.start[i]..by_row.start[i + 1] {
-                let j = by_row.idx[e] as usize;
-                let at = self.count[j];
-                self.idx[at] = i as u32;
-                self.val[at] = by_row.val[e];
-                self.count[j] += 1;
+        // Every entry may be written before it is dropped, a vector at a time.
+        let cap = rows.len() * width + l;
+        lists.start.clear();
+        lists.idx.clear();
+        lists.val.clear();
+        lists.idx.reserve(cap);
+        lists.val.reserve(cap);
+        lists.start.push(0);
+        let (ip, vp) = (lists.idx.as_mut_ptr(), lists.val.as_mut_ptr());
+        let mut len = 0;
+        for i in rows {
+            // SAFETY: columns `cols` of row i lie inside the view (callers pass sub-ranges
+            // of its shape; rows are contiguous). Writes start at `len` ≤ the entries seen
+            // so far and span at most `l` entries, inside the reserved `cap`.
+            unsafe {
+                let row = a
+                    .as_ptr()
+                    .offset(i as isize * a.row_stride())
+                    .add(cols.start);
+                let mut j = 0;
+                while j + l <= width {
+                    let v = s.load(row.add(j));
+                    len += s.compress_nonzero(v, j as u32, vp.add(len), ip.add(len));
+                    j += l;
+                }
+                while j < width {
+                    let v = *row.add(j);
+                    *ip.add(len) = j as u32;
+                    *vp.add(len) = v;
+                    len += (v != 0.0) as usize;
+                    j += 1;
+                }
             }
+            lists.start.push(len);
         }
-        self.by_row = Some(by_row);
+        // SAFETY: the first `len` entries were written above.
+        unsafe {
+            lists.idx.set_len(len);
+            lists.val.set_len(len);
+        }
     }
 }
 
@@ -349,9 +374,9 @@ fn sparse_product(
         LISTS.with(|l| {
             let mut lists = l.borrow_mut();
             if transposed {
-                lists.columns_of(a, r0..r1);
+                lists.columns_of(isa, a, r0..r1);
             } else {
-                lists.rows_of(a, r0..r1, 0..a.ncols());
+                lists.rows_of(isa, a, r0..r1, 0..a.ncols());
             }
             let panels = Panels {
                 lists: &lists,

@@ -355,6 +355,31 @@ pub(crate) trait Simd: Copy {
     fn reduce_add(self, a: Self::V) -> f32;
     fn to_array(self, a: Self::V) -> [f32; 16];
 
+    /// Writes the non-zero lanes of `v` (`!= 0.0`: NaN is kept, ±0 is not) to `vals` and
+    /// their lane numbers plus `base` to `idx`, in lane order, at the front; returns their
+    /// count. The entries past the count may be overwritten with anything.
+    ///
+    /// # Safety
+    /// `vals..vals + LANES` and `idx..idx + LANES` must be writable.
+    #[inline(always)]
+    unsafe fn compress_nonzero(
+        self,
+        v: Self::V,
+        base: u32,
+        vals: *mut f32,
+        idx: *mut u32,
+    ) -> usize {
+        let lanes = self.to_array(v);
+        let mut n = 0;
+        for (lane, &x) in lanes[..Self::LANES].iter().enumerate() {
+            // Branch-free: write every lane, keep the non-zeros.
+            *vals.add(n) = x;
+            *idx.add(n) = base + lane as u32;
+            n += (x != 0.0) as usize;
+        }
+        n
+    }
+
     #[inline(always)]
     fn zero(self) -> Self::V {
         self.splat(0.0)
@@ -406,6 +431,7 @@ pub(crate) fn min_s(a: f32, b: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::Rng;
 
     #[test]
     fn names_round_trip_and_order() {
@@ -471,6 +497,66 @@ mod tests {
                 "{isa:?}"
             );
             assert_eq!(&r[6..], &[0.0, 0.0, 2.0, 7.0, 2.0, 0.25, 1.5 * lanes]);
+        }
+    }
+
+    /// Compresses `v` (its first LANES values) at `base`, padded with 7s: (values, indices, count).
+    struct Compress {
+        v: [f32; 16],
+        base: u32,
+    }
+    impl Kernel for Compress {
+        type Output = (Vec<f32>, Vec<u32>, usize);
+        #[inline(always)]
+        fn run<S: Simd>(self, s: S) -> Self::Output {
+            let (mut vals, mut idx) = (vec![7.0f32; 16], vec![7u32; 16]);
+            // SAFETY: 16 ≥ LANES entries are writable, and v holds 16 values.
+            let n = unsafe {
+                let v = s.load(self.v.as_ptr());
+                s.compress_nonzero(v, self.base, vals.as_mut_ptr(), idx.as_mut_ptr())
+            };
+            (vals, idx, n)
+        }
+    }
+
+    #[test]
+    fn compress_keeps_the_non_zeros_in_order_on_every_level() {
+        let special = [
+            0.0,
+            -0.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MIN_POSITIVE / 8.0,
+            -1.5,
+            2.0,
+        ];
+        let mut rng = crate::rng::seeded(4);
+        for isa in Isa::all() {
+            let lanes = isa.lanes();
+            for case in 0..300 {
+                let v: [f32; 16] = std::array::from_fn(|lane| {
+                    let k = if case < 8 {
+                        (lane + case) % 8
+                    } else {
+                        rng.gen_range(0..8)
+                    };
+                    // Mostly zeros in half the cases, as the codes are.
+                    if case % 2 == 1 && rng.gen_bool(0.7) {
+                        0.0
+                    } else {
+                        special[k]
+                    }
+                });
+                let base = 1000 + case as u32;
+                let (vals, idx, n) = dispatch(isa, Compress { v, base });
+                let want: Vec<usize> = (0..lanes).filter(|&l| v[l] != 0.0).collect();
+                assert_eq!(n, want.len(), "{isa:?} {v:?}");
+                for (e, &l) in want.iter().enumerate() {
+                    assert_eq!(idx[e], base + l as u32, "{isa:?} {v:?}");
+                    assert_eq!(vals[e].to_bits(), v[l].to_bits(), "{isa:?} {v:?}");
+                }
+            }
         }
     }
 }

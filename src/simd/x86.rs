@@ -136,6 +136,39 @@ impl Simd for Avx2 {
         unsafe { _mm256_storeu_ps(out.as_mut_ptr(), a) };
         out
     }
+    #[inline(always)]
+    unsafe fn compress_nonzero(self, v: __m256, base: u32, vals: *mut f32, idx: *mut u32) -> usize {
+        // The lanes to keep as a bit mask, then the permutation that packs them (AVX2 has
+        // no compress instruction): the mask's set bits, from a table.
+        let keep = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(v, _mm256_setzero_ps()));
+        let order = &COMPRESS8[keep as usize];
+        let perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64(order.as_ptr() as *const __m128i));
+        _mm256_storeu_ps(vals, _mm256_permutevar8x32_ps(v, perm));
+        let lanes = _mm256_add_epi32(perm, _mm256_set1_epi32(base as i32));
+        _mm256_storeu_si256(idx as *mut __m256i, lanes);
+        keep.count_ones() as usize
+    }
+}
+
+/// For each 8-bit mask, its set bits' positions in ascending order (then zeros): the
+/// permutation that packs the kept lanes of an 8-lane vector to its front.
+static COMPRESS8: [[u8; 8]; 256] = compress_table();
+
+const fn compress_table() -> [[u8; 8]; 256] {
+    let mut t = [[0u8; 8]; 256];
+    let mut m = 0;
+    while m < 256 {
+        let (mut n, mut bit) = (0, 0);
+        while bit < 8 {
+            if (m >> bit) & 1 == 1 {
+                t[m][n] = bit as u8;
+                n += 1;
+            }
+            bit += 1;
+        }
+        m += 1;
+    }
+    t
 }
 
 #[cfg(drsae_avx512)]
@@ -304,6 +337,25 @@ mod avx512 {
             // SAFETY: see `splat`; out has room for 16 values.
             unsafe { _mm512_storeu_ps(out.as_mut_ptr(), a) };
             out
+        }
+        #[inline(always)]
+        unsafe fn compress_nonzero(
+            self,
+            v: __m512,
+            base: u32,
+            vals: *mut f32,
+            idx: *mut u32,
+        ) -> usize {
+            // Compress in registers, then plain full-width stores (the compressing store to
+            // memory is slow on AMD's cores).
+            let keep = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(v, _mm512_setzero_ps());
+            _mm512_storeu_ps(vals, _mm512_maskz_compress_ps(keep, v));
+            let lanes = _mm512_add_epi32(
+                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                _mm512_set1_epi32(base as i32),
+            );
+            _mm512_storeu_epi32(idx as *mut i32, _mm512_maskz_compress_epi32(keep, lanes));
+            keep.count_ones() as usize
         }
     }
 }
