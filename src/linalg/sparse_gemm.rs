@@ -21,7 +21,7 @@
 //! read together (about 420 lines of code; the rest are tests).
 
 use super::ops::transpose_strided;
-use super::pool::{run_split, SendPtr};
+use super::pool::{in_task, run, run_split, SendPtr};
 use super::{gemm, gemm_threads, MatMut, MatRef};
 use crate::simd::{dispatch, Isa, Kernel, Simd};
 use std::cell::RefCell;
@@ -32,8 +32,23 @@ use std::ops::Range;
 /// on 400 × 400 B: the sparse form wins 1.5× at 20 % non-zeros, loses 0.6× at 56 %).
 const DENSE_ABOVE: usize = 35;
 
+/// A product packs B ([`PackedRhs`]) when A has at least this many non-zeros per row of B
+/// (the uses of each packed row).
+const PACK_MIN_USES: usize = 4;
+
+/// The right factor of a sparse product: packed, or read where it is (contiguous rows).
+#[derive(Clone, Copy)]
+enum Rhs<'a> {
+    Packed(&'a PackedRhs),
+    InPlace(MatRef<'a>),
+}
+
 /// Below this many multiply-adds a product stays on the calling thread.
 const PARALLEL_MIN_MACS: usize = 200_000;
+
+/// Products with fewer rows of C than this (and not transposed) split C's columns over the
+/// threads rather than its rows.
+const COLUMN_SPLIT_BELOW_ROWS: usize = 64;
 
 /// The non-zeros of (a block of) A grouped by the row of C they feed:
 /// `idx[start[i]..start[i + 1]]` (ascending) are the rows of B that row i of the block
@@ -45,7 +60,21 @@ struct Lists {
     val: Vec<f32>,
     /// Scratch: the block of A's columns transposed, for [`Lists::columns_of`].
     transposed: Vec<f32>,
+    /// Where each row's entries of each block of [`KB`] rows of B start
+    /// ([`Lists::split_blocks`]): `blocks + 1` per row.
+    splits: Vec<usize>,
+    /// The rows' partial sums between blocks of B's rows, [`PANEL`] per row.
+    partial: Vec<f32>,
 }
+
+/// Rows of B per block when B is taller: a panel's block (`KB · PANEL` floats, 32 KiB) stays
+/// in L1 while every row of C's block combines from it, the partial sums carried in
+/// `Lists::partial` between blocks. The blocks depend on B's height only, and each sum
+/// still runs over its row's entries in ascending order: the same bits as one pass.
+const KB: usize = 128;
+
+/// Fewer rows of C than this go through B in one pass (too few reuses of a block).
+const BLOCKED_MIN_ROWS: usize = 32;
 
 thread_local! {
     /// Each thread's lists (the pool's threads are persistent: no allocation in a steady
@@ -159,6 +188,23 @@ impl Lists {
         }
         self.rows_of(isa, MatRef::from_slice(&t, w, k), 0..w, 0..k);
         self.transposed = t;
+    }
+}
+
+impl Lists {
+    /// Fills [`Lists::splits`] for B with `k` rows, cut into `k.div_ceil(KB)` blocks.
+    fn split_blocks(&mut self, k: usize) {
+        let blocks = k.div_ceil(KB);
+        self.splits.clear();
+        for i in 0..self.start.len() - 1 {
+            let (st, e) = (self.start[i], self.start[i + 1]);
+            let list = &self.idx[st..e];
+            for b in 0..blocks {
+                self.splits
+                    .push(st + list.partition_point(|&r| (r as usize) < b * KB));
+            }
+            self.splits.push(e);
+        }
     }
 }
 
@@ -321,12 +367,16 @@ fn product(
     } else {
         let isa = Isa::current();
         let threads = gemm_threads();
+        let sparse =
+            |b: Rhs<'_>, c| sparse_product(isa, threads, transposed, nnz, alpha, a, b, beta, c);
         match packed {
-            Some(p) => sparse_product(isa, threads, transposed, nnz, alpha, a, p, beta, c),
+            Some(p) => sparse(Rhs::Packed(p), c),
+            // Too few uses of each row of B to pay for copying it.
+            None if nnz < PACK_MIN_USES * inner => sparse(Rhs::InPlace(b), c),
             None => PACKED.with(|p| {
                 let mut p = p.borrow_mut();
                 p.pack(b);
-                sparse_product(isa, threads, transposed, nnz, alpha, a, &p, beta, c)
+                sparse(Rhs::Packed(&p), c)
             }),
         }
     }
@@ -360,14 +410,18 @@ fn sparse_product(
     nnz: usize,
     alpha: f32,
     a: MatRef<'_>,
-    b: &PackedRhs,
+    b: Rhs<'_>,
     beta: f32,
     mut c: MatMut<'_>,
 ) {
     let (rows, n) = c.shape();
     let (cp, crs) = (SendPtr(c.as_mut_ptr()), c.row_stride());
-    let (bp, k) = (b.as_ptr() as usize, b.k);
-    let block = |r0: usize, r1: usize| {
+    let (bp, k, brs) = match b {
+        Rhs::Packed(p) => (p.as_ptr() as usize, p.k, None),
+        Rhs::InPlace(m) => (m.as_ptr() as usize, m.nrows(), Some(m.row_stride())),
+    };
+    // Rows r0..r1, columns j0..j1 (j0 a panel boundary) of C.
+    let block = |(r0, r1): (usize, usize), (j0, j1): (usize, usize)| {
         // Capture the whole SendPtr (a closure using only `cp.0` would capture the raw
         // pointer, which is not Sync).
         let (cp, _) = (cp, ());
@@ -378,30 +432,68 @@ fn sparse_product(
             } else {
                 lists.rows_of(isa, a, r0..r1, 0..a.ncols());
             }
+            // Blocks pay off once enough rows reuse each block of B.
+            let blocked = k > KB && j1 - j0 >= PANEL && r1 - r0 >= BLOCKED_MIN_ROWS;
+            let mut partial = std::mem::take(&mut lists.partial);
+            if blocked {
+                lists.split_blocks(k);
+                partial.resize((r1 - r0) * PANEL, 0.0);
+            }
             let panels = Panels {
                 lists: &lists,
+                blocked,
+                partial: partial.as_mut_ptr(),
                 rows: r1 - r0,
+                cols: (j0, j1),
                 n,
-                b: (bp as *const f32, k),
+                b: (bp as *const f32, k, brs),
                 // Rows r0..r1 of C: inside the view, written by this block only.
                 c: (cp.0.wrapping_offset(r0 as isize * crs), crs),
                 alpha,
                 beta,
             };
             dispatch(isa, panels);
+            lists.partial = partial;
         });
     };
-    run_split(threads, rows, nnz * n, PARALLEL_MIN_MACS, &block);
+    let work = nnz * n;
+    if transposed || rows >= COLUMN_SPLIT_BELOW_ROWS || n < 2 * PANEL {
+        run_split(threads, rows, work, PARALLEL_MIN_MACS, &|r0, r1| {
+            block((r0, r1), (0, n))
+        });
+        return;
+    }
+    // Few rows: the threads share C's columns instead, at panel boundaries, so that each
+    // reads only its part of B (and every row's lists are made by every thread).
+    let threads = if work >= PARALLEL_MIN_MACS && !in_task() {
+        threads.min(n / PANEL)
+    } else {
+        1
+    };
+    let at = |t: usize| ((t * n / threads + PANEL / 2) / PANEL * PANEL).min(n);
+    run(threads, threads, &|t| {
+        let j1 = if t + 1 == threads { n } else { at(t + 1) };
+        if at(t) < j1 {
+            block((0, rows), (at(t), j1));
+        }
+    });
 }
 
 /// Rows `0..rows` of a block of C (at `c`) from its lists, all columns: the panels of
 /// [`sparse_product`] at one SIMD level.
 struct Panels<'a> {
     lists: &'a Lists,
+    /// Whether the full panels go through B's rows in blocks of [`KB`] (`lists.splits`
+    /// filled, `partial` holding `PANEL` floats per row).
+    blocked: bool,
+    partial: *mut f32,
     rows: usize,
+    /// The columns of C to compute: from a panel boundary to another one or to `n`.
+    cols: (usize, usize),
     n: usize,
-    /// B packed ([`PackedRhs::as_ptr`]), and its number of rows.
-    b: (*const f32, usize),
+    /// B packed ([`PackedRhs::as_ptr`]) or in place (with its row stride), and its number
+    /// of rows.
+    b: (*const f32, usize, Option<isize>),
     c: (*mut f32, isize),
     alpha: f32,
     beta: f32,
@@ -413,17 +505,20 @@ impl Kernel for Panels<'_> {
     fn run<S: Simd>(self, s: S) {
         let Panels {
             lists,
+            blocked,
+            partial,
             rows,
+            cols: (j0, j1),
             n,
-            b: (bp, k),
+            b: (bp, k, brs),
             c: (cp, crs),
             alpha,
             beta,
         } = self;
         // Column panels outermost: B's panel (all its rows, ≤ 64 columns) stays in cache
         // while every row of the block is combined from it.
-        let mut j = 0;
-        while j < n {
+        let mut j = j0;
+        while j < j1 {
             let width = if j + PANEL <= n {
                 PANEL
             } else if j + 8 <= n {
@@ -433,7 +528,54 @@ impl Kernel for Panels<'_> {
             };
             // The packed panel holding column j, and where column j lies in it.
             let p0 = j / PANEL * PANEL;
-            let src = (bp.wrapping_add(p0 * k), PANEL.min(n - p0) as isize, j - p0);
+            let src = match brs {
+                None => (bp.wrapping_add(p0 * k), PANEL.min(n - p0) as isize, j - p0),
+                Some(rs) => (bp, rs, j),
+            };
+            if blocked && width == PANEL {
+                let blocks = k.div_ceil(KB);
+                for kb in 0..blocks {
+                    let carry = (kb > 0, kb + 1 < blocks);
+                    for i in 0..rows {
+                        let sp = &lists.splits[i * (blocks + 1)..(i + 1) * (blocks + 1)];
+                        let (st, e) = (sp[kb], sp[kb + 1]);
+                        // SAFETY: as below; `partial` holds PANEL floats for each of the
+                        // block's rows (`sparse_product`).
+                        unsafe {
+                            let c = cp.offset(i as isize * crs).add(j);
+                            let part = partial.add(i * PANEL);
+                            let (idx, val) = (&lists.idx[st..e], &lists.val[st..e]);
+                            if S::LANES == 16 {
+                                vectors::<S, 4>(
+                                    s,
+                                    idx,
+                                    val,
+                                    src.0.add(src.2),
+                                    src.1,
+                                    c,
+                                    alpha,
+                                    beta,
+                                    (part, carry),
+                                );
+                            } else {
+                                vectors::<S, 8>(
+                                    s,
+                                    idx,
+                                    val,
+                                    src.0.add(src.2),
+                                    src.1,
+                                    c,
+                                    alpha,
+                                    beta,
+                                    (part, carry),
+                                );
+                            }
+                        }
+                    }
+                }
+                j += width;
+                continue;
+            }
             for i in 0..rows {
                 let (st, e) = (lists.start[i], lists.start[i + 1]);
                 // SAFETY: the lists index rows of B (< B's rows, checked shapes); row i of
@@ -478,9 +620,9 @@ unsafe fn combine_panel<S: Simd>(
 ) {
     let (b, c) = (b.add(bj), c.add(j0));
     match width {
-        PANEL if S::LANES == 16 => vectors::<S, 4>(s, idx, val, b, brs, c, alpha, beta),
-        PANEL => vectors::<S, 8>(s, idx, val, b, brs, c, alpha, beta),
-        8 => vectors::<S::Narrow, 1>(s.narrow(), idx, val, b, brs, c, alpha, beta),
+        PANEL if S::LANES == 16 => vectors::<S, 4>(s, idx, val, b, brs, c, alpha, beta, NO_CARRY),
+        PANEL => vectors::<S, 8>(s, idx, val, b, brs, c, alpha, beta, NO_CARRY),
+        8 => vectors::<S::Narrow, 1>(s.narrow(), idx, val, b, brs, c, alpha, beta, NO_CARRY),
         _ => {
             for j in 0..width {
                 let mut acc = 0.0f32;
@@ -515,8 +657,12 @@ fn prefetch_panel(p: *const f32) {
     let _ = p;
 }
 
+/// A whole sum in one call: nothing carried in or out.
+const NO_CARRY: (*mut f32, (bool, bool)) = (std::ptr::null_mut(), (false, false));
+
 /// [`combine_panel`] for `V·LANES` columns (B's from `b`, C's from `c`), the V accumulators
-/// in registers.
+/// in registers. `carry = (part, (from, to))`: the accumulators start from `part` if `from`
+/// (else zero), and end in `part` if `to` (else α·acc + β·c goes to C).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn vectors<S: Simd, const V: usize>(
@@ -528,9 +674,15 @@ unsafe fn vectors<S: Simd, const V: usize>(
     c: *mut f32,
     alpha: f32,
     beta: f32,
+    (part, (from, to)): (*mut f32, (bool, bool)),
 ) {
     let l = S::LANES;
     let mut acc = [s.zero(); V];
+    if from {
+        for (q, a) in acc.iter_mut().enumerate() {
+            *a = s.load(part.add(l * q));
+        }
+    }
     for (e, (&r, &v)) in idx.iter().zip(val).enumerate() {
         let row = b.offset(r as isize * brs);
         if V * l == PANEL && l == 8 {
@@ -542,6 +694,12 @@ unsafe fn vectors<S: Simd, const V: usize>(
         for (q, a) in acc.iter_mut().enumerate() {
             *a = s.mul_add(v, s.load(row.add(l * q)), *a);
         }
+    }
+    if to {
+        for (q, a) in acc.iter().enumerate() {
+            s.store(part.add(l * q), *a);
+        }
+        return;
     }
     let (al, be) = (s.splat(alpha), s.splat(beta));
     for (q, a) in acc.iter().enumerate() {
@@ -645,7 +803,7 @@ mod tests {
                         nnz,
                         0.7,
                         a.view(),
-                        &packed(b.view()),
+                        Rhs::Packed(&packed(b.view())),
                         beta,
                         c.view_mut(),
                     );
@@ -688,7 +846,17 @@ mod tests {
             b[(1, 5)] = f32::NEG_INFINITY;
             let mut c = Mat::filled(3, 77, f32::NAN);
             let b = packed(b.view());
-            sparse_product(isa, 1, false, 3, 1.0, a.view(), &b, 0.0, c.view_mut());
+            sparse_product(
+                isa,
+                1,
+                false,
+                3,
+                1.0,
+                a.view(),
+                Rhs::Packed(&b),
+                0.0,
+                c.view_mut(),
+            );
             assert!(c[(0, 70)].is_nan() && c[(0, 3)] == f32::INFINITY && c[(0, 5)] == 1.0);
             assert!(c[(1, 70)] == 1.0 && c[(1, 3)] == 1.0 && c[(1, 5)] == f32::NEG_INFINITY);
             // Row 2: −0 is skipped, the denormal scales B: -inf at column 5, tiny elsewhere.
@@ -749,6 +917,47 @@ mod tests {
     }
 
     #[test]
+    fn blocks_of_b_give_the_bits_of_one_pass_on_every_level() {
+        // 40 rows go through B's 300 rows in blocks of KB; one row at a time goes in one
+        // pass (fewer than BLOCKED_MIN_ROWS rows): the same sums, bit for bit.
+        let mut rng = crate::rng::seeded(6);
+        let (r, k, n) = (40, 3 * KB - 84, 2 * PANEL + 11);
+        assert!(r >= BLOCKED_MIN_ROWS);
+        let a = sparse(r, k, 0.25, &mut rng);
+        let bm = dense(k, n, &mut rng);
+        let b = packed(bm.view());
+        let c0 = dense(r, n, &mut rng);
+        for isa in Isa::all() {
+            let mut all = c0.clone();
+            let nnz = count_nonzeros(a.view());
+            let b = Rhs::Packed(&b);
+            sparse_product(isa, 1, false, nnz, 0.7, a.view(), b, 0.5, all.view_mut());
+            // B read in place: the same bits.
+            let mut in_place = c0.clone();
+            let bi = Rhs::InPlace(bm.view());
+            sparse_product(
+                isa,
+                1,
+                false,
+                nnz,
+                0.7,
+                a.view(),
+                bi,
+                0.5,
+                in_place.view_mut(),
+            );
+            assert!(in_place == all, "{isa:?} in place");
+            for i in 0..r {
+                let mut one = c0.row_range(i, i + 1).to_owned();
+                let ai = a.row_range(i, i + 1);
+                let nnz = count_nonzeros(ai);
+                sparse_product(isa, 1, false, nnz, 0.7, ai, b, 0.5, one.view_mut());
+                assert!(one.row(0) == all.row(i), "{isa:?} row {i}");
+            }
+        }
+    }
+
+    #[test]
     fn thread_count_does_not_change_bits() {
         let mut rng = crate::rng::seeded(5);
         let a = sparse(60, 400, 0.2, &mut rng);
@@ -764,7 +973,7 @@ mod tests {
                 nnz,
                 0.7,
                 a.view(),
-                &packed(b.view()),
+                Rhs::Packed(&packed(b.view())),
                 1.0,
                 c.view_mut(),
             );
@@ -776,7 +985,7 @@ mod tests {
                 nnz,
                 0.7,
                 a.view(),
-                &packed(bt.view()),
+                Rhs::Packed(&packed(bt.view())),
                 1.0,
                 d.view_mut(),
             );
