@@ -5,9 +5,18 @@
 //! `C ← α·A·B + β·C` ([`sparse_gemm`]) and `C ← α·Aᵀ·B + β·C` ([`sparse_t_gemm`]) skip the
 //! zeros of A: row i of C is `α·Σ_j a_j·B[j, :] + β·C[i, :]` over the non-zeros `a_j` of row
 //! (or column) i of A, so the work is proportional to A's non-zeros instead of its size.
-//! The non-zeros are first listed (compressed rows or columns, once per call, on the calling
-//! thread); then blocks of C's columns go to the threads, each row kept in registers 64
-//! columns at a time while the rows of B it needs stream from cache.
+//!
+//! How, in order:
+//! - B is copied into 64-column panels with contiguous rows ([`PackedRhs`]; the unrolled
+//!   recurrence packs S once per pass), unless A uses each row of B fewer than 4 times;
+//! - the threads take blocks of C's rows (or, below 64 rows, blocks of its columns, so that
+//!   each thread reads only its part of B);
+//! - each thread lists the non-zeros of its rows of A (or of its columns, through a
+//!   transposed copy), a vector at a time (`Simd::compress_nonzero`);
+//! - each row of C is kept in registers 64 columns at a time while the rows of B it needs
+//!   stream from cache; with at least 32 rows and a tall B, B's rows go in blocks of 128 (a
+//!   block of a panel stays in L1 while every row uses it), the partial sums carried
+//!   between blocks.
 //!
 //! When more than a third of A is non-zero the dense [`gemm`] is faster and is called
 //! instead (a choice made from the data, not from the thread count).
@@ -17,8 +26,8 @@
 //! sequence of operations whatever the split over threads, so the result does not depend on
 //! the thread count.
 //!
-//! One file on purpose: the two sparse products, their references and per-level kernels
-//! read together (about 420 lines of code; the rest are tests).
+//! One file on purpose: the two sparse products, their packing, lists and per-level kernels
+//! read together (about 700 lines of code; the rest are tests).
 
 use super::ops::transpose_strided;
 use super::pool::{in_task, run, run_split, SendPtr};
