@@ -541,66 +541,39 @@ impl Kernel for Panels<'_> {
                 None => (bp.wrapping_add(p0 * k), PANEL.min(n - p0) as isize, j - p0),
                 Some(rs) => (bp, rs, j),
             };
-            if blocked && width == PANEL {
-                let blocks = k.div_ceil(KB);
-                for kb in 0..blocks {
-                    let carry = (kb > 0, kb + 1 < blocks);
-                    for i in 0..rows {
+            // Full panels of a blocked product go through B's rows in blocks (the partial
+            // sums carried in `partial`), everything else in one pass.
+            let blocks = if blocked && width == PANEL {
+                k.div_ceil(KB)
+            } else {
+                1
+            };
+            for kb in 0..blocks {
+                for i in 0..rows {
+                    let (st, e) = if blocks == 1 {
+                        (lists.start[i], lists.start[i + 1])
+                    } else {
                         let sp = &lists.splits[i * (blocks + 1)..(i + 1) * (blocks + 1)];
-                        let (st, e) = (sp[kb], sp[kb + 1]);
-                        // SAFETY: as below; `partial` holds PANEL floats for each of the
-                        // block's rows (`sparse_product`).
-                        unsafe {
-                            let c = cp.offset(i as isize * crs).add(j);
-                            let part = partial.add(i * PANEL);
-                            let (idx, val) = (&lists.idx[st..e], &lists.val[st..e]);
-                            if S::LANES == 16 {
-                                vectors::<S, 4>(
-                                    s,
-                                    idx,
-                                    val,
-                                    src.0.add(src.2),
-                                    src.1,
-                                    c,
-                                    alpha,
-                                    beta,
-                                    (part, carry),
-                                );
-                            } else {
-                                vectors::<S, 8>(
-                                    s,
-                                    idx,
-                                    val,
-                                    src.0.add(src.2),
-                                    src.1,
-                                    c,
-                                    alpha,
-                                    beta,
-                                    (part, carry),
-                                );
-                            }
-                        }
+                        (sp[kb], sp[kb + 1])
+                    };
+                    let carry = (partial.wrapping_add(i * PANEL), (kb > 0, kb + 1 < blocks));
+                    // SAFETY: the lists index rows of B (< B's rows, checked shapes); row i
+                    // of the block of C (n columns) is inside the view and written by this
+                    // block only (`sparse_product`); when blocked, `partial` holds PANEL
+                    // floats for each of the block's rows.
+                    unsafe {
+                        combine_panel(
+                            s,
+                            &lists.idx[st..e],
+                            &lists.val[st..e],
+                            (src.0, src.1),
+                            cp.offset(i as isize * crs),
+                            (src.2, j, width),
+                            alpha,
+                            beta,
+                            carry,
+                        );
                     }
-                }
-                j += width;
-                continue;
-            }
-            for i in 0..rows {
-                let (st, e) = (lists.start[i], lists.start[i + 1]);
-                // SAFETY: the lists index rows of B (< B's rows, checked shapes); row i of
-                // the block of C (n columns) is inside the view and written by this block
-                // only (`sparse_product`).
-                unsafe {
-                    combine_panel(
-                        s,
-                        &lists.idx[st..e],
-                        &lists.val[st..e],
-                        (src.0, src.1),
-                        cp.offset(i as isize * crs),
-                        (src.2, j, width),
-                        alpha,
-                        beta,
-                    );
                 }
             }
             j += width;
@@ -611,10 +584,11 @@ impl Kernel for Panels<'_> {
 /// `c[j] ← α·Σ_e val[e]·B[idx[e], bj + j − j0] + β·c[j]` for j in `j0..j0 + width`, width
 /// [`PANEL`], 8 or less than 8 (the widths depend on the column only, never on the split over
 /// threads); `bj` is where B's columns start (0 for a packed panel, `j0` for B itself).
+/// `carry` as for [`vectors`]; only full panels carry partial sums.
 ///
 /// # Safety
 /// Every `idx[e]` is a row of B (rows `brs` apart, at least `bj + width` columns);
-/// `c[j0..j0 + width]` is writable.
+/// `c[j0..j0 + width]` is writable; a carry's `part` holds [`PANEL`] floats.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn combine_panel<S: Simd>(
@@ -626,12 +600,14 @@ unsafe fn combine_panel<S: Simd>(
     (bj, j0, width): (usize, usize, usize),
     alpha: f32,
     beta: f32,
+    carry: (*mut f32, (bool, bool)),
 ) {
     let (b, c) = (b.add(bj), c.add(j0));
+    debug_assert!(width == PANEL || carry.1 == (false, false));
     match width {
-        PANEL if S::LANES == 16 => vectors::<S, 4>(s, idx, val, b, brs, c, alpha, beta, NO_CARRY),
-        PANEL => vectors::<S, 8>(s, idx, val, b, brs, c, alpha, beta, NO_CARRY),
-        8 => vectors::<S::Narrow, 1>(s.narrow(), idx, val, b, brs, c, alpha, beta, NO_CARRY),
+        PANEL if S::LANES == 16 => vectors::<S, 4>(s, idx, val, b, brs, c, alpha, beta, carry),
+        PANEL => vectors::<S, 8>(s, idx, val, b, brs, c, alpha, beta, carry),
+        8 => vectors::<S::Narrow, 1>(s.narrow(), idx, val, b, brs, c, alpha, beta, carry),
         _ => {
             for j in 0..width {
                 let mut acc = 0.0f32;
@@ -665,9 +641,6 @@ fn prefetch_panel(p: *const f32) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
 }
-
-/// A whole sum in one call: nothing carried in or out.
-const NO_CARRY: (*mut f32, (bool, bool)) = (std::ptr::null_mut(), (false, false));
 
 /// [`combine_panel`] for `V·LANES` columns (B's from `b`, C's from `c`), the V accumulators
 /// in registers. `carry = (part, (from, to))`: the accumulators start from `part` if `from`
